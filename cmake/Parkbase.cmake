@@ -1,0 +1,48 @@
+# Build helpers shared by every service: warning flags and SQL migrations embedded into the binary.
+
+set(PARKBASE_WARNINGS -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+if(PARKBASE_WERROR)
+  list(APPEND PARKBASE_WARNINGS -Werror)
+endif()
+
+# parkbase_target_defaults(<target>) applies the project's warnings to code we write (never to generated code).
+function(parkbase_target_defaults target)
+  target_compile_options(${target} PRIVATE ${PARKBASE_WARNINGS})
+endfunction()
+
+# parkbase_embed_migrations(<target> <service> <function> <files...>) compiles numbered SQL files into a function
+# `const std::vector<parkbase::Migration>& <function>()` so a binary carries its schema and needs no files at run time.
+function(parkbase_embed_migrations target service function)
+  set(generated ${CMAKE_CURRENT_BINARY_DIR}/${service}_migrations.cc)
+  set(body "")
+  foreach(file IN LISTS ARGN)
+    get_filename_component(name ${file} NAME_WE)
+    string(REGEX MATCH "^[0-9]+" version ${name})
+    if(NOT version)
+      message(FATAL_ERROR "migration ${file}: name must start with its number, e.g. 0001_tenants.sql")
+    endif()
+    file(READ ${file} sql)
+    string(FIND "${sql}" ")parkbase_sql\"" clash)
+    if(NOT clash EQUAL -1)
+      message(FATAL_ERROR "migration ${file} contains the raw-string delimiter")
+    endif()
+    math(EXPR version_number "${version}")
+    string(APPEND body "      {\"${service}\", ${version_number}, \"${name}\", R\"parkbase_sql(${sql})parkbase_sql\"},\n")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${file})
+  endforeach()
+  # WRITE then COPYONLY: the SQL is taken verbatim (no ${} or @@ substitution) and an unchanged file keeps its timestamp.
+  file(WRITE ${generated}.tmp
+"// Generated from ${service}'s migrations/ by parkbase_embed_migrations; edit the .sql files instead.
+#include <vector>
+#include \"common/migrations.h\"
+namespace parkbase {
+const std::vector<Migration>& ${function}() {
+  static const std::vector<Migration> kMigrations = {
+${body}  };
+  return kMigrations;
+}
+}  // namespace parkbase
+")
+  configure_file(${generated}.tmp ${generated} COPYONLY)
+  target_sources(${target} PRIVATE ${generated})
+endfunction()

@@ -1,0 +1,137 @@
+#include "common/auth.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/crypto.h"
+#include "common/errors.h"
+#include "common/names.h"
+
+namespace parkbase {
+namespace {
+
+constexpr char kKeyPrefix[] = "pbk";
+// 32 random bytes: far beyond guessing, so a plain SHA-256 (no slow hash) is the right way to store them.
+constexpr size_t kSecretBytes = 32;
+constexpr size_t kKeyIdBytes = 8;
+
+constexpr char kLookupStatement[] = "auth_lookup_key";
+constexpr char kLookupSql[] =
+    "SELECT k.role, coalesce(k.device_id, ''), "
+    "       coalesce(floor(extract(epoch FROM k.expire_time) * 1000000)::bigint, 0), "
+    "       k.revoke_time IS NOT NULL, t.state "
+    "FROM api_keys k JOIN tenants t ON t.tenant_id = k.tenant_id "
+    "WHERE k.tenant_id = $1 AND k.key_id = $2 AND k.secret_sha256 = $3";
+
+absl::Status Unauthenticated(absl::string_view why) {
+  return absl::UnauthenticatedError(absl::StrCat("authorization: ", why));
+}
+
+bool IsLowerHex(absl::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
+  });
+}
+
+}  // namespace
+
+absl::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kParkAdmin:
+      return "park_admin";
+    case Role::kTenantAdmin:
+      return "tenant_admin";
+    case Role::kDeveloper:
+      return "developer";
+    case Role::kDevice:
+      return "device";
+    case Role::kProvider:
+      return "provider";
+    case Role::kUnspecified:
+      break;
+  }
+  return "unspecified";
+}
+
+std::string Principal::KeyName() const {
+  if (key_id.empty()) return "system";
+  return absl::StrCat("tenants/", tenant_id, "/apiKeys/", key_id);
+}
+
+absl::StatusOr<ApiKeyParts> ParseApiKey(absl::string_view key) {
+  std::vector<absl::string_view> parts = absl::StrSplit(key, '.');
+  if (parts.size() != 4 || parts[0] != kKeyPrefix || !ValidateTenantId("key", parts[1]).ok() ||
+      parts[2].size() != 2 * kKeyIdBytes || !IsLowerHex(parts[2]) || parts[3].size() != 2 * kSecretBytes ||
+      !IsLowerHex(parts[3])) {
+    return Unauthenticated("malformed API key; expected pbk.<tenant>.<key id>.<secret>");
+  }
+  return ApiKeyParts{std::string(parts[1]), std::string(parts[2]), std::string(parts[3])};
+}
+
+MintedKey MintApiKey(absl::string_view tenant_id) {
+  MintedKey minted;
+  minted.key_id = absl::BytesToHexString(RandomBytes(kKeyIdBytes));
+  const std::string secret = absl::BytesToHexString(RandomBytes(kSecretBytes));
+  minted.key = absl::StrCat(kKeyPrefix, ".", tenant_id, ".", minted.key_id, ".", secret);
+  minted.secret_sha256 = Sha256Hex(secret);
+  return minted;
+}
+
+PgAuthenticator::PgAuthenticator(DbPool& db, Clock& clock) : db_(db), clock_(clock) {
+  db_.Prepare(kLookupStatement, kLookupSql);
+}
+
+absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view authorization) {
+  if (authorization.empty()) return Unauthenticated("missing; send the metadata 'authorization: Bearer <api key>'");
+  absl::string_view token = authorization;
+  if (!absl::ConsumePrefix(&token, "Bearer ") && !absl::ConsumePrefix(&token, "bearer ")) {
+    return Unauthenticated("must be 'Bearer <api key>'");
+  }
+  token = absl::StripAsciiWhitespace(token);
+  auto parts = ParseApiKey(token);
+  if (!parts.ok()) return parts.status();
+
+  struct Row {
+    int role = 0;
+    std::string device_id;
+    int64_t expire_micros = 0;
+    bool revoked = false;
+    int tenant_state = 0;
+  };
+  auto row = db_.Transact<std::optional<Row>>(
+      TenantScope::Tenant(parts->tenant_id), [&](pqxx::work& work) -> absl::StatusOr<std::optional<Row>> {
+        pqxx::result result =
+            work.exec_prepared(kLookupStatement, parts->tenant_id, parts->key_id, Sha256Hex(parts->secret));
+        if (result.empty()) return std::optional<Row>();
+        Row found;
+        found.role = result[0][0].as<int>();
+        found.device_id = result[0][1].as<std::string>();
+        found.expire_micros = result[0][2].as<int64_t>();
+        found.revoked = result[0][3].as<bool>();
+        found.tenant_state = result[0][4].as<int>();
+        return std::optional<Row>(found);
+      });
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return Unauthenticated("unknown API key or wrong secret");
+  const Row& key = **row;
+  if (key.revoked) return Unauthenticated("API key revoked");
+  if (key.expire_micros != 0 && absl::FromUnixMicros(key.expire_micros) <= clock_.Now()) {
+    return Unauthenticated("API key expired");
+  }
+  constexpr int kTenantStateSuspended = 2;  // parkbase.tenant.v1.TENANT_STATE_SUSPENDED
+  if (key.tenant_state == kTenantStateSuspended) {
+    return WithReason(absl::PermissionDeniedError(absl::StrCat("tenant ", parts->tenant_id, " is suspended")),
+                      "TENANT_SUSPENDED");
+  }
+  Principal principal;
+  principal.tenant_id = parts->tenant_id;
+  principal.role = static_cast<Role>(key.role);
+  principal.key_id = parts->key_id;
+  principal.device_id = key.device_id;
+  return principal;
+}
+
+}  // namespace parkbase

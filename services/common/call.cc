@@ -1,0 +1,64 @@
+#include "common/call.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/time/clock.h"
+#include "common/crypto.h"
+#include "common/errors.h"
+#include "common/log.h"
+
+namespace parkbase {
+namespace {
+
+std::string Metadata(const grpc::ServerContext& context, absl::string_view key) {
+  const auto& metadata = context.client_metadata();
+  auto found = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (found == metadata.end()) return "";
+  return std::string(found->second.data(), found->second.size());
+}
+
+// Request ids from clients are echoed only when short and printable, so logs cannot be forged through them.
+std::string RequestId(const grpc::ServerContext& context) {
+  std::string id = Metadata(context, "x-request-id");
+  const bool usable = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return c > 0x20 && c < 0x7F && c != '"' && c != '\\';
+  });
+  return usable ? id : absl::BytesToHexString(RandomBytes(8));
+}
+
+}  // namespace
+
+CallRunner::CallRunner(Authenticator& authenticator) : authenticator_(authenticator) {}
+
+grpc::Status CallRunner::Run(grpc::ServerContext* context, absl::string_view method,
+                             absl::FunctionRef<absl::Status(const Principal&)> body) {
+  const absl::Time start = absl::Now();
+  const std::string request_id = RequestId(*context);
+  context->AddInitialMetadata("x-request-id", request_id);
+  std::string tenant;
+  absl::Status status;
+  try {
+    auto principal = authenticator_.Authenticate(Metadata(*context, "authorization"));
+    if (principal.ok()) {
+      tenant = principal->tenant_id;
+      status = body(*principal);
+    } else {
+      status = principal.status();
+    }
+  } catch (const std::exception& error) {
+    status = absl::InternalError(error.what());
+  } catch (...) {
+    status = absl::InternalError("unknown exception");
+  }
+  LogLine line(status.ok() || status.code() != absl::StatusCode::kInternal ? LogLevel::kInfo : LogLevel::kError,
+               "rpc");
+  line.Str("method", method)
+      .Str("tenant", tenant)
+      .Str("code", absl::StatusCodeToString(status.code()))
+      .Num("latency_ms", absl::ToDoubleMilliseconds(absl::Now() - start))
+      .Str("request_id", request_id);
+  if (!status.ok()) line.Str("error", status.message());
+  line.Emit();
+  return ToGrpcStatus(status);
+}
+
+}  // namespace parkbase

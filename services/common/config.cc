@@ -1,0 +1,157 @@
+#include "common/config.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include "absl/strings/string_view.h"
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+extern char** environ;
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC API address (host:port)");
+ABSL_FLAG(std::string, health_listen, "",
+          "Optional plaintext address serving only grpc.health.v1 (for kubelet probes when the API port uses TLS)");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464", "Prometheus /metrics HTTP address; empty disables it");
+ABSL_FLAG(std::string, database_url, "", "PostgreSQL connection URI (libpq syntax) of the service's login role");
+ABSL_FLAG(std::string, redis_url, "", "Redis URL, redis://[:password@]host:port[/db]");
+ABSL_FLAG(std::string, park_code, "1", "The park's segment of industrial identifiers, 88.<park_code>.<tenant>/<serial>");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate chain for the API port; set with --tls_key_file");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for the API port; set with --tls_cert_file");
+ABSL_FLAG(std::string, page_token_secret, "",
+          "HMAC secret for page tokens; every replica must share it (empty: a random one per process)");
+ABSL_FLAG(int32_t, db_pool_size, 8, "PostgreSQL connections per process, 1 to 256");
+ABSL_FLAG(int32_t, statement_timeout_ms, 5000, "statement_timeout of every database transaction, 100 to 600000");
+ABSL_FLAG(int32_t, drain_seconds, 5,
+          "After SIGTERM: seconds of NOT_SERVING health before the server stops accepting calls, 0 to 300");
+ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "Largest request message accepted, 1 KiB to 256 MiB");
+ABSL_FLAG(int32_t, server_threads, 32, "Most threads serving calls at once, 2 to 1024");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+
+namespace parkbase {
+namespace {
+
+// Names that tools and clients put in the environment and that servers rightly ignore.
+constexpr std::array<absl::string_view, 4> kIgnoredPrefixes = {"PARKBASE_TEST_", "PARKBASE_BUILD_DIR",
+                                                               "PARKBASE_FUZZ_", "PARKBASE_SOAK_"};
+constexpr std::array<absl::string_view, 3> kClientNames = {"PARKBASE_ADDRESS", "PARKBASE_KEY", "PARKBASE_OUTPUT"};
+
+bool IsIgnored(absl::string_view name) {
+  for (auto prefix : kIgnoredPrefixes) {
+    if (absl::StartsWith(name, prefix)) return true;
+  }
+  for (auto client : kClientNames) {
+    if (name == client) return true;
+  }
+  return false;
+}
+
+absl::Status CheckAddress(absl::string_view field, const std::string& address, bool may_be_empty) {
+  if (address.empty()) {
+    return may_be_empty ? absl::OkStatus()
+                        : absl::InvalidArgumentError(absl::StrCat("--", field, ": required (host:port)"));
+  }
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", field, ": must be host:port, got \"", address, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRange(absl::string_view field, int64_t value, int64_t low, int64_t high) {
+  if (value < low || value > high) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", field, ": must be ", low, " to ", high, ", got ", value));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ApplyEnvironmentToFlags() {
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    absl::string_view pair(*entry);
+    if (!absl::StartsWith(pair, "PARKBASE_")) continue;
+    const auto equals = pair.find('=');
+    if (equals == absl::string_view::npos) continue;
+    const absl::string_view name = pair.substr(0, equals);
+    const absl::string_view value = pair.substr(equals + 1);
+    const std::string flag_name = absl::AsciiStrToLower(name.substr(absl::string_view("PARKBASE_").size()));
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(flag_name);
+    if (flag == nullptr) {
+      if (IsIgnored(name)) continue;
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment ", name, ": no flag --", flag_name, " in this program (misspelt?)"));
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("environment ", name, ": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateServerConfig(const ServerConfig& config) {
+  if (absl::Status s = CheckAddress("listen", config.listen, false); !s.ok()) return s;
+  if (absl::Status s = CheckAddress("health_listen", config.health_listen, true); !s.ok()) return s;
+  if (absl::Status s = CheckAddress("metrics_listen", config.metrics_listen, true); !s.ok()) return s;
+  if (config.database_url.empty()) {
+    return absl::InvalidArgumentError("--database_url: required (PARKBASE_DATABASE_URL)");
+  }
+  if (!config.redis_url.empty() && !absl::StartsWith(config.redis_url, "redis://")) {
+    return absl::InvalidArgumentError("--redis_url: must start with redis://");
+  }
+  if (config.park_code.empty() || config.park_code.size() > 16 ||
+      !std::all_of(config.park_code.begin(), config.park_code.end(), absl::ascii_isdigit)) {
+    return absl::InvalidArgumentError("--park_code: must be 1 to 16 decimal digits");
+  }
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert_file, --tls_key_file: set both or neither");
+  }
+  if (!config.page_token_secret.empty() && config.page_token_secret.size() < 16) {
+    return absl::InvalidArgumentError("--page_token_secret: must be at least 16 characters");
+  }
+  if (absl::Status s = CheckRange("db_pool_size", config.db_pool_size, 1, 256); !s.ok()) return s;
+  if (absl::Status s = CheckRange("statement_timeout_ms", absl::ToInt64Milliseconds(config.statement_timeout), 100,
+                                  600000);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("drain_seconds", absl::ToInt64Seconds(config.drain), 0, 300); !s.ok()) return s;
+  if (absl::Status s = CheckRange("max_message_bytes", config.max_message_bytes, 1024, 256 << 20); !s.ok()) return s;
+  if (absl::Status s = CheckRange("server_threads", config.server_threads, 2, 1024); !s.ok()) return s;
+  if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warning" &&
+      config.log_level != "error") {
+    return absl::InvalidArgumentError("--log_level: must be debug, info, warning or error");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
+  ServerConfig config;
+  config.listen = absl::GetFlag(FLAGS_listen);
+  config.health_listen = absl::GetFlag(FLAGS_health_listen);
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.database_url = absl::GetFlag(FLAGS_database_url);
+  config.redis_url = absl::GetFlag(FLAGS_redis_url);
+  config.park_code = absl::GetFlag(FLAGS_park_code);
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config.page_token_secret = absl::GetFlag(FLAGS_page_token_secret);
+  config.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  config.statement_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_statement_timeout_ms));
+  config.drain = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
+  config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  config.server_threads = absl::GetFlag(FLAGS_server_threads);
+  config.log_level = absl::GetFlag(FLAGS_log_level);
+  if (absl::Status status = ValidateServerConfig(config); !status.ok()) return status;
+  return config;
+}
+
+}  // namespace parkbase

@@ -1,0 +1,18 @@
+// The few cryptographic primitives the platform needs, all from OpenSSL (already linked by gRPC).
+#pragma once
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+namespace parkbase {
+
+// `count` bytes from the operating system's CSPRNG.
+std::string RandomBytes(size_t count);
+// Lowercase hex of SHA-256(data).
+std::string Sha256Hex(absl::string_view data);
+// Raw HMAC-SHA-256(key, data).
+std::string HmacSha256(absl::string_view key, absl::string_view data);
+// Compares without an early exit, so timing does not reveal how much of a secret matched.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
+
+}  // namespace parkbase

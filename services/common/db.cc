@@ -1,0 +1,150 @@
+#include "common/db.h"
+
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace parkbase {
+namespace {
+
+// libpq waits forever for an unreachable host unless told otherwise; a probe or a call must fail within seconds.
+constexpr char kConnectTimeoutSeconds[] = "3";
+
+void ApplyScope(pqxx::work& work, const TenantScope& scope, absl::Duration statement_timeout) {
+  work.exec_params("SELECT set_config('parkbase.tenant_id', $1, true), set_config('parkbase.scope', $2, true), "
+                   "set_config('statement_timeout', $3, true)",
+                   scope.tenant_id, scope.park_wide ? "park" : "tenant",
+                   absl::StrCat(absl::ToInt64Milliseconds(statement_timeout)));
+}
+
+}  // namespace
+
+std::string SqlState(const std::exception& error) {
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error)) return sql->sqlstate();
+  return "";
+}
+
+absl::Status TranslateDbError(const std::exception& error) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) {
+    LogLine(LogLevel::kWarning, "database connection lost").Str("error", error.what()).Emit();
+    return absl::UnavailableError("database: connection lost; retry the call");
+  }
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&error) != nullptr) {
+    LogLine(LogLevel::kError, "database commit in doubt").Str("error", error.what()).Emit();
+    return absl::UnavailableError("database: the commit's outcome is unknown; retry idempotently");
+  }
+  const std::string state = SqlState(error);
+  if (state == "40001" || state == "40P01") {
+    return absl::AbortedError("database: transaction conflicted with another; retry it");
+  }
+  if (state == "57014") return absl::DeadlineExceededError("database: statement timed out");
+  if (absl::StartsWith(state, "08") || absl::StartsWith(state, "53") || state == "57P01" || state == "57P03") {
+    LogLine(LogLevel::kWarning, "database unavailable").Str("sqlstate", state).Str("error", error.what()).Emit();
+    return absl::UnavailableError("database: unavailable; retry the call");
+  }
+  LogLine(LogLevel::kError, "database error").Str("sqlstate", state).Str("error", error.what()).Emit();
+  return absl::InternalError(absl::StrCat("database error ", state, ": ", error.what()));
+}
+
+DbPool::DbPool(Options options) : options_(std::move(options)) {
+  ::setenv("PGCONNECT_TIMEOUT", kConnectTimeoutSeconds, /*overwrite=*/0);
+}
+
+DbPool::~DbPool() = default;
+
+void DbPool::Prepare(std::string name, std::string sql) {
+  absl::MutexLock lock(&mu_);
+  statements_.emplace_back(std::move(name), std::move(sql));
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> DbPool::Connect() {
+  std::vector<std::pair<std::string, std::string>> statements;
+  {
+    absl::MutexLock lock(&mu_);
+    statements = statements_;
+  }
+  try {
+    auto connection = std::make_unique<pqxx::connection>(options_.url);
+    for (const auto& [name, sql] : statements) connection->prepare(name, sql);
+    return connection;
+  } catch (const std::exception& error) {
+    LogLine(LogLevel::kWarning, "database connect failed").Str("error", error.what()).Emit();
+    return absl::UnavailableError("database: cannot connect; retry the call");
+  }
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> DbPool::Acquire() {
+  {
+    absl::MutexLock lock(&mu_);
+    auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !idle_.empty() || open_ < options_.size;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&available), options_.acquire_timeout)) {
+      return absl::UnavailableError(absl::StrCat("database: all ", options_.size, " connections busy for ",
+                                                 absl::FormatDuration(options_.acquire_timeout), "; retry later"));
+    }
+    if (!idle_.empty()) {
+      auto connection = std::move(idle_.back());
+      idle_.pop_back();
+      return connection;
+    }
+    ++open_;  // reserve the slot, connect outside the lock
+  }
+  auto connection = Connect();
+  if (!connection.ok()) {
+    absl::MutexLock lock(&mu_);
+    --open_;
+  }
+  return connection;
+}
+
+void DbPool::Release(std::unique_ptr<pqxx::connection> connection, bool healthy) {
+  absl::MutexLock lock(&mu_);
+  if (healthy && connection->is_open()) {
+    idle_.push_back(std::move(connection));
+  } else {
+    --open_;
+  }
+}
+
+absl::Status DbPool::Transact(const TenantScope& scope, absl::FunctionRef<absl::Status(pqxx::work&)> body) {
+  auto connection = Acquire();
+  if (!connection.ok()) return connection.status();
+  bool healthy = true;
+  absl::Status status;
+  try {
+    pqxx::work work(**connection);
+    ApplyScope(work, scope, options_.statement_timeout);
+    status = body(work);
+    if (status.ok()) {
+      work.commit();
+    } else {
+      work.abort();
+    }
+  } catch (const std::exception& error) {
+    healthy = dynamic_cast<const pqxx::broken_connection*>(&error) == nullptr &&
+              dynamic_cast<const pqxx::in_doubt_error*>(&error) == nullptr;
+    status = TranslateDbError(error);
+  }
+  Release(*std::move(connection), healthy);
+  return status;
+}
+
+absl::Status DbPool::Ping() {
+  absl::MutexLock lock(&ping_mu_);
+  try {
+    if (ping_connection_ == nullptr || !ping_connection_->is_open()) {
+      ping_connection_ = std::make_unique<pqxx::connection>(options_.url);
+    }
+    pqxx::nontransaction work(*ping_connection_);
+    work.exec("SELECT 1");
+    return absl::OkStatus();
+  } catch (const std::exception& error) {
+    ping_connection_.reset();
+    return absl::UnavailableError(absl::StrCat("database: ", error.what()));
+  }
+}
+
+}  // namespace parkbase

@@ -1,0 +1,94 @@
+// PostgreSQL access for every service: a bounded pool of libpqxx connections whose every transaction first sets
+// the tenant for row-level security and a statement timeout. Code outside this file never opens a transaction
+// without a scope, so a query can only ever see the rows of the tenant the request acts for.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace parkbase {
+
+// Whose rows a transaction may touch. Row-level security policies read these settings.
+struct TenantScope {
+  // `parkbase.tenant_id`: the tenant whose rows are visible. Empty: no tenant's rows are.
+  std::string tenant_id;
+  // `parkbase.scope = 'park'`: park-level rows (the tenant registry itself) are visible. Only for park admins.
+  bool park_wide = false;
+
+  static TenantScope Tenant(std::string tenant_id) { return {std::move(tenant_id), false}; }
+  static TenantScope ParkAdmin(std::string tenant_id) { return {std::move(tenant_id), true}; }
+};
+
+// Maps a libpqxx exception to a status chosen by what the caller should do; logs the driver's text, which never
+// leaves the process.
+absl::Status TranslateDbError(const std::exception& error);
+
+// The SQLSTATE of a libpqxx SQL error, or empty.
+std::string SqlState(const std::exception& error);
+
+class DbPool {
+ public:
+  struct Options {
+    std::string url;
+    int size = 8;
+    absl::Duration statement_timeout = absl::Seconds(5);
+    // How long a call waits for a free connection before it is answered UNAVAILABLE.
+    absl::Duration acquire_timeout = absl::Seconds(5);
+  };
+
+  explicit DbPool(Options options);
+  ~DbPool();
+  DbPool(const DbPool&) = delete;
+  DbPool& operator=(const DbPool&) = delete;
+
+  // Registers a named statement; every connection prepares it. Call before the first transaction.
+  void Prepare(std::string name, std::string sql);
+
+  // Runs `body` in one transaction under `scope`; commits only if it returns OK. Database exceptions thrown inside
+  // are caught and translated.
+  absl::Status Transact(const TenantScope& scope, absl::FunctionRef<absl::Status(pqxx::work&)> body);
+
+  template <typename T>
+  absl::StatusOr<T> Transact(const TenantScope& scope, absl::FunctionRef<absl::StatusOr<T>(pqxx::work&)> body) {
+    std::optional<T> result;
+    absl::Status status = Transact(scope, [&](pqxx::work& work) -> absl::Status {
+      absl::StatusOr<T> value = body(work);
+      if (!value.ok()) return value.status();
+      result.emplace(*std::move(value));
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    return *std::move(result);
+  }
+
+  // Checks that the database answers, on a connection of its own so a busy pool does not look like an outage.
+  absl::Status Ping();
+
+  const Options& options() const { return options_; }
+
+ private:
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire();
+  void Release(std::unique_ptr<pqxx::connection> connection, bool healthy);
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect();
+
+  const Options options_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<std::string, std::string>> statements_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex ping_mu_;
+  std::unique_ptr<pqxx::connection> ping_connection_ ABSL_GUARDED_BY(ping_mu_);
+};
+
+}  // namespace parkbase

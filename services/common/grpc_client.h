@@ -1,0 +1,26 @@
+// Small client helpers shared by the admin command line and the tests: channels from an address, a unary call on
+// raw bytes (for methods whose stubs a binary does not link, such as grpc.health.v1), and the health check itself.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+
+namespace parkbase {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, bool tls);
+
+// Calls `method` ("/pkg.Service/Method") with a serialized request and returns the serialized response.
+absl::StatusOr<std::string> RawUnaryCall(grpc::Channel& channel, const std::string& method,
+                                         const std::string& request, grpc::ClientContext& context);
+
+enum class ServingStatus { kUnknown = 0, kServing = 1, kNotServing = 2, kServiceUnknown = 3 };
+
+// grpc.health.v1.Health/Check without credentials, as the kubelet's probe does.
+absl::StatusOr<ServingStatus> CheckHealth(grpc::Channel& channel, const std::string& service, absl::Duration timeout);
+
+}  // namespace parkbase

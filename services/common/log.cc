@@ -1,0 +1,66 @@
+#include "common/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace parkbase {
+namespace {
+
+std::atomic<int> min_level{static_cast<int>(LogLevel::kInfo)};
+
+absl::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+void SetMinLogLevel(LogLevel level) { min_level.store(static_cast<int>(level)); }
+
+LogLevel ParseLogLevel(absl::string_view name) {
+  if (name == "debug") return LogLevel::kDebug;
+  if (name == "warning") return LogLevel::kWarning;
+  if (name == "error") return LogLevel::kError;
+  return LogLevel::kInfo;
+}
+
+LogLine::LogLine(LogLevel level, absl::string_view message) : level_(level) {
+  Str("time", absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone()));
+  Str("level", LevelName(level));
+  Str("msg", message);
+}
+
+LogLine& LogLine::Str(absl::string_view key, absl::string_view value) {
+  (*fields_.mutable_fields())[std::string(key)].set_string_value(std::string(value));
+  return *this;
+}
+
+LogLine& LogLine::Num(absl::string_view key, double value) {
+  (*fields_.mutable_fields())[std::string(key)].set_number_value(value);
+  return *this;
+}
+
+void LogLine::Emit() {
+  if (static_cast<int>(level_) < min_level.load()) return;
+  std::string line;
+  if (!google::protobuf::util::MessageToJsonString(fields_, &line).ok()) return;
+  line.push_back('\n');
+  // A short write to stderr leaves nothing better to do than to drop the rest of the line.
+  [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+}  // namespace parkbase

@@ -1,0 +1,130 @@
+#include "common/metrics.h"
+
+#include <map>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "grpcpp/support/status.h"
+
+namespace parkbase {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::ServerRpcInfo;
+
+const char* TypeLabel(ServerRpcInfo::Type type) {
+  switch (type) {
+    case ServerRpcInfo::Type::UNARY:
+      return "unary";
+    case ServerRpcInfo::Type::CLIENT_STREAMING:
+      return "client_stream";
+    case ServerRpcInfo::Type::SERVER_STREAMING:
+      return "server_stream";
+    case ServerRpcInfo::Type::BIDI_STREAMING:
+      return "bidi_stream";
+  }
+  return "unary";
+}
+
+// go-grpc-prometheus spells codes in CamelCase ("OK", "NotFound"); dashboards match on these strings.
+const char* CodeLabel(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "Canceled";
+    case grpc::StatusCode::UNKNOWN: return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND: return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS: return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED: return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED: return "Unimplemented";
+    case grpc::StatusCode::INTERNAL: return "Internal";
+    case grpc::StatusCode::UNAVAILABLE: return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS: return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
+    default: return "Unknown";
+  }
+}
+
+class MetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(GrpcServerMetrics& metrics, ServerRpcInfo* info) : metrics_(metrics), start_(absl::Now()) {
+    std::string full = info->method() != nullptr ? info->method() : "";
+    // "/pkg.Service/Method"
+    const auto slash = full.rfind('/');
+    labels_ = {{"grpc_type", TypeLabel(info->type())},
+               {"grpc_service", slash == std::string::npos || slash == 0 ? "unknown" : full.substr(1, slash - 1)},
+               {"grpc_method", slash == std::string::npos ? full : full.substr(slash + 1)}};
+    metrics_.started().Add(labels_).Increment();
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      metrics_.received().Add(labels_).Increment();
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      metrics_.sent().Add(labels_).Increment();
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      auto with_code = labels_;
+      with_code["grpc_code"] = CodeLabel(methods->GetSendStatus().error_code());
+      metrics_.handled().Add(with_code).Increment();
+      metrics_.handling_seconds()
+          .Add(labels_, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                0.25, 0.5, 1, 2.5, 5, 10})
+          .Observe(absl::ToDoubleSeconds(absl::Now() - start_));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcServerMetrics& metrics_;
+  const absl::Time start_;
+  std::map<std::string, std::string> labels_;
+};
+
+class MetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(GrpcServerMetrics& metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
+    return new MetricsInterceptor(metrics_, info);
+  }
+
+ private:
+  GrpcServerMetrics& metrics_;
+};
+
+}  // namespace
+
+GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
+    : started_(prometheus::BuildCounter()
+                   .Name("grpc_server_started_total")
+                   .Help("Total number of RPCs started on the server.")
+                   .Register(registry)),
+      handled_(prometheus::BuildCounter()
+                   .Name("grpc_server_handled_total")
+                   .Help("Total number of RPCs completed on the server, regardless of success or failure.")
+                   .Register(registry)),
+      received_(prometheus::BuildCounter()
+                    .Name("grpc_server_msg_received_total")
+                    .Help("Total number of RPC stream messages received on the server.")
+                    .Register(registry)),
+      sent_(prometheus::BuildCounter()
+                .Name("grpc_server_msg_sent_total")
+                .Help("Total number of gRPC stream messages sent by the server.")
+                .Register(registry)),
+      handling_seconds_(prometheus::BuildHistogram()
+                            .Name("grpc_server_handling_seconds")
+                            .Help("Histogram of response latency (seconds) of gRPC that had been application-level "
+                                  "handled by the server.")
+                            .Register(registry)) {}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> GrpcServerMetrics::MakeInterceptorFactory() {
+  return std::make_unique<MetricsInterceptorFactory>(*this);
+}
+
+}  // namespace parkbase

@@ -1,0 +1,172 @@
+#include "common/redis.h"
+
+#include <hiredis/hiredis.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+
+namespace parkbase {
+namespace {
+
+RedisReply Decode(const redisReply* reply) {
+  RedisReply result;
+  switch (reply->type) {
+    case REDIS_REPLY_STRING:
+      result.type = RedisReply::Type::kString;
+      result.text.assign(reply->str, reply->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      result.type = RedisReply::Type::kStatus;
+      result.text.assign(reply->str, reply->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      result.type = RedisReply::Type::kInteger;
+      result.integer = reply->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      result.type = RedisReply::Type::kArray;
+      for (size_t i = 0; i < reply->elements; ++i) result.elements.push_back(Decode(reply->element[i]));
+      break;
+    default:
+      result.type = RedisReply::Type::kNil;
+  }
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<RedisAddress> ParseRedisUrl(const std::string& url) {
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "redis://")) {
+    return absl::InvalidArgumentError("redis_url: must start with redis://");
+  }
+  RedisAddress address;
+  if (const auto at = rest.rfind('@'); at != absl::string_view::npos) {
+    absl::string_view credentials = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    if (const auto colon = credentials.find(':'); colon != absl::string_view::npos) {
+      credentials.remove_prefix(colon + 1);  // the user name before ':' is ignored by Redis < 6 AUTH
+    }
+    address.password = std::string(credentials);
+  }
+  if (const auto slash = rest.find('/'); slash != absl::string_view::npos) {
+    absl::string_view db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    if (!db.empty() && !absl::SimpleAtoi(db, &address.database)) {
+      return absl::InvalidArgumentError("redis_url: database must be a number");
+    }
+  }
+  if (const auto colon = rest.rfind(':'); colon != absl::string_view::npos) {
+    if (!absl::SimpleAtoi(rest.substr(colon + 1), &address.port) || address.port <= 0 || address.port > 65535) {
+      return absl::InvalidArgumentError("redis_url: port must be 1 to 65535");
+    }
+    rest = rest.substr(0, colon);
+  }
+  if (rest.empty()) return absl::InvalidArgumentError("redis_url: host is required");
+  address.host = std::string(rest);
+  return address;
+}
+
+absl::StatusOr<std::unique_ptr<RedisClient>> RedisClient::Create(Options options) {
+  auto address = ParseRedisUrl(options.url);
+  if (!address.ok()) return address.status();
+  return std::unique_ptr<RedisClient>(new RedisClient(std::move(options), *std::move(address)));
+}
+
+RedisClient::RedisClient(Options options, RedisAddress address)
+    : options_(std::move(options)), address_(std::move(address)) {}
+
+RedisClient::~RedisClient() {
+  absl::MutexLock lock(&mu_);
+  if (context_ != nullptr) redisFree(context_);
+}
+
+absl::Status RedisClient::EnsureConnected() {
+  if (context_ != nullptr && context_->err == 0) return absl::OkStatus();
+  if (context_ != nullptr) {
+    redisFree(context_);
+    context_ = nullptr;
+  }
+  const absl::Time now = absl::Now();
+  if (now < next_connect_attempt_) return absl::UnavailableError("redis: unavailable; retry the call");
+  next_connect_attempt_ = now + options_.reconnect_backoff;
+  const timeval connect_timeout = absl::ToTimeval(options_.connect_timeout);
+  redisContext* context = redisConnectWithTimeout(address_.host.c_str(), address_.port, connect_timeout);
+  if (context == nullptr || context->err != 0) {
+    std::string error = context != nullptr ? context->errstr : "out of memory";
+    if (context != nullptr) redisFree(context);
+    LogLine(LogLevel::kWarning, "redis connect failed").Str("error", error).Emit();
+    return absl::UnavailableError("redis: cannot connect; retry the call");
+  }
+  const timeval command_timeout = absl::ToTimeval(options_.command_timeout);
+  redisSetTimeout(context, command_timeout);
+  context_ = context;
+  auto handshake = [&](std::vector<std::string> args) -> absl::Status {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const auto& arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    if (reply == nullptr) return absl::UnavailableError("redis: connection lost during handshake");
+    const bool failed = reply->type == REDIS_REPLY_ERROR;
+    std::string text = failed ? std::string(reply->str, reply->len) : "";
+    freeReplyObject(reply);
+    if (failed) return absl::FailedPreconditionError(absl::StrCat("redis: ", text));
+    return absl::OkStatus();
+  };
+  absl::Status status;
+  if (!address_.password.empty()) status = handshake({"AUTH", address_.password});
+  if (status.ok() && address_.database != 0) status = handshake({"SELECT", absl::StrCat(address_.database)});
+  if (!status.ok()) {
+    redisFree(context_);
+    context_ = nullptr;
+    return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status status = EnsureConnected(); !status.ok()) return status;
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (const auto& arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  auto* reply = static_cast<redisReply*>(
+      redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+  if (reply == nullptr) {
+    std::string error = context_->errstr;
+    redisFree(context_);
+    context_ = nullptr;
+    LogLine(LogLevel::kWarning, "redis command failed").Str("error", error).Emit();
+    return absl::UnavailableError("redis: connection lost; retry the call");
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    std::string text(reply->str, reply->len);
+    freeReplyObject(reply);
+    return absl::FailedPreconditionError(absl::StrCat("redis: ", text));
+  }
+  RedisReply decoded = Decode(reply);
+  freeReplyObject(reply);
+  return decoded;
+}
+
+absl::Status RedisClient::Ping() {
+  auto reply = Command({"PING"});
+  if (!reply.ok()) return reply.status();
+  if (reply->text != "PONG") return absl::UnavailableError("redis: unexpected PING answer");
+  return absl::OkStatus();
+}
+
+}  // namespace parkbase

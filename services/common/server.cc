@@ -1,0 +1,219 @@
+#include "common/server.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "common/crypto.h"
+#include "common/log.h"
+
+namespace parkbase {
+namespace {
+
+// How often dependencies are probed for health: fast enough that a probe sees an outage within a few seconds,
+// slow enough to cost the database nothing.
+constexpr absl::Duration kHealthProbeInterval = absl::Seconds(2);
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ApiCredentials(const ServerConfig& config) {
+  if (config.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  auto cert = ReadFile(config.tls_cert_file, "tls_cert_file");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadFile(config.tls_key_file, "tls_key_file");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
+
+ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
+                         prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens)
+    : config_(config),
+      db_(db),
+      redis_(redis),
+      clock_(clock),
+      registry_(registry),
+      calls_(calls),
+      page_tokens_(page_tokens) {}
+
+void ServiceHost::AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies) {
+  registrations_.push_back({service, std::move(full_name), std::move(dependencies)});
+}
+
+absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConfig config,
+                                                                      const std::vector<ServiceRegistrar>& registrars,
+                                                                      Parts parts) {
+  if (absl::Status status = ValidateServerConfig(config); !status.ok()) return status;
+  std::unique_ptr<PlatformServer> server(new PlatformServer());
+  server->config_ = std::move(config);
+  const ServerConfig& cfg = server->config_;
+  SetMinLogLevel(ParseLogLevel(cfg.log_level));
+  server->clock_ = parts.clock != nullptr ? parts.clock : &server->system_clock_;
+  server->registry_ = std::make_shared<prometheus::Registry>();
+  server->metrics_ = std::make_unique<GrpcServerMetrics>(*server->registry_);
+  server->db_ = std::make_unique<DbPool>(DbPool::Options{
+      .url = cfg.database_url, .size = cfg.db_pool_size, .statement_timeout = cfg.statement_timeout});
+  if (!cfg.redis_url.empty()) {
+    auto redis = RedisClient::Create({.url = cfg.redis_url});
+    if (!redis.ok()) return redis.status();
+    server->redis_ = *std::move(redis);
+  }
+  std::string secret = cfg.page_token_secret;
+  if (secret.empty()) {
+    secret = RandomBytes(32);
+    LogWarning("no --page_token_secret: page tokens work only against this process; set one shared by replicas");
+  }
+  server->page_tokens_ = std::make_unique<PageTokens>(secret);
+  server->authenticator_ = std::make_unique<PgAuthenticator>(*server->db_, *server->clock_);
+  server->calls_ = std::make_unique<CallRunner>(*server->authenticator_);
+  server->host_ = std::make_unique<ServiceHost>(cfg, *server->db_, server->redis_.get(), *server->clock_,
+                                                *server->registry_, *server->calls_, *server->page_tokens_);
+  for (const auto& registrar : registrars) {
+    if (absl::Status status = registrar(*server->host_); !status.ok()) return status;
+  }
+
+  server->health_ = std::make_unique<HealthMonitor>();
+  DbPool* db = server->db_.get();
+  server->health_->AddDependency(kPostgresDependency, [db] { return db->Ping(); });
+  if (server->redis_ != nullptr) {
+    RedisClient* redis = server->redis_.get();
+    server->health_->AddDependency(kRedisDependency, [redis] { return redis->Ping(); });
+  }
+
+  auto credentials = ApiCredentials(cfg);
+  if (!credentials.ok()) return credentials.status();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(cfg.listen, *credentials, &server->port_);
+  builder.SetMaxReceiveMessageSize(cfg.max_message_bytes);
+  grpc::ResourceQuota quota("parkbase");
+  quota.SetMaxThreads(cfg.server_threads);
+  builder.SetResourceQuota(quota);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(server->metrics_->MakeInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  for (const auto& registration : server->host_->registrations()) {
+    if (server->redis_ == nullptr &&
+        std::find(registration.dependencies.begin(), registration.dependencies.end(), kRedisDependency) !=
+            registration.dependencies.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--redis_url: required by ", registration.full_name));
+    }
+    builder.RegisterService(registration.service);
+    server->health_->AddService(registration.full_name, registration.dependencies);
+  }
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", cfg.listen));
+  }
+  server->health_->AddEndpoint(server->server_->GetHealthCheckService());
+
+  if (!cfg.health_listen.empty()) {
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(cfg.health_listen, grpc::InsecureServerCredentials(), &server->health_port_);
+    server->health_server_ = health_builder.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("--health_listen: cannot listen on ", cfg.health_listen));
+    }
+    server->health_->AddEndpoint(server->health_server_->GetHealthCheckService());
+  }
+
+  if (!cfg.metrics_listen.empty()) {
+    try {
+      server->exposer_ = std::make_unique<prometheus::Exposer>(cfg.metrics_listen);
+    } catch (const std::exception& error) {
+      return absl::UnavailableError(absl::StrCat("--metrics_listen: cannot listen on ", cfg.metrics_listen));
+    }
+    server->exposer_->RegisterCollectable(server->registry_);
+    const auto ports = server->exposer_->GetListeningPorts();
+    server->metrics_port_ = ports.empty() ? 0 : ports.front();
+  }
+
+  server->health_->CheckNow();
+  server->health_->StartBackgroundProbes(kHealthProbeInterval);
+  LogLine(LogLevel::kInfo, "serving")
+      .Str("listen", cfg.listen)
+      .Num("port", server->port_)
+      .Num("health_port", server->health_port_)
+      .Num("metrics_port", server->metrics_port_)
+      .Str("tls", cfg.tls_cert_file.empty() ? "off" : "on")
+      .Emit();
+  return server;
+}
+
+PlatformServer::~PlatformServer() {
+  if (!drained_) Drain(absl::ZeroDuration());
+}
+
+void PlatformServer::Drain(absl::Duration grace) {
+  if (drained_) return;
+  drained_ = true;
+  health_->Drain();
+  absl::SleepFor(grace);
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(
+                                                               std::max<int64_t>(absl::ToInt64Milliseconds(grace), 1000));
+  server_->Shutdown(deadline);
+  if (health_server_ != nullptr) health_server_->Shutdown(deadline);
+}
+
+void PlatformServer::Wait() { server_->Wait(); }
+
+int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars) {
+  auto config = ServerConfigFromFlags();
+  if (!config.ok()) {
+    LogLine(LogLevel::kError, "bad configuration").Str("error", config.status().message()).Emit();
+    return 2;
+  }
+  // Block the signals before any thread starts so that only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = PlatformServer::Start(*config, registrars);
+  if (!server.ok()) {
+    LogLine(LogLevel::kError, "cannot start").Str("error", server.status().message()).Emit();
+    return 1;
+  }
+  int received = 0;
+  sigwait(&signals, &received);
+  LogLine(LogLevel::kInfo, "draining").Str("signal", received == SIGTERM ? "SIGTERM" : "SIGINT").Emit();
+  (*server)->Drain(config->drain);
+  (*server)->Wait();
+  LogInfo("stopped");
+  return 0;
+}
+
+int RunServerMain(absl::string_view program, int argc, char** argv, const std::vector<ServiceRegistrar>& registrars) {
+  absl::SetProgramUsageMessage(absl::StrCat(program, ": serves its gRPC API. Flags may also be set as PARKBASE_<FLAG>."));
+  if (absl::Status status = ApplyEnvironmentToFlags(); !status.ok()) {
+    LogLine(LogLevel::kError, "bad configuration").Str("error", status.message()).Emit();
+    return 2;
+  }
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    LogLine(LogLevel::kError, "bad configuration").Str("error", absl::StrCat("unexpected argument ", rest[1])).Emit();
+    return 2;
+  }
+  return ServeUntilSignal(registrars);
+}
+
+}  // namespace parkbase

@@ -1,0 +1,139 @@
+// Hosting services: ServiceHost is what a service's Register function receives (the shared platform objects and a
+// place to add its gRPC service); PlatformServer starts a gRPC server around the registered services with
+// metrics, health, reflection and graceful drain. Both the per-service binaries and `parkbase serve` use it, so a
+// service behaves the same alone or in the all-in-one server.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/server.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
+#include "common/auth.h"
+#include "common/call.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/db.h"
+#include "common/health.h"
+#include "common/metrics.h"
+#include "common/page_token.h"
+#include "common/redis.h"
+
+namespace parkbase {
+
+// Names of the dependencies a service can declare.
+inline constexpr char kPostgresDependency[] = "postgres";
+inline constexpr char kRedisDependency[] = "redis";
+
+class ServiceHost {
+ public:
+  ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
+              prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens);
+
+  const ServerConfig& config() const { return config_; }
+  DbPool& db() { return db_; }
+  // Null when no --redis_url was given; a service that needs Redis fails to register without it.
+  RedisClient* redis() { return redis_; }
+  Clock& clock() { return clock_; }
+  prometheus::Registry& registry() { return registry_; }
+  CallRunner& calls() { return calls_; }
+  PageTokens& page_tokens() { return page_tokens_; }
+
+  // Adds a gRPC service to the server. `full_name` (e.g. parkbase.tenant.v1.TenantService) is its health name.
+  void AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies);
+
+  // Keeps an object alive as long as the server.
+  template <typename T>
+  T& Own(std::unique_ptr<T> object) {
+    T& reference = *object;
+    owned_.push_back(std::shared_ptr<void>(std::move(object)));
+    return reference;
+  }
+
+  struct Registration {
+    grpc::Service* service;
+    std::string full_name;
+    std::vector<std::string> dependencies;
+  };
+  const std::vector<Registration>& registrations() const { return registrations_; }
+
+ private:
+  const ServerConfig& config_;
+  DbPool& db_;
+  RedisClient* redis_;
+  Clock& clock_;
+  prometheus::Registry& registry_;
+  CallRunner& calls_;
+  PageTokens& page_tokens_;
+  std::vector<Registration> registrations_;
+  std::vector<std::shared_ptr<void>> owned_;
+};
+
+using ServiceRegistrar = std::function<absl::Status(ServiceHost&)>;
+
+// What a server does not create itself; tests pass a FakeClock here.
+struct PlatformServerParts {
+  Clock* clock = nullptr;  // null: the system clock
+};
+
+// A running server and everything it owns.
+class PlatformServer {
+ public:
+  using Parts = PlatformServerParts;
+
+  static absl::StatusOr<std::unique_ptr<PlatformServer>> Start(ServerConfig config,
+                                                              const std::vector<ServiceRegistrar>& registrars,
+                                                              Parts parts = {});
+  ~PlatformServer();
+
+  // Ports actually bound (useful with port 0).
+  int port() const { return port_; }
+  int health_port() const { return health_port_; }
+  int metrics_port() const { return metrics_port_; }
+
+  HealthMonitor& health() { return *health_; }
+  DbPool& db() { return *db_; }
+  prometheus::Registry& registry() { return *registry_; }
+
+  // NOT_SERVING at once, wait `grace` for load balancers to notice, then refuse new calls and let running ones
+  // finish (cancelling them after another `grace`).
+  void Drain(absl::Duration grace);
+  void Wait();
+
+ private:
+  PlatformServer() = default;
+
+  ServerConfig config_;
+  SystemClock system_clock_;
+  Clock* clock_ = nullptr;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<GrpcServerMetrics> metrics_;
+  std::unique_ptr<DbPool> db_;
+  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<PgAuthenticator> authenticator_;
+  std::unique_ptr<CallRunner> calls_;
+  std::unique_ptr<PageTokens> page_tokens_;
+  std::unique_ptr<ServiceHost> host_;
+  std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+  int health_port_ = 0;
+  int metrics_port_ = 0;
+  bool drained_ = false;
+};
+
+// main() of a server binary: flags and environment, start, serve until SIGTERM or SIGINT, drain, exit code.
+int RunServerMain(absl::string_view program, int argc, char** argv, const std::vector<ServiceRegistrar>& registrars);
+
+// The part of RunServerMain after flags were parsed; for `parkbase serve`.
+int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars);
+
+}  // namespace parkbase

@@ -1,0 +1,429 @@
+#include "parkbase/admin_cli.h"
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "common/errors.h"
+#include "common/grpc_client.h"
+#include "parkbase/tenant/v1/tenant.grpc.pb.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1:50051", "Server address (PARKBASE_ADDRESS)");
+ABSL_FLAG(std::string, key, "", "API key (PARKBASE_KEY)");
+ABSL_FLAG(std::string, output, "table", "table or json (PARKBASE_OUTPUT)");
+ABSL_FLAG(bool, tls, false, "Use TLS to reach the server");
+ABSL_FLAG(int32_t, timeout_seconds, 10, "Deadline of each call");
+ABSL_FLAG(std::optional<std::string>, display_name, std::nullopt, "Human-readable name");
+ABSL_FLAG(std::optional<std::string>, plan, std::nullopt, "free, standard or enterprise");
+ABSL_FLAG(std::optional<int64_t>, max_devices, std::nullopt, "Quota: most devices");
+ABSL_FLAG(std::optional<int64_t>, max_ingest_points_per_second, std::nullopt, "Quota: most points per second");
+ABSL_FLAG(std::optional<int32_t>, retention_days, std::nullopt, "Quota: days of raw telemetry kept");
+ABSL_FLAG(std::optional<int32_t>, max_installed_apps, std::nullopt, "Quota: most installed apps");
+ABSL_FLAG(std::optional<bool>, provider, std::nullopt, "Whether the tenant may publish marketplace apps");
+ABSL_FLAG(std::optional<std::string>, contact_email, std::nullopt, "Where to reach the tenant's administrators");
+ABSL_FLAG(std::string, reason, "", "Why the tenant is suspended");
+ABSL_FLAG(std::string, filter, "", "List filter, e.g. 'state = SUSPENDED AND plan = FREE'");
+ABSL_FLAG(int32_t, page_size, 0, "Items per page (0: server default)");
+ABSL_FLAG(std::string, page_token, "", "Continue a list from this token");
+ABSL_FLAG(bool, all, false, "List every page");
+ABSL_FLAG(std::string, role, "", "Key role: tenant_admin, developer, provider or park_admin");
+ABSL_FLAG(std::optional<std::string>, expire_in, std::nullopt, "Key lifetime, e.g. 720h; default: no expiry");
+ABSL_FLAG(std::string, service, "", "Health: the service name to check (empty: the whole server)");
+
+namespace parkbase::cli {
+namespace {
+
+namespace pb = ::parkbase::tenant::v1;
+using google::protobuf::util::TimeUtil;
+
+struct Command {
+  std::string usage;
+  std::string summary;
+  std::string flags;
+};
+
+const std::map<std::string, Command>& Commands() {
+  static const auto* commands = new std::map<std::string, Command>{
+      {"tenant create", {"parkbase tenant create TENANT_ID --display_name=NAME [quota flags]",
+                         "Onboard a tenant (park admin).",
+                         "--display_name (required) --plan=free|standard|enterprise --max_devices=N "
+                         "--max_ingest_points_per_second=N --retention_days=N --max_installed_apps=N "
+                         "--provider=true|false --contact_email=ADDR"}},
+      {"tenant get", {"parkbase tenant get TENANT_ID", "Show one tenant.", ""}},
+      {"tenant list", {"parkbase tenant list [--filter=EXPR] [--page_size=N] [--all]",
+                       "List tenants (park admin: all; others: their own).",
+                       "--filter='state = SUSPENDED AND plan = FREE' --page_size=N --page_token=T --all"}},
+      {"tenant update", {"parkbase tenant update TENANT_ID [flags to change]",
+                         "Change the fields given as flags (others stay).",
+                         "--display_name --contact_email --plan --max_devices --max_ingest_points_per_second "
+                         "--retention_days --max_installed_apps --provider"}},
+      {"tenant suspend", {"parkbase tenant suspend TENANT_ID --reason=TEXT",
+                          "Suspend a tenant: its keys stop working at once (park admin).", "--reason (required)"}},
+      {"tenant resume", {"parkbase tenant resume TENANT_ID", "Resume a suspended tenant (park admin).", ""}},
+      {"tenant delete", {"parkbase tenant delete TENANT_ID",
+                         "Delete a suspended tenant and all it owns (park admin).", ""}},
+      {"key create", {"parkbase key create TENANT_ID --display_name=NAME --role=ROLE [--expire_in=720h]",
+                      "Mint an API key; the secret is printed once.",
+                      "--display_name (required) --role=tenant_admin|developer|provider|park_admin --expire_in"}},
+      {"key list", {"parkbase key list TENANT_ID [--all]", "List a tenant's keys (never their secrets).",
+                    "--page_size --page_token --all"}},
+      {"key revoke", {"parkbase key revoke TENANT_ID KEY_ID", "Revoke a key at once.", ""}},
+      {"audit list", {"parkbase audit list TENANT_ID [--all]", "Read a tenant's audit log, newest first.",
+                      "--page_size --page_token --all"}},
+      {"health", {"parkbase health [--address=HOST:PORT] [--service=NAME] [--tls]",
+                  "Exit 0 if the server (or one service) is SERVING, 1 otherwise. Needs no key.", "--service"}},
+  };
+  return *commands;
+}
+
+constexpr char kCommonFlags[] =
+    "Common flags: --address=HOST:PORT (PARKBASE_ADDRESS) --key=API_KEY (PARKBASE_KEY) --output=table|json "
+    "(PARKBASE_OUTPUT) --tls --timeout_seconds=N\n"
+    "Exit codes: 0 ok, 1 local failure, 2 usage, 10+gRPC code when the server refused (15 NOT_FOUND, "
+    "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE, 26 UNAUTHENTICATED, "
+    "13 INVALID_ARGUMENT).\n";
+
+int Usage(const std::string& message) {
+  std::cerr << "parkbase: " << message << "\n(run with --help for usage)\n";
+  return kExitUsage;
+}
+
+int Fail(const absl::Status& status) {
+  std::cerr << "parkbase: " << absl::StatusCodeToString(status.code()) << ": " << status.message() << "\n";
+  return kExitServerErrorBase + static_cast<int>(status.code());
+}
+
+bool Json() { return absl::GetFlag(FLAGS_output) == "json"; }
+
+void PrintJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  std::cout << json;
+}
+
+std::string Time(const google::protobuf::Timestamp& time) {
+  if (time.seconds() == 0 && time.nanos() == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(time.seconds()), absl::UTCTimeZone());
+}
+
+std::string Short(const std::string& enum_name, absl::string_view prefix) {
+  return enum_name.size() > prefix.size() ? enum_name.substr(prefix.size()) : enum_name;
+}
+
+void PrintTenants(const std::vector<pb::Tenant>& tenants) {
+  std::cout << absl::StrFormat("%-20s %-30s %-6s %-10s %-11s %10s %12s %6s %5s\n", "TENANT", "DISPLAY NAME", "CODE",
+                               "STATE", "PLAN", "DEVICES", "POINTS/S", "DAYS", "APPS");
+  for (const auto& t : tenants) {
+    std::cout << absl::StrFormat("%-20s %-30s %-6s %-10s %-11s %10d %12d %6d %5d\n", t.tenant_id(),
+                                 t.display_name().substr(0, 30), t.code(),
+                                 Short(pb::TenantState_Name(t.state()), "TENANT_STATE_"),
+                                 Short(pb::Plan_Name(t.plan()), "PLAN_"), t.quota().max_devices(),
+                                 t.quota().max_ingest_points_per_second(), t.quota().retention_days(),
+                                 t.quota().max_installed_apps());
+  }
+}
+
+void PrintKeys(const std::vector<pb::ApiKey>& keys) {
+  std::cout << absl::StrFormat("%-18s %-30s %-18s %-19s %-19s %-19s\n", "KEY ID", "DISPLAY NAME", "ROLE", "CREATED",
+                               "EXPIRES", "REVOKED");
+  for (const auto& k : keys) {
+    std::cout << absl::StrFormat("%-18s %-30s %-18s %-19s %-19s %-19s\n", k.key_id(), k.display_name().substr(0, 30),
+                                 Short(pb::Role_Name(k.role()), "ROLE_"), Time(k.create_time()),
+                                 Time(k.expire_time()), Time(k.revoke_time()));
+  }
+}
+
+class Client {
+ public:
+  Client()
+      : channel_(MakeChannel(absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_tls))),
+        stub_(pb::TenantService::NewStub(channel_)) {}
+
+  template <typename Request, typename Response>
+  absl::Status Call(grpc::Status (pb::TenantService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                    const Request& request, Response* response) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds))));
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", absl::GetFlag(FLAGS_key)));
+    return FromGrpcStatus(((*stub_).*method)(&context, request, response));
+  }
+
+  grpc::Channel& channel() { return *channel_; }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::TenantService::Stub> stub_;
+};
+
+std::optional<pb::Plan> ParsePlan(const std::string& name) {
+  pb::Plan plan;
+  std::string upper = absl::StrCat("PLAN_", name);
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (!pb::Plan_Parse(upper, &plan)) return std::nullopt;
+  return plan;
+}
+
+// Copies the tenant flags that were given into `tenant` and names them in `paths`.
+bool TenantFromFlags(pb::Tenant& tenant, std::vector<std::string>& paths, std::string& error) {
+  if (auto v = absl::GetFlag(FLAGS_display_name)) tenant.set_display_name(*v), paths.push_back("display_name");
+  if (auto v = absl::GetFlag(FLAGS_contact_email)) tenant.set_contact_email(*v), paths.push_back("contact_email");
+  if (auto v = absl::GetFlag(FLAGS_provider)) tenant.set_provider(*v), paths.push_back("provider");
+  if (auto v = absl::GetFlag(FLAGS_plan)) {
+    auto plan = ParsePlan(*v);
+    if (!plan) {
+      error = "--plan must be free, standard or enterprise";
+      return false;
+    }
+    tenant.set_plan(*plan);
+    paths.push_back("plan");
+  }
+  if (auto v = absl::GetFlag(FLAGS_max_devices)) {
+    tenant.mutable_quota()->set_max_devices(*v), paths.push_back("quota.max_devices");
+  }
+  if (auto v = absl::GetFlag(FLAGS_max_ingest_points_per_second)) {
+    tenant.mutable_quota()->set_max_ingest_points_per_second(*v);
+    paths.push_back("quota.max_ingest_points_per_second");
+  }
+  if (auto v = absl::GetFlag(FLAGS_retention_days)) {
+    tenant.mutable_quota()->set_retention_days(*v), paths.push_back("quota.retention_days");
+  }
+  if (auto v = absl::GetFlag(FLAGS_max_installed_apps)) {
+    tenant.mutable_quota()->set_max_installed_apps(*v), paths.push_back("quota.max_installed_apps");
+  }
+  return true;
+}
+
+int PrintTenant(const pb::Tenant& tenant) {
+  if (Json()) {
+    PrintJson(tenant);
+  } else {
+    PrintTenants({tenant});
+  }
+  return 0;
+}
+
+int TenantCommand(const std::string& verb, const std::vector<std::string>& args) {
+  Client client;
+  auto need_id = [&](size_t count) { return args.size() == count; };
+  if (verb == "list") {
+    if (!need_id(0)) return Usage("tenant list takes no arguments");
+    pb::ListTenantsRequest request;
+    request.set_filter(absl::GetFlag(FLAGS_filter));
+    request.set_page_size(absl::GetFlag(FLAGS_page_size));
+    request.set_page_token(absl::GetFlag(FLAGS_page_token));
+    pb::ListTenantsResponse all;
+    do {
+      pb::ListTenantsResponse page;
+      if (auto s = client.Call(&pb::TenantService::Stub::ListTenants, request, &page); !s.ok()) return Fail(s);
+      all.mutable_tenants()->MergeFrom(page.tenants());
+      all.set_next_page_token(page.next_page_token());
+      request.set_page_token(page.next_page_token());
+    } while (absl::GetFlag(FLAGS_all) && !request.page_token().empty());
+    if (Json()) {
+      PrintJson(all);
+    } else {
+      PrintTenants({all.tenants().begin(), all.tenants().end()});
+      if (!all.next_page_token().empty()) std::cout << "next page: --page_token=" << all.next_page_token() << "\n";
+    }
+    return 0;
+  }
+  if (!need_id(1)) return Usage(absl::StrCat("tenant ", verb, " takes one TENANT_ID"));
+  const std::string name = absl::StrCat("tenants/", args[0]);
+  pb::Tenant tenant;
+  absl::Status status;
+  if (verb == "create") {
+    pb::CreateTenantRequest request;
+    request.set_tenant_id(args[0]);
+    std::vector<std::string> paths;
+    std::string error;
+    if (!TenantFromFlags(*request.mutable_tenant(), paths, error)) return Usage(error);
+    status = client.Call(&pb::TenantService::Stub::CreateTenant, request, &tenant);
+  } else if (verb == "get") {
+    pb::GetTenantRequest request;
+    request.set_name(name);
+    status = client.Call(&pb::TenantService::Stub::GetTenant, request, &tenant);
+  } else if (verb == "update") {
+    pb::UpdateTenantRequest request;
+    std::vector<std::string> paths;
+    std::string error;
+    if (!TenantFromFlags(*request.mutable_tenant(), paths, error)) return Usage(error);
+    if (paths.empty()) return Usage("tenant update: give at least one field flag to change");
+    request.mutable_tenant()->set_name(name);
+    for (auto& path : paths) request.mutable_update_mask()->add_paths(path);
+    status = client.Call(&pb::TenantService::Stub::UpdateTenant, request, &tenant);
+  } else if (verb == "suspend") {
+    pb::SuspendTenantRequest request;
+    request.set_name(name);
+    request.set_reason(absl::GetFlag(FLAGS_reason));
+    status = client.Call(&pb::TenantService::Stub::SuspendTenant, request, &tenant);
+  } else if (verb == "resume") {
+    pb::ResumeTenantRequest request;
+    request.set_name(name);
+    status = client.Call(&pb::TenantService::Stub::ResumeTenant, request, &tenant);
+  } else if (verb == "delete") {
+    pb::DeleteTenantRequest request;
+    request.set_name(name);
+    pb::DeleteTenantResponse response;
+    status = client.Call(&pb::TenantService::Stub::DeleteTenant, request, &response);
+    if (!status.ok()) return Fail(status);
+    if (!Json()) std::cout << "deleted " << name << "\n";
+    if (Json()) std::cout << "{}\n";
+    return 0;
+  } else {
+    return Usage(absl::StrCat("unknown command: tenant ", verb));
+  }
+  if (!status.ok()) return Fail(status);
+  return PrintTenant(tenant);
+}
+
+int KeyCommand(const std::string& verb, const std::vector<std::string>& args) {
+  Client client;
+  if (verb == "create") {
+    if (args.size() != 1) return Usage("key create takes one TENANT_ID");
+    pb::CreateApiKeyRequest request;
+    request.set_parent(absl::StrCat("tenants/", args[0]));
+    request.mutable_api_key()->set_display_name(absl::GetFlag(FLAGS_display_name).value_or(""));
+    std::string role = absl::StrCat("ROLE_", absl::GetFlag(FLAGS_role));
+    for (auto& c : role) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    pb::Role parsed;
+    if (!pb::Role_Parse(role, &parsed)) return Usage("--role must be tenant_admin, developer, provider or park_admin");
+    request.mutable_api_key()->set_role(parsed);
+    if (auto expire_in = absl::GetFlag(FLAGS_expire_in)) {
+      absl::Duration duration;
+      if (!absl::ParseDuration(*expire_in, &duration)) return Usage("--expire_in must be a duration such as 720h");
+      *request.mutable_api_key()->mutable_expire_time() =
+          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now() + duration));
+    }
+    pb::CreateApiKeyResponse response;
+    if (auto s = client.Call(&pb::TenantService::Stub::CreateApiKey, request, &response); !s.ok()) return Fail(s);
+    if (Json()) {
+      PrintJson(response);
+    } else {
+      PrintKeys({response.api_key()});
+      std::cout << "\nsecret (shown once, store it now):\n" << response.secret() << "\n";
+    }
+    return 0;
+  }
+  if (verb == "list") {
+    if (args.size() != 1) return Usage("key list takes one TENANT_ID");
+    pb::ListApiKeysRequest request;
+    request.set_parent(absl::StrCat("tenants/", args[0]));
+    request.set_page_size(absl::GetFlag(FLAGS_page_size));
+    request.set_page_token(absl::GetFlag(FLAGS_page_token));
+    pb::ListApiKeysResponse all;
+    do {
+      pb::ListApiKeysResponse page;
+      if (auto s = client.Call(&pb::TenantService::Stub::ListApiKeys, request, &page); !s.ok()) return Fail(s);
+      all.mutable_api_keys()->MergeFrom(page.api_keys());
+      all.set_next_page_token(page.next_page_token());
+      request.set_page_token(page.next_page_token());
+    } while (absl::GetFlag(FLAGS_all) && !request.page_token().empty());
+    if (Json()) {
+      PrintJson(all);
+    } else {
+      PrintKeys({all.api_keys().begin(), all.api_keys().end()});
+      if (!all.next_page_token().empty()) std::cout << "next page: --page_token=" << all.next_page_token() << "\n";
+    }
+    return 0;
+  }
+  if (verb == "revoke") {
+    if (args.size() != 2) return Usage("key revoke takes TENANT_ID KEY_ID");
+    pb::RevokeApiKeyRequest request;
+    request.set_name(absl::StrCat("tenants/", args[0], "/apiKeys/", args[1]));
+    pb::ApiKey key;
+    if (auto s = client.Call(&pb::TenantService::Stub::RevokeApiKey, request, &key); !s.ok()) return Fail(s);
+    if (Json()) {
+      PrintJson(key);
+    } else {
+      PrintKeys({key});
+    }
+    return 0;
+  }
+  return Usage(absl::StrCat("unknown command: key ", verb));
+}
+
+int AuditCommand(const std::string& verb, const std::vector<std::string>& args) {
+  if (verb != "list" || args.size() != 1) return Usage("usage: parkbase audit list TENANT_ID");
+  Client client;
+  pb::ListAuditEventsRequest request;
+  request.set_parent(absl::StrCat("tenants/", args[0]));
+  request.set_page_size(absl::GetFlag(FLAGS_page_size));
+  request.set_page_token(absl::GetFlag(FLAGS_page_token));
+  pb::ListAuditEventsResponse all;
+  do {
+    pb::ListAuditEventsResponse page;
+    if (auto s = client.Call(&pb::TenantService::Stub::ListAuditEvents, request, &page); !s.ok()) return Fail(s);
+    all.mutable_audit_events()->MergeFrom(page.audit_events());
+    all.set_next_page_token(page.next_page_token());
+    request.set_page_token(page.next_page_token());
+  } while (absl::GetFlag(FLAGS_all) && !request.page_token().empty());
+  if (Json()) {
+    PrintJson(all);
+    return 0;
+  }
+  std::cout << absl::StrFormat("%-8s %-19s %-16s %-45s %s\n", "EVENT", "TIME", "ACTION", "ACTOR", "RESOURCE");
+  for (const auto& e : all.audit_events()) {
+    std::cout << absl::StrFormat("%-8d %-19s %-16s %-45s %s\n", e.event_id(), Time(e.time()), e.action(), e.actor(),
+                                 e.resource());
+  }
+  if (!all.next_page_token().empty()) std::cout << "next page: --page_token=" << all.next_page_token() << "\n";
+  return 0;
+}
+
+int HealthCommand() {
+  auto channel = MakeChannel(absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_tls));
+  auto status = CheckHealth(*channel, absl::GetFlag(FLAGS_service),
+                            absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds)));
+  if (!status.ok()) {
+    std::cerr << "parkbase health: " << status.status().message() << "\n";
+    return 1;
+  }
+  const bool serving = *status == ServingStatus::kServing;
+  std::cout << (serving ? "SERVING" : "NOT_SERVING") << "\n";
+  return serving ? 0 : 1;
+}
+
+}  // namespace
+
+bool PrintHelp(const std::vector<std::string>& command) {
+  const std::string prefix = absl::StrJoin(command, " ");
+  bool found = false;
+  for (const auto& [name, info] : Commands()) {
+    if (!prefix.empty() && name != prefix && name.rfind(prefix + " ", 0) != 0) continue;
+    found = true;
+    std::cout << "  " << info.usage << "\n      " << info.summary << "\n";
+    if (!info.flags.empty()) std::cout << "      flags: " << info.flags << "\n";
+  }
+  if (found) std::cout << "\n" << kCommonFlags;
+  return found;
+}
+
+int RunAdminCommand(const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("missing command");
+  if (absl::GetFlag(FLAGS_output) != "table" && absl::GetFlag(FLAGS_output) != "json") {
+    return Usage("--output must be table or json");
+  }
+  if (args[0] == "health") return args.size() == 1 ? HealthCommand() : Usage("health takes no arguments");
+  if (args.size() < 2) return Usage(absl::StrCat(args[0], ": missing sub-command"));
+  const std::vector<std::string> rest(args.begin() + 2, args.end());
+  if (args[0] != "health" && absl::GetFlag(FLAGS_key).empty()) {
+    return Usage("no API key: pass --key or set PARKBASE_KEY");
+  }
+  if (args[0] == "tenant") return TenantCommand(args[1], rest);
+  if (args[0] == "key") return KeyCommand(args[1], rest);
+  if (args[0] == "audit") return AuditCommand(args[1], rest);
+  return Usage(absl::StrCat("unknown command: ", args[0]));
+}
+
+}  // namespace parkbase::cli

@@ -1,0 +1,130 @@
+// parkbase: the all-in-one binary. `serve` hosts every service on one port, `migrate` applies every service's
+// schema, `admin bootstrap-key` mints the first park-admin key, and the rest is the administrator's command line.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/config.h"
+#include "common/db.h"
+#include "common/log.h"
+#include "common/migrations.h"
+#include "common/server.h"
+#include "parkbase/admin_cli.h"
+#include "tenant/migrations.h"
+#include "tenant/tenant_logic.h"
+#include "tenant/tenant_service.h"
+
+ABSL_DECLARE_FLAG(std::optional<std::string>, display_name);
+
+namespace parkbase {
+namespace {
+
+constexpr char kTopLevelHelp[] =
+    "parkbase: the Parkbase all-in-one server and the park administrator's command line.\n\n"
+    "  parkbase serve [server flags]        serve every service on one port (--listen, --database_url, ...)\n"
+    "  parkbase migrate --database_url=URL  apply every service's SQL migrations (idempotent, safe concurrently)\n"
+    "  parkbase admin bootstrap-key --database_url=URL [--display_name=NAME]\n"
+    "                                       mint a park-admin key directly in the database; prints only the key\n";
+
+// Every service of the all-in-one server, in dependency order (later schemas may refer to earlier ones).
+std::vector<ServiceRegistrar> AllServices() { return {tenant::RegisterTenantService}; }
+std::vector<const std::vector<Migration>*> AllMigrations() { return {&TenantMigrations()}; }
+
+int Migrate() {
+  const std::string url = absl::GetFlag(FLAGS_database_url);
+  if (url.empty()) {
+    std::cerr << "parkbase migrate: --database_url (or PARKBASE_DATABASE_URL) is required\n";
+    return cli::kExitUsage;
+  }
+  auto report = ApplyMigrations(url, AllMigrations());
+  if (!report.ok()) {
+    std::cerr << "parkbase migrate: " << report.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "migrations applied: " << report->applied.size() << ", already present: " << report->skipped.size()
+            << "\n";
+  return 0;
+}
+
+int BootstrapKey() {
+  const std::string url = absl::GetFlag(FLAGS_database_url);
+  if (url.empty()) {
+    std::cerr << "parkbase admin bootstrap-key: --database_url (or PARKBASE_DATABASE_URL) is required\n";
+    return cli::kExitUsage;
+  }
+  DbPool db(DbPool::Options{.url = url, .size = 1});
+  SystemClock clock;
+  PageTokens unused_tokens("bootstrap-has-no-pages");
+  tenant::PgTenantStore store(db);
+  tenant::TenantManager manager(store, clock, unused_tokens);
+  auto key = manager.BootstrapParkAdminKey(absl::GetFlag(FLAGS_display_name).value_or("bootstrap"));
+  if (!key.ok()) {
+    std::cerr << "parkbase admin bootstrap-key: " << key.status().message() << "\n";
+    return 1;
+  }
+  std::cout << key->secret() << "\n";
+  return 0;
+}
+
+bool WantsHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "help" || arg == "--helpfull") return true;
+  }
+  return false;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kTopLevelHelp);
+  if (WantsHelp(argc, argv)) {
+    // Our own help per command: absl's --help would list every flag of every library.
+    std::vector<std::string> command;
+    for (int i = 1; i < argc && argv[i][0] != '-' && std::string(argv[i]) != "help"; ++i) command.push_back(argv[i]);
+    if (command.empty() || command[0] == "serve" || command[0] == "migrate" || command[0] == "admin") {
+      std::cout << kTopLevelHelp << "\nAdministration (talks gRPC to a running server):\n";
+      cli::PrintHelp({});
+      if (!command.empty() && command[0] == "serve") {
+        std::cout << "\nServer flags (each also PARKBASE_<FLAG>): --listen --health_listen --metrics_listen "
+                     "--database_url --redis_url --park_code --tls_cert_file --tls_key_file --page_token_secret "
+                     "--db_pool_size --statement_timeout_ms --drain_seconds --max_message_bytes --server_threads "
+                     "--log_level\n";
+      }
+      return 0;
+    }
+    if (!cli::PrintHelp(command)) {
+      std::cerr << "parkbase: unknown command " << command[0] << "\n";
+      return cli::kExitUsage;
+    }
+    return 0;
+  }
+  if (absl::Status status = ApplyEnvironmentToFlags(); !status.ok()) {
+    std::cerr << "parkbase: " << status.message() << "\n";
+    return cli::kExitUsage;
+  }
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args(positional.begin() + 1, positional.end());
+  if (args.empty()) {
+    std::cerr << kTopLevelHelp;
+    return cli::kExitUsage;
+  }
+  if (args[0] == "serve") {
+    if (args.size() != 1) return cli::kExitUsage;
+    return ServeUntilSignal(AllServices());
+  }
+  if (args[0] == "migrate") return args.size() == 1 ? Migrate() : cli::kExitUsage;
+  if (args[0] == "admin") {
+    if (args.size() == 2 && args[1] == "bootstrap-key") return BootstrapKey();
+    std::cerr << "parkbase admin: the only sub-command is bootstrap-key\n";
+    return cli::kExitUsage;
+  }
+  return cli::RunAdminCommand(args);
+}
+
+}  // namespace
+}  // namespace parkbase
+
+int main(int argc, char** argv) { return parkbase::Main(argc, argv); }

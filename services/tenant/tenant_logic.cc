@@ -1,0 +1,516 @@
+#include "tenant/tenant_logic.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "common/errors.h"
+#include "common/names.h"
+#include "common/status_macros.h"
+
+namespace parkbase::tenant {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// Quota bounds: wide enough for the largest park we plan for (see docs/architecture.md), narrow enough that a
+// typo (an extra zero) is caught.
+constexpr int64_t kMaxDevicesLimit = 10'000'000;
+constexpr int64_t kMaxPointsPerSecondLimit = 100'000'000;
+constexpr int32_t kMaxRetentionDaysLimit = 3650;
+constexpr int32_t kMaxInstalledAppsLimit = 1000;
+
+enum class Access { kRead, kReadAudit, kManageKeys };
+
+absl::Status NotFound(const std::string& tenant_id) {
+  return absl::NotFoundError(absl::StrCat("tenants/", tenant_id, ": not found"));
+}
+
+// Decides the scope of a call on `tenant_id`. Another tenant's resources are NOT_FOUND, never PERMISSION_DENIED,
+// so a caller cannot probe which tenants exist.
+absl::StatusOr<TenantScope> Authorize(const Principal& caller, const std::string& tenant_id, Access access) {
+  if (caller.IsParkAdmin()) return TenantScope::ParkAdmin(tenant_id);
+  if (caller.tenant_id != tenant_id) return NotFound(tenant_id);
+  bool allowed = false;
+  switch (access) {
+    case Access::kRead:
+      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper || caller.role == Role::kProvider;
+      break;
+    case Access::kReadAudit:
+      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper;
+      break;
+    case Access::kManageKeys:
+      allowed = caller.role == Role::kTenantAdmin;
+      break;
+  }
+  if (!allowed) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("role ", RoleName(caller.role), " may not do this on tenants/", tenant_id));
+  }
+  return TenantScope::Tenant(tenant_id);
+}
+
+absl::Status RequireParkAdmin(const Principal& caller, const std::string& tenant_id) {
+  if (caller.IsParkAdmin()) return absl::OkStatus();
+  if (caller.tenant_id != tenant_id) return NotFound(tenant_id);
+  return absl::PermissionDeniedError("only the park administrator may do this");
+}
+
+absl::StatusOr<std::string> TenantIdFromName(absl::string_view field, const std::string& name) {
+  ASSIGN_OR_RETURN(auto parts, ParseResourceName(field, name, "tenants/*"));
+  RETURN_IF_ERROR(ValidateTenantId(field, parts[0]));
+  return parts[0];
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(message, &json).ok()) return "{}";
+  return json;
+}
+
+AuditEntry Audit(const Principal& caller, std::string action, std::string resource,
+                 const google::protobuf::Message& request) {
+  return AuditEntry{caller.KeyName(), static_cast<int>(caller.role), std::move(action), std::move(resource),
+                    ToJson(request)};
+}
+
+absl::Status ValidateQuota(absl::string_view prefix, const pb::Quota& quota) {
+  auto check = [&](absl::string_view field, int64_t value, int64_t low, int64_t high) -> absl::Status {
+    if (value == 0 || (value >= low && value <= high)) return absl::OkStatus();
+    return FieldError(absl::StrCat(prefix, ".", field), absl::StrCat("must be ", low, " to ", high, ", got ", value));
+  };
+  RETURN_IF_ERROR(check("max_devices", quota.max_devices(), 1, kMaxDevicesLimit));
+  RETURN_IF_ERROR(
+      check("max_ingest_points_per_second", quota.max_ingest_points_per_second(), 1, kMaxPointsPerSecondLimit));
+  RETURN_IF_ERROR(check("retention_days", quota.retention_days(), 1, kMaxRetentionDaysLimit));
+  // Zero installed apps is a real limit (no marketplace), yet 0 also means "plan default": -1 is not offered.
+  RETURN_IF_ERROR(check("max_installed_apps", quota.max_installed_apps(), 0, kMaxInstalledAppsLimit));
+  return absl::OkStatus();
+}
+
+// Zero fields of `requested` take the plan's value.
+pb::Quota MergeQuota(pb::Plan plan, const pb::Quota& requested) {
+  pb::Quota quota = PlanQuota(plan);
+  if (requested.max_devices() != 0) quota.set_max_devices(requested.max_devices());
+  if (requested.max_ingest_points_per_second() != 0) {
+    quota.set_max_ingest_points_per_second(requested.max_ingest_points_per_second());
+  }
+  if (requested.retention_days() != 0) quota.set_retention_days(requested.retention_days());
+  if (requested.max_installed_apps() != 0) quota.set_max_installed_apps(requested.max_installed_apps());
+  return quota;
+}
+
+absl::Status ValidatePlan(absl::string_view field, pb::Plan plan) {
+  if (plan == pb::PLAN_UNSPECIFIED || pb::Plan_IsValid(plan)) return absl::OkStatus();
+  return FieldError(field, absl::StrCat("unknown plan ", static_cast<int>(plan)));
+}
+
+absl::Status ValidateEmail(absl::string_view field, const std::string& email) {
+  if (email.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(ValidateText(field, email, 3, 254));
+  if (email.find('@') == std::string::npos || email.find(' ') != std::string::npos) {
+    return FieldError(field, "must be an email address");
+  }
+  return absl::OkStatus();
+}
+
+// Parses `state = ACTIVE AND plan = FREE AND provider = true`.
+absl::StatusOr<TenantFilter> ParseTenantFilter(const std::string& filter) {
+  TenantFilter parsed;
+  if (absl::StripAsciiWhitespace(filter).empty()) return parsed;
+  for (absl::string_view term : absl::StrSplit(filter, " AND ")) {
+    std::vector<std::string> sides = absl::StrSplit(term, absl::MaxSplits('=', 1));
+    if (sides.size() != 2) {
+      return FieldError("filter", absl::StrCat("expected `field = value` terms joined by ` AND `, got \"",
+                                               absl::CEscape(term.substr(0, 100)), "\""));
+    }
+    const std::string field(absl::StripAsciiWhitespace(sides[0]));
+    const std::string value(absl::StripAsciiWhitespace(sides[1]));
+    if (field == "state") {
+      pb::TenantState state;
+      if (!pb::TenantState_Parse(absl::StrCat("TENANT_STATE_", value), &state) ||
+          state == pb::TENANT_STATE_UNSPECIFIED) {
+        return FieldError("filter", absl::StrCat("state must be ACTIVE or SUSPENDED, got \"", value, "\""));
+      }
+      parsed.state = state;
+    } else if (field == "plan") {
+      pb::Plan plan;
+      if (!pb::Plan_Parse(absl::StrCat("PLAN_", value), &plan) || plan == pb::PLAN_UNSPECIFIED) {
+        return FieldError("filter", absl::StrCat("plan must be FREE, STANDARD or ENTERPRISE, got \"", value, "\""));
+      }
+      parsed.plan = plan;
+    } else if (field == "provider") {
+      if (value != "true" && value != "false") {
+        return FieldError("filter", absl::StrCat("provider must be true or false, got \"", value, "\""));
+      }
+      parsed.provider = value == "true";
+    } else {
+      return FieldError("filter", absl::StrCat("unknown field \"", field, "\"; use state, plan or provider"));
+    }
+  }
+  return parsed;
+}
+
+std::string Binding(const Principal& caller, absl::string_view method, absl::string_view query) {
+  return absl::StrCat(caller.tenant_id, "|", method, "|", query);
+}
+
+}  // namespace
+
+pb::Quota PlanQuota(pb::Plan plan) {
+  pb::Quota quota;
+  switch (plan) {
+    case pb::PLAN_ENTERPRISE:
+      quota.set_max_devices(1'000'000);
+      quota.set_max_ingest_points_per_second(1'000'000);
+      quota.set_retention_days(365);
+      quota.set_max_installed_apps(100);
+      break;
+    case pb::PLAN_STANDARD:
+      quota.set_max_devices(10'000);
+      quota.set_max_ingest_points_per_second(100'000);
+      quota.set_retention_days(90);
+      quota.set_max_installed_apps(20);
+      break;
+    default:
+      quota.set_max_devices(100);
+      quota.set_max_ingest_points_per_second(1'000);
+      quota.set_retention_days(7);
+      quota.set_max_installed_apps(3);
+      break;
+  }
+  return quota;
+}
+
+TenantManager::TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens)
+    : store_(store), clock_(clock), page_tokens_(page_tokens) {}
+
+absl::StatusOr<pb::Tenant> TenantManager::CreateTenant(const Principal& caller,
+                                                       const pb::CreateTenantRequest& request) {
+  if (!caller.IsParkAdmin()) return absl::PermissionDeniedError("only the park administrator may create tenants");
+  RETURN_IF_ERROR(ValidateTenantId("tenant_id", request.tenant_id()));
+  const pb::Tenant& requested = request.tenant();
+  RETURN_IF_ERROR(ValidateText("tenant.display_name", requested.display_name(), 1, 200));
+  RETURN_IF_ERROR(ValidatePlan("tenant.plan", requested.plan()));
+  RETURN_IF_ERROR(ValidateQuota("tenant.quota", requested.quota()));
+  RETURN_IF_ERROR(ValidateEmail("tenant.contact_email", requested.contact_email()));
+  pb::Tenant tenant;
+  tenant.set_tenant_id(request.tenant_id());
+  tenant.set_display_name(requested.display_name());
+  tenant.set_plan(requested.plan() == pb::PLAN_UNSPECIFIED ? pb::PLAN_FREE : requested.plan());
+  *tenant.mutable_quota() = MergeQuota(tenant.plan(), requested.quota());
+  tenant.set_provider(requested.provider());
+  tenant.set_contact_email(requested.contact_email());
+  const std::string resource = absl::StrCat("tenants/", request.tenant_id());
+  return store_.CreateTenant(TenantScope::ParkAdmin(request.tenant_id()), tenant,
+                             Audit(caller, "CreateTenant", resource, request));
+}
+
+absl::StatusOr<pb::Tenant> TenantManager::GetTenant(const Principal& caller, const pb::GetTenantRequest& request) {
+  ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("name", request.name()));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kRead));
+  return store_.GetTenant(scope, tenant_id);
+}
+
+absl::StatusOr<pb::ListTenantsResponse> TenantManager::ListTenants(const Principal& caller,
+                                                                   const pb::ListTenantsRequest& request) {
+  ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
+  ASSIGN_OR_RETURN(const TenantFilter filter, ParseTenantFilter(request.filter()));
+  const std::string binding = Binding(caller, "ListTenants", request.filter());
+  std::string after;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(after, page_tokens_.Decode(binding, request.page_token()));
+  }
+  TenantScope scope;
+  if (caller.IsParkAdmin()) {
+    scope = TenantScope::ParkAdmin("park");
+  } else {
+    ASSIGN_OR_RETURN(scope, Authorize(caller, caller.tenant_id, Access::kRead));
+  }
+  // One row more than asked tells whether another page exists without a count query.
+  ASSIGN_OR_RETURN(auto tenants, store_.ListTenants(scope, filter, after, page_size + 1));
+  pb::ListTenantsResponse response;
+  const bool more = static_cast<int>(tenants.size()) > page_size;
+  if (more) tenants.resize(page_size);
+  for (auto& tenant : tenants) *response.add_tenants() = std::move(tenant);
+  if (more) response.set_next_page_token(page_tokens_.Encode(binding, tenants.back().tenant_id()));
+  return response;
+}
+
+absl::StatusOr<pb::Tenant> TenantManager::UpdateTenant(const Principal& caller,
+                                                       const pb::UpdateTenantRequest& request) {
+  ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("tenant.name", request.tenant().name()));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kManageKeys));
+  if (request.update_mask().paths_size() == 0) {
+    return FieldError("update_mask", "required: name the fields to change, e.g. display_name");
+  }
+  static const std::set<std::string> kTenantAdminFields = {"display_name", "contact_email"};
+  static const std::set<std::string> kParkAdminFields = {
+      "display_name", "contact_email", "plan", "provider", "quota", "quota.max_devices",
+      "quota.max_ingest_points_per_second", "quota.retention_days", "quota.max_installed_apps"};
+  static const std::set<std::string> kImmutableFields = {"name", "tenant_id", "code", "state", "suspend_reason",
+                                                         "create_time", "update_time"};
+  const pb::Tenant& requested = request.tenant();
+  for (const std::string& path : request.update_mask().paths()) {
+    if (kImmutableFields.count(path) != 0) {
+      return FieldError("update_mask", absl::StrCat(path, " cannot be changed by UpdateTenant",
+                                                    path == "state" ? "; use SuspendTenant or ResumeTenant" : ""));
+    }
+    if (kParkAdminFields.count(path) == 0) {
+      return FieldError("update_mask", absl::StrCat("unknown field \"", absl::CEscape(path.substr(0, 100)), "\""));
+    }
+    if (!caller.IsParkAdmin() && kTenantAdminFields.count(path) == 0) {
+      return absl::PermissionDeniedError(absl::StrCat("update_mask: only the park administrator may change ", path));
+    }
+  }
+  std::set<std::string> paths(request.update_mask().paths().begin(), request.update_mask().paths().end());
+  if (paths.count("display_name")) RETURN_IF_ERROR(ValidateText("tenant.display_name", requested.display_name(), 1, 200));
+  if (paths.count("contact_email")) RETURN_IF_ERROR(ValidateEmail("tenant.contact_email", requested.contact_email()));
+  if (paths.count("plan")) {
+    if (requested.plan() == pb::PLAN_UNSPECIFIED) return FieldError("tenant.plan", "required when in update_mask");
+    RETURN_IF_ERROR(ValidatePlan("tenant.plan", requested.plan()));
+  }
+  RETURN_IF_ERROR(ValidateQuota("tenant.quota", requested.quota()));
+
+  auto mutate = [&](pb::Tenant& tenant) -> absl::Status {
+    if (paths.count("display_name")) tenant.set_display_name(requested.display_name());
+    if (paths.count("contact_email")) tenant.set_contact_email(requested.contact_email());
+    if (paths.count("provider")) tenant.set_provider(requested.provider());
+    if (paths.count("plan")) {
+      tenant.set_plan(requested.plan());
+      *tenant.mutable_quota() = PlanQuota(requested.plan());
+    }
+    const bool whole_quota = paths.count("quota") != 0;
+    pb::Quota* quota = tenant.mutable_quota();
+    const pb::Quota& wanted = requested.quota();
+    const pb::Quota defaults = PlanQuota(tenant.plan());
+    auto pick = [&](absl::string_view field, int64_t value, int64_t plan_default) -> std::optional<int64_t> {
+      if (!whole_quota && paths.count(absl::StrCat("quota.", field)) == 0) return std::nullopt;
+      return value != 0 ? value : plan_default;
+    };
+    if (auto v = pick("max_devices", wanted.max_devices(), defaults.max_devices())) quota->set_max_devices(*v);
+    if (auto v = pick("max_ingest_points_per_second", wanted.max_ingest_points_per_second(),
+                      defaults.max_ingest_points_per_second())) {
+      quota->set_max_ingest_points_per_second(*v);
+    }
+    if (auto v = pick("retention_days", wanted.retention_days(), defaults.retention_days())) {
+      quota->set_retention_days(static_cast<int32_t>(*v));
+    }
+    if (auto v = pick("max_installed_apps", wanted.max_installed_apps(), defaults.max_installed_apps())) {
+      quota->set_max_installed_apps(static_cast<int32_t>(*v));
+    }
+    return absl::OkStatus();
+  };
+  return store_.UpdateTenant(scope, tenant_id, mutate,
+                             Audit(caller, "UpdateTenant", absl::StrCat("tenants/", tenant_id), request));
+}
+
+absl::StatusOr<pb::Tenant> TenantManager::ChangeState(const Principal& caller, const std::string& name,
+                                                      const std::string& action,
+                                                      const google::protobuf::Message& request,
+                                                      const TenantMutation& mutate) {
+  ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("name", name));
+  RETURN_IF_ERROR(RequireParkAdmin(caller, tenant_id));
+  if (tenant_id == kParkTenantId) {
+    return absl::FailedPreconditionError("tenants/park: the park's own tenant cannot be suspended or deleted");
+  }
+  return store_.UpdateTenant(TenantScope::ParkAdmin(tenant_id), tenant_id, mutate,
+                             Audit(caller, action, absl::StrCat("tenants/", tenant_id), request));
+}
+
+absl::StatusOr<pb::Tenant> TenantManager::SuspendTenant(const Principal& caller,
+                                                        const pb::SuspendTenantRequest& request) {
+  RETURN_IF_ERROR(ValidateText("reason", request.reason(), 1, 500));
+  return ChangeState(caller, request.name(), "SuspendTenant", request, [&](pb::Tenant& tenant) -> absl::Status {
+    if (tenant.state() == pb::TENANT_STATE_SUSPENDED) {
+      return absl::FailedPreconditionError(absl::StrCat(tenant.name(), ": already suspended"));
+    }
+    tenant.set_state(pb::TENANT_STATE_SUSPENDED);
+    tenant.set_suspend_reason(request.reason());
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<pb::Tenant> TenantManager::ResumeTenant(const Principal& caller,
+                                                       const pb::ResumeTenantRequest& request) {
+  return ChangeState(caller, request.name(), "ResumeTenant", request, [&](pb::Tenant& tenant) -> absl::Status {
+    if (tenant.state() != pb::TENANT_STATE_SUSPENDED) {
+      return absl::FailedPreconditionError(absl::StrCat(tenant.name(), ": not suspended"));
+    }
+    tenant.set_state(pb::TENANT_STATE_ACTIVE);
+    tenant.set_suspend_reason("");
+    return absl::OkStatus();
+  });
+}
+
+absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::DeleteTenantRequest& request) {
+  ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("name", request.name()));
+  RETURN_IF_ERROR(RequireParkAdmin(caller, tenant_id));
+  if (tenant_id == kParkTenantId) {
+    return absl::FailedPreconditionError("tenants/park: the park's own tenant cannot be suspended or deleted");
+  }
+  return store_.DeleteTenant(
+      TenantScope::ParkAdmin(tenant_id), tenant_id,
+      [](pb::Tenant& tenant) -> absl::Status {
+        if (tenant.state() != pb::TENANT_STATE_SUSPENDED) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(tenant.name(), ": suspend the tenant before deleting it"));
+        }
+        return absl::OkStatus();
+      },
+      Audit(caller, "DeleteTenant", absl::StrCat("tenants/", tenant_id), request));
+}
+
+absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::MintKey(const Principal& caller, const TenantScope& scope,
+                                                                const std::string& tenant_id,
+                                                                const pb::ApiKey& requested,
+                                                                const google::protobuf::Message& request) {
+  MintedKey minted = MintApiKey(tenant_id);
+  StoredKey stored;
+  stored.key.set_key_id(minted.key_id);
+  stored.key.set_display_name(requested.display_name());
+  stored.key.set_role(requested.role());
+  if (requested.has_expire_time()) *stored.key.mutable_expire_time() = requested.expire_time();
+  stored.key.set_creator(caller.KeyName());
+  stored.secret_sha256 = minted.secret_sha256;
+  ASSIGN_OR_RETURN(pb::ApiKey key,
+                   store_.CreateApiKey(scope, stored,
+                                       Audit(caller, "CreateApiKey",
+                                             absl::StrCat("tenants/", tenant_id, "/apiKeys/", minted.key_id),
+                                             request)));
+  pb::CreateApiKeyResponse response;
+  *response.mutable_api_key() = std::move(key);
+  response.set_secret(minted.key);
+  return response;
+}
+
+absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::CreateApiKey(const Principal& caller,
+                                                                     const pb::CreateApiKeyRequest& request) {
+  ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("parent", request.parent()));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kManageKeys));
+  const pb::ApiKey& requested = request.api_key();
+  RETURN_IF_ERROR(ValidateText("api_key.display_name", requested.display_name(), 1, 200));
+  switch (requested.role()) {
+    case pb::ROLE_UNSPECIFIED:
+      return FieldError("api_key.role", "required");
+    case pb::ROLE_DEVICE:
+      return FieldError("api_key.role", "device keys are minted by the device service for one device");
+    case pb::ROLE_PARK_ADMIN:
+      if (!caller.IsParkAdmin()) {
+        return absl::PermissionDeniedError("api_key.role: only the park administrator may mint park-admin keys");
+      }
+      if (tenant_id != kParkTenantId) {
+        return FieldError("api_key.role", "park-admin keys exist only in tenants/park");
+      }
+      break;
+    case pb::ROLE_TENANT_ADMIN:
+    case pb::ROLE_DEVELOPER:
+    case pb::ROLE_PROVIDER:
+      if (tenant_id == kParkTenantId) return FieldError("api_key.role", "tenants/park holds only park-admin keys");
+      break;
+    default:
+      return FieldError("api_key.role", absl::StrCat("unknown role ", static_cast<int>(requested.role())));
+  }
+  if (requested.role() == pb::ROLE_PROVIDER) {
+    ASSIGN_OR_RETURN(const pb::Tenant tenant, store_.GetTenant(scope, tenant_id));
+    if (!tenant.provider()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("tenants/", tenant_id, " lacks the provider capability; the park administrator grants it"));
+    }
+  }
+  if (requested.has_expire_time()) {
+    if (requested.expire_time().seconds() < TimeUtil::kTimestampMinSeconds ||
+        requested.expire_time().seconds() > TimeUtil::kTimestampMaxSeconds || requested.expire_time().nanos() < 0 ||
+        requested.expire_time().nanos() > 999'999'999) {
+      return FieldError("api_key.expire_time", "not a valid timestamp");
+    }
+    const absl::Time expire = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(requested.expire_time()));
+    if (expire <= clock_.Now()) return FieldError("api_key.expire_time", "must be in the future");
+  }
+  return MintKey(caller, scope, tenant_id, requested, request);
+}
+
+absl::StatusOr<pb::ListApiKeysResponse> TenantManager::ListApiKeys(const Principal& caller,
+                                                                   const pb::ListApiKeysRequest& request) {
+  ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("parent", request.parent()));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kManageKeys));
+  ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
+  const std::string binding = Binding(caller, "ListApiKeys", request.parent());
+  std::string after;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(after, page_tokens_.Decode(binding, request.page_token()));
+  }
+  ASSIGN_OR_RETURN(auto keys, store_.ListApiKeys(scope, tenant_id, after, page_size + 1));
+  pb::ListApiKeysResponse response;
+  const bool more = static_cast<int>(keys.size()) > page_size;
+  if (more) keys.resize(page_size);
+  for (auto& key : keys) *response.add_api_keys() = std::move(key);
+  if (more) {
+    const pb::ApiKey& last = response.api_keys(response.api_keys_size() - 1);
+    response.set_next_page_token(page_tokens_.Encode(
+        binding, absl::StrCat(TimeUtil::TimestampToMicroseconds(last.create_time()), "/", last.key_id())));
+  }
+  return response;
+}
+
+absl::StatusOr<pb::ApiKey> TenantManager::RevokeApiKey(const Principal& caller,
+                                                       const pb::RevokeApiKeyRequest& request) {
+  ASSIGN_OR_RETURN(auto parts, ParseResourceName("name", request.name(), "tenants/*/apiKeys/*"));
+  RETURN_IF_ERROR(ValidateTenantId("name", parts[0]));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, parts[0], Access::kManageKeys));
+  const absl::Time now = clock_.Now();
+  return store_.UpdateApiKey(
+      scope, parts[0], parts[1],
+      [&](pb::ApiKey& key) -> absl::Status {
+        if (key.has_revoke_time()) return absl::FailedPreconditionError(absl::StrCat(key.name(), ": already revoked"));
+        *key.mutable_revoke_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+        return absl::OkStatus();
+      },
+      Audit(caller, "RevokeApiKey", request.name(), request));
+}
+
+absl::StatusOr<pb::ListAuditEventsResponse> TenantManager::ListAuditEvents(const Principal& caller,
+                                                                           const pb::ListAuditEventsRequest& request) {
+  ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("parent", request.parent()));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kReadAudit));
+  ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
+  const std::string binding = Binding(caller, "ListAuditEvents", request.parent());
+  int64_t before = 0;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(const std::string position, page_tokens_.Decode(binding, request.page_token()));
+    if (!absl::SimpleAtoi(position, &before)) return FieldError("page_token", "damaged");
+  }
+  ASSIGN_OR_RETURN(auto events, store_.ListAuditEvents(scope, tenant_id, before, page_size + 1));
+  pb::ListAuditEventsResponse response;
+  const bool more = static_cast<int>(events.size()) > page_size;
+  if (more) events.resize(page_size);
+  for (auto& event : events) *response.add_audit_events() = std::move(event);
+  if (more) {
+    response.set_next_page_token(page_tokens_.Encode(
+        binding, absl::StrCat(response.audit_events(response.audit_events_size() - 1).event_id())));
+  }
+  return response;
+}
+
+absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::BootstrapParkAdminKey(const std::string& display_name) {
+  RETURN_IF_ERROR(ValidateText("display_name", display_name, 1, 200));
+  Principal system;
+  system.tenant_id = std::string(kParkTenantId);
+  system.role = Role::kParkAdmin;
+  pb::ApiKey requested;
+  requested.set_display_name(display_name);
+  requested.set_role(pb::ROLE_PARK_ADMIN);
+  pb::CreateApiKeyRequest request;
+  request.set_parent("tenants/park");
+  *request.mutable_api_key() = requested;
+  return MintKey(system, TenantScope::ParkAdmin(std::string(kParkTenantId)), std::string(kParkTenantId), requested,
+                 request);
+}
+
+}  // namespace parkbase::tenant

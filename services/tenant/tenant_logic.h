@@ -1,0 +1,55 @@
+// The tenant service's rules: who may do what to which tenant, input validation, plans and quotas, key minting.
+// Plain C++ over the TenantStore interface; the gRPC handler only decodes, calls this and encodes.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/page_token.h"
+#include "tenant/tenant_store.h"
+
+namespace parkbase::tenant {
+
+// The default quota of a plan (see the Plan enum's comments in tenant.proto).
+pb::Quota PlanQuota(pb::Plan plan);
+
+class TenantManager {
+ public:
+  TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens);
+
+  absl::StatusOr<pb::Tenant> CreateTenant(const Principal& caller, const pb::CreateTenantRequest& request);
+  absl::StatusOr<pb::Tenant> GetTenant(const Principal& caller, const pb::GetTenantRequest& request);
+  absl::StatusOr<pb::ListTenantsResponse> ListTenants(const Principal& caller, const pb::ListTenantsRequest& request);
+  absl::StatusOr<pb::Tenant> UpdateTenant(const Principal& caller, const pb::UpdateTenantRequest& request);
+  absl::StatusOr<pb::Tenant> SuspendTenant(const Principal& caller, const pb::SuspendTenantRequest& request);
+  absl::StatusOr<pb::Tenant> ResumeTenant(const Principal& caller, const pb::ResumeTenantRequest& request);
+  absl::Status DeleteTenant(const Principal& caller, const pb::DeleteTenantRequest& request);
+
+  absl::StatusOr<pb::CreateApiKeyResponse> CreateApiKey(const Principal& caller,
+                                                        const pb::CreateApiKeyRequest& request);
+  absl::StatusOr<pb::ListApiKeysResponse> ListApiKeys(const Principal& caller, const pb::ListApiKeysRequest& request);
+  absl::StatusOr<pb::ApiKey> RevokeApiKey(const Principal& caller, const pb::RevokeApiKeyRequest& request);
+
+  absl::StatusOr<pb::ListAuditEventsResponse> ListAuditEvents(const Principal& caller,
+                                                              const pb::ListAuditEventsRequest& request);
+
+  // Mints a park-admin key with no calling key: the first key of a new installation (`parkbase admin
+  // bootstrap-key`, which has database access and so is already trusted).
+  absl::StatusOr<pb::CreateApiKeyResponse> BootstrapParkAdminKey(const std::string& display_name);
+
+ private:
+  absl::StatusOr<pb::Tenant> ChangeState(const Principal& caller, const std::string& name, const std::string& action,
+                                         const google::protobuf::Message& request,
+                                         const TenantMutation& mutate);
+  absl::StatusOr<pb::CreateApiKeyResponse> MintKey(const Principal& caller, const TenantScope& scope,
+                                                   const std::string& tenant_id, const pb::ApiKey& requested,
+                                                   const google::protobuf::Message& request);
+
+  TenantStore& store_;
+  Clock& clock_;
+  PageTokens& page_tokens_;
+};
+
+}  // namespace parkbase::tenant

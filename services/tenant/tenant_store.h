@@ -1,0 +1,105 @@
+// Storage of tenants, API keys and audit events. TenantStore is the interface the logic depends on;
+// PgTenantStore keeps all of the service's SQL (tenant_queries.h) and runs every statement under the caller's
+// TenantScope, so row-level security applies to each one.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/db.h"
+#include "parkbase/tenant/v1/tenant.pb.h"
+
+namespace parkbase::tenant {
+
+namespace pb = ::parkbase::tenant::v1;
+
+// One line of the audit log, written in the same transaction as the change it records.
+struct AuditEntry {
+  std::string actor;   // key resource name, or "system"
+  int actor_role = 0;  // pb::Role
+  std::string action;  // RPC name
+  std::string resource;
+  std::string details_json;
+};
+
+struct TenantFilter {
+  std::optional<pb::TenantState> state;
+  std::optional<pb::Plan> plan;
+  std::optional<bool> provider;
+};
+
+struct StoredKey {
+  pb::ApiKey key;
+  std::string secret_sha256;
+};
+
+// Changes a row in place inside the store's transaction; an error aborts the transaction.
+using TenantMutation = std::function<absl::Status(pb::Tenant&)>;
+using KeyMutation = std::function<absl::Status(pb::ApiKey&)>;
+
+class TenantStore {
+ public:
+  virtual ~TenantStore() = default;
+
+  // Assigns the tenant's code. ALREADY_EXISTS when tenant_id is taken.
+  virtual absl::StatusOr<pb::Tenant> CreateTenant(const TenantScope& scope, const pb::Tenant& tenant,
+                                                  const AuditEntry& audit) = 0;
+  // NOT_FOUND when missing or invisible under `scope`.
+  virtual absl::StatusOr<pb::Tenant> GetTenant(const TenantScope& scope, const std::string& tenant_id) = 0;
+  virtual absl::StatusOr<std::vector<pb::Tenant>> ListTenants(const TenantScope& scope, const TenantFilter& filter,
+                                                              const std::string& after_tenant_id, int limit) = 0;
+  // Reads the row for update, lets `mutate` change it, writes it back with the audit entry.
+  virtual absl::StatusOr<pb::Tenant> UpdateTenant(const TenantScope& scope, const std::string& tenant_id,
+                                                  const TenantMutation& mutate, const AuditEntry& audit) = 0;
+  // `check` sees the row (locked) first and may refuse. The audit entry goes to the park's own log, since the
+  // tenant's log is deleted with it.
+  virtual absl::Status DeleteTenant(const TenantScope& scope, const std::string& tenant_id,
+                                    const TenantMutation& check, const AuditEntry& audit) = 0;
+
+  virtual absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
+                                                  const AuditEntry& audit) = 0;
+  // Newest first; `after` is the last key of the previous page as "<create micros>/<key id>", or empty.
+  virtual absl::StatusOr<std::vector<pb::ApiKey>> ListApiKeys(const TenantScope& scope, const std::string& tenant_id,
+                                                              const std::string& after, int limit) = 0;
+  virtual absl::StatusOr<pb::ApiKey> UpdateApiKey(const TenantScope& scope, const std::string& tenant_id,
+                                                  const std::string& key_id, const KeyMutation& mutate,
+                                                  const AuditEntry& audit) = 0;
+
+  // Newest first, events older than `before_event_id` (0: from the newest).
+  virtual absl::StatusOr<std::vector<pb::AuditEvent>> ListAuditEvents(const TenantScope& scope,
+                                                                      const std::string& tenant_id,
+                                                                      int64_t before_event_id, int limit) = 0;
+};
+
+class PgTenantStore final : public TenantStore {
+ public:
+  explicit PgTenantStore(DbPool& db);
+
+  absl::StatusOr<pb::Tenant> CreateTenant(const TenantScope& scope, const pb::Tenant& tenant,
+                                          const AuditEntry& audit) override;
+  absl::StatusOr<pb::Tenant> GetTenant(const TenantScope& scope, const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<pb::Tenant>> ListTenants(const TenantScope& scope, const TenantFilter& filter,
+                                                      const std::string& after_tenant_id, int limit) override;
+  absl::StatusOr<pb::Tenant> UpdateTenant(const TenantScope& scope, const std::string& tenant_id,
+                                          const TenantMutation& mutate, const AuditEntry& audit) override;
+  absl::Status DeleteTenant(const TenantScope& scope, const std::string& tenant_id, const TenantMutation& check,
+                            const AuditEntry& audit) override;
+  absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
+                                          const AuditEntry& audit) override;
+  absl::StatusOr<std::vector<pb::ApiKey>> ListApiKeys(const TenantScope& scope, const std::string& tenant_id,
+                                                      const std::string& after, int limit) override;
+  absl::StatusOr<pb::ApiKey> UpdateApiKey(const TenantScope& scope, const std::string& tenant_id,
+                                          const std::string& key_id, const KeyMutation& mutate,
+                                          const AuditEntry& audit) override;
+  absl::StatusOr<std::vector<pb::AuditEvent>> ListAuditEvents(const TenantScope& scope, const std::string& tenant_id,
+                                                              int64_t before_event_id, int limit) override;
+
+ private:
+  DbPool& db_;
+};
+
+}  // namespace parkbase::tenant
