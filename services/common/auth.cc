@@ -22,7 +22,7 @@ constexpr char kLookupStatement[] = "auth_lookup_key";
 constexpr char kLookupSql[] =
     "SELECT k.role, coalesce(k.device_id, ''), "
     "       coalesce(floor(extract(epoch FROM k.expire_time) * 1000000)::bigint, 0), "
-    "       k.revoke_time IS NOT NULL, t.state "
+    "       k.revoke_time IS NOT NULL, t.state, k.device_disabled "
     "FROM api_keys k JOIN tenants t ON t.tenant_id = k.tenant_id "
     "WHERE k.tenant_id = $1 AND k.key_id = $2 AND k.secret_sha256 = $3";
 
@@ -100,6 +100,7 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
     int64_t expire_micros = 0;
     bool revoked = false;
     int tenant_state = 0;
+    bool device_disabled = false;
   };
   auto row = db_.Transact<std::optional<Row>>(
       TenantScope::Tenant(parts->tenant_id), [&](pqxx::work& work) -> absl::StatusOr<std::optional<Row>> {
@@ -112,12 +113,16 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
         found.expire_micros = result[0][2].as<int64_t>();
         found.revoked = result[0][3].as<bool>();
         found.tenant_state = result[0][4].as<int>();
+        found.device_disabled = result[0][5].as<bool>();
         return std::optional<Row>(found);
       });
   if (!row.ok()) return row.status();
   if (!row->has_value()) return Unauthenticated("unknown API key or wrong secret");
   const Row& key = **row;
   if (key.revoked) return Unauthenticated("API key revoked");
+  if (key.device_disabled) {
+    return WithReason(absl::PermissionDeniedError("the key's device is disabled"), "DEVICE_DISABLED");
+  }
   if (key.expire_micros != 0 && absl::FromUnixMicros(key.expire_micros) <= clock_.Now()) {
     return Unauthenticated("API key expired");
   }

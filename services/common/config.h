@@ -35,7 +35,7 @@ struct ServerConfig {
   std::string metrics_listen;
   std::string database_url;
   std::string redis_url;
-  std::string park_code;
+  std::string park_code = "1";
   std::string tls_cert_file;
   std::string tls_key_file;
   // Empty means "generate one": fine for one replica, and start-up warns that replicas must share one.

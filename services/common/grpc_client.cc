@@ -2,9 +2,7 @@
 
 #include <future>
 
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "google/protobuf/wire_format_lite.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
@@ -37,35 +35,15 @@ absl::StatusOr<std::string> RawUnaryCall(grpc::Channel& channel, const std::stri
 }
 
 absl::StatusOr<ServingStatus> CheckHealth(grpc::Channel& channel, const std::string& service, absl::Duration timeout) {
-  // HealthCheckRequest { string service = 1; }: the health protos are not installed with gRPC's C++ package.
-  std::string request;
-  {
-    google::protobuf::io::StringOutputStream stream(&request);
-    google::protobuf::io::CodedOutputStream out(&stream);
-    if (!service.empty()) {
-      out.WriteTag(google::protobuf::internal::WireFormatLite::MakeTag(
-          1, google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-      out.WriteVarint32(static_cast<uint32_t>(service.size()));
-      out.WriteString(service);
-    }
-  }
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  auto response = RawUnaryCall(channel, "/grpc.health.v1.Health/Check", request, context);
+  auto response = RawUnaryCall(channel, "/grpc.health.v1.Health/Check", request.SerializeAsString(), context);
   if (!response.ok()) return response.status();
-  // HealthCheckResponse { ServingStatus status = 1; }
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(response->data()),
-                                            static_cast<int>(response->size()));
-  uint32_t status = 0;
-  while (uint32_t tag = in.ReadTag()) {
-    if (tag == google::protobuf::internal::WireFormatLite::MakeTag(
-                   1, google::protobuf::internal::WireFormatLite::WIRETYPE_VARINT)) {
-      if (!in.ReadVarint32(&status)) break;
-    } else if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
-      break;
-    }
-  }
-  return static_cast<ServingStatus>(status);
+  grpc::health::v1::HealthCheckResponse decoded;
+  if (!decoded.ParseFromString(*response)) return absl::InternalError("health: unreadable answer");
+  return static_cast<ServingStatus>(decoded.status());
 }
 
 }  // namespace parkbase

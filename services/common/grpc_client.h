@@ -20,7 +20,8 @@ absl::StatusOr<std::string> RawUnaryCall(grpc::Channel& channel, const std::stri
 
 enum class ServingStatus { kUnknown = 0, kServing = 1, kNotServing = 2, kServiceUnknown = 3 };
 
-// grpc.health.v1.Health/Check without credentials, as the kubelet's probe does.
+// grpc.health.v1.Health/Check without credentials, as the kubelet's probe does. Values match
+// grpc.health.v1.HealthCheckResponse.ServingStatus.
 absl::StatusOr<ServingStatus> CheckHealth(grpc::Channel& channel, const std::string& service, absl::Duration timeout);
 
 }  // namespace parkbase

@@ -13,6 +13,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "common/crypto.h"
+#include "grpc/health/v1/health.pb.h"
 #include "common/log.h"
 
 namespace parkbase {
@@ -100,6 +101,8 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   auto credentials = ApiCredentials(cfg);
   if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
+  // Touching the descriptor links grpc/health/v1/health.pb.o, so reflection can describe the health service.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(cfg.listen, *credentials, &server->port_);
@@ -124,6 +127,9 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
     return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", cfg.listen));
   }
   server->health_->AddEndpoint(server->server_->GetHealthCheckService());
+  // Liveness asks only "is this process able to answer": a dependency outage must make pods unready, not restart
+  // them all at once.
+  server->health_->AddService(kLivenessHealthName, {});
 
   if (!cfg.health_listen.empty()) {
     grpc::ServerBuilder health_builder;
@@ -165,7 +171,9 @@ PlatformServer::~PlatformServer() {
 void PlatformServer::Drain(absl::Duration grace) {
   if (drained_) return;
   drained_ = true;
-  health_->Drain();
+  // A server whose Start failed half-way has only some of its parts.
+  if (health_ != nullptr) health_->Drain();
+  if (server_ == nullptr) return;
   absl::SleepFor(grace);
   const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(
                                                                std::max<int64_t>(absl::ToInt64Milliseconds(grace), 1000));
@@ -174,6 +182,12 @@ void PlatformServer::Drain(absl::Duration grace) {
 }
 
 void PlatformServer::Wait() { server_->Wait(); }
+
+std::vector<std::string> PlatformServer::service_names() const {
+  std::vector<std::string> names;
+  for (const auto& registration : host_->registrations()) names.push_back(registration.full_name);
+  return names;
+}
 
 int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars) {
   auto config = ServerConfigFromFlags();

@@ -30,6 +30,8 @@ namespace parkbase {
 // Names of the dependencies a service can declare.
 inline constexpr char kPostgresDependency[] = "postgres";
 inline constexpr char kRedisDependency[] = "redis";
+// The health name for liveness probes: SERVING while the process runs, whatever its dependencies do.
+inline constexpr char kLivenessHealthName[] = "liveness";
 
 class ServiceHost {
  public:
@@ -98,6 +100,8 @@ class PlatformServer {
   int metrics_port() const { return metrics_port_; }
 
   HealthMonitor& health() { return *health_; }
+  // Full gRPC names of the services this server hosts.
+  std::vector<std::string> service_names() const;
   DbPool& db() { return *db_; }
   prometheus::Registry& registry() { return *registry_; }
 

@@ -14,9 +14,8 @@
 #include "common/migrations.h"
 #include "common/server.h"
 #include "parkbase/admin_cli.h"
-#include "tenant/migrations.h"
+#include "parkbase/all_services.h"
 #include "tenant/tenant_logic.h"
-#include "tenant/tenant_service.h"
 
 ABSL_DECLARE_FLAG(std::optional<std::string>, display_name);
 
@@ -29,10 +28,6 @@ constexpr char kTopLevelHelp[] =
     "  parkbase migrate --database_url=URL  apply every service's SQL migrations (idempotent, safe concurrently)\n"
     "  parkbase admin bootstrap-key --database_url=URL [--display_name=NAME]\n"
     "                                       mint a park-admin key directly in the database; prints only the key\n";
-
-// Every service of the all-in-one server, in dependency order (later schemas may refer to earlier ones).
-std::vector<ServiceRegistrar> AllServices() { return {tenant::RegisterTenantService}; }
-std::vector<const std::vector<Migration>*> AllMigrations() { return {&TenantMigrations()}; }
 
 int Migrate() {
   const std::string url = absl::GetFlag(FLAGS_database_url);

@@ -239,7 +239,10 @@ absl::StatusOr<pb::ListTenantsResponse> TenantManager::ListTenants(const Princip
   const bool more = static_cast<int>(tenants.size()) > page_size;
   if (more) tenants.resize(page_size);
   for (auto& tenant : tenants) *response.add_tenants() = std::move(tenant);
-  if (more) response.set_next_page_token(page_tokens_.Encode(binding, tenants.back().tenant_id()));
+  if (more) {
+    response.set_next_page_token(
+        page_tokens_.Encode(binding, response.tenants(response.tenants_size() - 1).tenant_id()));
+  }
   return response;
 }
 

@@ -38,6 +38,8 @@ CREATE TABLE api_keys (
   display_name text NOT NULL,
   role smallint NOT NULL,                     -- parkbase.tenant.v1.Role
   device_id text,
+  -- Set while the key's device is disabled (device service): the key is refused but not revoked.
+  device_disabled boolean NOT NULL DEFAULT false,
   secret_sha256 text NOT NULL,
   creator text NOT NULL,
   create_time timestamptz NOT NULL DEFAULT now(),
@@ -46,6 +48,7 @@ CREATE TABLE api_keys (
   PRIMARY KEY (tenant_id, key_id)
 );
 CREATE INDEX api_keys_by_create_time ON api_keys (tenant_id, create_time DESC, key_id);
+CREATE INDEX api_keys_by_device ON api_keys (tenant_id, device_id) WHERE device_id IS NOT NULL;
 
 CREATE TABLE audit_events (
   tenant_id text NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,

@@ -1,0 +1,102 @@
+// The ingestion path's look-up of (tenant, device) -> the device's state and telemetry schema, without a database
+// round trip on the hot path: an in-process cache in front of a Redis cache in front of PostgreSQL.
+//
+// Invalidation: every change that can alter a resolved schema (a type update or delete, a device's type or state
+// change, a device delete) bumps the tenant's schema epoch in Redis (`pb:schema-epoch:<tenant>`) after its
+// transaction commits. Redis entries are keyed by epoch (`pb:schema:<tenant>:<epoch>:<device>`), so a bump
+// retires all of a tenant's entries at once; in-process entries remember the epoch they were read under, and a
+// resolver re-reads a tenant's epoch at most every `epoch_check_interval`.
+// Staleness bound: a committed change is seen within `epoch_check_interval` (default 250 ms) while Redis is up;
+// while Redis is down, resolvers read PostgreSQL and keep entries for at most `local_ttl` (default 5 s). If the
+// bump itself is lost (Redis down at that moment but back before readers notice), Redis entries expire after
+// `redis_ttl` (default 60 s), which is then the bound. A flushed Redis reads as epoch 0, which differs from any
+// cached epoch after the first change, so a flush never serves stale entries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/redis.h"
+#include "device/device_store.h"
+
+namespace parkbase::device {
+
+// Tells resolvers everywhere that a tenant's schemas changed. Called after the change committed.
+class SchemaInvalidator {
+ public:
+  virtual ~SchemaInvalidator() = default;
+  virtual void TenantChanged(const std::string& tenant_id) = 0;
+};
+
+// Bumps the tenant's epoch in Redis. A failure is logged, not returned: the change already committed, and the
+// TTLs above bound how long it can stay unseen.
+class RedisSchemaInvalidator final : public SchemaInvalidator {
+ public:
+  explicit RedisSchemaInvalidator(RedisClient& redis);
+  void TenantChanged(const std::string& tenant_id) override;
+
+ private:
+  RedisClient& redis_;
+};
+
+class DeviceSchemaResolver {
+ public:
+  struct Options {
+    absl::Duration local_ttl = absl::Seconds(5);
+    absl::Duration epoch_check_interval = absl::Milliseconds(250);
+    absl::Duration redis_ttl = absl::Seconds(60);
+    // In-process entries; at ~200 bytes a schema, 100,000 entries cost ~20 MB. When full, entries are dropped
+    // in no particular order (a miss costs one Redis GET).
+    size_t max_entries = 100'000;
+  };
+
+  // `redis` may be null: PostgreSQL and the in-process cache only.
+  DeviceSchemaResolver(DeviceStore& store, RedisClient* redis, Clock& clock, Options options);
+  DeviceSchemaResolver(DeviceStore& store, RedisClient* redis, Clock& clock);
+
+  // NOT_FOUND for an unknown device. The caller decides what a DISABLED state means for it.
+  absl::StatusOr<pb::DeviceSchema> Resolve(const std::string& tenant_id, const std::string& device_id);
+
+  struct Stats {
+    int64_t local_hits = 0;
+    int64_t redis_hits = 0;
+    int64_t database_loads = 0;
+  };
+  Stats stats();
+
+ private:
+  struct Entry {
+    pb::DeviceSchema schema;
+    int64_t epoch = 0;
+    absl::Time loaded;
+  };
+  struct Epoch {
+    int64_t value = 0;
+    absl::Time checked = absl::InfinitePast();
+    bool from_redis = false;
+  };
+
+  // The tenant's epoch, from Redis when the local copy is older than epoch_check_interval. nullopt: Redis is
+  // unavailable.
+  std::optional<int64_t> CurrentEpoch(const std::string& tenant_id);
+
+  DeviceStore& store_;
+  RedisClient* redis_;
+  Clock& clock_;
+  const Options options_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Epoch> epochs_ ABSL_GUARDED_BY(mu_);
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+// Redis key names, shared by the invalidator and the resolver.
+std::string SchemaEpochKey(const std::string& tenant_id);
+std::string SchemaKey(const std::string& tenant_id, int64_t epoch, const std::string& device_id);
+
+}  // namespace parkbase::device

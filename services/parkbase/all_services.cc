@@ -1,0 +1,24 @@
+#include "parkbase/all_services.h"
+
+#include "device/device_service.h"
+#include "device/migrations.h"
+#include "tenant/migrations.h"
+#include "tenant/tenant_service.h"
+
+namespace parkbase {
+
+std::vector<ServiceRegistrar> AllServices() {
+  return {
+      tenant::RegisterTenantService,
+      device::RegisterDeviceService,
+  };
+}
+
+std::vector<const std::vector<Migration>*> AllMigrations() {
+  return {
+      &TenantMigrations(),
+      &DeviceMigrations(),
+  };
+}
+
+}  // namespace parkbase
