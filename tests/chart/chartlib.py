@@ -1,0 +1,169 @@
+"""Shared helpers of the chart checks: finding the tools, rendering the chart, walking rendered objects.
+
+Tools are never optional: a missing helm or kubeconform fails the test that needs it.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+CHART = REPO_ROOT / "charts" / "parkbase"
+VALUES_DIR = HERE / "values"
+INVALID_DIR = HERE / "invalid"
+
+# A $ref that is neither local to the file nor to the _definitions.json beside it.
+FOREIGN_REF = re.compile(r'"\$ref": "(?!#|_definitions\.json#)[^"]*"')
+
+# Every service the chart knows, in the order of templates/_helpers.tpl.
+SERVICES = ("tenant", "device", "telemetry", "marketplace")
+RELEASE = "pb"
+NAMESPACE = "parkbase"
+
+# The binaries' flags (the contract in docs/operations.md); each is also read from PARKBASE_<NAME>. A PARKBASE_*
+# variable outside this list makes a binary refuse to start, so the chart must set no other.
+SERVER_FLAGS = frozenset({
+    "listen", "health_listen", "metrics_listen", "database_url", "redis_url", "park_code", "tls_cert_file",
+    "tls_key_file", "page_token_secret", "db_pool_size", "statement_timeout_ms", "drain_seconds",
+    "max_message_bytes", "server_threads", "log_level",
+})
+
+try:
+    import yaml
+except ImportError as error:  # pragma: no cover - only without the venv
+    raise SystemExit(
+        "PyYAML is missing: run the chart checks with $PB_PYTHON (the venv scripts/test.sh makes)") from error
+
+
+def tool(name):
+    """Absolute path of a required tool on PATH; fails (never skips) when it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        raise AssertionError(
+            f"{name} not found on PATH: run scripts/install-tools.sh and put ~/go/bin on PATH")
+    return path
+
+
+def run(args, check=True, **kwargs):
+    """Runs a command, capturing text output; with check, a non-zero exit raises with the output."""
+    proc = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {' '.join(map(str, args))}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def kubernetes_version():
+    """The newest Kubernetes release whose schemas kubernetes-validate ships, e.g. '1.37.0'."""
+    import kubernetes_validate.utils as kv_utils
+    return kv_utils.latest_version()
+
+
+def helm_values_args(values_files=(), set_values=()):
+    args = []
+    for path in values_files:
+        args += ["--values", str(path)]
+    for item in set_values:
+        args += ["--set", item]
+    return args
+
+
+def helm_template(values_files=(), set_values=(), check=True, extra=()):
+    return run([tool("helm"), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+                *helm_values_args(values_files, set_values), *extra], check=check)
+
+
+def helm_lint(values_files=(), set_values=(), check=True):
+    return run([tool("helm"), "lint", "--strict", str(CHART), "--namespace", NAMESPACE,
+                *helm_values_args(values_files, set_values)], check=check)
+
+
+def render(values_files=(), set_values=()):
+    """The chart's objects (hooks and the test Pod included) as a list of dicts."""
+    text = helm_template(values_files, set_values).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def values_sets():
+    """(name, path) of every values file the chart is checked with; 'default' has no file."""
+    return [("default", None)] + [(path.stem, path) for path in sorted(VALUES_DIR.glob("*.yaml"))]
+
+
+def by_kind(objects, kind):
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
+def pod_spec(obj):
+    """The pod spec of a Deployment or Job, or the spec of a Pod."""
+    if obj["kind"] == "Pod":
+        return obj["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def component(obj):
+    return obj["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+def hook(obj):
+    return obj["metadata"].get("annotations", {}).get("helm.sh/hook")
+
+
+def build_dir():
+    """The CMake build folder holding bin/: $PARKBASE_BUILD_DIR, else $PB_BUILD_DIR (scripts/test.sh), else
+    $PB_CHART_BUILD_DIR (set by tests/chart/CMakeLists.txt), else build/ in the repository."""
+    for variable in ("PARKBASE_BUILD_DIR", "PB_BUILD_DIR", "PB_CHART_BUILD_DIR"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable])
+    return REPO_ROOT / "build"
+
+
+def work_dir():
+    """A folder for files the checks make: $PB_CHART_WORK_DIR (CTest's binary dir) or a temporary one."""
+    path = os.environ.get("PB_CHART_WORK_DIR")
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        return Path(path)
+    return Path(tempfile.gettempdir()) / "parkbase-chart-checks"
+
+
+def kubeconform_schema_dir():
+    """Kubernetes JSON schemas from the kubernetes-validate package, laid out for kubeconform's -schema-location.
+
+    kubernetes-validate ships '<version>-local-strict/<kind>-<group>-<version>.json' files whose $refs point at
+    'https://kubernetes.io/api/_definitions.json' through their $id; kubeconform would fetch that over the network.
+    Here each schema loses its $id and refers to the _definitions.json beside it, so everything resolves from disk.
+    Returns (folder, version); the folder holds 'v<version>-standalone-strict/'. Made once, atomically.
+    """
+    import kubernetes_validate
+    version = kubernetes_version()
+    package_dir = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    source = package_dir / f"v{version}-local-strict"
+    root = work_dir() / f"kubernetes-schemas-{kubernetes_validate.__version__}"
+    target = root / f"v{version}-standalone-strict"
+    if target.is_dir():
+        return root, version
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+    remote_definitions = "/api/_definitions.json#"
+    for schema_file in source.glob("*.json"):
+        if schema_file.name == "all.json":
+            continue
+        schema = json.loads(schema_file.read_text())
+        schema.pop("$id", None)
+        text = json.dumps(schema).replace(f'"{remote_definitions}', '"_definitions.json#')
+        foreign = FOREIGN_REF.search(text)
+        if foreign:
+            raise AssertionError(f"{schema_file.name}: unexpected reference {foreign.group(0)} (did the package change?)")
+        (staging / schema_file.name).write_text(text)
+    try:
+        staging.rename(target)
+    except OSError:
+        # Another check made it first.
+        shutil.rmtree(staging, ignore_errors=True)
+    return root, version

@@ -1,0 +1,136 @@
+"""deploy/Dockerfile, checked as far as a machine without a container engine can: the build stage's packages exist
+in this Debian bookworm and its build context holds what CMake reads (configured here from a copy of the context
+that deploy/Dockerfile.dockerignore lets through, with the Dockerfile's own cmake options); the runtime stage's
+package list, made by deploy/runtime-packages.sh from the built binaries, names only runtime libraries; the image
+runs as uid 65532 with every binary the chart starts in /usr/local/bin.
+"""
+
+import fnmatch
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+import chartlib
+
+DEPLOY = chartlib.REPO_ROOT / "deploy"
+
+
+def stages(text):
+    """[(base image, [instructions...])] of a Dockerfile, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
+    result = []
+    for line in filter(None, (l.strip() for l in joined.splitlines())):
+        if line.upper().startswith("FROM "):
+            result.append((line.split()[1], []))
+        elif result:
+            result[-1][1].append(line)
+    return result
+
+
+def allowed_by_dockerignore(relative, patterns):
+    """Docker's rule: the last matching pattern wins; '!' re-includes. Patterns here are simple paths/globs."""
+    included = True
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        parts = Path(relative).parts
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        if any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes):
+            included = negate
+    return included
+
+
+class Dockerfile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.text = (DEPLOY / "Dockerfile").read_text()
+        cls.args = dict(re.findall(r"^ARG (\w+)=(\S+)$", cls.text, re.M))
+        cls.stages = stages(cls.text)
+
+    def build_packages(self):
+        (run,) = [i for i in self.stages[0][1] if "apt-get install" in i]
+        words = run.split("apt-get install", 1)[1].split("&&")[0].split()
+        return [w for w in words if not w.startswith("-")]
+
+    def test_two_bookworm_stages(self):
+        self.assertEqual(len(self.stages), 2)
+        images = [self.args.get(image.strip("${}"), image) for image, _ in self.stages]
+        self.assertEqual(images, ["debian:bookworm", "debian:bookworm-slim"])
+
+    def test_runtime_stage_is_non_root_with_every_binary(self):
+        runtime = self.stages[1][1]
+        self.assertIn("USER 65532:65532", runtime)
+        self.assertIn("COPY --from=build /out/usr/local/bin/ /usr/local/bin/", runtime)
+        self.assertTrue(any("useradd --uid 65532 --gid 65532" in i for i in runtime))
+        build = " ".join(self.stages[0][1])
+        self.assertIn("--target-directory=/out/usr/local/bin /build/bin/parkbase*", build)
+        # Every binary the chart can start is one the build stage copies.
+        objects = chartlib.render(set_values=[f"{s}.enabled=true" for s in chartlib.SERVICES])
+        for obj in objects:
+            if obj["kind"] in ("Deployment", "Job", "Pod"):
+                for container in chartlib.pod_spec(obj)["containers"]:
+                    self.assertTrue(fnmatch.fnmatchcase(container["command"][0], "/usr/local/bin/parkbase*"))
+
+    def test_build_packages_exist_in_this_bookworm(self):
+        for package in self.build_packages():
+            with self.subTest(package):
+                result = chartlib.run(["dpkg-query", "-W", "-f=${Status}", package], check=False)
+                self.assertEqual(result.stdout, "install ok installed", f"{package} is not a package here")
+
+    def test_build_context_configures(self):
+        patterns = [l.strip() for l in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+                    if l.strip() and not l.startswith("#")]
+        context = Path(tempfile.mkdtemp(prefix="parkbase-docker-context-"))
+        try:
+            for top in chartlib.REPO_ROOT.iterdir():
+                # Walk only top-level entries the ignore file can let anything through from.
+                if not (allowed_by_dockerignore(top.name, patterns)
+                        or any(p.lstrip("!").startswith(top.name + "/") for p in patterns)):
+                    continue
+                for path in [top] if top.is_file() else top.rglob("*"):
+                    relative = path.relative_to(chartlib.REPO_ROOT)
+                    if path.is_file() and allowed_by_dockerignore(str(relative), patterns):
+                        (context / relative).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(path, context / relative)
+            self.assertTrue((context / "deploy" / "runtime-packages.sh").is_file())
+            self.assertFalse((context / "tests").exists(), "tests/ should stay out of the image's context")
+            (cmake_line,) = [i for i in self.stages[0][1] if i.startswith("RUN cmake ")]
+            options = re.findall(r"(-D\S+|-G \S+)", cmake_line.split("&&")[0])
+            configure = chartlib.run([chartlib.tool("cmake"), "-S", str(context), "-B", str(context / "_build"),
+                                      *[o for opt in options for o in opt.split(" ", 1)]], check=False)
+            self.assertEqual(configure.returncode, 0,
+                             f"cmake could not configure the image's context:\n{configure.stdout}\n{configure.stderr}")
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
+
+    def test_runtime_packages_of_the_built_binaries(self):
+        binaries = sorted((chartlib.build_dir() / "bin").glob("parkbase*"))
+        self.assertTrue(binaries, f"no {chartlib.build_dir()}/bin/parkbase* was built")
+        result = chartlib.run(["sh", str(DEPLOY / "runtime-packages.sh"), *map(str, binaries)])
+        packages = result.stdout.split()
+        self.assertIn("libc6", packages)
+        for package in packages:
+            with self.subTest(package):
+                self.assertFalse(package.endswith("-dev"), "a build-only package would land in the image")
+                status = chartlib.run(["dpkg-query", "-W", "-f=${Status}", package], check=False).stdout
+                self.assertEqual(status, "install ok installed")
+        # Every library a binary loads comes from one of those packages (asked of dpkg in one call: it is slow).
+        libraries = set()
+        for binary in binaries:
+            ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+            libraries.update(Path(path).name for path in re.findall(r"=> (/\S+)", ldd))
+        owners = {}
+        search = chartlib.run(["dpkg-query", "-S", *sorted(libraries)], check=False).stdout
+        for line in search.splitlines():
+            if line.startswith("diversion"):
+                continue
+            package, _, path = line.partition(": ")
+            owners.setdefault(Path(path).name, set()).add(package.split(":")[0])
+        for library in sorted(libraries):
+            self.assertTrue(owners.get(library, set()) & set(packages), f"{library} is in no listed package")
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

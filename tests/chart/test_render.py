@@ -1,0 +1,247 @@
+"""What the rendered chart must say, for every values set: labels from the one helper, secure pods, gRPC probes on
+the plaintext health port, secrets only through secretKeyRef, only the binaries' own flags and PARKBASE_* names,
+Services that select their Deployment's pods by port name, and per-feature objects that appear exactly when enabled.
+"""
+
+import re
+import unittest
+
+import yaml
+
+import chartlib
+
+STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                   "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by",
+                   "helm.sh/chart")
+FLAG = re.compile(r"^--([a-z][a-z0-9_]*)(=.*)?$")
+
+
+def merged_values(path):
+    """The chart's defaults with a values file laid over them (maps merge; null deletes, as in Helm)."""
+    def merge(base, over):
+        for key, value in over.items():
+            if value is None:
+                base.pop(key, None)
+            elif isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+        return base
+    values = yaml.safe_load((chartlib.CHART / "values.yaml").read_text())
+    return merge(values, yaml.safe_load(path.read_text()) or {}) if path else values
+
+
+def flags(container):
+    parsed = {}
+    for arg in container.get("args", []):
+        match = FLAG.match(arg)
+        if match:
+            parsed[match.group(1)] = (match.group(2) or "=")[1:]
+    return parsed
+
+
+class Render(unittest.TestCase):
+    rendered = {}
+
+    def each_values_set(self):
+        for name, path in chartlib.values_sets():
+            with self.subTest(name):
+                if name not in self.rendered:
+                    self.rendered[name] = (merged_values(path), chartlib.render([path] if path else []))
+                yield (name, *self.rendered[name])
+
+    def test_every_object_has_the_standard_labels(self):
+        for _, _, objects in self.each_values_set():
+            for obj in objects:
+                labels = obj["metadata"]["labels"]
+                for label in STANDARD_LABELS:
+                    if label == "app.kubernetes.io/component" and obj["kind"] == "ServiceAccount":
+                        continue
+                    self.assertIn(label, labels, f"{obj['kind']} {obj['metadata']['name']}")
+                self.assertEqual(labels["app.kubernetes.io/managed-by"], "Helm")
+                self.assertEqual(labels["app.kubernetes.io/instance"], chartlib.RELEASE)
+
+    def test_enabled_services_get_their_objects(self):
+        for _, values, objects in self.each_values_set():
+            enabled = {s for s in chartlib.SERVICES if values[s]["enabled"]}
+            for kind in ("Deployment", "Service"):
+                self.assertEqual({chartlib.component(o) for o in chartlib.by_kind(objects, kind)}, enabled, kind)
+            autoscaled = {s for s in enabled if values[s]["autoscaling"]["enabled"]}
+            self.assertEqual({chartlib.component(o) for o in chartlib.by_kind(objects, "HorizontalPodAutoscaler")},
+                             autoscaled)
+            budgeted = {s for s in enabled if values[s]["podDisruptionBudget"]["enabled"]}
+            self.assertEqual({chartlib.component(o) for o in chartlib.by_kind(objects, "PodDisruptionBudget")},
+                             budgeted)
+            policed = enabled if values["networkPolicy"]["enabled"] else set()
+            self.assertEqual({chartlib.component(o) for o in chartlib.by_kind(objects, "NetworkPolicy")}, policed)
+            monitors = chartlib.by_kind(objects, "ServiceMonitor")
+            self.assertEqual(len(monitors), 1 if values["metrics"]["serviceMonitor"]["enabled"] else 0)
+            for deployment in chartlib.by_kind(objects, "Deployment"):
+                name = chartlib.component(deployment)
+                if values[name]["autoscaling"]["enabled"]:
+                    self.assertNotIn("replicas", deployment["spec"], "the HPA owns the replica count")
+                else:
+                    self.assertEqual(deployment["spec"]["replicas"], values[name]["replicaCount"])
+
+    def test_pods_are_locked_down(self):
+        for _, _, objects in self.each_values_set():
+            pods = [o for o in objects if o["kind"] in ("Deployment", "Job", "Pod")]
+            self.assertTrue(pods)
+            for obj in pods:
+                spec = chartlib.pod_spec(obj)
+                what = f"{obj['kind']} {obj['metadata']['name']}"
+                self.assertIs(spec["automountServiceAccountToken"], False, what)
+                self.assertEqual(spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault", what)
+                self.assertIs(spec["securityContext"]["runAsNonRoot"], True, what)
+                self.assertIn({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, spec["volumes"], what)
+                for container in spec["containers"]:
+                    context = container["securityContext"]
+                    self.assertIs(context["runAsNonRoot"], True, what)
+                    self.assertIs(context["readOnlyRootFilesystem"], True, what)
+                    self.assertIs(context["allowPrivilegeEscalation"], False, what)
+                    self.assertEqual(context["capabilities"]["drop"], ["ALL"], what)
+                    self.assertIn({"name": "tmp", "mountPath": "/tmp"}, container["volumeMounts"], what)
+                    self.assertIn("limits", container["resources"], what)
+                    self.assertIn("requests", container["resources"], what)
+                    self.assertTrue(container["command"][0].startswith("/usr/local/bin/parkbase"), what)
+
+    def test_servers_run_their_binary_with_known_flags_and_secrets(self):
+        for _, values, objects in self.each_values_set():
+            ports = values["ports"]
+            for deployment in chartlib.by_kind(objects, "Deployment"):
+                name = chartlib.component(deployment)
+                pod = chartlib.pod_spec(deployment)
+                self.assertGreater(pod["terminationGracePeriodSeconds"], values["server"]["drainSeconds"])
+                (container,) = pod["containers"]
+                self.assertEqual(container["command"], [f"/usr/local/bin/parkbase-{name}"])
+                parsed = flags(container)
+                self.assertLessEqual(set(parsed), chartlib.SERVER_FLAGS, "a flag the binaries do not have")
+                self.assertEqual(parsed["listen"], f"0.0.0.0:{ports['grpc']}")
+                self.assertEqual(parsed["health_listen"], f"0.0.0.0:{ports['health']}")
+                self.assertEqual(parsed["metrics_listen"], f"0.0.0.0:{ports['metrics']}")
+                env = {e["name"]: e for e in container["env"]}
+                parkbase_env = {n for n in env if n.startswith("PARKBASE_")}
+                self.assertEqual(parkbase_env,
+                                 {"PARKBASE_DATABASE_URL", "PARKBASE_REDIS_URL", "PARKBASE_PAGE_TOKEN_SECRET"})
+                for variable, block in (("PARKBASE_DATABASE_URL", "database"), ("PARKBASE_REDIS_URL", "redis"),
+                                        ("PARKBASE_PAGE_TOKEN_SECRET", "pageToken")):
+                    self.assertEqual(env[variable]["valueFrom"]["secretKeyRef"],
+                                     {"name": values[block]["existingSecret"], "key": values[block]["key"]})
+                for variable in parkbase_env:
+                    self.assertNotIn(variable.removeprefix("PARKBASE_").lower(), parsed,
+                                     f"{variable} is also passed as a flag")
+
+    def test_probes_are_grpc_on_the_plaintext_health_port(self):
+        for _, values, objects in self.each_values_set():
+            health = values["ports"]["health"]
+            for deployment in chartlib.by_kind(objects, "Deployment"):
+                name = chartlib.component(deployment)
+                (container,) = chartlib.pod_spec(deployment)["containers"]
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    self.assertEqual(container[probe]["grpc"]["port"], health, probe)
+                for probe in ("startupProbe", "readinessProbe"):
+                    self.assertEqual(container[probe]["grpc"]["service"], values[name]["healthService"])
+                self.assertEqual(container["livenessProbe"]["grpc"].get("service"), "liveness",
+                                 "liveness asks only whether the process is alive, not its dependencies")
+                declared = {p["name"]: p["containerPort"] for p in container["ports"]}
+                self.assertEqual(declared, {"grpc": values["ports"]["grpc"], "grpc-health": health,
+                                            "http-metrics": values["ports"]["metrics"]})
+
+    def test_tls_comes_from_the_secret(self):
+        for _, values, objects in self.each_values_set():
+            tls = values["tls"]
+            for deployment in chartlib.by_kind(objects, "Deployment"):
+                pod = chartlib.pod_spec(deployment)
+                (container,) = pod["containers"]
+                parsed = flags(container)
+                volumes = {v["name"]: v for v in pod["volumes"]}
+                if tls["enabled"]:
+                    self.assertEqual(volumes["tls"]["secret"]["secretName"], tls["secretName"])
+                    mount = next(m for m in container["volumeMounts"] if m["name"] == "tls")
+                    self.assertTrue(mount["readOnly"])
+                    self.assertEqual(parsed["tls_cert_file"], mount["mountPath"] + "/tls.crt")
+                    self.assertEqual(parsed["tls_key_file"], mount["mountPath"] + "/tls.key")
+                    self.assertNotEqual(values["ports"]["health"], values["ports"]["grpc"])
+                else:
+                    self.assertNotIn("tls", volumes)
+                    self.assertNotIn("tls_cert_file", parsed)
+                    self.assertNotIn("tls_key_file", parsed)
+
+    def test_services_and_autoscalers_point_at_their_deployment(self):
+        for _, values, objects in self.each_values_set():
+            deployments = {chartlib.component(d): d for d in chartlib.by_kind(objects, "Deployment")}
+            for service in chartlib.by_kind(objects, "Service"):
+                deployment = deployments[chartlib.component(service)]
+                pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+                self.assertLessEqual(service["spec"]["selector"].items(), pod_labels.items())
+                self.assertEqual(deployment["spec"]["selector"]["matchLabels"], service["spec"]["selector"])
+                (container,) = chartlib.pod_spec(deployment)["containers"]
+                names = {p["name"] for p in container["ports"]}
+                for port in service["spec"]["ports"]:
+                    self.assertIn(port["targetPort"], names)
+                    self.assertEqual(port["name"], port["targetPort"])
+            for hpa in chartlib.by_kind(objects, "HorizontalPodAutoscaler"):
+                target = deployments[chartlib.component(hpa)]
+                self.assertEqual(hpa["spec"]["scaleTargetRef"],
+                                 {"apiVersion": "apps/v1", "kind": "Deployment", "name": target["metadata"]["name"]})
+
+    def test_migrations_run_first_as_the_owner(self):
+        for _, values, objects in self.each_values_set():
+            (job,) = chartlib.by_kind(objects, "Job")
+            self.assertEqual(chartlib.hook(job), "pre-install,pre-upgrade")
+            (container,) = chartlib.pod_spec(job)["containers"]
+            self.assertEqual(container["command"], ["/usr/local/bin/parkbase"])
+            self.assertEqual(container["args"][0], "migrate")
+            self.assertLessEqual(set(flags(container)), chartlib.SERVER_FLAGS)
+            (env,) = container["env"]
+            migrations = values["migrations"]
+            self.assertEqual(env["name"], "PARKBASE_DATABASE_URL")
+            self.assertEqual(env["valueFrom"]["secretKeyRef"], {
+                "name": migrations["existingSecret"] or values["database"]["existingSecret"],
+                "key": migrations["key"] or values["database"]["key"]})
+            self.assertEqual(chartlib.pod_spec(job)["restartPolicy"], "Never")
+
+    def test_helm_test_pod_checks_every_enabled_service(self):
+        for _, values, objects in self.each_values_set():
+            (pod,) = [o for o in chartlib.by_kind(objects, "Pod") if chartlib.hook(o) == "test"]
+            services = {s["metadata"]["name"]: s for s in chartlib.by_kind(objects, "Service")}
+            checked = set()
+            port = values["ports"]["health" if values["tls"]["enabled"] else "grpc"]
+            for container in pod["spec"]["containers"]:
+                self.assertEqual(container["command"], ["/usr/local/bin/parkbase"])
+                self.assertEqual(container["args"][0], "health")
+                parsed = flags(container)
+                host, _, address_port = parsed["address"].partition(":")
+                self.assertIn(host, services)
+                self.assertEqual(int(address_port), port)
+                name = chartlib.component(services[host])
+                self.assertEqual(parsed["service"], values[name]["healthService"])
+                checked.add(name)
+            self.assertEqual(checked, {s for s in chartlib.SERVICES if values[s]["enabled"]})
+
+    def test_service_monitor_scrapes_the_metrics_port(self):
+        for _, values, objects in self.each_values_set():
+            for monitor in chartlib.by_kind(objects, "ServiceMonitor"):
+                self.assertEqual(monitor["apiVersion"], "monitoring.coreos.com/v1")
+                settings = values["metrics"]["serviceMonitor"]
+                self.assertLessEqual(settings.get("labels", {}).items(), monitor["metadata"]["labels"].items())
+                (endpoint,) = monitor["spec"]["endpoints"]
+                self.assertEqual(endpoint, {"port": "http-metrics", "path": "/metrics", "scheme": "http",
+                                            "interval": settings["interval"],
+                                            "scrapeTimeout": settings["scrapeTimeout"]})
+                selector = monitor["spec"]["selector"]["matchLabels"]
+                for service in chartlib.by_kind(objects, "Service"):
+                    self.assertLessEqual(selector.items(), service["metadata"]["labels"].items())
+                    self.assertIn("http-metrics", {p["name"] for p in service["spec"]["ports"]})
+
+    def test_network_policy_opens_only_the_servers_ports(self):
+        for _, values, objects in self.each_values_set():
+            for policy in chartlib.by_kind(objects, "NetworkPolicy"):
+                ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+                self.assertEqual(ports, {"grpc", "grpc-health", "http-metrics"})
+                egress = values["networkPolicy"]["egress"]["enabled"]
+                self.assertEqual("Egress" in policy["spec"]["policyTypes"], egress)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# End-to-end check of the all-in-one binary against the PostgreSQL and Redis that scripts/test.sh started
+# (PARKBASE_TEST_PG_ADMIN_URL, PARKBASE_TEST_REDIS_URL). Usage: server_e2e.sh BIN_DIR
+set -euo pipefail
+bin="$1"
+: "${PARKBASE_TEST_PG_ADMIN_URL:?run through scripts/test.sh}"
+: "${PARKBASE_TEST_REDIS_URL:?run through scripts/test.sh}"
+export PATH="$HOME/go/bin:$PATH"
+command -v grpcurl >/dev/null || { echo "FAIL: grpcurl is not installed"; exit 1; }
+
+fail() { echo "FAIL: $*"; [[ -f "$log" ]] && tail -20 "$log"; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Tools and tests put their own PARKBASE_* variables in the environment; the binaries must not see them.
+run() { env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$@"; }
+
+db="pbe2e_$$_$RANDOM"
+admin_url="$PARKBASE_TEST_PG_ADMIN_URL"
+base="${admin_url%/*}"
+owner_url="$base/$db"
+service_url="${base/postgres@/parkbase_service@}/$db"
+psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
+log="$(mktemp)"
+server_pid=""
+cleanup() {
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
+  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -f "$log"
+}
+trap cleanup EXIT
+
+run "$bin/parkbase" migrate --database_url="$owner_url" | grep -q "migrations applied: [1-9]" || fail "first migrate"
+run "$bin/parkbase" migrate --database_url="$owner_url" | grep -q "migrations applied: 0" || fail "second migrate"
+key="$(run "$bin/parkbase" admin bootstrap-key --database_url="$owner_url")"
+[[ "$key" == pbk.park.* ]] || fail "bootstrap-key printed '$key'"
+
+port="$(free_port)"; metrics="$(free_port)"
+# `env` directly, not the run() function: a function in the background is a subshell, and its PID is not the server's.
+env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="127.0.0.1:$port" --metrics_listen="127.0.0.1:$metrics" \
+  --database_url="$service_url" --redis_url="$PARKBASE_TEST_REDIS_URL" --drain_seconds=1 >/dev/null 2>"$log" &
+server_pid=$!
+for _ in $(seq 50); do
+  grpcurl -plaintext "127.0.0.1:$port" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING && break
+  sleep 0.2
+done
+grpcurl -plaintext "127.0.0.1:$port" grpc.health.v1.Health/Check | grep -q '"SERVING"' || fail "health not SERVING"
+grpcurl -plaintext -d '{"service":"parkbase.tenant.v1.TenantService"}' "127.0.0.1:$port" grpc.health.v1.Health/Check \
+  | grep -q '"SERVING"' || fail "tenant service health"
+grpcurl -plaintext "127.0.0.1:$port" list | grep -qx "parkbase.tenant.v1.TenantService" || fail "reflection list"
+grpcurl -plaintext "127.0.0.1:$port" describe parkbase.tenant.v1.TenantService.CreateTenant >/dev/null \
+  || fail "reflection describe"
+
+# The README's example call, then the command line.
+out="$(grpcurl -plaintext -H "authorization: Bearer $key" \
+  -d '{"tenant_id":"acme","tenant":{"display_name":"Acme Manufacturing","plan":"PLAN_STANDARD"}}' \
+  "127.0.0.1:$port" parkbase.tenant.v1.TenantService/CreateTenant)" || fail "grpcurl CreateTenant"
+grep -q '"name": "tenants/acme"' <<<"$out" || fail "CreateTenant answer: $out"
+set +e
+grpcurl -plaintext -d '{"name":"tenants/acme"}' "127.0.0.1:$port" parkbase.tenant.v1.TenantService/GetTenant \
+  >/dev/null 2>"$log.err"
+grep -q "Unauthenticated" "$log.err" || fail "call without key was not UNAUTHENTICATED"
+rm -f "$log.err"
+set -e
+
+export PARKBASE_ADDRESS="127.0.0.1:$port" PARKBASE_KEY="$key"
+run "$bin/parkbase" tenant list | grep -q "^acme " || fail "cli tenant list"
+run "$bin/parkbase" tenant get acme --output=json | python3 -c 'import json,sys; t=json.load(sys.stdin); assert t["plan"]=="PLAN_STANDARD", t' \
+  || fail "cli json output"
+tenant_key="$(run "$bin/parkbase" key create acme --display_name=ops --role=tenant_admin --output=json \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')" || fail "cli key create"
+PARKBASE_KEY="$tenant_key" run "$bin/parkbase" tenant get acme >/dev/null || fail "tenant key works"
+set +e
+run "$bin/parkbase" tenant get nobody-here >/dev/null 2>&1; code=$?
+[[ $code == 15 ]] || fail "NOT_FOUND exit code: got $code, want 15"
+PARKBASE_KEY="$tenant_key" run "$bin/parkbase" tenant create other --display_name=x >/dev/null 2>&1; code=$?
+[[ $code == 17 ]] || fail "PERMISSION_DENIED exit code: got $code, want 17"
+run "$bin/parkbase" tenant create >/dev/null 2>&1; code=$?
+[[ $code == 2 ]] || fail "usage exit code: got $code, want 2"
+run "$bin/parkbase" tenant suspend acme --reason="unpaid" >/dev/null || fail "cli suspend"
+PARKBASE_KEY="$tenant_key" run "$bin/parkbase" tenant get acme >/dev/null 2>&1; code=$?
+[[ $code == 17 ]] || fail "suspended tenant's key: got $code, want 17"
+set -e
+run "$bin/parkbase" tenant resume acme >/dev/null || fail "cli resume"
+run "$bin/parkbase" tenant get --help | grep -q "parkbase tenant get" || fail "--help"
+run "$bin/parkbase" audit list acme | grep -q "SuspendTenant" || fail "audit list"
+
+curl -fsS "http://127.0.0.1:$metrics/metrics" | grep -q '^grpc_server_handled_total{grpc_code="OK",grpc_method="CreateTenant"' \
+  || fail "/metrics lacks grpc_server_handled_total for CreateTenant"
+grep -q '"msg":"rpc"' "$log" || grep -q '"msg": "rpc"' "$log" || fail "no JSON call log line"
+
+kill -TERM "$server_pid"
+for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$server_pid" 2>/dev/null; then fail "server still running 5 s after SIGTERM"; fi
+code=0
+wait "$server_pid" || code=$?
+server_pid=""
+[[ $code == 0 ]] || fail "server exit code after SIGTERM: $code"
+grep -q '"draining"' "$log" || grep -q 'draining' "$log" || fail "no drain log line"
+echo "e2e: all checks passed"

@@ -1,0 +1,226 @@
+// The shared platform against the real PostgreSQL and Redis: row-level security tested in SQL, authentication on
+// every method of every hosted service, health, metrics, migrations and the Redis client.
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_client.h"
+#include "common/migrations.h"
+#include "common/redis.h"
+#include "google/protobuf/descriptor.h"
+#include "parkbase/all_services.h"
+#include "prometheus/text_serializer.h"
+#include "support/raw_call.h"
+#include "support/tenant_client.h"
+
+namespace parkbase::testing {
+namespace {
+
+int64_t Count(pqxx::work& work, const std::string& table) {
+  return work.exec(absl::StrCat("SELECT count(*) FROM ", table))[0][0].as<int64_t>();
+}
+
+void SetTenant(pqxx::work& work, const std::string& tenant_id) {
+  work.exec_params("SELECT set_config('parkbase.tenant_id', $1, true)", tenant_id);
+}
+
+TEST_CASE("rls: under one tenant's setting a raw query sees and changes only that tenant's rows",
+          "[platform][integration][isolation]") {
+  TestServer server;
+  TenantClient client(server);
+  TestTenant a = client.CreateTenant("rlsa");
+  TestTenant b = client.CreateTenant("rlsb");
+
+  pqxx::connection service(SharedDatabase().app_url());  // the services' role: not owner, not superuser
+  {
+    pqxx::work work(service);
+    auto role = work.exec("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user");
+    REQUIRE_FALSE(role[0][0].as<bool>());
+    REQUIRE_FALSE(role[0][1].as<bool>());
+  }
+  SECTION("no tenant set: nothing is visible") {
+    pqxx::work work(service);
+    CHECK(Count(work, "tenants") == 0);
+    CHECK(Count(work, "api_keys") == 0);
+    CHECK(Count(work, "audit_events") == 0);
+  }
+  SECTION("tenant a sees only a") {
+    pqxx::work work(service);
+    SetTenant(work, a.tenant_id);
+    CHECK(Count(work, "tenants") == 1);
+    CHECK(work.exec("SELECT DISTINCT tenant_id FROM api_keys").size() == 1);
+    CHECK(work.exec("SELECT tenant_id FROM api_keys")[0][0].as<std::string>() == a.tenant_id);
+    CHECK(Count(work, "api_keys") == 2);
+    CHECK(work.exec_params("SELECT count(*) FROM api_keys WHERE tenant_id = $1", b.tenant_id)[0][0].as<int>() == 0);
+    CHECK(work.exec_params("SELECT count(*) FROM audit_events WHERE tenant_id = $1", b.tenant_id)[0][0].as<int>() ==
+          0);
+  }
+  SECTION("tenant a cannot update or delete b's rows") {
+    pqxx::work work(service);
+    SetTenant(work, a.tenant_id);
+    CHECK(work.exec_params("UPDATE api_keys SET display_name = 'x' WHERE tenant_id = $1", b.tenant_id)
+              .affected_rows() == 0);
+    CHECK(work.exec_params("DELETE FROM audit_events WHERE tenant_id = $1", b.tenant_id).affected_rows() == 0);
+    CHECK(work.exec_params("UPDATE tenants SET display_name = 'x' WHERE tenant_id = $1", b.tenant_id)
+              .affected_rows() == 0);
+  }
+  SECTION("tenant a cannot insert rows for b") {
+    pqxx::work work(service);
+    SetTenant(work, a.tenant_id);
+    CHECK_THROWS_AS(work.exec_params("INSERT INTO audit_events (tenant_id, actor, actor_role, action, resource) "
+                                     "VALUES ($1, 'x', 2, 'x', 'x')",
+                                     b.tenant_id),
+                    pqxx::sql_error);
+  }
+  SECTION("tenant a cannot move its row to b") {
+    pqxx::work work(service);
+    SetTenant(work, a.tenant_id);
+    CHECK_THROWS_AS(
+        work.exec_params("UPDATE audit_events SET tenant_id = $1 WHERE tenant_id = $2", b.tenant_id, a.tenant_id),
+        pqxx::sql_error);
+  }
+}
+
+TEST_CASE("auth: every method of every hosted service refuses a call without a valid key",
+          "[platform][integration][isolation]") {
+  TestServer server;
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  int methods = 0;
+  for (const std::string& service_name : server.server().service_names()) {
+    const auto* service = pool->FindServiceByName(service_name);
+    REQUIRE(service != nullptr);
+    for (int i = 0; i < service->method_count(); ++i) {
+      const std::string method = absl::StrCat("/", service_name, "/", service->method(i)->name());
+      INFO(method);
+      CHECK(CallAnyMethod(*server.channel(), method, "").error_code() == grpc::StatusCode::UNAUTHENTICATED);
+      CHECK(CallAnyMethod(*server.channel(), method, "pbk.nobody.0123456789abcdef." + std::string(64, '0'))
+                .error_code() == grpc::StatusCode::UNAUTHENTICATED);
+      ++methods;
+    }
+  }
+  CHECK(methods >= 11);  // the tenant service alone has 11
+}
+
+TEST_CASE("health: SERVING with the database up, NOT_SERVING while it is unreachable and after drain",
+          "[platform][integration]") {
+  SECTION("database up") {
+    TestServer server;
+    auto status = CheckHealth(*server.channel(), "", absl::Seconds(5));
+    REQUIRE(status.ok());
+    CHECK(*status == ServingStatus::kServing);
+    status = CheckHealth(*server.channel(), "parkbase.tenant.v1.TenantService", absl::Seconds(5));
+    REQUIRE(status.ok());
+    CHECK(*status == ServingStatus::kServing);
+    server.server().Drain(absl::ZeroDuration());
+    CHECK(server.server().health().CheckNow() == false);
+  }
+  SECTION("database unreachable") {
+    ServerConfig config;
+    config.database_url = "postgresql://parkbase_service@127.0.0.1:1/nowhere";  // nothing listens on port 1
+    TestServer server(SharedDatabase(), config);
+    CHECK(server.server().health().CheckNow() == false);
+    auto status = CheckHealth(*server.channel(), "", absl::Seconds(5));
+    REQUIRE(status.ok());
+    CHECK(*status == ServingStatus::kNotServing);
+    status = CheckHealth(*server.channel(), "parkbase.tenant.v1.TenantService", absl::Seconds(5));
+    REQUIRE(status.ok());
+    CHECK(*status == ServingStatus::kNotServing);
+    // Calls fail fast with UNAVAILABLE rather than hanging or crashing.
+    tenantpb::GetTenantRequest request;
+    request.set_name("tenants/park");
+    tenantpb::Tenant tenant;
+    auto stub = tenantpb::TenantService::NewStub(server.channel());
+    grpc::Status call = stub->GetTenant(Context("pbk.park.0123456789abcdef." + std::string(64, '0')).get(), request,
+                                        &tenant);
+    CHECK(call.error_code() == grpc::StatusCode::UNAVAILABLE);
+  }
+}
+
+TEST_CASE("health: a separate plaintext health port serves the same status", "[platform][integration]") {
+  ServerConfig config;
+  config.health_listen = "127.0.0.1:0";
+  TestServer server(SharedDatabase(), config);
+  REQUIRE(server.server().health_port() != 0);
+  auto channel = MakeChannel(absl::StrCat("127.0.0.1:", server.server().health_port()), false);
+  auto status = CheckHealth(*channel, "", absl::Seconds(5));
+  REQUIRE(status.ok());
+  CHECK(*status == ServingStatus::kServing);
+}
+
+TEST_CASE("metrics: calls are counted by service, method and code", "[platform][integration]") {
+  TestServer server;
+  TenantClient client(server);
+  tenantpb::GetTenantRequest request;
+  request.set_name("tenants/park");
+  tenantpb::Tenant tenant;
+  REQUIRE(client.stub().GetTenant(Context(server.park_admin_key()).get(), request, &tenant).ok());
+  request.set_name("tenants/nope-nope");
+  REQUIRE(client.stub().GetTenant(Context(server.park_admin_key()).get(), request, &tenant).error_code() ==
+          grpc::StatusCode::NOT_FOUND);
+  const std::string text = prometheus::TextSerializer().Serialize(server.server().registry().Collect());
+  CHECK(text.find("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"GetTenant\",grpc_service=\"parkbase."
+                  "tenant.v1.TenantService\",grpc_type=\"unary\"} 1") != std::string::npos);
+  CHECK(text.find("grpc_code=\"NotFound\",grpc_method=\"GetTenant\"") != std::string::npos);
+  CHECK(text.find("grpc_server_started_total") != std::string::npos);
+  CHECK(text.find("grpc_server_msg_received_total") != std::string::npos);
+  CHECK(text.find("grpc_server_handling_seconds_bucket") != std::string::npos);
+}
+
+TEST_CASE("migrations: applying twice or concurrently is safe", "[platform][integration]") {
+  TestDatabase database;  // migrated once by its constructor
+  std::vector<absl::StatusOr<MigrationReport>> reports(3, absl::UnknownError("not run"));
+  std::vector<std::thread> runners;
+  for (int i = 0; i < 3; ++i) {
+    runners.emplace_back([&, i] { reports[i] = ApplyMigrations(database.owner_url(), AllMigrations()); });
+  }
+  for (auto& runner : runners) runner.join();
+  size_t total = 0;
+  for (const auto& set : AllMigrations()) total += set->size();
+  for (const auto& report : reports) {
+    REQUIRE(report.ok());
+    CHECK(report->applied.empty());
+    CHECK(report->skipped.size() == total);
+  }
+  pqxx::connection owner(database.owner_url());
+  pqxx::work work(owner);
+  CHECK(static_cast<size_t>(Count(work, "schema_migrations")) == total);
+}
+
+TEST_CASE("migrations: an applied migration that was edited is refused", "[platform][integration]") {
+  TestDatabase database;
+  std::vector<Migration> edited = *AllMigrations().front();
+  edited.front().sql += "\n-- edited";
+  auto report = ApplyMigrations(database.owner_url(), {&edited});
+  CHECK(report.status().code() == absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("redis: the client reconnects after its connection is killed", "[platform][integration]") {
+  auto client = RedisClient::Create({.url = RedisUrl(), .reconnect_backoff = absl::ZeroDuration()});
+  REQUIRE(client.ok());
+  REQUIRE((*client)->Ping().ok());
+  auto id = (*client)->Command({"CLIENT", "ID"});
+  REQUIRE(id.ok());
+  auto admin = RedisClient::Create({.url = RedisUrl()});
+  REQUIRE(admin.ok());
+  REQUIRE((*admin)->Command({"CLIENT", "KILL", "ID", absl::StrCat(id->integer)}).ok());
+  // The first command on the dead connection fails UNAVAILABLE; the next one reconnects.
+  auto after_kill = (*client)->Command({"PING"});
+  if (!after_kill.ok()) CHECK(after_kill.status().code() == absl::StatusCode::kUnavailable);
+  auto recovered = (*client)->Command({"SET", UniqueId("pb:test:"), "1"});
+  REQUIRE(recovered.ok());
+  CHECK(recovered->text == "OK");
+  auto new_id = (*client)->Command({"CLIENT", "ID"});
+  REQUIRE(new_id.ok());
+  CHECK(new_id->integer != id->integer);
+}
+
+TEST_CASE("redis: an unreachable server is UNAVAILABLE, not a hang", "[platform][integration]") {
+  auto client = RedisClient::Create({.url = "redis://127.0.0.1:1", .connect_timeout = absl::Milliseconds(500)});
+  REQUIRE(client.ok());
+  CHECK((*client)->Ping().code() == absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace parkbase::testing

@@ -1,0 +1,16 @@
+// Calls any method by name with raw bytes over a bidirectional stream (the wire is the same for every method
+// kind), so a test can call every method of every hosted service without knowing its types.
+#pragma once
+
+#include <string>
+
+#include "grpcpp/channel.h"
+#include "grpcpp/support/status.h"
+
+namespace parkbase::testing {
+
+// Sends one (empty unless given) request message with `authorization` (none when empty) and returns the status.
+grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_method, const std::string& key,
+                           const std::string& request = "");
+
+}  // namespace parkbase::testing

@@ -1,0 +1,58 @@
+#include <cstdlib>
+
+#include <catch2/catch.hpp>
+
+#include "absl/flags/flag.h"
+#include "common/config.h"
+
+namespace parkbase {
+namespace {
+
+ServerConfig Valid() {
+  ServerConfig config;
+  config.listen = "127.0.0.1:50051";
+  config.metrics_listen = "";
+  config.database_url = "postgresql://x@127.0.0.1/db";
+  config.park_code = "86";
+  return config;
+}
+
+TEST_CASE("config: a complete config is accepted", "[config][unit]") { CHECK(ValidateServerConfig(Valid()).ok()); }
+
+TEST_CASE("config: each bad value is refused naming its flag", "[config][unit]") {
+  ServerConfig config = Valid();
+  std::string flag;
+  SECTION("listen without port") { config.listen = "127.0.0.1", flag = "--listen"; }
+  SECTION("missing database") { config.database_url = "", flag = "--database_url"; }
+  SECTION("redis url scheme") { config.redis_url = "http://x", flag = "--redis_url"; }
+  SECTION("park code not digits") { config.park_code = "8a", flag = "--park_code"; }
+  SECTION("tls half set") { config.tls_cert_file = "/x.pem", flag = "--tls_cert_file"; }
+  SECTION("short secret") { config.page_token_secret = "short", flag = "--page_token_secret"; }
+  SECTION("pool size") { config.db_pool_size = 0, flag = "--db_pool_size"; }
+  SECTION("threads") { config.server_threads = 1, flag = "--server_threads"; }
+  SECTION("log level") { config.log_level = "loud", flag = "--log_level"; }
+  absl::Status status = ValidateServerConfig(config);
+  REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(status.message()).find(flag) != std::string::npos);
+}
+
+TEST_CASE("config: PARKBASE_* environment sets flags; an unknown one fails fast", "[config][unit]") {
+  ::setenv("PARKBASE_PARK_CODE", "4242", 1);
+  REQUIRE(ApplyEnvironmentToFlags().ok());
+  CHECK(absl::GetFlag(FLAGS_park_code) == "4242");
+  ::unsetenv("PARKBASE_PARK_CODE");
+
+  ::setenv("PARKBASE_DATABSE_URL", "typo", 1);
+  absl::Status status = ApplyEnvironmentToFlags();
+  ::unsetenv("PARKBASE_DATABSE_URL");
+  REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(status.message()).find("PARKBASE_DATABSE_URL") != std::string::npos);
+
+  ::setenv("PARKBASE_DB_POOL_SIZE", "many", 1);
+  status = ApplyEnvironmentToFlags();
+  ::unsetenv("PARKBASE_DB_POOL_SIZE");
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace parkbase
