@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# shellcheck disable=SC2119 # pb_build takes an optional folder; none means the default
+# Sets up and runs every Parkbase test: Debian packages, Go tools (grpcurl, buf, helm, kubeconform), the Python
+# venv for chart checks, the build, buf lint, a throwaway PostgreSQL and Redis, then all CTest suites but bench.
+#
+#   scripts/test.sh                       everything except benchmarks
+#   scripts/test.sh -L integration        only tests with this CTest label (repeatable; -L bench runs benchmarks)
+#   scripts/test.sh --fuzz-seconds 60     time per fuzz target (PARKBASE_FUZZ_SECONDS, default 30)
+#   scripts/test.sh --soak-seconds 600    length of soak tests (PARKBASE_SOAK_SECONDS, default 0: off)
+#   scripts/test.sh -- ARGS...            further arguments for ctest, e.g. -- -R tenant
+#
+# Tests see: PARKBASE_TEST_PG_ADMIN_URL (superuser URL of the throwaway cluster; each suite creates its own
+# database), PARKBASE_TEST_REDIS_URL, PB_PYTHON (venv python with kubernetes-validate), PB_ROOT, PB_BUILD_DIR,
+# and ~/go/bin on PATH. The build folder is build/ unless PARKBASE_BUILD_DIR says otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+source scripts/lib.sh
+
+# Pinned Python packages for the chart tests (kubernetes-validate ships the Kubernetes JSON schemas offline).
+PB_TEST_PYTHON_PACKAGES=(kubernetes-validate==1.37.0)
+
+fuzz_seconds="${PARKBASE_FUZZ_SECONDS:-30}"
+soak_seconds="${PARKBASE_SOAK_SECONDS:-0}"
+labels=()
+ctest_extra=()
+while (($#)); do
+  case "$1" in
+    --fuzz-seconds) fuzz_seconds="${2:?--fuzz-seconds needs a number}"; shift ;;
+    --fuzz-seconds=*) fuzz_seconds="${1#*=}" ;;
+    --soak-seconds) soak_seconds="${2:?--soak-seconds needs a number}"; shift ;;
+    --soak-seconds=*) soak_seconds="${1#*=}" ;;
+    -L | --label-regex) labels+=(-L "${2:?-L needs a label}"); shift ;;
+    -L*) labels+=(-L "${1#-L}") ;;
+    --) shift; ctest_extra+=("$@"); break ;;
+    -h | --help)
+      sed -n '2,/^set -euo/{/^set -euo/d;/shellcheck/d;s/^# \{0,1\}//;p}' "$0"
+      exit 0
+      ;;
+    *) pb_die "unknown argument '$1' (try --help)" ;;
+  esac
+  shift
+done
+[[ "$fuzz_seconds" =~ ^[0-9]+$ ]] || pb_die "--fuzz-seconds: must be a whole number, got '$fuzz_seconds'"
+[[ "$soak_seconds" =~ ^[0-9]+$ ]] || pb_die "--soak-seconds: must be a whole number, got '$soak_seconds'"
+export PARKBASE_FUZZ_SECONDS="$fuzz_seconds" PARKBASE_SOAK_SECONDS="$soak_seconds"
+
+started=$SECONDS
+pb_install_packages
+pb_install_go_tools grpcurl buf helm kubeconform
+pb_python_venv "${PB_TEST_PYTHON_PACKAGES[@]}"
+pb_build
+pb_buf_lint
+
+pb_cleanup_on_exit
+pb_start_postgres
+pb_start_redis
+export PARKBASE_TEST_PG_ADMIN_URL="$PB_PG_ADMIN_URL"
+export PARKBASE_TEST_REDIS_URL="$PB_REDIS_URL"
+export PB_PYTHON PB_ROOT PB_BUILD_DIR
+pb_go_path
+
+# Benchmarks run only when asked for by label.
+exclude=(-LE bench)
+for label in "${labels[@]}"; do
+  if [[ "$label" == *bench* ]]; then exclude=(); fi
+done
+pb_log "setup took $((SECONDS - started))s; running ctest"
+ctest --test-dir "$PB_BUILD_DIR" --output-on-failure --no-tests=error --timeout 900 -j2 \
+  "${exclude[@]}" "${labels[@]}" "${ctest_extra[@]}"
+pb_log "all tests passed in $((SECONDS - started))s"
