@@ -1,0 +1,154 @@
+{{/*
+The services the chart knows, in order. Each has a values block of the same name (tenant.enabled, ...), a binary
+/usr/local/bin/parkbase-<name> in the image, and gets the same set of objects when enabled.
+*/}}
+{{- define "parkbase.serviceNames" -}}
+tenant device telemetry marketplace
+{{- end }}
+
+{{/* The enabled services, space-separated (use with splitList " "). */}}
+{{- define "parkbase.enabledServices" -}}
+{{- $enabled := list }}
+{{- range $name := include "parkbase.serviceNames" . | splitList " " }}
+{{- if (index $.Values $name).enabled }}
+{{- $enabled = append $enabled $name }}
+{{- end }}
+{{- end }}
+{{- join " " $enabled }}
+{{- end }}
+
+{{- define "parkbase.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* <release>-<chart name>, or just <release> when it already contains the chart name. */}}
+{{- define "parkbase.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := include "parkbase.name" . }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of a per-component object: (dict "ctx" $ "component" "tenant") -> <fullname>-tenant */}}
+{{- define "parkbase.componentName" -}}
+{{- printf "%s-%s" (include "parkbase.fullname" .ctx) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The app.kubernetes.io/* labels, the only place they are written.
+  (dict "ctx" $ "component" "tenant")                  every recommended label, for metadata.labels
+  (dict "ctx" $ "component" "tenant" "selector" true)  the part that never changes, for selectors
+"component" may be left out for release-wide objects.
+*/}}
+{{- define "parkbase.labels" -}}
+app.kubernetes.io/name: {{ include "parkbase.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- if not .selector }}
+app.kubernetes.io/part-of: parkbase
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | replace "+" "_" | trunc 63 | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "parkbase.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "parkbase.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "parkbase.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Where the TLS Secret is mounted in the servers. */}}
+{{- define "parkbase.tlsDir" -}}/etc/parkbase/tls{{- end }}
+
+{{/* Flags of every server; (dict "ctx" $ "svc" <service values>). */}}
+{{- define "parkbase.serverArgs" -}}
+{{- $v := .ctx.Values -}}
+- --listen=0.0.0.0:{{ $v.ports.grpc }}
+- --health_listen=0.0.0.0:{{ $v.ports.health }}
+- --metrics_listen=0.0.0.0:{{ $v.ports.metrics }}
+- --park_code={{ $v.parkCode }}
+- --log_level={{ $v.logLevel }}
+- --db_pool_size={{ int64 $v.server.dbPoolSize }}
+- --statement_timeout_ms={{ int64 $v.server.statementTimeoutMs }}
+- --drain_seconds={{ int64 $v.server.drainSeconds }}
+- --max_message_bytes={{ int64 $v.server.maxMessageBytes }}
+- --server_threads={{ int64 $v.server.threads }}
+{{- if $v.tls.enabled }}
+- --tls_cert_file={{ include "parkbase.tlsDir" .ctx }}/tls.crt
+- --tls_key_file={{ include "parkbase.tlsDir" .ctx }}/tls.key
+{{- end }}
+{{- range concat $v.extraArgs .svc.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* An env entry read from an existing Secret: (dict "name" ENV "secret" NAME "key" KEY). */}}
+{{- define "parkbase.secretEnv" -}}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .key }}
+{{- end }}
+
+{{/* A native gRPC probe: (dict "ctx" $ "probe" <probes.X values> "service" <health service name>). */}}
+{{- define "parkbase.grpcProbe" -}}
+grpc:
+  port: {{ .ctx.Values.ports.health }}
+  {{- with .service }}
+  service: {{ . }}
+  {{- end }}
+initialDelaySeconds: {{ .probe.initialDelaySeconds }}
+periodSeconds: {{ .probe.periodSeconds }}
+timeoutSeconds: {{ .probe.timeoutSeconds }}
+failureThreshold: {{ .probe.failureThreshold }}
+{{- end }}
+
+{{/* The /tmp volume every container gets (the root filesystem is read-only). */}}
+{{- define "parkbase.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+
+{{/*
+Rules that values.schema.json cannot express, because they compare two values. Included by the templates that
+render pods, so a bad combination fails `helm template`/`helm install` with a message naming the values. (`helm lint`
+only reports them: in lint mode Helm turns `fail` into an INFO line.)
+*/}}
+{{- define "parkbase.validate" -}}
+{{- $v := .Values }}
+{{- if or (eq $v.ports.grpc $v.ports.health) (eq $v.ports.grpc $v.ports.metrics) (eq $v.ports.health $v.ports.metrics) }}
+{{- fail (printf "ports: grpc (%v), health (%v) and metrics (%v) must differ" $v.ports.grpc $v.ports.health $v.ports.metrics) }}
+{{- end }}
+{{- if le (int $v.terminationGracePeriodSeconds) (int $v.server.drainSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed server.drainSeconds (%v), or the kubelet kills servers mid-drain" $v.terminationGracePeriodSeconds $v.server.drainSeconds) }}
+{{- end }}
+{{- range $name := include "parkbase.enabledServices" . | splitList " " }}
+{{- $a := (index $v $name).autoscaling }}
+{{- if $a.enabled }}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}
+{{- fail (printf "%s.autoscaling: minReplicas (%v) must not exceed maxReplicas (%v)" $name $a.minReplicas $a.maxReplicas) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
