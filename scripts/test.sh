@@ -2,7 +2,8 @@
 # shellcheck source-path=SCRIPTDIR
 # shellcheck disable=SC2119 # pb_build takes an optional folder; none means the default
 # Sets up and runs every Parkbase test: Debian packages, Go tools (grpcurl, buf, helm, kubeconform), the Python
-# venv for chart checks, the build, buf lint, a throwaway PostgreSQL and Redis, then all CTest suites but bench.
+# venv for chart checks, the build, a throwaway PostgreSQL and Redis, then all CTest suites but bench (buf lint is
+# the CTest test lint.buf).
 #
 #   scripts/test.sh                       everything except benchmarks
 #   scripts/test.sh -L integration        only tests with this CTest label (repeatable; -L bench runs benchmarks)
@@ -51,7 +52,6 @@ pb_install_packages
 pb_install_go_tools grpcurl buf helm kubeconform
 pb_python_venv "${PB_TEST_PYTHON_PACKAGES[@]}"
 pb_build
-pb_buf_lint
 
 pb_cleanup_on_exit
 pb_start_postgres
