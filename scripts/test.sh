@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 # Pinned Python packages for the chart tests (kubernetes-validate ships the Kubernetes JSON schemas offline).
-PB_TEST_PYTHON_PACKAGES=(kubernetes-validate==1.37.0)
+PB_TEST_PYTHON_PACKAGES=(kubernetes-validate==1.37.0 protobuf==4.25.8)
 
 fuzz_seconds="${PARKBASE_FUZZ_SECONDS:-30}"
 soak_seconds="${PARKBASE_SOAK_SECONDS:-0}"

@@ -8,6 +8,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 #include "common/auth.h"
@@ -21,6 +22,20 @@ class CallRunner {
   // Runs `body` for an authenticated caller. Exceptions become INTERNAL (logged, never sent).
   grpc::Status Run(grpc::ServerContext* context, absl::string_view method,
                    absl::FunctionRef<absl::Status(const Principal&)> body);
+
+  // The common handler shape: call a logic method `(logic.*method)(caller, request)` returning StatusOr<Response>
+  // and store its value in `response`.
+  template <typename Logic, typename Request, typename Response>
+  grpc::Status Serve(grpc::ServerContext* context, absl::string_view name, Logic& logic,
+                     absl::StatusOr<Response> (Logic::*method)(const Principal&, const Request&),
+                     const Request* request, Response* response) {
+    return Run(context, name, [&](const Principal& caller) -> absl::Status {
+      absl::StatusOr<Response> result = (logic.*method)(caller, *request);
+      if (!result.ok()) return result.status();
+      *response = *std::move(result);
+      return absl::OkStatus();
+    });
+  }
 
  private:
   Authenticator& authenticator_;

@@ -166,6 +166,24 @@ class Client {
   std::unique_ptr<pb::TenantService::Stub> stub_;
 };
 
+// Calls a List method page by page (every page with --all) and merges the pages into `all`.
+template <typename Request, typename Response>
+absl::Status ListPages(Client& client,
+                       grpc::Status (pb::TenantService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                       Request request, Response& all) {
+  request.set_page_size(absl::GetFlag(FLAGS_page_size));
+  request.set_page_token(absl::GetFlag(FLAGS_page_token));
+  do {
+    Response page;
+    if (absl::Status status = client.Call(method, request, &page); !status.ok()) return status;
+    const std::string next = page.next_page_token();
+    all.MergeFrom(page);  // appends the repeated items
+    all.set_next_page_token(next);
+    request.set_page_token(next);
+  } while (absl::GetFlag(FLAGS_all) && !request.page_token().empty());
+  return absl::OkStatus();
+}
+
 std::optional<pb::Plan> ParsePlan(const std::string& name) {
   pb::Plan plan;
   std::string upper = absl::StrCat("PLAN_", name);
@@ -220,16 +238,8 @@ int TenantCommand(const std::string& verb, const std::vector<std::string>& args)
     if (!need_id(0)) return Usage("tenant list takes no arguments");
     pb::ListTenantsRequest request;
     request.set_filter(absl::GetFlag(FLAGS_filter));
-    request.set_page_size(absl::GetFlag(FLAGS_page_size));
-    request.set_page_token(absl::GetFlag(FLAGS_page_token));
     pb::ListTenantsResponse all;
-    do {
-      pb::ListTenantsResponse page;
-      if (auto s = client.Call(&pb::TenantService::Stub::ListTenants, request, &page); !s.ok()) return Fail(s);
-      all.mutable_tenants()->MergeFrom(page.tenants());
-      all.set_next_page_token(page.next_page_token());
-      request.set_page_token(page.next_page_token());
-    } while (absl::GetFlag(FLAGS_all) && !request.page_token().empty());
+    if (auto s = ListPages(client, &pb::TenantService::Stub::ListTenants, request, all); !s.ok()) return Fail(s);
     if (Json()) {
       PrintJson(all);
     } else {
@@ -319,16 +329,8 @@ int KeyCommand(const std::string& verb, const std::vector<std::string>& args) {
     if (args.size() != 1) return Usage("key list takes one TENANT_ID");
     pb::ListApiKeysRequest request;
     request.set_parent(absl::StrCat("tenants/", args[0]));
-    request.set_page_size(absl::GetFlag(FLAGS_page_size));
-    request.set_page_token(absl::GetFlag(FLAGS_page_token));
     pb::ListApiKeysResponse all;
-    do {
-      pb::ListApiKeysResponse page;
-      if (auto s = client.Call(&pb::TenantService::Stub::ListApiKeys, request, &page); !s.ok()) return Fail(s);
-      all.mutable_api_keys()->MergeFrom(page.api_keys());
-      all.set_next_page_token(page.next_page_token());
-      request.set_page_token(page.next_page_token());
-    } while (absl::GetFlag(FLAGS_all) && !request.page_token().empty());
+    if (auto s = ListPages(client, &pb::TenantService::Stub::ListApiKeys, request, all); !s.ok()) return Fail(s);
     if (Json()) {
       PrintJson(all);
     } else {
@@ -358,16 +360,8 @@ int AuditCommand(const std::string& verb, const std::vector<std::string>& args) 
   Client client;
   pb::ListAuditEventsRequest request;
   request.set_parent(absl::StrCat("tenants/", args[0]));
-  request.set_page_size(absl::GetFlag(FLAGS_page_size));
-  request.set_page_token(absl::GetFlag(FLAGS_page_token));
   pb::ListAuditEventsResponse all;
-  do {
-    pb::ListAuditEventsResponse page;
-    if (auto s = client.Call(&pb::TenantService::Stub::ListAuditEvents, request, &page); !s.ok()) return Fail(s);
-    all.mutable_audit_events()->MergeFrom(page.audit_events());
-    all.set_next_page_token(page.next_page_token());
-    request.set_page_token(page.next_page_token());
-  } while (absl::GetFlag(FLAGS_all) && !request.page_token().empty());
+  if (auto s = ListPages(client, &pb::TenantService::Stub::ListAuditEvents, request, all); !s.ok()) return Fail(s);
   if (Json()) {
     PrintJson(all);
     return 0;

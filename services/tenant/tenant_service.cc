@@ -1,52 +1,36 @@
 #include "tenant/tenant_service.h"
 
 namespace parkbase::tenant {
-namespace {
-
-// Runs `call` (a TenantManager method) for the authenticated caller and stores its value in `response`.
-template <typename Request, typename Response, typename Method>
-grpc::Status Serve(CallRunner& calls, grpc::ServerContext* context, absl::string_view name, TenantManager& manager,
-                   Method method, const Request* request, Response* response) {
-  return calls.Run(context, name, [&](const Principal& caller) -> absl::Status {
-    auto result = (manager.*method)(caller, *request);
-    if (!result.ok()) return result.status();
-    *response = *std::move(result);
-    return absl::OkStatus();
-  });
-}
-
-}  // namespace
-
 TenantServiceImpl::TenantServiceImpl(CallRunner& calls, TenantManager& manager) : calls_(calls), manager_(manager) {}
 
 grpc::Status TenantServiceImpl::CreateTenant(grpc::ServerContext* context, const pb::CreateTenantRequest* request,
                                              pb::Tenant* response) {
-  return Serve(calls_, context, "CreateTenant", manager_, &TenantManager::CreateTenant, request, response);
+  return calls_.Serve(context, "CreateTenant", manager_, &TenantManager::CreateTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::GetTenant(grpc::ServerContext* context, const pb::GetTenantRequest* request,
                                           pb::Tenant* response) {
-  return Serve(calls_, context, "GetTenant", manager_, &TenantManager::GetTenant, request, response);
+  return calls_.Serve(context, "GetTenant", manager_, &TenantManager::GetTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::ListTenants(grpc::ServerContext* context, const pb::ListTenantsRequest* request,
                                             pb::ListTenantsResponse* response) {
-  return Serve(calls_, context, "ListTenants", manager_, &TenantManager::ListTenants, request, response);
+  return calls_.Serve(context, "ListTenants", manager_, &TenantManager::ListTenants, request, response);
 }
 
 grpc::Status TenantServiceImpl::UpdateTenant(grpc::ServerContext* context, const pb::UpdateTenantRequest* request,
                                              pb::Tenant* response) {
-  return Serve(calls_, context, "UpdateTenant", manager_, &TenantManager::UpdateTenant, request, response);
+  return calls_.Serve(context, "UpdateTenant", manager_, &TenantManager::UpdateTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::SuspendTenant(grpc::ServerContext* context, const pb::SuspendTenantRequest* request,
                                               pb::Tenant* response) {
-  return Serve(calls_, context, "SuspendTenant", manager_, &TenantManager::SuspendTenant, request, response);
+  return calls_.Serve(context, "SuspendTenant", manager_, &TenantManager::SuspendTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::ResumeTenant(grpc::ServerContext* context, const pb::ResumeTenantRequest* request,
                                              pb::Tenant* response) {
-  return Serve(calls_, context, "ResumeTenant", manager_, &TenantManager::ResumeTenant, request, response);
+  return calls_.Serve(context, "ResumeTenant", manager_, &TenantManager::ResumeTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::DeleteTenant(grpc::ServerContext* context, const pb::DeleteTenantRequest* request,
@@ -57,23 +41,23 @@ grpc::Status TenantServiceImpl::DeleteTenant(grpc::ServerContext* context, const
 
 grpc::Status TenantServiceImpl::CreateApiKey(grpc::ServerContext* context, const pb::CreateApiKeyRequest* request,
                                              pb::CreateApiKeyResponse* response) {
-  return Serve(calls_, context, "CreateApiKey", manager_, &TenantManager::CreateApiKey, request, response);
+  return calls_.Serve(context, "CreateApiKey", manager_, &TenantManager::CreateApiKey, request, response);
 }
 
 grpc::Status TenantServiceImpl::ListApiKeys(grpc::ServerContext* context, const pb::ListApiKeysRequest* request,
                                             pb::ListApiKeysResponse* response) {
-  return Serve(calls_, context, "ListApiKeys", manager_, &TenantManager::ListApiKeys, request, response);
+  return calls_.Serve(context, "ListApiKeys", manager_, &TenantManager::ListApiKeys, request, response);
 }
 
 grpc::Status TenantServiceImpl::RevokeApiKey(grpc::ServerContext* context, const pb::RevokeApiKeyRequest* request,
                                              pb::ApiKey* response) {
-  return Serve(calls_, context, "RevokeApiKey", manager_, &TenantManager::RevokeApiKey, request, response);
+  return calls_.Serve(context, "RevokeApiKey", manager_, &TenantManager::RevokeApiKey, request, response);
 }
 
 grpc::Status TenantServiceImpl::ListAuditEvents(grpc::ServerContext* context,
                                                 const pb::ListAuditEventsRequest* request,
                                                 pb::ListAuditEventsResponse* response) {
-  return Serve(calls_, context, "ListAuditEvents", manager_, &TenantManager::ListAuditEvents, request, response);
+  return calls_.Serve(context, "ListAuditEvents", manager_, &TenantManager::ListAuditEvents, request, response);
 }
 
 absl::Status RegisterTenantService(ServiceHost& host) {

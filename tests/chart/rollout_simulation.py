@@ -39,7 +39,8 @@ import yaml
 
 import chartlib
 
-HEALTH_PROTO_DIR = chartlib.HERE / "proto"
+# The health protocol from proto/, given to grpcurl directly: the kubelet does not use reflection either.
+HEALTH_PROTO_DIR = chartlib.REPO_ROOT / "proto"
 IMAGE_BIN = "/usr/local/bin/"
 # Names of the simulated Secrets the values point at: (name, key).
 DATABASE_SECRET = ("sim-database", "url")

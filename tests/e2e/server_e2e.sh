@@ -45,7 +45,9 @@ done
 grpcurl -plaintext "127.0.0.1:$port" grpc.health.v1.Health/Check | grep -q '"SERVING"' || fail "health not SERVING"
 grpcurl -plaintext -d '{"service":"parkbase.tenant.v1.TenantService"}' "127.0.0.1:$port" grpc.health.v1.Health/Check \
   | grep -q '"SERVING"' || fail "tenant service health"
-grpcurl -plaintext "127.0.0.1:$port" list | grep -qx "parkbase.tenant.v1.TenantService" || fail "reflection list"
+services="$(grpcurl -plaintext "127.0.0.1:$port" list)" || fail "grpcurl list"
+grep -qx "parkbase.tenant.v1.TenantService" <<<"$services" || fail "reflection list: $services"
+grep -qx "grpc.health.v1.Health" <<<"$services" || fail "reflection does not list grpc.health.v1.Health"
 grpcurl -plaintext "127.0.0.1:$port" describe parkbase.tenant.v1.TenantService.CreateTenant >/dev/null \
   || fail "reflection describe"
 
@@ -62,7 +64,8 @@ rm -f "$log.err"
 set -e
 
 export PARKBASE_ADDRESS="127.0.0.1:$port" PARKBASE_KEY="$key"
-run "$bin/parkbase" tenant list | grep -q "^acme " || fail "cli tenant list"
+listing="$(run "$bin/parkbase" tenant list)" || fail "cli tenant list"
+grep -q "^acme " <<<"$listing" || fail "cli tenant list: $listing"
 run "$bin/parkbase" tenant get acme --output=json | python3 -c 'import json,sys; t=json.load(sys.stdin); assert t["plan"]=="PLAN_STANDARD", t' \
   || fail "cli json output"
 tenant_key="$(run "$bin/parkbase" key create acme --display_name=ops --role=tenant_admin --output=json \
@@ -80,10 +83,15 @@ PARKBASE_KEY="$tenant_key" run "$bin/parkbase" tenant get acme >/dev/null 2>&1; 
 [[ $code == 17 ]] || fail "suspended tenant's key: got $code, want 17"
 set -e
 run "$bin/parkbase" tenant resume acme >/dev/null || fail "cli resume"
-run "$bin/parkbase" tenant get --help | grep -q "parkbase tenant get" || fail "--help"
-run "$bin/parkbase" audit list acme | grep -q "SuspendTenant" || fail "audit list"
+help_text="$(run "$bin/parkbase" tenant get --help)" || fail "--help exit code"
+grep -q "parkbase tenant get" <<<"$help_text" || fail "--help"
+audit="$(run "$bin/parkbase" audit list acme)" || fail "audit list"
+grep -q "SuspendTenant" <<<"$audit" || fail "audit list: $audit"
 
-curl -fsS "http://127.0.0.1:$metrics/metrics" | grep -q '^grpc_server_handled_total{grpc_code="OK",grpc_method="CreateTenant"' \
+# Outputs are captured before grep: `grep -q` stops reading early and, under pipefail, the writer's SIGPIPE would
+# fail the check.
+metrics_text="$(curl -fsS "http://127.0.0.1:$metrics/metrics")" || fail "GET /metrics"
+grep -q '^grpc_server_handled_total{grpc_code="OK",grpc_method="CreateTenant"' <<<"$metrics_text" \
   || fail "/metrics lacks grpc_server_handled_total for CreateTenant"
 grep -q '"msg":"rpc"' "$log" || grep -q '"msg": "rpc"' "$log" || fail "no JSON call log line"
 
