@@ -1,0 +1,228 @@
+// TenantManager's rules with an in-memory store: who may do what, validation before storage, plan and quota
+// arithmetic. The real store is covered by the integration tests; these need no database.
+#include <map>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/page_token.h"
+#include "tenant/tenant_logic.h"
+
+namespace parkbase::tenant {
+namespace {
+
+// Keeps tenants and keys in maps and honours the scope the way row-level security would: a scope sees its own
+// tenant only, plus the registry when park-wide.
+class FakeTenantStore final : public TenantStore {
+ public:
+  std::map<std::string, pb::Tenant> tenants;
+  std::map<std::string, StoredKey> keys;  // by key_id
+  std::vector<AuditEntry> audit;
+  int writes = 0;
+
+  absl::StatusOr<pb::Tenant> CreateTenant(const TenantScope& scope, const pb::Tenant& tenant,
+                                          const AuditEntry& entry) override {
+    if (!scope.park_wide) return absl::PermissionDeniedError("rls");
+    if (tenants.count(tenant.tenant_id())) return absl::AlreadyExistsError("exists");
+    pb::Tenant stored = tenant;
+    stored.set_name("tenants/" + tenant.tenant_id());
+    stored.set_state(pb::TENANT_STATE_ACTIVE);
+    stored.set_code(absl::StrCat(1000 + tenants.size()));
+    tenants[tenant.tenant_id()] = stored;
+    audit.push_back(entry);
+    ++writes;
+    return stored;
+  }
+  absl::StatusOr<pb::Tenant> GetTenant(const TenantScope& scope, const std::string& id) override {
+    if (!Visible(scope, id)) return absl::NotFoundError("not found");
+    return tenants[id];
+  }
+  absl::StatusOr<std::vector<pb::Tenant>> ListTenants(const TenantScope& scope, const TenantFilter& filter,
+                                                      const std::string& after, int limit) override {
+    std::vector<pb::Tenant> result;
+    for (const auto& [id, tenant] : tenants) {
+      if (id <= after || !Visible(scope, id)) continue;
+      if (filter.state && tenant.state() != *filter.state) continue;
+      if (static_cast<int>(result.size()) == limit) break;
+      result.push_back(tenant);
+    }
+    return result;
+  }
+  absl::StatusOr<pb::Tenant> UpdateTenant(const TenantScope& scope, const std::string& id,
+                                          const TenantMutation& mutate, const AuditEntry& entry) override {
+    if (!Visible(scope, id)) return absl::NotFoundError("not found");
+    pb::Tenant copy = tenants[id];
+    if (absl::Status status = mutate(copy); !status.ok()) return status;
+    tenants[id] = copy;
+    audit.push_back(entry);
+    ++writes;
+    return copy;
+  }
+  absl::Status DeleteTenant(const TenantScope& scope, const std::string& id, const TenantMutation& check,
+                            const AuditEntry& entry) override {
+    if (!Visible(scope, id)) return absl::NotFoundError("not found");
+    if (absl::Status status = check(tenants[id]); !status.ok()) return status;
+    tenants.erase(id);
+    ++writes;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
+                                          const AuditEntry& entry) override {
+    keys[key.key.key_id()] = key;
+    ++writes;
+    return key.key;
+  }
+  absl::StatusOr<std::vector<pb::ApiKey>> ListApiKeys(const TenantScope&, const std::string&, const std::string&,
+                                                      int) override {
+    return std::vector<pb::ApiKey>();
+  }
+  absl::StatusOr<pb::ApiKey> UpdateApiKey(const TenantScope&, const std::string&, const std::string&,
+                                          const KeyMutation&, const AuditEntry&) override {
+    return absl::NotFoundError("not found");
+  }
+  absl::StatusOr<std::vector<pb::AuditEvent>> ListAuditEvents(const TenantScope&, const std::string&, int64_t,
+                                                              int) override {
+    return std::vector<pb::AuditEvent>();
+  }
+
+ private:
+  bool Visible(const TenantScope& scope, const std::string& id) {
+    return tenants.count(id) != 0 && (scope.park_wide || scope.tenant_id == id);
+  }
+};
+
+struct Fixture {
+  FakeTenantStore store;
+  FakeClock clock{absl::FromUnixSeconds(1'800'000'000)};
+  PageTokens tokens{"unit-test-page-token-secret"};
+  TenantManager manager{store, clock, tokens};
+  Principal park_admin{"park", Role::kParkAdmin, "k0", ""};
+
+  Principal Key(const std::string& tenant, Role role) { return Principal{tenant, role, "k1", ""}; }
+  pb::Tenant Create(const std::string& id, pb::Plan plan = pb::PLAN_UNSPECIFIED) {
+    pb::CreateTenantRequest request;
+    request.set_tenant_id(id);
+    request.mutable_tenant()->set_display_name("Tenant " + id);
+    request.mutable_tenant()->set_plan(plan);
+    auto created = manager.CreateTenant(park_admin, request);
+    REQUIRE(created.ok());
+    return *created;
+  }
+};
+
+TEST_CASE("tenant logic: plans fill quotas, explicit quota fields win", "[tenant][unit]") {
+  Fixture f;
+  pb::Tenant free = f.Create("free-co");
+  CHECK(free.plan() == pb::PLAN_FREE);  // unspecified means free
+  CHECK(free.quota().max_devices() == 100);
+  pb::CreateTenantRequest request;
+  request.set_tenant_id("big-co");
+  request.mutable_tenant()->set_display_name("Big");
+  request.mutable_tenant()->set_plan(pb::PLAN_STANDARD);
+  request.mutable_tenant()->mutable_quota()->set_retention_days(30);
+  auto big = f.manager.CreateTenant(f.park_admin, request);
+  REQUIRE(big.ok());
+  CHECK(big->quota().retention_days() == 30);
+  CHECK(big->quota().max_devices() == PlanQuota(pb::PLAN_STANDARD).max_devices());
+  CHECK(f.store.audit.back().action == "CreateTenant");
+  CHECK(f.store.audit.back().actor == "tenants/park/apiKeys/k0");
+}
+
+TEST_CASE("tenant logic: invalid input never reaches the store", "[tenant][unit]") {
+  Fixture f;
+  pb::CreateTenantRequest request;
+  request.set_tenant_id("ok-id");
+  request.mutable_tenant()->set_display_name("x");
+  SECTION("plan out of range") { request.mutable_tenant()->set_plan(static_cast<pb::Plan>(42)); }
+  SECTION("devices over the limit") { request.mutable_tenant()->mutable_quota()->set_max_devices(10'000'001); }
+  SECTION("email without @") { request.mutable_tenant()->set_contact_email("nobody"); }
+  SECTION("control characters in the name") { request.mutable_tenant()->set_display_name("a\tb"); }
+  CHECK(f.manager.CreateTenant(f.park_admin, request).status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(f.store.writes == 0);
+}
+
+TEST_CASE("tenant logic: who may call what", "[tenant][unit]") {
+  Fixture f;
+  f.Create("acme");
+  f.Create("globex");
+  pb::GetTenantRequest get;
+  get.set_name("tenants/acme");
+  CHECK(f.manager.GetTenant(f.Key("acme", Role::kDeveloper), get).ok());
+  CHECK(f.manager.GetTenant(f.Key("acme", Role::kDevice), get).status().code() ==
+        absl::StatusCode::kPermissionDenied);
+  CHECK(f.manager.GetTenant(f.Key("globex", Role::kTenantAdmin), get).status().code() ==
+        absl::StatusCode::kNotFound);  // another tenant: as if it did not exist
+
+  pb::SuspendTenantRequest suspend;
+  suspend.set_name("tenants/acme");
+  suspend.set_reason("r");
+  CHECK(f.manager.SuspendTenant(f.Key("acme", Role::kTenantAdmin), suspend).status().code() ==
+        absl::StatusCode::kPermissionDenied);
+  CHECK(f.manager.SuspendTenant(f.Key("globex", Role::kTenantAdmin), suspend).status().code() ==
+        absl::StatusCode::kNotFound);
+  // A park-admin role in any tenant but `park` is not a park admin.
+  CHECK(f.manager.SuspendTenant(f.Key("globex", Role::kParkAdmin), suspend).status().code() ==
+        absl::StatusCode::kNotFound);
+
+  pb::CreateApiKeyRequest key;
+  key.set_parent("tenants/acme");
+  key.mutable_api_key()->set_display_name("k");
+  key.mutable_api_key()->set_role(pb::ROLE_PROVIDER);
+  CHECK(f.manager.CreateApiKey(f.Key("acme", Role::kTenantAdmin), key).status().code() ==
+        absl::StatusCode::kFailedPrecondition);  // acme lacks the provider capability
+  key.mutable_api_key()->set_role(pb::ROLE_DEVICE);
+  CHECK(f.manager.CreateApiKey(f.Key("acme", Role::kTenantAdmin), key).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("tenant logic: a plan change resets the quota unless the mask names quota fields", "[tenant][unit]") {
+  Fixture f;
+  f.Create("acme", pb::PLAN_FREE);
+  pb::UpdateTenantRequest update;
+  update.mutable_tenant()->set_name("tenants/acme");
+  update.mutable_tenant()->set_plan(pb::PLAN_ENTERPRISE);
+  update.mutable_tenant()->mutable_quota()->set_max_devices(5);
+  update.mutable_update_mask()->add_paths("plan");
+  update.mutable_update_mask()->add_paths("quota.max_devices");
+  auto updated = f.manager.UpdateTenant(f.park_admin, update);
+  REQUIRE(updated.ok());
+  CHECK(updated->quota().max_devices() == 5);
+  CHECK(updated->quota().retention_days() == PlanQuota(pb::PLAN_ENTERPRISE).retention_days());
+}
+
+TEST_CASE("tenant logic: state changes are checked against the current state", "[tenant][unit]") {
+  Fixture f;
+  f.Create("acme");
+  pb::ResumeTenantRequest resume;
+  resume.set_name("tenants/acme");
+  CHECK(f.manager.ResumeTenant(f.park_admin, resume).status().code() == absl::StatusCode::kFailedPrecondition);
+  pb::DeleteTenantRequest remove;
+  remove.set_name("tenants/acme");
+  CHECK(f.manager.DeleteTenant(f.park_admin, remove).code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(f.store.tenants.count("acme") == 1);
+  pb::SuspendTenantRequest suspend;
+  suspend.set_name("tenants/acme");
+  suspend.set_reason("done");
+  REQUIRE(f.manager.SuspendTenant(f.park_admin, suspend).ok());
+  CHECK(f.manager.DeleteTenant(f.park_admin, remove).ok());
+  CHECK(f.store.tenants.count("acme") == 0);
+}
+
+TEST_CASE("tenant logic: list pages continue where they stopped", "[tenant][unit]") {
+  Fixture f;
+  for (const char* id : {"aaa", "bbb", "ccc", "ddd", "eee"}) f.Create(id);
+  pb::ListTenantsRequest list;
+  list.set_page_size(2);
+  std::vector<std::string> seen;
+  do {
+    auto page = f.manager.ListTenants(f.park_admin, list);
+    REQUIRE(page.ok());
+    for (const auto& t : page->tenants()) seen.push_back(t.tenant_id());
+    list.set_page_token(page->next_page_token());
+  } while (!list.page_token().empty() && seen.size() < 20);
+  CHECK(seen == std::vector<std::string>{"aaa", "bbb", "ccc", "ddd", "eee"});
+}
+
+}  // namespace
+}  // namespace parkbase::tenant
