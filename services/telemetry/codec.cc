@@ -510,8 +510,9 @@ bool GetIntColumn(ByteReader& in, size_t n, int k, Sink&& sink) {
   if (!in.Varint(&min) || !in.Varint(&range)) return false;
   min = UnZigZag(min);
   const CodeWidth w = WidthFor(range);
-  // Each code takes at least b - 1 bits: reject a count the bytes cannot hold before decoding garbage.
-  if (w.b > 1 && (n - k) > in.remaining() * 8 / static_cast<size_t>(w.b - 1)) return false;
+  // Each code takes at least max(b - 1, 1) bits (b = 1 means u = 0: always 1 bit): reject a count the bytes
+  // cannot hold before decoding garbage.
+  if (w.b > 0 && (n - k) > in.remaining() * 8 / static_cast<size_t>(std::max(w.b - 1, 1))) return false;
   BitReader bits(in.pos(), in.end());
   switch (k) {
     case 0:
