@@ -103,8 +103,17 @@ std::string RedisUrlWithDatabase(int database) {
   return absl::StrCat(url, "/", database);
 }
 
+namespace {
+// Compaction and retention run when a test says so, never on the server's timer, so a test knows what is compacted.
+ServerConfig WithoutBackgroundMaintenance(ServerConfig config) {
+  config.telemetry_compaction_interval = absl::ZeroDuration();
+  config.telemetry_retention_interval = absl::ZeroDuration();
+  return config;
+}
+}  // namespace
+
 TelemetryEnv::TelemetryEnv(ServerConfig overrides)
-    : server(SharedDatabase(), std::move(overrides)),
+    : server(SharedDatabase(), WithoutBackgroundMaintenance(std::move(overrides))),
       tenants(server),
       device_stub(devpb::DeviceService::NewStub(server.channel())),
       stub(telpb::TelemetryService::NewStub(server.channel())) {}
