@@ -33,6 +33,10 @@ ABSL_FLAG(int32_t, drain_seconds, 5,
 ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "Largest request message accepted, 1 KiB to 256 MiB");
 ABSL_FLAG(int32_t, server_threads, 32, "Most threads serving calls at once, 2 to 1024");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(int32_t, telemetry_compaction_interval_ms, 2000,
+          "How often the telemetry compactor folds the ingest log into chunks, 0 (off) or 100 to 3600000");
+ABSL_FLAG(int32_t, telemetry_retention_interval_s, 3600,
+          "How often telemetry retention drops expired chunks and rollups, 0 (off) or 1 to 86400");
 
 namespace parkbase {
 namespace {
@@ -126,6 +130,16 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (absl::Status s = CheckRange("drain_seconds", absl::ToInt64Seconds(config.drain), 0, 300); !s.ok()) return s;
   if (absl::Status s = CheckRange("max_message_bytes", config.max_message_bytes, 1024, 256 << 20); !s.ok()) return s;
   if (absl::Status s = CheckRange("server_threads", config.server_threads, 2, 1024); !s.ok()) return s;
+  const int64_t compaction_ms = absl::ToInt64Milliseconds(config.telemetry_compaction_interval);
+  if (compaction_ms != 0) {
+    if (absl::Status s = CheckRange("telemetry_compaction_interval_ms", compaction_ms, 100, 3'600'000); !s.ok()) {
+      return s;
+    }
+  }
+  const int64_t retention_s = absl::ToInt64Seconds(config.telemetry_retention_interval);
+  if (retention_s != 0) {
+    if (absl::Status s = CheckRange("telemetry_retention_interval_s", retention_s, 1, 86'400); !s.ok()) return s;
+  }
   if (config.log_level != "debug" && config.log_level != "info" && config.log_level != "warning" &&
       config.log_level != "error") {
     return absl::InvalidArgumentError("--log_level: must be debug, info, warning or error");
@@ -149,6 +163,8 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.drain = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   config.server_threads = absl::GetFlag(FLAGS_server_threads);
+  config.telemetry_compaction_interval = absl::Milliseconds(absl::GetFlag(FLAGS_telemetry_compaction_interval_ms));
+  config.telemetry_retention_interval = absl::Seconds(absl::GetFlag(FLAGS_telemetry_retention_interval_s));
   config.log_level = absl::GetFlag(FLAGS_log_level);
   if (absl::Status status = ValidateServerConfig(config); !status.ok()) return status;
   return config;

@@ -26,6 +26,8 @@ ABSL_DECLARE_FLAG(int32_t, drain_seconds);
 ABSL_DECLARE_FLAG(int32_t, max_message_bytes);
 ABSL_DECLARE_FLAG(int32_t, server_threads);
 ABSL_DECLARE_FLAG(std::string, log_level);
+ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_interval_ms);
+ABSL_DECLARE_FLAG(int32_t, telemetry_retention_interval_s);
 
 namespace parkbase {
 
@@ -46,6 +48,9 @@ struct ServerConfig {
   int max_message_bytes = 16 << 20;
   int server_threads = 32;
   std::string log_level = "info";
+  // Telemetry background work; zero turns it off (tests run it on demand).
+  absl::Duration telemetry_compaction_interval = absl::Seconds(2);
+  absl::Duration telemetry_retention_interval = absl::Hours(1);
 };
 
 // Sets flags from PARKBASE_* environment variables. An environment variable that names no flag of this binary is

@@ -3,6 +3,8 @@
 #include "device/device_service.h"
 #include "device/migrations.h"
 #include "tenant/migrations.h"
+#include "telemetry/migrations.h"
+#include "telemetry/telemetry_service.h"
 #include "tenant/tenant_service.h"
 
 namespace parkbase {
@@ -11,6 +13,7 @@ std::vector<ServiceRegistrar> AllServices() {
   return {
       tenant::RegisterTenantService,
       device::RegisterDeviceService,
+      telemetry::RegisterTelemetryService,
   };
 }
 
@@ -18,6 +21,7 @@ std::vector<const std::vector<Migration>*> AllMigrations() {
   return {
       &TenantMigrations(),
       &DeviceMigrations(),
+      &TelemetryMigrations(),
   };
 }
 

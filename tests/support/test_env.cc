@@ -106,6 +106,9 @@ TestServer::TestServer(TestDatabase& database, ServerConfig overrides)
   if (config.redis_url.empty()) config.redis_url = RedisUrl();
   if (config.page_token_secret.empty()) config.page_token_secret = "test-page-token-secret";
   config.drain = absl::ZeroDuration();
+  // Tests compact and apply retention on demand (telemetry/maintenance.h), never behind their back.
+  config.telemetry_compaction_interval = absl::ZeroDuration();
+  config.telemetry_retention_interval = absl::ZeroDuration();
   auto server = PlatformServer::Start(config, AllServices(), {.clock = &clock_});
   if (!server.ok()) throw std::runtime_error(absl::StrCat("server did not start: ", server.status().ToString()));
   server_ = *std::move(server);

@@ -1,0 +1,59 @@
+// The telemetry service's background work — folding the ingest log into chunks and rollups, and dropping what
+// retention no longer keeps — as one object that the server runs on a timer and that tests and operators can run
+// on demand.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/db.h"
+#include "common/redis.h"
+
+namespace parkbase::telemetry {
+
+struct CompactionStats {
+  int64_t log_rows = 0;        // ingest-log rows folded and deleted
+  int64_t points = 0;          // points read from them
+  int64_t chunks_written = 0;  // chunk rows inserted or rewritten
+};
+
+struct RetentionStats {
+  int64_t chunks_dropped = 0;
+  int64_t rollups_dropped = 0;
+  int64_t batch_ids_expired = 0;
+};
+
+struct MaintenanceOptions {
+  // Called at named stages of a compaction ("chunks-written", "rollups-written", "log-deleted", all inside the
+  // compaction's transaction). A non-OK answer aborts the compaction there, as a crash would. Tests only.
+  std::function<absl::Status(absl::string_view stage)> fault_hook;
+};
+
+class TelemetryMaintenance {
+ public:
+  virtual ~TelemetryMaintenance() = default;
+
+  // Folds all of one tenant's ingest log into chunks and rollups. Safe to run concurrently with writes, with
+  // itself and on several replicas (a tenant is compacted by one of them at a time; the others skip it).
+  virtual absl::StatusOr<CompactionStats> CompactTenant(const std::string& tenant_id) = 0;
+  // CompactTenant for every tenant with log rows.
+  virtual absl::StatusOr<CompactionStats> CompactAll() = 0;
+  // Drops one tenant's chunks and rollups older than its retention policy says, as of `now`, whole rows at a time,
+  // and forgets batch ids older than the 7-day dedupe window.
+  virtual absl::StatusOr<RetentionStats> ApplyRetention(const std::string& tenant_id, absl::Time now) = 0;
+  // ApplyRetention for every tenant.
+  virtual absl::StatusOr<RetentionStats> ApplyRetentionAll(absl::Time now) = 0;
+};
+
+// `redis` may be null (latest values are then not refreshed by compaction).
+std::unique_ptr<TelemetryMaintenance> MakeTelemetryMaintenance(DbPool& db, RedisClient* redis, Clock& clock,
+                                                               MaintenanceOptions options = {});
+
+}  // namespace parkbase::telemetry

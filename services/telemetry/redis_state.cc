@@ -1,0 +1,228 @@
+#include "telemetry/redis_state.h"
+
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace parkbase::telemetry {
+namespace {
+
+// KEYS[1]: the tenant's bucket. ARGV: points per second, points. Times in microseconds from Redis' TIME.
+// Returns {1, 0} or {0, retry after µs}.
+constexpr char kGcraScript[] = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local increment = cost * 1000000 / rate
+local tau = 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + increment
+local allowance = math.max(tau, increment)
+if new_tat - now > allowance then
+  return {0, math.ceil(new_tat - now - allowance)}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return {1, 0}
+)lua";
+
+// KEYS: device hashes. ARGV: for each key, a count n then n (metric, time, value) triples. Writes a field only
+// when its time is newer than or equal to the stored one.
+constexpr char kLatestUpdateScript[] = R"lua(
+local a = 1
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local fields = {}
+  for j = 1, n do fields[j] = ARGV[a + (j - 1) * 3] end
+  local current = {}
+  if n > 0 then current = redis.call('HMGET', KEYS[k], unpack(fields)) end
+  local updates = {}
+  for j = 1, n do
+    local metric = ARGV[a]
+    local time = ARGV[a + 1]
+    local stored = current[j]
+    local newer = true
+    if stored then
+      local stored_time = tonumber(string.match(stored, '^(%-?%d+)|'))
+      if stored_time and stored_time > tonumber(time) then newer = false end
+    end
+    if newer then
+      updates[#updates + 1] = metric
+      updates[#updates + 1] = time .. '|' .. ARGV[a + 2]
+    end
+    a = a + 3
+  end
+  if #updates > 0 then redis.call('HSET', KEYS[k], unpack(updates)) end
+end
+return 1
+)lua";
+
+// KEYS: device hashes. Returns one HGETALL array per key.
+constexpr char kLatestReadScript[] = R"lua(
+local out = {}
+for k = 1, #KEYS do out[k] = redis.call('HGETALL', KEYS[k]) end
+return out
+)lua";
+
+// Lua's unpack() is limited by the C stack (LUAI_MAXCSTACK, 8000): keep each call's arguments well under it.
+constexpr size_t kMaxArgumentsPerCall = 6000;
+constexpr char kRebuiltMarker[] = "_";
+
+}  // namespace
+
+std::string LatestKey(const std::string& tenant_id, const std::string& device_id) {
+  return absl::StrCat("pb:latest:{", tenant_id, "}:", device_id);
+}
+
+std::string LiveFeed::StreamKey(const std::string& tenant_id) { return absl::StrCat("pb:live:{", tenant_id, "}"); }
+std::string LiveFeed::PresenceKey(const std::string& tenant_id) {
+  return absl::StrCat("pb:live-subscribers:{", tenant_id, "}");
+}
+
+absl::StatusOr<IngestRateLimiter::Decision> IngestRateLimiter::Take(const std::string& tenant_id,
+                                                                     int64_t points_per_second, int64_t points) {
+  absl::StatusOr<RedisReply> reply =
+      redis_.Command({"EVAL", kGcraScript, "1", absl::StrCat("pb:quota:{", tenant_id, "}:points"),
+                      absl::StrCat(std::max<int64_t>(points_per_second, 1)), absl::StrCat(points)});
+  if (!reply.ok()) return reply.status();
+  if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 2) {
+    return absl::UnavailableError("redis: unexpected rate limiter reply");
+  }
+  Decision decision;
+  decision.allowed = reply->elements[0].integer == 1;
+  decision.retry_after = absl::Microseconds(reply->elements[1].integer);
+  return decision;
+}
+
+absl::Status LatestValues::Apply(const std::string& tenant_id, const std::vector<std::string>& keys,
+                                 std::vector<std::string> arguments) {
+  std::vector<std::string> command = {"EVAL", kLatestUpdateScript, absl::StrCat(keys.size())};
+  command.insert(command.end(), keys.begin(), keys.end());
+  command.insert(command.end(), std::make_move_iterator(arguments.begin()),
+                 std::make_move_iterator(arguments.end()));
+  return redis_.Command(command).status();
+}
+
+absl::Status LatestValues::Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) {
+  // Group by device, keeping each series' newest point (the last of the newest time).
+  absl::flat_hash_map<std::string, std::vector<const SeriesEntry*>> by_device;
+  for (const SeriesEntry& entry : series) by_device[entry.device_id].push_back(&entry);
+  std::vector<std::string> keys;
+  std::vector<std::string> arguments;
+  absl::Status status;
+  auto flush = [&] {
+    if (keys.empty()) return;
+    absl::Status applied = Apply(tenant_id, keys, std::move(arguments));
+    if (!applied.ok()) status = applied;
+    keys.clear();
+    arguments.clear();
+  };
+  for (const auto& [device, entries] : by_device) {
+    keys.push_back(LatestKey(tenant_id, device));
+    arguments.push_back(absl::StrCat(entries.size()));
+    for (const SeriesEntry* entry : entries) {
+      size_t newest = 0;
+      for (size_t i = 1; i < entry->data.size(); ++i) {
+        if (entry->data.timestamps_ms[i] >= entry->data.timestamps_ms[newest]) newest = i;
+      }
+      arguments.push_back(entry->metric);
+      arguments.push_back(absl::StrCat(entry->data.timestamps_ms[newest]));
+      arguments.push_back(ValueAt(entry->data, newest).SerializeAsString());
+    }
+    if (arguments.size() + keys.size() > kMaxArgumentsPerCall) flush();
+  }
+  flush();
+  return status;
+}
+
+absl::Status LatestValues::Update(const std::string& tenant_id,
+                                  const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
+                                  const std::vector<std::string>& rebuilt_devices) {
+  absl::flat_hash_map<std::string, std::vector<std::pair<const std::string*, const LatestPoint*>>> by_device;
+  for (const std::string& device : rebuilt_devices) by_device[device];
+  for (const auto& [key, point] : points) by_device[key.first].emplace_back(&key.second, &point);
+  std::vector<std::string> keys;
+  std::vector<std::string> arguments;
+  for (const auto& [device, metrics] : by_device) {
+    keys.push_back(LatestKey(tenant_id, device));
+    arguments.push_back(absl::StrCat(metrics.size() + 1));
+    // The marker has time -1: any real point is newer.
+    arguments.push_back(kRebuiltMarker);
+    arguments.push_back("-1");
+    arguments.push_back("");
+    for (const auto& [metric, point] : metrics) {
+      arguments.push_back(*metric);
+      arguments.push_back(absl::StrCat(point->time_ms));
+      arguments.push_back(point->value.SerializeAsString());
+    }
+  }
+  if (keys.empty()) return absl::OkStatus();
+  return Apply(tenant_id, keys, std::move(arguments));
+}
+
+absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> LatestValues::Read(
+    const std::string& tenant_id, const std::vector<std::string>& device_ids) {
+  std::vector<std::string> command = {"EVAL", kLatestReadScript, absl::StrCat(device_ids.size())};
+  for (const std::string& device : device_ids) command.push_back(LatestKey(tenant_id, device));
+  absl::StatusOr<RedisReply> reply = redis_.Command(command);
+  if (!reply.ok()) return reply.status();
+  if (reply->type != RedisReply::Type::kArray || reply->elements.size() != device_ids.size()) {
+    return absl::UnavailableError("redis: unexpected latest-values reply");
+  }
+  std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>> result(device_ids.size());
+  for (size_t d = 0; d < device_ids.size(); ++d) {
+    const RedisReply& fields = reply->elements[d];
+    if (fields.elements.empty()) continue;
+    auto& metrics = result[d].emplace();
+    for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+      const std::string& metric = fields.elements[i].text;
+      if (metric == kRebuiltMarker) continue;
+      const std::string& stored = fields.elements[i + 1].text;
+      const size_t bar = stored.find('|');
+      LatestPoint point;
+      if (bar == std::string::npos || !absl::SimpleAtoi(stored.substr(0, bar), &point.time_ms) ||
+          !point.value.ParseFromArray(stored.data() + bar + 1, static_cast<int>(stored.size() - bar - 1))) {
+        continue;  // written by something else; the next write repairs it
+      }
+      metrics.emplace(metric, std::move(point));
+    }
+  }
+  return result;
+}
+
+void LiveFeed::Publish(const std::string& tenant_id, const std::string& block) {
+  // Real time, not the service clock: this is about when Redis was last asked.
+  const absl::Time now = absl::Now();
+  bool present = false;
+  bool known = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto found = presence_.find(tenant_id);
+    if (found != presence_.end() && now - found->second.checked < kPresenceCheckInterval) {
+      present = found->second.present;
+      known = true;
+    }
+  }
+  if (!known) {
+    absl::StatusOr<RedisReply> reply = redis_.Command({"EXISTS", PresenceKey(tenant_id)});
+    present = reply.ok() && reply->integer == 1;
+    absl::MutexLock lock(&mu_);
+    if (presence_.size() > 100'000) presence_.clear();
+    presence_[tenant_id] = Presence{present, now};
+  }
+  if (!present) return;
+  absl::StatusOr<RedisReply> added = redis_.Command(
+      {"XADD", StreamKey(tenant_id), "MAXLEN", "~", absl::StrCat(kStreamLength), "*", "b", block});
+  if (!added.ok()) {
+    LogLine(LogLevel::kWarning, "live feed publish failed")
+        .Str("tenant", tenant_id)
+        .Str("error", added.status().message())
+        .Emit();
+  }
+}
+
+}  // namespace parkbase::telemetry

@@ -1,0 +1,567 @@
+#include "telemetry/telemetry_logic.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/crypto.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "common/status_macros.h"
+#include "google/protobuf/util/time_util.h"
+#include "telemetry/rollup.h"
+#include "telemetry/series.h"
+
+namespace parkbase::telemetry {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// How long a replica trusts a tenant's quota and retention before reading them again: a quota change reaches
+// every replica within this.
+constexpr absl::Duration kLimitsTtl = absl::Seconds(2);
+// The ingest log is rewritten by the compactor within seconds: a fast zstd level.
+constexpr int kLogZstdLevel = 1;
+constexpr int kMaxDevicesPerRead = 1000;
+constexpr int kDefaultReadPageSize = 1000;
+constexpr int kMaxReadPageSize = 10'000;
+constexpr int64_t kMaxAggregateBuckets = 100'000;
+constexpr int kMaxRetentionDays = 3650;
+
+std::string Quoted(absl::string_view text) { return absl::StrCat("\"", absl::CEscape(text.substr(0, 100)), "\""); }
+
+absl::StatusOr<int64_t> TimeField(absl::string_view field, const google::protobuf::Timestamp& time, bool present) {
+  if (!present) return FieldError(field, "required");
+  if (time.seconds() < 0 || time.nanos() < 0 || time.nanos() > 999'999'999 ||
+      time.seconds() > 253'402'300'799) {  // 9999-12-31
+    return FieldError(field, "must be a valid time from 1970 on");
+  }
+  return TimeUtil::TimestampToMilliseconds(time);
+}
+
+google::protobuf::Timestamp Millis(int64_t time_ms) { return TimeUtil::MillisecondsToTimestamp(time_ms); }
+
+std::string RandomBatchId() { return absl::StrCat("server-", absl::BytesToHexString(RandomBytes(12))); }
+
+}  // namespace
+
+TelemetryManager::TelemetryManager(Parts parts)
+    : store_(parts.store),
+      directory_(parts.directory),
+      limiter_(parts.limiter),
+      latest_(parts.latest),
+      live_(parts.live),
+      page_tokens_(parts.page_tokens),
+      clock_(parts.clock),
+      ingested_(prometheus::BuildCounter()
+                    .Name("parkbase_points_ingested_total")
+                    .Help("Telemetry points committed, by tenant.")
+                    .Register(parts.registry)),
+      rejected_(prometheus::BuildCounter()
+                    .Name("parkbase_points_rejected_total")
+                    .Help("Telemetry points refused by validation, by tenant and reason.")
+                    .Register(parts.registry)) {}
+
+// Another tenant is NOT_FOUND, never PERMISSION_DENIED, so a caller cannot probe which tenants exist.
+absl::StatusOr<TenantScope> TelemetryManager::Authorize(const Principal& caller, absl::string_view field,
+                                                        absl::string_view parent, Access access) {
+  const absl::string_view pattern = absl::EndsWith(field, "name") ? "tenants/*/retentionPolicy" : "tenants/*";
+  ASSIGN_OR_RETURN(const std::vector<std::string> parts, ParseResourceName(field, parent, pattern));
+  const std::string& tenant_id = parts[0];
+  if (caller.IsParkAdmin()) return TenantScope::ParkAdmin(tenant_id);
+  if (caller.tenant_id != tenant_id) return absl::NotFoundError(absl::StrCat(parent, ": not found"));
+  bool allowed = false;
+  switch (access) {
+    case Access::kWrite:
+      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper || caller.role == Role::kDevice;
+      break;
+    case Access::kRead:
+      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper;
+      break;
+    case Access::kAdmin:
+      allowed = caller.role == Role::kTenantAdmin;
+      break;
+  }
+  if (!allowed) {
+    return absl::PermissionDeniedError(absl::StrCat("role ", RoleName(caller.role), " may not do this on ", parent));
+  }
+  return TenantScope::Tenant(tenant_id);
+}
+
+absl::StatusOr<TenantLimits> TelemetryManager::Limits(const TenantScope& scope) {
+  const absl::Time now = absl::Now();  // cache age in real time, whatever the service clock
+  {
+    absl::MutexLock lock(&mu_);
+    auto found = limits_.find(scope.tenant_id);
+    if (found != limits_.end() && now - found->second.loaded < kLimitsTtl) return found->second.limits;
+  }
+  absl::StatusOr<TenantLimits> limits = store_.LoadLimits(TenantScope::Tenant(scope.tenant_id));
+  if (absl::IsNotFound(limits.status())) {
+    return absl::NotFoundError(absl::StrCat("tenants/", scope.tenant_id, ": not found"));
+  }
+  if (!limits.ok()) return limits.status();
+  absl::MutexLock lock(&mu_);
+  if (limits_.size() > 100'000) limits_.clear();
+  limits_[scope.tenant_id] = CachedLimits{*limits, now};
+  return *limits;
+}
+
+absl::StatusOr<pb::WriteResponse> TelemetryManager::Write(const Principal& caller, const pb::WriteRequest& request,
+                                                          bool streamed) {
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kWrite));
+  RETURN_IF_ERROR(CheckBatchShape(request, streamed));
+  ASSIGN_OR_RETURN(const TenantLimits limits, Limits(scope));
+
+  IngestRules rules;
+  rules.tenant_id = scope.tenant_id;
+  if (caller.role == Role::kDevice) rules.only_device_id = caller.device_id;
+  rules.now = clock_.Now();
+  rules.raw_retention_days = limits.raw_retention_days;
+  rules.device_type_raw_retention_days = limits.device_type_raw_retention_days;
+  ASSIGN_OR_RETURN(ValidatedBatch batch, ValidateBatch(request, rules, directory_));
+  batch.response.set_batch_id(request.batch_id().empty() ? RandomBatchId() : request.batch_id());
+  for (const pb::PointRejection& rejection : batch.response.rejections()) {
+    rejected_.Add({{"tenant", scope.tenant_id}, {"reason", pb::RejectionReason_Name(rejection.reason())}})
+        .Increment(static_cast<double>(rejection.count()));
+  }
+  if (batch.accepted_points == 0) return batch.response;  // nothing to store, nothing to charge
+
+  absl::StatusOr<IngestRateLimiter::Decision> decision =
+      limiter_.Take(scope.tenant_id, limits.points_per_second, batch.accepted_points);
+  if (!decision.ok()) {
+    // Fail open: PostgreSQL, not Redis, decides whether data is safe; a Redis outage must not stop ingestion.
+    LogLine(LogLevel::kWarning, "ingest quota not checked")
+        .Str("tenant", scope.tenant_id)
+        .Str("error", decision.status().message())
+        .Emit();
+  } else if (!decision->allowed) {
+    return QuotaError(absl::StrCat("tenants/", scope.tenant_id), "max_ingest_points_per_second",
+                      absl::StrCat("the tenant may ingest ", limits.points_per_second,
+                                   " points a second (max_ingest_points_per_second); this batch of ",
+                                   batch.accepted_points, " valid points was not stored, send it again after ",
+                                   absl::FormatDuration(decision->retry_after)),
+                      decision->retry_after);
+  }
+
+  const std::string block = EncodeBlock(batch.series, BlockOptions{.zstd_level = kLogZstdLevel});
+  ASSIGN_OR_RETURN(std::optional<std::string> first_answer,
+                   store_.AppendBatch(scope, request.batch_id(), batch.response.SerializeAsString(), block,
+                                      batch.min_time_ms, batch.max_time_ms, batch.accepted_points));
+  if (first_answer.has_value()) {
+    pb::WriteResponse duplicate;
+    if (!duplicate.ParseFromString(*first_answer)) return absl::InternalError("stored batch answer unreadable");
+    duplicate.set_duplicate(true);
+    return duplicate;
+  }
+  ingested_.Add({{"tenant", scope.tenant_id}}).Increment(static_cast<double>(batch.accepted_points));
+  // Committed: from here on failures cost freshness, never data (the compactor refreshes latest values).
+  if (absl::Status updated = latest_.Update(scope.tenant_id, batch.series); !updated.ok()) {
+    LogLine(LogLevel::kWarning, "latest values not updated")
+        .Str("tenant", scope.tenant_id)
+        .Str("error", updated.message())
+        .Emit();
+  }
+  live_.Publish(scope.tenant_id, block);
+  return batch.response;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<const DeviceInfo>>> TelemetryManager::ResolveDevices(
+    const TenantScope& scope, absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& refs) {
+  if (refs.size() > kMaxDevicesPerRead) {
+    return FieldError(field, absl::StrCat("at most ", kMaxDevicesPerRead, " devices, got ", refs.size()));
+  }
+  std::vector<std::shared_ptr<const DeviceInfo>> devices;
+  devices.reserve(refs.size());
+  for (int i = 0; i < refs.size(); ++i) {
+    absl::StatusOr<std::shared_ptr<const DeviceInfo>> device = directory_.Resolve(scope.tenant_id, refs[i]);
+    if (absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status()) || refs[i].empty()) {
+      return absl::NotFoundError(absl::StrCat(field, "[", i, "]: no device ", Quoted(refs[i]), " in the tenant"));
+    }
+    if (!device.ok()) return device.status();
+    devices.push_back(*std::move(device));
+  }
+  return devices;
+}
+
+absl::StatusOr<pb::GetLatestResponse> TelemetryManager::GetLatest(const Principal& caller,
+                                                                  const pb::GetLatestRequest& request) {
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kRead));
+  if (request.devices_size() == 0) return FieldError("devices", "at least one device is required");
+  ASSIGN_OR_RETURN(const auto devices, ResolveDevices(scope, "devices", request.devices()));
+  std::vector<std::string> ids;
+  for (const auto& device : devices) ids.push_back(device->device_id);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, LatestPoint>> values;
+  absl::flat_hash_map<std::string, std::vector<std::string>> missing;
+  auto cached = latest_.Read(scope.tenant_id, ids);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (cached.ok() && (*cached)[i].has_value()) {
+      values[ids[i]] = *std::move((*cached)[i]);
+      continue;
+    }
+    // Redis lost this device (or never had it): rebuild from storage, for every metric of its type.
+    for (const auto& device : devices) {
+      if (device->device_id != ids[i]) continue;
+      auto& metrics = missing[ids[i]];
+      for (const auto& [metric, rule] : device->metrics) metrics.push_back(metric);
+      break;
+    }
+  }
+  if (!missing.empty()) {
+    ASSIGN_OR_RETURN(const auto rebuilt, store_.ReadLatest(scope, missing));
+    for (const auto& [key, point] : rebuilt) values[key.first][key.second] = point;
+    if (cached.ok()) {
+      std::vector<std::string> rebuilt_devices;
+      for (const auto& [device, metrics] : missing) rebuilt_devices.push_back(device);
+      (void)latest_.Update(scope.tenant_id, rebuilt, rebuilt_devices);
+    }
+  }
+
+  pb::GetLatestResponse response;
+  const std::vector<std::string> wanted(request.metrics().begin(), request.metrics().end());
+  for (const std::string& device : ids) {
+    auto found = values.find(device);
+    if (found == values.end()) continue;
+    std::vector<std::string> metrics;
+    for (const auto& [metric, point] : found->second) {
+      if (wanted.empty() || std::find(wanted.begin(), wanted.end(), metric) != wanted.end()) metrics.push_back(metric);
+    }
+    std::sort(metrics.begin(), metrics.end());
+    for (const std::string& metric : metrics) {
+      const LatestPoint& point = found->second[metric];
+      pb::DataPoint* out = response.add_values();
+      out->set_device(device);
+      out->set_metric(metric);
+      *out->mutable_time() = Millis(point.time_ms);
+      *out->mutable_value() = point.value;
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principal& caller,
+                                                                  const pb::ReadRangeRequest& request) {
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kRead));
+  ASSIGN_OR_RETURN(const int64_t start_ms, TimeField("start_time", request.start_time(), request.has_start_time()));
+  ASSIGN_OR_RETURN(const int64_t end_ms, TimeField("end_time", request.end_time(), request.has_end_time()));
+  if (end_ms <= start_ms) return FieldError("end_time", "must be after start_time");
+  ASSIGN_OR_RETURN(const int page_size,
+                   ResolvePageSize(request.page_size(), kDefaultReadPageSize, kMaxReadPageSize));
+  if (request.device().empty()) return FieldError("device", "required");
+  absl::StatusOr<std::shared_ptr<const DeviceInfo>> device = directory_.Resolve(scope.tenant_id, request.device());
+  if (absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status())) {
+    return absl::NotFoundError(absl::StrCat("device: no device ", Quoted(request.device()), " in the tenant"));
+  }
+  if (!device.ok()) return device.status();
+
+  std::vector<std::string> metrics(request.metrics().begin(), request.metrics().end());
+  std::sort(metrics.begin(), metrics.end());
+  const std::string binding = absl::StrCat("telemetry.ReadRange\n", scope.tenant_id, "\n", (*device)->device_id,
+                                           "\n", absl::StrJoin(metrics, ","), "\n", start_ms, "\n", end_ms);
+  std::string after_metric;
+  int64_t after_ms = std::numeric_limits<int64_t>::min();
+  bool resume = false;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(const std::string position, page_tokens_.Decode(binding, request.page_token()));
+    std::vector<std::string> parts = absl::StrSplit(position, absl::MaxSplits('\n', 1));
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &after_ms)) {
+      return FieldError("page_token", "not a token of this query");
+    }
+    after_metric = parts[0];
+    resume = true;
+  }
+
+  ASSIGN_OR_RETURN(StoredSeries stored,
+                   store_.ReadRaw(scope, SeriesFilter{{(*device)->device_id}, metrics}, start_ms, end_ms));
+  SeriesMap merged;
+  MergeInto(std::move(stored.compacted), merged);
+  MergeInto(std::move(stored.log), merged);
+  std::vector<std::pair<std::string, SeriesData*>> ordered;
+  for (auto& [key, data] : merged) {
+    SortAndDeduplicate(data);
+    KeepRange(data, start_ms, end_ms);
+    if (data.size() > 0) ordered.emplace_back(key.second, &data);
+  }
+  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  pb::ReadRangeResponse response;
+  for (const auto& [metric, data] : ordered) {
+    if (resume && metric < after_metric) continue;
+    for (size_t i = 0; i < data->size(); ++i) {
+      const int64_t time = data->timestamps_ms[i];
+      if (resume && metric == after_metric && time <= after_ms) continue;
+      if (response.points_size() == page_size) {
+        const pb::DataPoint& last = response.points(page_size - 1);
+        response.set_next_page_token(page_tokens_.Encode(
+            binding, absl::StrCat(last.metric(), "\n", TimeUtil::TimestampToMilliseconds(last.time()))));
+        return response;
+      }
+      pb::DataPoint* point = response.add_points();
+      point->set_device((*device)->device_id);
+      point->set_metric(metric);
+      *point->mutable_time() = Millis(time);
+      *point->mutable_value() = ValueAt(*data, i);
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principal& caller,
+                                                                  const pb::AggregateRequest& request) {
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kRead));
+  if (request.metric().empty()) return FieldError("metric", "required");
+  ASSIGN_OR_RETURN(const int64_t start_ms, TimeField("start_time", request.start_time(), request.has_start_time()));
+  ASSIGN_OR_RETURN(const int64_t end_ms, TimeField("end_time", request.end_time(), request.has_end_time()));
+  if (end_ms <= start_ms) return FieldError("end_time", "must be after start_time");
+  if (!request.has_bucket() || request.bucket().nanos() != 0 || request.bucket().seconds() < 1) {
+    return FieldError("bucket", "must be a whole number of seconds, at least 1 s");
+  }
+  const int64_t bucket_ms = request.bucket().seconds() * 1000;
+  if ((end_ms - start_ms) / bucket_ms > kMaxAggregateBuckets) {
+    return FieldError("bucket", absl::StrCat("at most ", kMaxAggregateBuckets,
+                                             " buckets between start_time and end_time; use a wider bucket"));
+  }
+  if (request.devices_size() == 0 && request.labels().empty()) {
+    return FieldError("devices", "name devices or labels to select them by");
+  }
+  for (const auto& [key, value] : request.labels()) {
+    if (key.empty()) return FieldError("labels", "keys must not be empty");
+  }
+
+  ASSIGN_OR_RETURN(auto devices, ResolveDevices(scope, "devices", request.devices()));
+  std::vector<std::string> ids;
+  for (const auto& device : devices) ids.push_back(device->device_id);
+  if (!request.labels().empty()) {
+    absl::flat_hash_map<std::string, std::string> labels(request.labels().begin(), request.labels().end());
+    ASSIGN_OR_RETURN(std::vector<std::string> labelled,
+                     store_.DevicesByLabels(scope, labels, kMaxDevicesPerRead + 1));
+    for (std::string& id : labelled) {
+      absl::StatusOr<std::shared_ptr<const DeviceInfo>> device = directory_.Resolve(scope.tenant_id, id);
+      if (device.ok()) devices.push_back(*device);
+      ids.push_back(std::move(id));
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (ids.size() > static_cast<size_t>(kMaxDevicesPerRead)) {
+    return FieldError("labels", absl::StrCat("select at most ", kMaxDevicesPerRead, " devices"));
+  }
+  for (const auto& device : devices) {
+    auto rule = device->metrics.find(request.metric());
+    if (rule != device->metrics.end() && rule->second.kind != ValueKind::kDouble &&
+        rule->second.kind != ValueKind::kInt64) {
+      return FieldError("metric", absl::StrCat("\"", request.metric(), "\" of device \"", device->device_id,
+                                               "\" is not a DOUBLE or INT64 metric"));
+    }
+  }
+
+  pb::AggregateResponse response;
+  if (ids.empty()) {
+    response.set_source(pb::AGGREGATE_SOURCE_RAW);
+    return response;
+  }
+  const SeriesFilter filter{ids, {request.metric()}};
+  // Epoch-aligned buckets: the first one starts at or before start_time.
+  auto aligned_bucket = [&](int64_t time) { return WindowStart(time, bucket_ms); };
+
+  // per device: bucket start -> stats
+  absl::flat_hash_map<std::string, Buckets> per_device;
+  auto raw_buckets = [&](int64_t from_ms, int64_t to_ms,
+                         const absl::flat_hash_set<std::pair<std::string, int64_t>>* only) -> absl::Status {
+    ASSIGN_OR_RETURN(StoredSeries stored, store_.ReadRaw(scope, filter, from_ms, to_ms));
+    SeriesMap merged;
+    MergeInto(std::move(stored.compacted), merged);
+    MergeInto(std::move(stored.log), merged);
+    for (auto& [key, data] : merged) {
+      SortAndDeduplicate(data);
+      KeepRange(data, std::max(from_ms, start_ms), std::min(to_ms, end_ms));
+      for (const auto& [bucket, stats] : Bucketize(data, bucket_ms)) {
+        if (only != nullptr && !only->contains(std::make_pair(key.first, bucket))) continue;
+        per_device[key.first][bucket] = stats;
+      }
+    }
+    return absl::OkStatus();
+  };
+
+  int rollup_s = 0;
+  if (bucket_ms % kHourMs == 0 && start_ms % kHourMs == 0 && end_ms % kHourMs == 0) {
+    rollup_s = 3600;
+  } else if (bucket_ms % kMinuteMs == 0 && start_ms % kMinuteMs == 0 && end_ms % kMinuteMs == 0) {
+    rollup_s = 60;
+  }
+  if (rollup_s == 0) {
+    response.set_source(pb::AGGREGATE_SOURCE_RAW);
+    RETURN_IF_ERROR(raw_buckets(start_ms, end_ms, nullptr));
+  } else {
+    response.set_source(rollup_s == 60 ? pb::AGGREGATE_SOURCE_ROLLUP_1M : pb::AGGREGATE_SOURCE_ROLLUP_1H);
+    ASSIGN_OR_RETURN(StoredSeries stored, store_.ReadRollups(scope, filter, rollup_s, start_ms, end_ms));
+    // Buckets holding points not yet folded into rollups are computed from raw points instead.
+    absl::flat_hash_set<std::pair<std::string, int64_t>> dirty;
+    for (const SeriesEntry& entry : stored.log) {
+      for (int64_t time : entry.data.timestamps_ms) {
+        if (time >= start_ms && time < end_ms) dirty.emplace(entry.device_id, aligned_bucket(time));
+      }
+    }
+    for (const auto& [key, buckets] : ReadRollupSeries(stored.compacted)) {
+      for (const auto& [start, stats] : buckets) {
+        if (start < start_ms || start >= end_ms) continue;
+        const int64_t bucket = aligned_bucket(start);
+        if (dirty.contains(std::make_pair(key.first, bucket))) continue;
+        per_device[key.first][bucket].Combine(stats);
+      }
+    }
+    if (!dirty.empty()) {
+      int64_t from = std::numeric_limits<int64_t>::max();
+      int64_t to = std::numeric_limits<int64_t>::min();
+      for (const auto& [device, bucket] : dirty) {
+        from = std::min(from, bucket);
+        to = std::max(to, bucket + bucket_ms);
+      }
+      RETURN_IF_ERROR(raw_buckets(std::max(from, start_ms), std::min(to, end_ms), &dirty));
+    }
+  }
+
+  auto emit = [&](const std::string& device, int64_t start, const BucketStats& stats) {
+    pb::Bucket* out = response.add_buckets();
+    *out->mutable_start_time() = Millis(start);
+    out->set_device(device);
+    out->set_count(stats.count);
+    out->set_min(stats.min);
+    out->set_max(stats.max);
+    out->set_sum(stats.sum);
+    out->set_avg(stats.sum / static_cast<double>(stats.count));
+    out->set_first(stats.first);
+    out->set_last(stats.last);
+  };
+  if (request.per_device()) {
+    for (const std::string& device : ids) {
+      auto found = per_device.find(device);
+      if (found == per_device.end()) continue;
+      for (const auto& [start, stats] : found->second) {
+        if (stats.count > 0) emit(device, start, stats);
+      }
+    }
+  } else {
+    Buckets all;
+    for (const std::string& device : ids) {
+      auto found = per_device.find(device);
+      if (found == per_device.end()) continue;
+      for (const auto& [start, stats] : found->second) all[start].Combine(stats);
+    }
+    for (const auto& [start, stats] : all) {
+      if (stats.count > 0) emit("", start, stats);
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<pb::RetentionPolicy> TelemetryManager::GetRetentionPolicy(
+    const Principal& caller, const pb::GetRetentionPolicyRequest& request) {
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "name", request.name(), Access::kRead));
+  ASSIGN_OR_RETURN(const TenantLimits limits, store_.LoadLimits(TenantScope::Tenant(scope.tenant_id)));
+  pb::RetentionPolicy policy;
+  policy.set_name(absl::StrCat("tenants/", scope.tenant_id, "/retentionPolicy"));
+  policy.set_raw_retention_days(limits.raw_retention_days);
+  for (const auto& [type, days] : limits.device_type_raw_retention_days) {
+    (*policy.mutable_device_type_raw_retention_days())[type] = days;
+  }
+  policy.set_rollup_1m_retention_days(limits.rollup_1m_retention_days);
+  policy.set_rollup_1h_retention_days(limits.rollup_1h_retention_days);
+  return policy;
+}
+
+absl::StatusOr<pb::RetentionPolicy> TelemetryManager::UpdateRetentionPolicy(
+    const Principal& caller, const pb::UpdateRetentionPolicyRequest& request) {
+  const pb::RetentionPolicy& update = request.retention_policy();
+  ASSIGN_OR_RETURN(const TenantScope scope,
+                   Authorize(caller, "retention_policy.name", update.name(), Access::kAdmin));
+  if (!request.has_update_mask() || request.update_mask().paths_size() == 0) {
+    return FieldError("update_mask", "name the fields to change");
+  }
+  ASSIGN_OR_RETURN(TenantLimits limits, store_.LoadLimits(TenantScope::Tenant(scope.tenant_id)));
+  for (const std::string& path : request.update_mask().paths()) {
+    if (path == "raw_retention_days") {
+      if (update.raw_retention_days() < 1 || update.raw_retention_days() > limits.quota_retention_days) {
+        return FieldError("retention_policy.raw_retention_days",
+                          absl::StrCat("must be 1 to the quota's retention_days (", limits.quota_retention_days,
+                                       "), got ", update.raw_retention_days()));
+      }
+      limits.raw_retention_days = update.raw_retention_days();
+    } else if (path == "device_type_raw_retention_days") {
+      limits.device_type_raw_retention_days.clear();
+      for (const auto& [type, days] : update.device_type_raw_retention_days()) {
+        const std::string field = absl::StrCat("retention_policy.device_type_raw_retention_days[", type, "]");
+        if (type.empty() || type.size() > 63) return FieldError(field, "must name a device type id");
+        if (days < 1 || days > limits.quota_retention_days) {
+          return FieldError(field, absl::StrCat("must be 1 to the quota's retention_days (",
+                                                limits.quota_retention_days, "), got ", days));
+        }
+        limits.device_type_raw_retention_days[type] = days;
+      }
+    } else if (path == "rollup_1m_retention_days" || path == "rollup_1h_retention_days") {
+      const int32_t days =
+          path == "rollup_1m_retention_days" ? update.rollup_1m_retention_days() : update.rollup_1h_retention_days();
+      if (days < 1 || days > kMaxRetentionDays) {
+        return FieldError(absl::StrCat("retention_policy.", path),
+                          absl::StrCat("must be 1 to ", kMaxRetentionDays, ", got ", days));
+      }
+      (path == "rollup_1m_retention_days" ? limits.rollup_1m_retention_days : limits.rollup_1h_retention_days) = days;
+    } else {
+      return FieldError("update_mask", absl::StrCat("unknown or immutable field ", Quoted(path)));
+    }
+  }
+  RETURN_IF_ERROR(store_.SaveRetention(TenantScope::Tenant(scope.tenant_id), limits));
+  {
+    absl::MutexLock lock(&mu_);
+    limits_.erase(scope.tenant_id);
+  }
+  pb::GetRetentionPolicyRequest get;
+  get.set_name(update.name());
+  return GetRetentionPolicy(caller, get);
+}
+
+absl::StatusOr<SubscriptionFilter> TelemetryManager::AuthorizeSubscription(const Principal& caller,
+                                                                           const pb::SubscribeRequest& request) {
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kRead));
+  ASSIGN_OR_RETURN(const auto devices, ResolveDevices(scope, "devices", request.devices()));
+  SubscriptionFilter filter;
+  filter.tenant_id = scope.tenant_id;
+  for (const auto& device : devices) filter.device_ids.push_back(device->device_id);
+  filter.metrics.assign(request.metrics().begin(), request.metrics().end());
+  return filter;
+}
+
+std::vector<pb::DataPoint> TelemetryManager::FilterBlock(const SubscriptionFilter& filter, absl::string_view block) {
+  std::vector<pb::DataPoint> points;
+  auto keep = [&](absl::string_view device, absl::string_view metric) {
+    if (!filter.device_ids.empty() &&
+        std::find(filter.device_ids.begin(), filter.device_ids.end(), device) == filter.device_ids.end()) {
+      return false;
+    }
+    return filter.metrics.empty() ||
+           std::find(filter.metrics.begin(), filter.metrics.end(), metric) != filter.metrics.end();
+  };
+  absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(block, keep);
+  if (!entries.ok()) return points;
+  for (const SeriesEntry& entry : *entries) {
+    for (size_t i = 0; i < entry.data.size(); ++i) {
+      pb::DataPoint& point = points.emplace_back();
+      point.set_device(entry.device_id);
+      point.set_metric(entry.metric);
+      *point.mutable_time() = Millis(entry.data.timestamps_ms[i]);
+      *point.mutable_value() = ValueAt(entry.data, i);
+    }
+  }
+  return points;
+}
+
+}  // namespace parkbase::telemetry

@@ -1,0 +1,87 @@
+// The telemetry service's rules: who may write and read what, batch validation and storage, quotas, latest
+// values, range reads, aggregation and retention policies. Plain C++: the gRPC handlers only call in here.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/page_token.h"
+#include "parkbase/telemetry/v1/telemetry.pb.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+#include "telemetry/ingest.h"
+#include "telemetry/redis_state.h"
+#include "telemetry/telemetry_store.h"
+
+namespace parkbase::telemetry {
+
+// What a subscription is allowed to see.
+struct SubscriptionFilter {
+  std::string tenant_id;
+  std::vector<std::string> device_ids;  // empty: all
+  std::vector<std::string> metrics;     // empty: all
+};
+
+class TelemetryManager {
+ public:
+  struct Parts {
+    TelemetryStore& store;
+    DeviceDirectory& directory;
+    IngestRateLimiter& limiter;
+    LatestValues& latest;
+    LiveFeed& live;
+    PageTokens& page_tokens;
+    Clock& clock;
+    prometheus::Registry& registry;
+  };
+  explicit TelemetryManager(Parts parts);
+
+  // `streamed`: the batch came through WriteStream (batch ids are then required).
+  absl::StatusOr<pb::WriteResponse> Write(const Principal& caller, const pb::WriteRequest& request, bool streamed);
+  absl::StatusOr<pb::GetLatestResponse> GetLatest(const Principal& caller, const pb::GetLatestRequest& request);
+  absl::StatusOr<pb::ReadRangeResponse> ReadRange(const Principal& caller, const pb::ReadRangeRequest& request);
+  absl::StatusOr<pb::AggregateResponse> Aggregate(const Principal& caller, const pb::AggregateRequest& request);
+  absl::StatusOr<pb::RetentionPolicy> GetRetentionPolicy(const Principal& caller,
+                                                         const pb::GetRetentionPolicyRequest& request);
+  absl::StatusOr<pb::RetentionPolicy> UpdateRetentionPolicy(const Principal& caller,
+                                                            const pb::UpdateRetentionPolicyRequest& request);
+  absl::StatusOr<SubscriptionFilter> AuthorizeSubscription(const Principal& caller,
+                                                           const pb::SubscribeRequest& request);
+
+  // The points of a published block that `filter` lets through.
+  static std::vector<pb::DataPoint> FilterBlock(const SubscriptionFilter& filter, absl::string_view block);
+
+ private:
+  enum class Access { kWrite, kRead, kAdmin };
+  absl::StatusOr<TenantScope> Authorize(const Principal& caller, absl::string_view field, absl::string_view parent,
+                                        Access access);
+  absl::StatusOr<TenantLimits> Limits(const TenantScope& scope);
+  // Device references of a read request to device ids; NOT_FOUND naming `field[i]` for an unknown one.
+  absl::StatusOr<std::vector<std::shared_ptr<const DeviceInfo>>> ResolveDevices(
+      const TenantScope& scope, absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& refs);
+
+  TelemetryStore& store_;
+  DeviceDirectory& directory_;
+  IngestRateLimiter& limiter_;
+  LatestValues& latest_;
+  LiveFeed& live_;
+  PageTokens& page_tokens_;
+  Clock& clock_;
+  prometheus::Family<prometheus::Counter>& ingested_;
+  prometheus::Family<prometheus::Counter>& rejected_;
+
+  struct CachedLimits {
+    TenantLimits limits;
+    absl::Time loaded;
+  };
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, CachedLimits> limits_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace parkbase::telemetry

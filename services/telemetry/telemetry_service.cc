@@ -1,0 +1,236 @@
+#include "telemetry/telemetry_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "device/device_store.h"
+#include "device/schema_resolver.h"
+#include "google/rpc/status.pb.h"
+#include "telemetry/device_directory.h"
+#include "telemetry/redis_state.h"
+#include "telemetry/telemetry_store.h"
+
+namespace parkbase::telemetry {
+namespace {
+
+// How long one XREAD waits for new entries: also how soon a cancelled subscription notices.
+constexpr int kSubscribeBlockMs = 500;
+// Entries read at a time from the live stream.
+constexpr int kSubscribeReadCount = 100;
+
+// A whole-batch refusal as the google.rpc.Status a WriteStream response carries.
+google::rpc::Status RpcStatus(const absl::Status& status) {
+  const grpc::Status wire = ToGrpcStatus(status);
+  google::rpc::Status rpc;
+  if (!wire.error_details().empty() && rpc.ParseFromString(wire.error_details())) return rpc;
+  rpc.set_code(wire.error_code());
+  rpc.set_message(wire.error_message());
+  return rpc;
+}
+
+}  // namespace
+
+TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, TelemetryManager& manager, std::string redis_url,
+                                           int max_subscriptions)
+    : calls_(calls), manager_(manager), redis_url_(std::move(redis_url)), max_subscriptions_(max_subscriptions) {}
+
+grpc::Status TelemetryServiceImpl::Write(grpc::ServerContext* context, const pb::WriteRequest* request,
+                                         pb::WriteResponse* response) {
+  return calls_.Run(context, "Write", [&](const Principal& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(*response, manager_.Write(caller, *request, /*streamed=*/false));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TelemetryServiceImpl::WriteStream(grpc::ServerContext* context,
+                                               grpc::ServerReaderWriter<pb::WriteResponse, pb::WriteRequest>* stream) {
+  return calls_.Run(context, "WriteStream", [&](const Principal& caller) -> absl::Status {
+    pb::WriteRequest request;
+    std::string parent;
+    while (stream->Read(&request)) {
+      if (parent.empty()) parent = request.parent();
+      if (request.parent().empty()) request.set_parent(parent);
+      absl::StatusOr<pb::WriteResponse> answer = manager_.Write(caller, request, /*streamed=*/true);
+      pb::WriteResponse response;
+      if (answer.ok()) {
+        response = *std::move(answer);
+      } else {
+        // The batch is refused whole; the stream goes on so the client can tell which batches to send again.
+        response.set_batch_id(request.batch_id());
+        *response.mutable_error() = RpcStatus(answer.status());
+      }
+      if (!stream->Write(response)) return absl::CancelledError("client went away");
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TelemetryServiceImpl::GetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
+                                             pb::GetLatestResponse* response) {
+  return calls_.Serve(context, "GetLatest", manager_, &TelemetryManager::GetLatest, request, response);
+}
+
+grpc::Status TelemetryServiceImpl::ReadRange(grpc::ServerContext* context, const pb::ReadRangeRequest* request,
+                                             pb::ReadRangeResponse* response) {
+  return calls_.Serve(context, "ReadRange", manager_, &TelemetryManager::ReadRange, request, response);
+}
+
+grpc::Status TelemetryServiceImpl::Aggregate(grpc::ServerContext* context, const pb::AggregateRequest* request,
+                                             pb::AggregateResponse* response) {
+  return calls_.Serve(context, "Aggregate", manager_, &TelemetryManager::Aggregate, request, response);
+}
+
+grpc::Status TelemetryServiceImpl::GetRetentionPolicy(grpc::ServerContext* context,
+                                                      const pb::GetRetentionPolicyRequest* request,
+                                                      pb::RetentionPolicy* response) {
+  return calls_.Serve(context, "GetRetentionPolicy", manager_, &TelemetryManager::GetRetentionPolicy, request,
+                      response);
+}
+
+grpc::Status TelemetryServiceImpl::UpdateRetentionPolicy(grpc::ServerContext* context,
+                                                         const pb::UpdateRetentionPolicyRequest* request,
+                                                         pb::RetentionPolicy* response) {
+  return calls_.Serve(context, "UpdateRetentionPolicy", manager_, &TelemetryManager::UpdateRetentionPolicy, request,
+                      response);
+}
+
+grpc::Status TelemetryServiceImpl::Subscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
+                                             grpc::ServerWriter<pb::SubscribeResponse>* writer) {
+  return calls_.Run(context, "Subscribe", [&](const Principal& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(const SubscriptionFilter filter, manager_.AuthorizeSubscription(caller, *request));
+    if (subscriptions_.fetch_add(1) >= max_subscriptions_) {
+      subscriptions_.fetch_sub(1);
+      return QuotaError("parkbase.telemetry.v1.TelemetryService/Subscribe", "max_subscriptions_per_replica",
+                        absl::StrCat("this replica serves at most ", max_subscriptions_, " subscriptions at once"),
+                        absl::Seconds(5));
+    }
+    struct Release {
+      std::atomic<int>& count;
+      ~Release() { count.fetch_sub(1); }
+    } release{subscriptions_};
+
+    // A connection of its own: XREAD blocks it.
+    ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> redis,
+                     RedisClient::Create({.url = redis_url_, .command_timeout = absl::Milliseconds(kSubscribeBlockMs) +
+                                                                                absl::Seconds(2)}));
+    const std::string stream_key = LiveFeed::StreamKey(filter.tenant_id);
+    const std::string presence_key = LiveFeed::PresenceKey(filter.tenant_id);
+    auto announce = [&]() -> absl::Status {
+      return redis
+          ->Command({"SET", presence_key, "1", "PX", absl::StrCat(absl::ToInt64Milliseconds(LiveFeed::kPresenceTtl))})
+          .status();
+    };
+    RETURN_IF_ERROR(announce());
+    absl::Time announced = absl::Now();
+    // Start after whatever the stream holds now.
+    std::string last_id = "0-0";
+    ASSIGN_OR_RETURN(RedisReply newest, redis->Command({"XREVRANGE", stream_key, "+", "-", "COUNT", "1"}));
+    if (newest.type == RedisReply::Type::kArray && !newest.elements.empty() &&
+        !newest.elements[0].elements.empty()) {
+      last_id = newest.elements[0].elements[0].text;
+    }
+    while (!context->IsCancelled()) {
+      if (absl::Now() - announced > LiveFeed::kPresenceTtl / 3) {
+        RETURN_IF_ERROR(announce());
+        announced = absl::Now();
+      }
+      ASSIGN_OR_RETURN(RedisReply reply,
+                       redis->Command({"XREAD", "COUNT", absl::StrCat(kSubscribeReadCount), "BLOCK",
+                                       absl::StrCat(kSubscribeBlockMs), "STREAMS", stream_key, last_id}));
+      if (reply.type != RedisReply::Type::kArray) continue;  // timed out: nothing new
+      for (const RedisReply& stream : reply.elements) {
+        if (stream.elements.size() != 2) continue;
+        for (const RedisReply& entry : stream.elements[1].elements) {
+          if (entry.elements.size() != 2) continue;
+          last_id = entry.elements[0].text;
+          const RedisReply& fields = entry.elements[1];
+          for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+            if (fields.elements[i].text != "b") continue;
+            std::vector<pb::DataPoint> points = TelemetryManager::FilterBlock(filter, fields.elements[i + 1].text);
+            if (points.empty()) continue;
+            pb::SubscribeResponse response;
+            for (pb::DataPoint& point : points) *response.add_points() = std::move(point);
+            if (!writer->Write(response)) return absl::OkStatus();  // the client went away
+          }
+        }
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+MaintenanceRunner::MaintenanceRunner(std::unique_ptr<TelemetryMaintenance> maintenance, Clock& clock,
+                                     absl::Duration compaction, absl::Duration retention)
+    : maintenance_(std::move(maintenance)), clock_(clock), compaction_(compaction), retention_(retention) {
+  if (compaction_ > absl::ZeroDuration() || retention_ > absl::ZeroDuration()) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+}
+
+MaintenanceRunner::~MaintenanceRunner() {
+  stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void MaintenanceRunner::Loop() {
+  absl::Time next_compaction = absl::Now();
+  absl::Time next_retention = absl::Now() + absl::Minutes(1);  // let a fresh start serve first
+  while (!stop_.HasBeenNotified()) {
+    const absl::Time now = absl::Now();
+    if (compaction_ > absl::ZeroDuration() && now >= next_compaction) {
+      absl::StatusOr<CompactionStats> stats = maintenance_->CompactAll();
+      if (!stats.ok()) {
+        LogLine(LogLevel::kWarning, "telemetry compaction failed").Str("error", stats.status().message()).Emit();
+      }
+      next_compaction = absl::Now() + compaction_;
+    }
+    if (retention_ > absl::ZeroDuration() && now >= next_retention) {
+      absl::StatusOr<RetentionStats> stats = maintenance_->ApplyRetentionAll(clock_.Now());
+      if (!stats.ok()) {
+        LogLine(LogLevel::kWarning, "telemetry retention failed").Str("error", stats.status().message()).Emit();
+      }
+      next_retention = absl::Now() + retention_;
+    }
+    absl::Time wake = absl::InfiniteFuture();
+    if (compaction_ > absl::ZeroDuration()) wake = std::min(wake, next_compaction);
+    if (retention_ > absl::ZeroDuration()) wake = std::min(wake, next_retention);
+    stop_.WaitForNotificationWithDeadline(wake);
+  }
+}
+
+absl::Status RegisterTelemetryService(ServiceHost& host) {
+  if (host.redis() == nullptr) {
+    return absl::InvalidArgumentError("--redis_url: required by parkbase.telemetry.v1.TelemetryService");
+  }
+  const ServerConfig& config = host.config();
+  auto& pool = host.Own(std::make_unique<LibpqPool>(LibpqPool::Options{
+      .url = config.database_url, .size = config.db_pool_size, .statement_timeout = config.statement_timeout}));
+  auto& store = host.Own(std::make_unique<PgTelemetryStore>(pool));
+  auto& device_store = host.Own(std::make_unique<device::PgDeviceStore>(host.db()));
+  // Cache lifetimes run on real time, whatever clock the service's rules use.
+  auto& cache_clock = host.Own(std::make_unique<SystemClock>());
+  auto& resolver = host.Own(std::make_unique<device::DeviceSchemaResolver>(device_store, host.redis(), cache_clock));
+  auto& directory = host.Own(std::make_unique<RegistryDeviceDirectory>(resolver, store));
+  auto& limiter = host.Own(std::make_unique<IngestRateLimiter>(*host.redis()));
+  auto& latest = host.Own(std::make_unique<LatestValues>(*host.redis()));
+  auto& live = host.Own(std::make_unique<LiveFeed>(*host.redis()));
+  auto& manager = host.Own(std::make_unique<TelemetryManager>(TelemetryManager::Parts{
+      .store = store,
+      .directory = directory,
+      .limiter = limiter,
+      .latest = latest,
+      .live = live,
+      .page_tokens = host.page_tokens(),
+      .clock = host.clock(),
+      .registry = host.registry()}));
+  auto& service = host.Own(std::make_unique<TelemetryServiceImpl>(host.calls(), manager, config.redis_url,
+                                                                  std::max(1, config.server_threads / 4)));
+  host.Own(std::make_unique<MaintenanceRunner>(MakeTelemetryMaintenance(host.db(), host.redis(), host.clock()),
+                                               host.clock(), config.telemetry_compaction_interval,
+                                               config.telemetry_retention_interval));
+  host.AddService(&service, pb::TelemetryService::service_full_name(), {kPostgresDependency, kRedisDependency});
+  return absl::OkStatus();
+}
+
+}  // namespace parkbase::telemetry

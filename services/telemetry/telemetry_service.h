@@ -1,0 +1,72 @@
+// The gRPC face of the telemetry service: each method authenticates through CallRunner and calls
+// TelemetryManager; the two streams (WriteStream, Subscribe) own their loops here. Also the background runner of
+// compaction and retention.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/call.h"
+#include "common/server.h"
+#include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
+#include "telemetry/maintenance.h"
+#include "telemetry/telemetry_logic.h"
+
+namespace parkbase::telemetry {
+
+class TelemetryServiceImpl final : public pb::TelemetryService::Service {
+ public:
+  TelemetryServiceImpl(CallRunner& calls, TelemetryManager& manager, std::string redis_url, int max_subscriptions);
+
+  grpc::Status Write(grpc::ServerContext* context, const pb::WriteRequest* request,
+                     pb::WriteResponse* response) override;
+  grpc::Status WriteStream(grpc::ServerContext* context,
+                           grpc::ServerReaderWriter<pb::WriteResponse, pb::WriteRequest>* stream) override;
+  grpc::Status GetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
+                         pb::GetLatestResponse* response) override;
+  grpc::Status ReadRange(grpc::ServerContext* context, const pb::ReadRangeRequest* request,
+                         pb::ReadRangeResponse* response) override;
+  grpc::Status Aggregate(grpc::ServerContext* context, const pb::AggregateRequest* request,
+                         pb::AggregateResponse* response) override;
+  grpc::Status Subscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
+                         grpc::ServerWriter<pb::SubscribeResponse>* writer) override;
+  grpc::Status GetRetentionPolicy(grpc::ServerContext* context, const pb::GetRetentionPolicyRequest* request,
+                                  pb::RetentionPolicy* response) override;
+  grpc::Status UpdateRetentionPolicy(grpc::ServerContext* context, const pb::UpdateRetentionPolicyRequest* request,
+                                     pb::RetentionPolicy* response) override;
+
+ private:
+  CallRunner& calls_;
+  TelemetryManager& manager_;
+  const std::string redis_url_;
+  // Each subscription holds one of the server's synchronous threads; this keeps most of them for other calls.
+  const int max_subscriptions_;
+  std::atomic<int> subscriptions_{0};
+};
+
+// Runs compaction and retention on their intervals until destroyed.
+class MaintenanceRunner {
+ public:
+  MaintenanceRunner(std::unique_ptr<TelemetryMaintenance> maintenance, Clock& clock, absl::Duration compaction,
+                    absl::Duration retention);
+  ~MaintenanceRunner();
+
+ private:
+  void Loop();
+
+  std::unique_ptr<TelemetryMaintenance> maintenance_;
+  Clock& clock_;
+  const absl::Duration compaction_;
+  const absl::Duration retention_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+// Adds the telemetry service to a server (its own binary or `parkbase serve`). Needs PostgreSQL and Redis.
+absl::Status RegisterTelemetryService(ServiceHost& host);
+
+}  // namespace parkbase::telemetry
