@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# shellcheck disable=SC2119 # pb_build takes an optional folder; none means the default
+# Runs a Parkbase benchmark end to end on this machine: Debian packages, the build, a throwaway PostgreSQL and
+# Redis, `parkbase serve`, and whatever the benchmark compares against; prints the figures; stops everything.
+#
+#   scripts/bench.sh ingest    the telemetry ingest benchmark (docs/performance.md): the same 1M points into
+#                              VictoriaMetrics, PostgreSQL COPY and Parkbase's gRPC API, Parkbase's bytes/point after
+#                              compaction, GetLatest and Aggregate latencies. The last line reads
+#                              `parkbase-ingest points/s=<N> bytes/point=<B>`.
+#
+# Environment: PARKBASE_BUILD_DIR (build folder, default build/), PB_BENCH_ARGS (extra telemetry_bench flags, e.g.
+# "--in_flight=2"), PB_BENCH_COMPACTION_INTERVAL_MS (the server's --telemetry_compaction_interval_ms; default: the
+# server's own default), PB_BENCH_NO_VM=1 (skip VictoriaMetrics).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+source scripts/lib.sh
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;/shellcheck/d;s/^# \{0,1\}//;p}' "$0"; }
+
+case "${1:-}" in
+  ingest) ;;
+  -h | --help)
+    usage
+    exit 0
+    ;;
+  "") pb_die "which benchmark? (scripts/bench.sh ingest; --help)" ;;
+  *) pb_die "unknown benchmark '$1' (try --help)" ;;
+esac
+shift
+(($# == 0)) || pb_die "unexpected arguments: $*"
+
+# A benchmark always owns fresh servers, even when started from a script (test.sh) that exported its own.
+unset PB_PG_DIR PB_PG_PORT PB_PG_ADMIN_URL PB_PG_OWNER
+unset PB_REDIS_DIR PB_REDIS_PORT PB_REDIS_URL PB_REDIS_PID PB_REDIS_OWNER
+
+pb_install_packages
+pb_install_go_tools grpcurl
+pb_build
+bin="$PB_BUILD_DIR/bin"
+[[ -x "$bin/telemetry_bench" ]] || pb_die "$bin/telemetry_bench was not built"
+
+# VictoriaMetrics, the peer we measure against; Debian packages it. Without it the benchmark still runs.
+vm_bin=""
+vm_missing=""
+if [[ "${PB_BENCH_NO_VM:-0}" == 1 ]]; then
+  vm_missing="skipped (PB_BENCH_NO_VM=1)"
+else
+  if ! command -v victoria-metrics >/dev/null 2>&1; then
+    pb_log "installing victoria-metrics (Debian package)"
+    pb_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q victoria-metrics </dev/null >&2 ||
+      { pb_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
+        pb_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q victoria-metrics </dev/null >&2; } ||
+      pb_log "warning: could not install victoria-metrics; its figures will be missing"
+  fi
+  vm_bin="$(command -v victoria-metrics || true)"
+  [[ -n "$vm_bin" ]] || vm_missing="victoria-metrics could not be installed"
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/parkbase-bench.XXXXXX")"
+cleanup() {
+  pb_stop_all
+  rm -rf "$work"
+}
+pb_cleanup_on_exit
+trap cleanup EXIT
+
+pb_start_postgres
+pb_start_redis
+pb_create_database parkbase
+pb_create_database parkbase_copy_bench
+admin_url="postgresql://postgres@127.0.0.1:$PB_PG_PORT/parkbase"
+copy_url="postgresql://postgres@127.0.0.1:$PB_PG_PORT/parkbase_copy_bench"
+service_url="postgresql://parkbase_service@127.0.0.1:$PB_PG_PORT/parkbase"
+pg_pid="$(head -n 1 "$PB_PG_DIR/data/postmaster.pid")"
+
+pb_log "applying migrations"
+"$bin/parkbase" migrate --database_url="$admin_url" >&2
+key="$("$bin/parkbase" admin bootstrap-key --database_url="$admin_url" | tr -d '[:space:]')"
+[[ -n "$key" ]] || pb_die "parkbase admin bootstrap-key printed no key"
+
+serve_flags=(--log_level=warning)
+if [[ -n "${PB_BENCH_COMPACTION_INTERVAL_MS:-}" ]]; then
+  serve_flags+=(--telemetry_compaction_interval_ms="$PB_BENCH_COMPACTION_INTERVAL_MS")
+fi
+address="127.0.0.1:$(pb_free_port)"
+log="$work/parkbase.log"
+pb_log "starting parkbase serve on $address"
+"$bin/parkbase" serve --listen="$address" --metrics_listen="127.0.0.1:$(pb_free_port)" \
+  --database_url="$service_url" --redis_url="$PB_REDIS_URL" --park_code=1 "${serve_flags[@]}" \
+  </dev/null >"$log" 2>&1 &
+server_pid=$!
+pb_track_pid "$server_pid"
+serving=0
+for _ in $(seq 1 300); do
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    tail -n 40 "$log" >&2 || true
+    pb_die "parkbase serve exited during start-up (log above)"
+  fi
+  if pb_grpc_health_check "$address"; then
+    serving=1
+    break
+  fi
+  sleep 0.2
+done
+((serving)) || {
+  tail -n 40 "$log" >&2 || true
+  pb_die "parkbase serve did not report SERVING within 60 s"
+}
+if ! grpcurl -plaintext "$address" list 2>/dev/null | grep -qx 'parkbase\.telemetry\.v1\.TelemetryService'; then
+  pb_die "parkbase serve does not offer parkbase.telemetry.v1.TelemetryService"
+fi
+
+vm_flags=()
+if [[ -n "$vm_bin" ]]; then
+  vm_port="$(pb_free_port)"
+  "$vm_bin" -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$vm_port" -retentionPeriod=100y \
+    -loggerLevel=ERROR </dev/null >"$work/vm.log" 2>&1 &
+  vm_pid=$!
+  pb_track_pid "$vm_pid"
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$vm_port/health" >/dev/null 2>&1; then
+      vm_flags=(--vm_address="127.0.0.1:$vm_port" --vm_data_dir="$work/vm" --vm_pid="$vm_pid")
+      break
+    fi
+    kill -0 "$vm_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ((${#vm_flags[@]} == 0)); then
+    tail -n 20 "$work/vm.log" >&2 || true
+    vm_missing="victoria-metrics did not start (log above)"
+  else
+    pb_log "VictoriaMetrics $("$vm_bin" -version 2>/dev/null | head -n 1) on 127.0.0.1:$vm_port"
+  fi
+fi
+((${#vm_flags[@]})) || vm_flags=(--vm_missing_reason="$vm_missing")
+
+read -r -a extra_args <<<"${PB_BENCH_ARGS:-}"
+status=0
+"$bin/telemetry_bench" --address="$address" --key="$key" --database_url="$admin_url" \
+  --copy_database_url="$copy_url" --server_pid="$server_pid" --postgres_pid="$pg_pid" "${vm_flags[@]}" \
+  "${extra_args[@]}" || status=$?
+if ((status != 0)); then
+  pb_log "telemetry_bench failed (status $status); the server's log ends:"
+  tail -n 40 "$log" >&2 || true
+  exit "$status"
+fi
+# Stop everything now and quietly, so the benchmark's figure stays the last line of the output.
+cleanup >/dev/null 2>&1
+trap - EXIT

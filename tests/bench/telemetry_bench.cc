@@ -1,0 +1,1204 @@
+// The telemetry ingest benchmark: the same 1M points (1,000 devices x 10 metrics x 100 timestamps, values uniform
+// 3-decimal numbers in [20, 25), fixed seed) sent in 10 batches of 100,000 points in time order, as gateways send
+// them (each batch holds 10 consecutive timestamps of every device and metric), to three systems in one run:
+//   1. VictoriaMetrics over Influx line protocol (/write, one line per device and timestamp with 10 fields, the
+//      shape a gateway sends), serially, one HTTP/1.1 POST a batch;
+//   2. PostgreSQL binary COPY, one row a point, one COPY and commit a batch (with a primary key, then without);
+//   3. Parkbase through its public gRPC API: WriteStream with the columnar Series form, a few batches in flight,
+//      timed from the first send to the last acknowledgement (acknowledged only after commit).
+// Then Parkbase's on-disk bytes a point once the compactor has emptied the ingest log, and query latencies
+// (GetLatest of 100 devices, Aggregate of one day in 1-minute buckets). scripts/bench.sh ingest starts everything
+// and runs this program; its last line is `parkbase-ingest points/s=<N> bytes/point=<B>`.
+//
+// Every payload (protobuf messages, line-protocol bodies, COPY buffers) is built before its clock starts, so the
+// figures measure transport and storage, not the generator.
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/create_channel.h"
+#include "parkbase/device/v1/device.grpc.pb.h"
+#include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
+#include "parkbase/tenant/v1/tenant.grpc.pb.h"
+
+ABSL_FLAG(std::string, phases, "vm,copy,parkbase", "Comma-separated phases to run: vm, copy, parkbase");
+ABSL_FLAG(std::string, address, "", "Parkbase gRPC address (host:port)");
+ABSL_FLAG(std::string, key, "", "A park-admin API key");
+ABSL_FLAG(std::string, database_url, "",
+          "Superuser URL of Parkbase's database: waits for compaction and measures table sizes (bypasses RLS)");
+ABSL_FLAG(std::string, copy_database_url, "", "Superuser URL of a scratch database for the PostgreSQL COPY baseline");
+ABSL_FLAG(std::string, vm_address, "", "VictoriaMetrics host:port; empty skips it");
+ABSL_FLAG(std::string, vm_data_dir, "", "VictoriaMetrics -storageDataPath, for its size on disk");
+ABSL_FLAG(std::string, vm_missing_reason, "", "Printed instead of VictoriaMetrics' figures when it was not started");
+ABSL_FLAG(int, server_pid, 0, "Parkbase server pid: CPU time and memory per phase (0: not reported)");
+ABSL_FLAG(int, postgres_pid, 0, "PostgreSQL postmaster pid: CPU time of it and its children per phase");
+ABSL_FLAG(int, vm_pid, 0, "VictoriaMetrics pid: CPU time and memory per phase");
+ABSL_FLAG(int, devices, 1000, "Devices");
+ABSL_FLAG(int, metrics, 10, "DOUBLE metrics a device");
+ABSL_FLAG(int, timestamps, 100, "Timestamps (1 s apart) of every device and metric");
+ABSL_FLAG(int, batch_timestamps, 10, "Timestamps a batch (a batch holds them for every device and metric)");
+ABSL_FLAG(int, in_flight, 4, "Parkbase WriteStream batches sent ahead of their acknowledgement");
+ABSL_FLAG(int, latest_calls, 200, "GetLatest calls for the latency figures");
+ABSL_FLAG(int, aggregate_calls, 50, "Aggregate calls for the latency figures");
+ABSL_FLAG(int, compaction_timeout_s, 900, "Longest wait for the compactor to empty the ingest log");
+ABSL_FLAG(uint64_t, seed, 20240601, "Seed of the values");
+
+namespace parkbase::bench {
+namespace {
+
+namespace devicepb = ::parkbase::device::v1;
+namespace telemetrypb = ::parkbase::telemetry::v1;
+namespace tenantpb = ::parkbase::tenant::v1;
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "telemetry_bench: %s\n", message.c_str());
+  std::fflush(stdout);
+  std::exit(1);
+}
+
+void Check(const grpc::Status& status, const char* what) {
+  if (!status.ok()) Fail(absl::StrCat(what, " failed: ", status.error_code(), " ", status.error_message()));
+}
+
+using Clock = std::chrono::steady_clock;
+double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t index = static_cast<size_t>(std::ceil(p / 100.0 * values.size())) - 1;
+  return values[std::min(index, values.size() - 1)];
+}
+
+std::string Thousands(double value) {
+  std::string digits = absl::StrCat(static_cast<int64_t>(std::llround(value)));
+  std::string out;
+  const size_t lead = digits.size() % 3;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (i + 3 - lead) % 3 == 0 && digits[i - 1] != '-') out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The data set.
+
+struct DataSet {
+  int devices = 0;
+  int metrics = 0;
+  int timestamps = 0;
+  int batch_timestamps = 0;
+  int64_t base_ms = 0;          // the first timestamp, on a whole hour
+  std::vector<int32_t> milli;   // value * 1000, indexed [t][device][metric]
+
+  int64_t points() const { return int64_t{devices} * metrics * timestamps; }
+  int batches() const { return timestamps / batch_timestamps; }
+  int64_t points_per_batch() const { return int64_t{devices} * metrics * batch_timestamps; }
+  int64_t time_ms(int t) const { return base_ms + int64_t{t} * 1000; }
+  int32_t Milli(int t, int d, int m) const {
+    return milli[(static_cast<size_t>(t) * devices + d) * metrics + m];
+  }
+  // k / 1000.0 is the double nearest to the 3-decimal number, the same as std::round(x * 1000) / 1000.
+  double Value(int t, int d, int m) const { return Milli(t, d, m) / 1000.0; }
+  std::string DeviceId(int d) const { return absl::StrFormat("d%04d", d); }
+  std::string Metric(int m) const { return absl::StrCat("m", m); }
+};
+
+DataSet MakeDataSet() {
+  DataSet data;
+  data.devices = absl::GetFlag(FLAGS_devices);
+  data.metrics = absl::GetFlag(FLAGS_metrics);
+  data.timestamps = absl::GetFlag(FLAGS_timestamps);
+  data.batch_timestamps = absl::GetFlag(FLAGS_batch_timestamps);
+  if (data.devices < 100 || data.devices > 9999 || data.metrics < 1 || data.batch_timestamps < 1 ||
+      data.timestamps % data.batch_timestamps != 0) {
+    Fail("need 100..9999 devices, >= 1 metric, and timestamps a multiple of batch_timestamps");
+  }
+  // About two hours ago, on a whole hour: inside any retention, never in the future.
+  const int64_t now_s = absl::ToUnixSeconds(absl::Now());
+  data.base_ms = (now_s / 3600 * 3600 - 2 * 3600) * 1000;
+  std::mt19937_64 rng(absl::GetFlag(FLAGS_seed));
+  std::uniform_int_distribution<int32_t> dist(20'000, 24'999);  // [20, 25) in steps of 0.001
+  data.milli.resize(static_cast<size_t>(data.points()));
+  for (auto& v : data.milli) v = dist(rng);
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// CPU time and memory of the processes involved, from /proc.
+
+int64_t ClockTicksPerSecond() { return sysconf(_SC_CLK_TCK); }
+
+// utime + stime (+ cutime + cstime of reaped children when `with_reaped`) in seconds; nullopt if gone.
+std::optional<double> ProcessCpuSeconds(int pid, bool with_reaped, int* ppid = nullptr) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::vector<std::string> fields = absl::StrSplit(line.substr(close + 2), ' ');
+  if (fields.size() < 15) return std::nullopt;
+  // fields[0] is stat's field 3 (state): ppid 4, utime 14, stime 15, cutime 16, cstime 17.
+  auto at = [&](int field) {
+    int64_t v = 0;
+    (void)absl::SimpleAtoi(fields[field - 3], &v);
+    return v;
+  };
+  if (ppid != nullptr) *ppid = static_cast<int>(at(4));
+  int64_t ticks = at(14) + at(15);
+  if (with_reaped) ticks += at(16) + at(17);
+  return static_cast<double>(ticks) / ClockTicksPerSecond();
+}
+
+// A process and, for the postmaster, the children it forked (backends, checkpointer, WAL writer, autovacuum).
+double TreeCpuSeconds(int pid) {
+  double total = ProcessCpuSeconds(pid, /*with_reaped=*/true).value_or(0);
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    int child = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &child)) continue;
+    int ppid = 0;
+    auto cpu = ProcessCpuSeconds(child, false, &ppid);
+    if (cpu && ppid == pid) total += *cpu;
+  }
+  return total;
+}
+
+double SelfCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// VmRSS / VmHWM in MiB, or "-" when the process is unknown.
+std::string Memory(int pid) {
+  if (pid <= 0) return "-";
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string name;
+  int64_t rss = -1, hwm = -1;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    int64_t kib = 0;
+    if (!(fields >> name >> kib)) continue;
+    if (name == "VmRSS:") rss = kib;
+    if (name == "VmHWM:") hwm = kib;
+  }
+  if (rss < 0) return "-";
+  return absl::StrFormat("%.0f MiB now, %.0f MiB peak", rss / 1024.0, hwm / 1024.0);
+}
+
+struct CpuSample {
+  double client = 0, server = 0, postgres = 0, vm = 0;
+};
+
+CpuSample SampleCpu() {
+  CpuSample s;
+  s.client = SelfCpuSeconds();
+  if (int pid = absl::GetFlag(FLAGS_server_pid); pid > 0) s.server = ProcessCpuSeconds(pid, true).value_or(0);
+  if (int pid = absl::GetFlag(FLAGS_postgres_pid); pid > 0) s.postgres = TreeCpuSeconds(pid);
+  if (int pid = absl::GetFlag(FLAGS_vm_pid); pid > 0) s.vm = ProcessCpuSeconds(pid, true).value_or(0);
+  return s;
+}
+
+// One timed phase: wall time and the CPU seconds each process spent in it.
+struct Phase {
+  std::string name;
+  double wall = 0;
+  CpuSample cpu;
+};
+
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(std::string name) : name_(std::move(name)), cpu_(SampleCpu()), start_(Clock::now()) {}
+  Phase Stop() const {
+    Phase phase{name_, SecondsSince(start_), SampleCpu()};
+    phase.cpu.client -= cpu_.client;
+    phase.cpu.server -= cpu_.server;
+    phase.cpu.postgres -= cpu_.postgres;
+    phase.cpu.vm -= cpu_.vm;
+    return phase;
+  }
+
+ private:
+  std::string name_;
+  CpuSample cpu_;
+  Clock::time_point start_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// PostgreSQL through libpq (the COPY baseline and the size measurements).
+
+class Pg {
+ public:
+  explicit Pg(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK) Fail(absl::StrCat("connect to PostgreSQL: ", PQerrorMessage(conn_)));
+  }
+  ~Pg() { PQfinish(conn_); }
+  Pg(const Pg&) = delete;
+  Pg& operator=(const Pg&) = delete;
+
+  void Exec(const std::string& sql) {
+    PGresult* result = PQexec(conn_, sql.c_str());
+    const ExecStatusType status = PQresultStatus(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      const std::string error = PQresultErrorMessage(result);
+      PQclear(result);
+      Fail(absl::StrCat(sql, ": ", error));
+    }
+    PQclear(result);
+  }
+
+  // Rows of text values.
+  std::vector<std::vector<std::string>> Query(const std::string& sql) {
+    PGresult* result = PQexec(conn_, sql.c_str());
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+      const std::string error = PQresultErrorMessage(result);
+      PQclear(result);
+      Fail(absl::StrCat(sql, ": ", error));
+    }
+    std::vector<std::vector<std::string>> rows(PQntuples(result));
+    for (int r = 0; r < PQntuples(result); ++r) {
+      for (int c = 0; c < PQnfields(result); ++c) rows[r].emplace_back(PQgetvalue(result, r, c));
+    }
+    PQclear(result);
+    return rows;
+  }
+
+  int64_t QueryInt(const std::string& sql) {
+    auto rows = Query(sql);
+    int64_t v = 0;
+    if (rows.empty() || rows[0].empty() || !absl::SimpleAtoi(rows[0][0], &v)) Fail(absl::StrCat(sql, ": no integer"));
+    return v;
+  }
+
+  // COPY ... FROM STDIN with `data` as its whole input, in autocommit: one transaction, one commit.
+  void Copy(const std::string& copy_sql, const std::string& data) {
+    PGresult* result = PQexec(conn_, copy_sql.c_str());
+    if (PQresultStatus(result) != PGRES_COPY_IN) Fail(absl::StrCat(copy_sql, ": ", PQresultErrorMessage(result)));
+    PQclear(result);
+    constexpr size_t kPiece = 1 << 20;
+    for (size_t offset = 0; offset < data.size(); offset += kPiece) {
+      const size_t n = std::min(kPiece, data.size() - offset);
+      if (PQputCopyData(conn_, data.data() + offset, static_cast<int>(n)) != 1) {
+        Fail(absl::StrCat("PQputCopyData: ", PQerrorMessage(conn_)));
+      }
+    }
+    if (PQputCopyEnd(conn_, nullptr) != 1) Fail(absl::StrCat("PQputCopyEnd: ", PQerrorMessage(conn_)));
+    while ((result = PQgetResult(conn_)) != nullptr) {
+      if (PQresultStatus(result) != PGRES_COMMAND_OK) Fail(absl::StrCat("COPY: ", PQresultErrorMessage(result)));
+      PQclear(result);
+    }
+  }
+
+ private:
+  PGconn* conn_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Phase: PostgreSQL binary COPY, one row a point.
+
+void PutBE16(std::string& out, uint16_t v) {
+  out.push_back(static_cast<char>(v >> 8));
+  out.push_back(static_cast<char>(v));
+}
+void PutBE32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+void PutBE64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+// One batch as binary COPY input: header, (device_id, metric, time, value) a point, trailer.
+std::string CopyBatch(const DataSet& data, int batch) {
+  constexpr int64_t kPgEpochMicros = 946'684'800'000'000;  // 2000-01-01 in Unix microseconds
+  std::string out;
+  out.reserve(static_cast<size_t>(data.points_per_batch()) * 48 + 32);
+  out.append("PGCOPY\n\377\r\n\0", 11);
+  PutBE32(out, 0);  // flags
+  PutBE32(out, 0);  // header extension length
+  std::vector<std::string> devices(data.devices), metrics(data.metrics);
+  for (int d = 0; d < data.devices; ++d) devices[d] = data.DeviceId(d);
+  for (int m = 0; m < data.metrics; ++m) metrics[m] = data.Metric(m);
+  for (int t = batch * data.batch_timestamps; t < (batch + 1) * data.batch_timestamps; ++t) {
+    const int64_t micros = data.time_ms(t) * 1000 - kPgEpochMicros;
+    for (int d = 0; d < data.devices; ++d) {
+      for (int m = 0; m < data.metrics; ++m) {
+        PutBE16(out, 4);
+        PutBE32(out, static_cast<uint32_t>(devices[d].size()));
+        out.append(devices[d]);
+        PutBE32(out, static_cast<uint32_t>(metrics[m].size()));
+        out.append(metrics[m]);
+        PutBE32(out, 8);
+        PutBE64(out, static_cast<uint64_t>(micros));
+        PutBE32(out, 8);
+        uint64_t bits = 0;
+        const double value = data.Value(t, d, m);
+        std::memcpy(&bits, &value, sizeof bits);
+        PutBE64(out, bits);
+      }
+    }
+  }
+  PutBE16(out, 0xFFFF);
+  return out;
+}
+
+struct IngestResult {
+  bool ran = false;
+  std::string skipped_reason;
+  double seconds = 0;
+  double points_per_second = 0;
+  double bytes_per_point = 0;
+  std::vector<double> batch_seconds;  // per batch: send (or COPY start) to acknowledgement
+  std::string size_detail;
+  double settle_seconds = 0;  // VictoriaMetrics: from force_flush until everything was on disk
+};
+
+IngestResult RunCopy(const DataSet& data, Pg& pg, const std::string& table, bool primary_key,
+                     const std::vector<std::string>& batches, std::vector<Phase>& phases) {
+  pg.Exec(absl::StrCat("DROP TABLE IF EXISTS ", table));
+  pg.Exec(absl::StrCat("CREATE TABLE ", table,
+                       " (device_id text NOT NULL, metric text NOT NULL, time timestamptz NOT NULL, value double "
+                       "precision NOT NULL",
+                       primary_key ? ", PRIMARY KEY (device_id, metric, time))" : ")"));
+  pg.Exec("CHECKPOINT");  // start every PostgreSQL measurement from the same state
+  const std::string copy_sql = absl::StrCat("COPY ", table, " (device_id, metric, time, value) FROM STDIN (FORMAT binary)");
+  IngestResult result;
+  result.ran = true;
+  PhaseTimer timer(absl::StrCat("COPY into ", table));
+  const auto start = Clock::now();
+  for (const std::string& batch : batches) {
+    const auto batch_start = Clock::now();
+    pg.Copy(copy_sql, batch);
+    result.batch_seconds.push_back(SecondsSince(batch_start));
+  }
+  result.seconds = SecondsSince(start);
+  phases.push_back(timer.Stop());
+  result.points_per_second = data.points() / result.seconds;
+  const int64_t rows = pg.QueryInt(absl::StrCat("SELECT count(*) FROM ", table));
+  if (rows != data.points()) Fail(absl::StrCat(table, " holds ", rows, " rows, expected ", data.points()));
+  auto sizes = pg.Query(absl::StrCat("SELECT pg_total_relation_size('", table, "'), pg_relation_size('", table,
+                                     "'), pg_indexes_size('", table, "')"));
+  int64_t total = 0, heap = 0, indexes = 0;
+  (void)absl::SimpleAtoi(sizes[0][0], &total);
+  (void)absl::SimpleAtoi(sizes[0][1], &heap);
+  (void)absl::SimpleAtoi(sizes[0][2], &indexes);
+  result.bytes_per_point = static_cast<double>(total) / data.points();
+  result.size_detail = absl::StrFormat("heap %.1f MB, indexes %.1f MB", heap / 1e6, indexes / 1e6);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Phase: VictoriaMetrics over Influx line protocol, through a small HTTP/1.1 client on a POSIX socket.
+
+class HttpConnection {
+ public:
+  explicit HttpConnection(const std::string& host_port) : host_port_(host_port) {
+    std::pair<std::string, std::string> hp = absl::StrSplit(host_port, absl::MaxSplits(':', 1));
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(hp.first.c_str(), hp.second.c_str(), &hints, &found) != 0 || found == nullptr) {
+      Fail(absl::StrCat("cannot resolve ", host_port));
+    }
+    fd_ = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+    if (fd_ < 0 || connect(fd_, found->ai_addr, found->ai_addrlen) != 0) {
+      freeaddrinfo(found);
+      Fail(absl::StrCat("connect to ", host_port, ": ", std::strerror(errno)));
+    }
+    freeaddrinfo(found);
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~HttpConnection() {
+    if (fd_ >= 0) close(fd_);
+  }
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  struct Response {
+    int status = 0;
+    std::string body;
+  };
+
+  // Sends one request and reads its whole response (Content-Length or chunked), keeping the connection open.
+  Response Send(const std::string& method, const std::string& path, const std::string& body) {
+    const std::string head = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: ", host_port_,
+                                          "\r\nContent-Type: text/plain\r\nContent-Length: ", body.size(),
+                                          "\r\nConnection: keep-alive\r\n\r\n");
+    WriteAll(head.data(), head.size(), body.data(), body.size());
+    Response response;
+    const std::string status_line = ReadLine();
+    std::vector<std::string> parts = absl::StrSplit(status_line, ' ');
+    if (parts.size() < 2 || !absl::SimpleAtoi(parts[1], &response.status)) Fail("bad HTTP status line: " + status_line);
+    int64_t content_length = -1;
+    bool chunked = false;
+    for (std::string line; !(line = ReadLine()).empty();) {
+      const std::string lower = absl::AsciiStrToLower(line);
+      if (absl::StartsWith(lower, "content-length:")) {
+        (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(lower.substr(15)), &content_length);
+      } else if (absl::StartsWith(lower, "transfer-encoding:") && absl::StrContains(lower, "chunked")) {
+        chunked = true;
+      }
+    }
+    if (chunked) {
+      for (;;) {
+        int64_t size = 0;
+        const std::string size_line = ReadLine();
+        if (!absl::SimpleHexAtoi(std::string(absl::StripAsciiWhitespace(size_line.substr(0, size_line.find(';')))),
+                                 &size)) {
+          Fail("bad chunk size: " + size_line);
+        }
+        if (size == 0) {
+          while (!ReadLine().empty()) {
+          }
+          break;
+        }
+        response.body += ReadBytes(static_cast<size_t>(size));
+        ReadLine();
+      }
+    } else if (content_length > 0) {
+      response.body = ReadBytes(static_cast<size_t>(content_length));
+    }
+    return response;
+  }
+
+ private:
+  void WriteAll(const char* a, size_t a_size, const char* b, size_t b_size) {
+    iovec parts[2] = {{const_cast<char*>(a), a_size}, {const_cast<char*>(b), b_size}};
+    iovec* iov = parts;
+    int count = 2;
+    while (count > 0) {
+      const ssize_t n = writev(fd_, iov, count);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Fail(absl::StrCat("HTTP write: ", std::strerror(errno)));
+      }
+      size_t left = static_cast<size_t>(n);
+      while (count > 0 && left >= iov->iov_len) {
+        left -= iov->iov_len;
+        ++iov;
+        --count;
+      }
+      if (count > 0) {
+        iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+        iov->iov_len -= left;
+      }
+    }
+  }
+  bool Fill() {
+    char chunk[16384];
+    for (;;) {
+      const ssize_t n = read(fd_, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      buffer_.append(chunk, static_cast<size_t>(n));
+      return true;
+    }
+  }
+  std::string ReadLine() {
+    size_t end;
+    while ((end = buffer_.find("\r\n")) == std::string::npos) {
+      if (!Fill()) Fail("HTTP connection closed");
+    }
+    std::string line = buffer_.substr(0, end);
+    buffer_.erase(0, end + 2);
+    return line;
+  }
+  std::string ReadBytes(size_t n) {
+    while (buffer_.size() < n) {
+      if (!Fill()) Fail("HTTP connection closed");
+    }
+    std::string out = buffer_.substr(0, n);
+    buffer_.erase(0, n);
+    return out;
+  }
+
+  std::string host_port_;
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+// One batch in line protocol: a line per device and timestamp, `sensor,device=dNNNN m0=..,m1=..,... <ms>`, which
+// VictoriaMetrics stores as the series sensor_m0{device="dNNNN"} ... sensor_m9{...}.
+std::string LineProtocolBatch(const DataSet& data, int batch) {
+  std::string out;
+  out.reserve(static_cast<size_t>(data.points_per_batch()) * 14);
+  char buf[32];
+  for (int t = batch * data.batch_timestamps; t < (batch + 1) * data.batch_timestamps; ++t) {
+    const std::string time = absl::StrCat(data.time_ms(t));
+    for (int d = 0; d < data.devices; ++d) {
+      absl::StrAppend(&out, "sensor,device=", data.DeviceId(d), " ");
+      for (int m = 0; m < data.metrics; ++m) {
+        const int32_t k = data.Milli(t, d, m);
+        const int len = std::snprintf(buf, sizeof buf, "%s%s=%d.%03d", m == 0 ? "" : ",", data.Metric(m).c_str(),
+                                      k / 1000, k % 1000);
+        out.append(buf, static_cast<size_t>(len));
+      }
+      absl::StrAppend(&out, " ", time, "\n");
+    }
+  }
+  return out;
+}
+
+// du's figure: allocated blocks of every file under `dir`; also the files' apparent size.
+std::pair<int64_t, int64_t> DiskUsage(const std::filesystem::path& dir) {
+  int64_t blocks = 0, apparent = 0;
+  std::error_code error;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, error);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (error) break;
+    struct stat st{};
+    if (lstat(it->path().c_str(), &st) != 0) continue;
+    blocks += static_cast<int64_t>(st.st_blocks) * 512;
+    if (S_ISREG(st.st_mode)) apparent += st.st_size;
+  }
+  return {blocks, apparent};
+}
+
+IngestResult RunVictoriaMetrics(const DataSet& data, std::vector<Phase>& phases) {
+  IngestResult result;
+  const std::string address = absl::GetFlag(FLAGS_vm_address);
+  if (address.empty()) {
+    result.skipped_reason = absl::GetFlag(FLAGS_vm_missing_reason);
+    if (result.skipped_reason.empty()) result.skipped_reason = "no --vm_address";
+    return result;
+  }
+  std::vector<std::string> bodies;
+  for (int b = 0; b < data.batches(); ++b) bodies.push_back(LineProtocolBatch(data, b));
+  HttpConnection http(address);
+  result.ran = true;
+  PhaseTimer timer("VictoriaMetrics /write");
+  const auto start = Clock::now();
+  for (const std::string& body : bodies) {
+    const auto batch_start = Clock::now();
+    auto response = http.Send("POST", "/write?precision=ms", body);
+    if (response.status / 100 != 2) Fail(absl::StrCat("VictoriaMetrics /write: HTTP ", response.status, " ", response.body));
+    result.batch_seconds.push_back(SecondsSince(batch_start));
+  }
+  result.seconds = SecondsSince(start);
+  phases.push_back(timer.Stop());
+  result.points_per_second = data.points() / result.seconds;
+
+  // Size on disk once the data has settled: force_flush makes the buffered rows searchable, but VictoriaMetrics
+  // 1.79 keeps fresh parts in memory for a few seconds before it writes them, so wait at least 10 s and until du
+  // has not changed for 3 s.
+  auto flushed = http.Send("GET", "/internal/force_flush", "");
+  if (flushed.status / 100 != 2) Fail(absl::StrCat("VictoriaMetrics /internal/force_flush: HTTP ", flushed.status));
+  const std::string dir = absl::GetFlag(FLAGS_vm_data_dir);
+  const auto settle_start = Clock::now();
+  int64_t last_du = -1;
+  int unchanged = 0;
+  while (!dir.empty()) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const int64_t du = DiskUsage(dir).first;
+    unchanged = du == last_du ? unchanged + 1 : 0;
+    last_du = du;
+    if (unchanged >= 3 && SecondsSince(settle_start) >= 10) break;
+    if (SecondsSince(settle_start) > 120) {
+      std::fprintf(stderr, "warning: VictoriaMetrics' data folder still changes after 120 s\n");
+      break;
+    }
+  }
+  result.settle_seconds = SecondsSince(settle_start);
+  // The points it holds, to be sure every line counted.
+  auto counted = http.Send(
+      "GET",
+      absl::StrCat("/api/v1/query?query=sum(count_over_time(%7B__name__%3D~%22sensor_.*%22%7D%5B1h%5D))&time=",
+                   (data.time_ms(data.timestamps - 1) + 1000) / 1000),
+      "");
+  if (!absl::StrContains(counted.body, absl::StrCat("\"", data.points(), "\""))) {
+    std::fprintf(stderr, "warning: VictoriaMetrics' point count does not read %lld: %s\n",
+                 static_cast<long long>(data.points()), counted.body.c_str());
+  }
+  if (!dir.empty()) {
+    auto [blocks, apparent] = DiskUsage(dir);
+    result.bytes_per_point = static_cast<double>(blocks) / data.points();
+    std::vector<std::string> parts;
+    for (const char* sub : {"data", "indexdb"}) {
+      auto [b, a] = DiskUsage(std::filesystem::path(dir) / sub);
+      parts.push_back(absl::StrFormat("%s %.2f MB", sub, b / 1e6));
+    }
+    result.size_detail = absl::StrFormat("du %.2f MB (%s; apparent size %.2f MB = %.2f B/point)", blocks / 1e6,
+                                         absl::StrJoin(parts, ", "), apparent / 1e6,
+                                         static_cast<double>(apparent) / data.points());
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Phase: Parkbase through its public gRPC API.
+
+std::unique_ptr<grpc::ClientContext> Context(const std::string& key, absl::Duration deadline = absl::Seconds(30)) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->AddMetadata("authorization", absl::StrCat("Bearer ", key));
+  context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  return context;
+}
+
+struct Tenant {
+  std::string parent;
+  std::string key;
+};
+
+// A fresh tenant with a quota far above the benchmark's rate, a developer-capable key, a device type with the
+// DOUBLE metrics, and the devices (imported in one call, with the ids the data set uses).
+Tenant SetUpTenant(const std::shared_ptr<grpc::Channel>& channel, const std::string& admin_key, const DataSet& data) {
+  auto tenants = tenantpb::TenantService::NewStub(channel);
+  const std::string tenant_id = absl::StrCat("bench-", absl::ToUnixSeconds(absl::Now()));
+  Tenant tenant{absl::StrCat("tenants/", tenant_id), ""};
+  {
+    tenantpb::CreateTenantRequest request;
+    request.set_tenant_id(tenant_id);
+    request.mutable_tenant()->set_display_name("Telemetry benchmark");
+    request.mutable_tenant()->set_plan(tenantpb::PLAN_ENTERPRISE);
+    request.mutable_tenant()->mutable_quota()->set_max_ingest_points_per_second(100'000'000);
+    request.mutable_tenant()->mutable_quota()->set_max_devices(100'000);
+    request.mutable_tenant()->mutable_quota()->set_retention_days(30);
+    tenantpb::Tenant created;
+    Check(tenants->CreateTenant(Context(admin_key).get(), request, &created), "CreateTenant");
+  }
+  {
+    tenantpb::CreateApiKeyRequest request;
+    request.set_parent(tenant.parent);
+    request.mutable_api_key()->set_display_name("telemetry benchmark");
+    request.mutable_api_key()->set_role(tenantpb::ROLE_TENANT_ADMIN);
+    tenantpb::CreateApiKeyResponse response;
+    Check(tenants->CreateApiKey(Context(admin_key).get(), request, &response), "CreateApiKey");
+    tenant.key = response.secret();
+  }
+  auto devices = devicepb::DeviceService::NewStub(channel);
+  {
+    devicepb::CreateDeviceTypeRequest request;
+    request.set_parent(tenant.parent);
+    request.set_device_type_id("sensor");
+    request.mutable_device_type()->set_display_name("Sensor");
+    for (int m = 0; m < data.metrics; ++m) {
+      auto* metric = request.mutable_device_type()->add_metrics();
+      metric->set_name(data.Metric(m));
+      metric->set_unit("Cel");
+      metric->set_value_type(devicepb::VALUE_TYPE_DOUBLE);
+    }
+    devicepb::DeviceType type;
+    Check(devices->CreateDeviceType(Context(tenant.key).get(), request, &type), "CreateDeviceType");
+  }
+  {
+    auto context = Context(tenant.key, absl::Minutes(5));
+    devicepb::ImportDevicesResponse response;
+    auto writer = devices->ImportDevices(context.get(), &response);
+    devicepb::ImportDevicesRequest message;
+    message.set_parent(tenant.parent);
+    for (int d = 0; d < data.devices; ++d) {
+      devicepb::Device* device = message.add_devices();
+      device->set_device_id(data.DeviceId(d));
+      device->set_device_type_id("sensor");
+      device->set_serial_number(absl::StrCat("BENCH-", data.DeviceId(d)));
+    }
+    writer->Write(message);
+    writer->WritesDone();
+    Check(writer->Finish(), "ImportDevices");
+    if (response.created_count() != data.devices) {
+      Fail(absl::StrCat("ImportDevices created ", response.created_count(), " of ", data.devices, " devices"));
+    }
+  }
+  return tenant;
+}
+
+// Sends `requests` on one WriteStream with up to `in_flight` unacknowledged, checks every answer, and returns each
+// batch's send-to-acknowledgement time; `*seconds` is first send to last acknowledgement.
+std::vector<double> StreamBatches(telemetrypb::TelemetryService::Stub& stub, const std::string& key,
+                                  const std::vector<telemetrypb::WriteRequest>& requests, int in_flight,
+                                  double* seconds) {
+  auto context = Context(key, absl::Minutes(10));
+  std::vector<Clock::time_point> sent(requests.size()), acked(requests.size());
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t acks = 0;
+  std::string failure;
+  bool read_ended = false;  // the server ended the stream: Finish has its status, nothing to cancel
+  const auto start = Clock::now();
+  auto stream = stub.WriteStream(context.get());
+  std::thread reader([&] {
+    telemetrypb::WriteResponse response;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (!stream->Read(&response)) {
+        std::lock_guard lock(mu);
+        failure = absl::StrCat("stream ended after ", i, " answers");
+        read_ended = true;
+        break;
+      }
+      const auto now = Clock::now();
+      int64_t expected = 0;
+      for (const auto& series : requests[i].series()) expected += series.timestamps_ms_size();
+      std::string problem;
+      if (response.has_error()) {
+        problem = absl::StrCat("batch ", i, " refused: code ", response.error().code(), " ", response.error().message());
+      } else if (response.batch_id() != requests[i].batch_id()) {
+        problem = absl::StrCat("answer ", i, " is for batch ", response.batch_id());
+      } else if (response.accepted_points() != expected) {
+        problem = absl::StrCat("batch ", i, ": ", response.accepted_points(), " of ", expected, " points accepted",
+                               response.rejections_size() > 0
+                                   ? absl::StrCat(", first rejection: ", response.rejections(0).field(), " ",
+                                                  response.rejections(0).description())
+                                   : "");
+      }
+      std::lock_guard lock(mu);
+      acked[i] = now;
+      ++acks;
+      if (!problem.empty() && failure.empty()) failure = problem;
+      cv.notify_all();
+    }
+    std::lock_guard lock(mu);
+    acks = requests.size() + 1;  // wakes the writer whatever happened
+    cv.notify_all();
+  });
+  bool cancel = false;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return i < acks + static_cast<size_t>(in_flight) || acks > requests.size(); });
+      if (!failure.empty() || acks > requests.size()) {
+        cancel = true;
+        break;
+      }
+    }
+    sent[i] = Clock::now();
+    if (!stream->Write(requests[i])) {
+      cancel = true;
+      break;
+    }
+  }
+  {
+    std::lock_guard lock(mu);
+    if (read_ended) cancel = false;
+  }
+  if (cancel) context->TryCancel();  // the reader must not wait for answers to batches never sent
+  reader.join();
+  *seconds = SecondsSince(start);
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  if (!failure.empty()) Fail(absl::StrCat("WriteStream: ", failure, "; status ", status.error_code(), " ", status.error_message()));
+  Check(status, "WriteStream");
+  *seconds = std::chrono::duration<double>(acked.back() - start).count();
+  std::vector<double> latencies;
+  for (size_t i = 0; i < requests.size(); ++i) latencies.push_back(std::chrono::duration<double>(acked[i] - sent[i]).count());
+  return latencies;
+}
+
+// The data set's batches as WriteRequests: one Series per device and metric, `batch_timestamps` points each.
+std::vector<telemetrypb::WriteRequest> ParkbaseBatches(const DataSet& data, const std::string& parent,
+                                                       const std::string& run) {
+  std::vector<telemetrypb::WriteRequest> requests(data.batches());
+  for (int b = 0; b < data.batches(); ++b) {
+    auto& request = requests[b];
+    request.set_parent(parent);
+    request.set_batch_id(absl::StrCat(run, "-", b));
+    for (int d = 0; d < data.devices; ++d) {
+      for (int m = 0; m < data.metrics; ++m) {
+        auto* series = request.add_series();
+        series->set_device(data.DeviceId(d));
+        series->set_metric(data.Metric(m));
+        for (int t = b * data.batch_timestamps; t < (b + 1) * data.batch_timestamps; ++t) {
+          series->add_timestamps_ms(data.time_ms(t));
+          series->add_double_values(data.Value(t, d, m));
+        }
+      }
+    }
+  }
+  return requests;
+}
+
+struct Latency {
+  double p50_ms = 0, p99_ms = 0;
+  int calls = 0;
+  std::string note;
+};
+
+template <typename Call>
+Latency MeasureLatency(int calls, Call call) {
+  std::vector<double> ms;
+  call();  // a first call outside the figures (channel and caches warm)
+  for (int i = 0; i < calls; ++i) {
+    const auto start = Clock::now();
+    call();
+    ms.push_back(SecondsSince(start) * 1000);
+  }
+  return {Percentile(ms, 50), Percentile(ms, 99), calls, ""};
+}
+
+Latency MeasureGetLatest(telemetrypb::TelemetryService::Stub& stub, const Tenant& tenant, const DataSet& data) {
+  telemetrypb::GetLatestRequest request;
+  request.set_parent(tenant.parent);
+  for (int d = 0; d < 100; ++d) request.add_devices(data.DeviceId(d));
+  const int64_t last_ms = data.time_ms(data.timestamps - 1);
+  bool checked = false;
+  return MeasureLatency(absl::GetFlag(FLAGS_latest_calls), [&] {
+    telemetrypb::GetLatestResponse response;
+    Check(stub.GetLatest(Context(tenant.key).get(), request, &response), "GetLatest");
+    if (!checked) {
+      checked = true;
+      if (response.values_size() != 100 * data.metrics) {
+        Fail(absl::StrCat("GetLatest returned ", response.values_size(), " values, expected ", 100 * data.metrics));
+      }
+      for (const auto& value : response.values()) {
+        const int64_t ms = value.time().seconds() * 1000 + value.time().nanos() / 1'000'000;
+        if (ms != last_ms) Fail(absl::StrCat("GetLatest: ", value.device(), "/", value.metric(), " at ", ms, ", expected ", last_ms));
+      }
+    }
+  });
+}
+
+// One extra day of 1 Hz points for one metric of one device, just before the data set, for Aggregate.
+constexpr int64_t kDaySeconds = 86'400;
+
+void LoadExtraDay(telemetrypb::TelemetryService::Stub& stub, const Tenant& tenant, const DataSet& data) {
+  std::mt19937_64 rng(absl::GetFlag(FLAGS_seed) + 1);
+  std::uniform_int_distribution<int32_t> dist(20'000, 24'999);
+  const int64_t start_ms = data.base_ms - kDaySeconds * 1000;
+  std::vector<telemetrypb::WriteRequest> requests;
+  for (int hour = 0; hour < 24; ++hour) {  // an hour a batch, as a gateway back-filling history would send
+    telemetrypb::WriteRequest request;
+    request.set_parent(tenant.parent);
+    request.set_batch_id(absl::StrCat("history-", hour));
+    auto* series = request.add_series();
+    series->set_device(data.DeviceId(0));
+    series->set_metric(data.Metric(0));
+    for (int s = 0; s < 3600; ++s) {
+      series->add_timestamps_ms(start_ms + (int64_t{hour} * 3600 + s) * 1000);
+      series->add_double_values(dist(rng) / 1000.0);
+    }
+    requests.push_back(std::move(request));
+  }
+  double seconds = 0;
+  StreamBatches(stub, tenant.key, requests, 4, &seconds);
+}
+
+Latency MeasureAggregate(telemetrypb::TelemetryService::Stub& stub, const Tenant& tenant, const DataSet& data) {
+  telemetrypb::AggregateRequest request;
+  request.set_parent(tenant.parent);
+  request.add_devices(data.DeviceId(0));
+  request.set_metric(data.Metric(0));
+  const int64_t start_s = data.base_ms / 1000 - kDaySeconds;
+  request.mutable_start_time()->set_seconds(start_s);
+  request.mutable_end_time()->set_seconds(start_s + kDaySeconds);
+  request.mutable_bucket()->set_seconds(60);
+  std::string note;
+  Latency latency = MeasureLatency(absl::GetFlag(FLAGS_aggregate_calls), [&] {
+    telemetrypb::AggregateResponse response;
+    Check(stub.Aggregate(Context(tenant.key).get(), request, &response), "Aggregate");
+    if (note.empty()) {
+      int64_t points = 0;
+      for (const auto& bucket : response.buckets()) points += bucket.count();
+      note = absl::StrCat(response.buckets_size(), " buckets, ", points, " points, source ",
+                          telemetrypb::AggregateSource_Name(response.source()));
+      if (response.buckets_size() != 1440 || points != kDaySeconds) {
+        std::fprintf(stderr, "warning: Aggregate returned %s (expected 1440 buckets, 86400 points)\n", note.c_str());
+      }
+    }
+  });
+  latency.note = note;
+  return latency;
+}
+
+constexpr const char* kTelemetryTables[] = {"telemetry_ingest_log", "telemetry_chunks", "telemetry_rollups",
+                                            "telemetry_batches"};
+
+// Waits until the compactor has folded every ingest-log row; returns the seconds waited.
+double WaitForCompaction(Pg& pg) {
+  const auto start = Clock::now();
+  const int timeout = absl::GetFlag(FLAGS_compaction_timeout_s);
+  for (;;) {
+    const int64_t rows = pg.QueryInt("SELECT count(*) FROM telemetry_ingest_log");
+    if (rows == 0) return SecondsSince(start);
+    if (SecondsSince(start) > timeout) {
+      Fail(absl::StrCat("the ingest log still holds ", rows, " rows after ", timeout,
+                        " s: is the compactor running (--telemetry_compaction_interval_ms)?"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+struct TableSize {
+  std::string table;
+  int64_t rows = 0, heap = 0, toast = 0, indexes = 0, total = 0;
+};
+
+std::vector<TableSize> TelemetryTableSizes(Pg& pg) {
+  std::vector<TableSize> sizes;
+  for (const char* table : kTelemetryTables) {
+    // Summed over the table and its partitions, if it is (or becomes) partitioned.
+    auto row = pg.Query(absl::StrCat(
+        "SELECT (SELECT count(*) FROM ", table, "), sum(pg_relation_size(relid)), ",
+        "sum(pg_table_size(relid) - pg_relation_size(relid)), sum(pg_indexes_size(relid)), ",
+        "sum(pg_total_relation_size(relid)) FROM (SELECT '", table, "'::regclass AS relid UNION ",
+        "SELECT relid FROM pg_partition_tree('", table, "')) parts"))[0];
+    TableSize size{table};
+    (void)absl::SimpleAtoi(row[0], &size.rows);
+    (void)absl::SimpleAtoi(row[1], &size.heap);
+    (void)absl::SimpleAtoi(row[2], &size.toast);
+    (void)absl::SimpleAtoi(row[3], &size.indexes);
+    (void)absl::SimpleAtoi(row[4], &size.total);
+    sizes.push_back(size);
+  }
+  return sizes;
+}
+
+struct ParkbaseResult {
+  IngestResult ingest;
+  double compaction_wait_s = 0;
+  std::vector<TableSize> before, after;
+  Latency latest_before, latest_after, aggregate_before, aggregate_after;
+  std::string server_memory;
+};
+
+ParkbaseResult RunParkbase(const DataSet& data, std::vector<Phase>& phases) {
+  ParkbaseResult result;
+  const std::string address = absl::GetFlag(FLAGS_address);
+  const std::string database_url = absl::GetFlag(FLAGS_database_url);
+  if (address.empty() || absl::GetFlag(FLAGS_key).empty() || database_url.empty()) {
+    Fail("the parkbase phase needs --address, --key and --database_url");
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(-1);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30))) {
+    Fail(absl::StrCat("cannot connect to Parkbase at ", address));
+  }
+  Pg pg(database_url);
+  const Tenant tenant = SetUpTenant(channel, absl::GetFlag(FLAGS_key), data);
+  auto stub = telemetrypb::TelemetryService::NewStub(channel);
+  const std::vector<telemetrypb::WriteRequest> requests = ParkbaseBatches(data, tenant.parent, "ingest");
+
+  pg.Exec("CHECKPOINT");
+  result.ingest.ran = true;
+  {
+    PhaseTimer timer("Parkbase WriteStream");
+    result.ingest.batch_seconds =
+        StreamBatches(*stub, tenant.key, requests, absl::GetFlag(FLAGS_in_flight), &result.ingest.seconds);
+    phases.push_back(timer.Stop());
+  }
+  result.ingest.points_per_second = data.points() / result.ingest.seconds;
+  result.before = TelemetryTableSizes(pg);
+
+  result.latest_before = MeasureGetLatest(*stub, tenant, data);
+  {
+    PhaseTimer timer("Parkbase compaction (wait)");
+    result.compaction_wait_s = WaitForCompaction(pg);
+    phases.push_back(timer.Stop());
+  }
+  pg.Exec(absl::StrCat("VACUUM ", absl::StrJoin(kTelemetryTables, ", ")));
+  result.after = TelemetryTableSizes(pg);
+  int64_t total = 0;
+  for (const auto& size : result.after) total += size.total;
+  result.ingest.bytes_per_point = static_cast<double>(total) / data.points();
+  result.latest_after = MeasureGetLatest(*stub, tenant, data);
+  result.server_memory = Memory(absl::GetFlag(FLAGS_server_pid));
+
+  // Aggregate over a day of one series: first right after loading it (the compactor keeps running, so the day
+  // moves from the ingest log into rollups during the calls: the note says how far), then once it has.
+  LoadExtraDay(*stub, tenant, data);
+  const int64_t log_rows_before = pg.QueryInt("SELECT count(*) FROM telemetry_ingest_log");
+  result.aggregate_before = MeasureAggregate(*stub, tenant, data);
+  const int64_t log_rows_after = pg.QueryInt("SELECT count(*) FROM telemetry_ingest_log");
+  result.aggregate_before.note += absl::StrCat("; ingest-log rows ", log_rows_before, " -> ", log_rows_after);
+  WaitForCompaction(pg);
+  result.aggregate_after = MeasureAggregate(*stub, tenant, data);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The report.
+
+std::string BatchTimes(const std::vector<double>& seconds) {
+  std::vector<std::string> ms;
+  for (double s : seconds) ms.push_back(absl::StrFormat("%.0f", s * 1000));
+  return absl::StrCat(absl::StrJoin(ms, " "), " ms");
+}
+
+int Run() {
+  const std::string phases_flag = absl::GetFlag(FLAGS_phases);
+  const std::vector<std::string> wanted = absl::StrSplit(phases_flag, ',', absl::SkipEmpty());
+  auto want = [&](const char* phase) { return std::find(wanted.begin(), wanted.end(), phase) != wanted.end(); };
+
+  const DataSet data = MakeDataSet();
+  std::vector<Phase> phases;
+
+  std::printf("Parkbase telemetry ingest benchmark\n");
+  std::printf("  data set: %s points = %d devices x %d metrics x %d timestamps (1 s apart from %s), values uniform "
+              "in [20, 25) with 3 decimals\n",
+              Thousands(data.points()).c_str(), data.devices, data.metrics, data.timestamps,
+              absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(data.base_ms), absl::UTCTimeZone()).c_str());
+  std::printf("  sent as %d batches of %s points in time order (%d timestamps of every series a batch), serially\n",
+              data.batches(), Thousands(data.points_per_batch()).c_str(), data.batch_timestamps);
+  std::printf("  machine: %u hardware threads; client, servers and PostgreSQL share it\n\n",
+              std::thread::hardware_concurrency());
+  std::fflush(stdout);
+
+  // Least disturbed first: VictoriaMetrics (its own process), then PostgreSQL COPY, then Parkbase.
+  IngestResult vm;
+  if (want("vm")) {
+    std::fprintf(stderr, "[bench] VictoriaMetrics...\n");
+    vm = RunVictoriaMetrics(data, phases);
+  } else {
+    vm.skipped_reason = "not selected (--phases)";
+  }
+  IngestResult copy_pk, copy_bare;
+  if (want("copy")) {
+    const std::string url = absl::GetFlag(FLAGS_copy_database_url);
+    if (url.empty()) Fail("the copy phase needs --copy_database_url");
+    std::vector<std::string> batches;
+    for (int b = 0; b < data.batches(); ++b) batches.push_back(CopyBatch(data, b));
+    Pg pg(url);
+    std::fprintf(stderr, "[bench] PostgreSQL COPY...\n");
+    copy_pk = RunCopy(data, pg, "bench_points_pk", true, batches, phases);
+    copy_bare = RunCopy(data, pg, "bench_points_bare", false, batches, phases);
+    pg.Exec("DROP TABLE bench_points_pk");
+    pg.Exec("DROP TABLE bench_points_bare");
+  }
+  std::optional<ParkbaseResult> pb;
+  if (want("parkbase")) {
+    std::fprintf(stderr, "[bench] Parkbase...\n");
+    pb = RunParkbase(data, phases);
+  }
+
+  // Ingest table.
+  std::printf("Ingest (points/s from the first send to the last acknowledgement; bytes/point on disk)\n");
+  std::printf("  %-58s %12s %10s %10s %12s\n", "system", "points/s", "vs COPY", "vs VM", "bytes/point");
+  auto row = [&](const std::string& name, const IngestResult& r, const std::string& bytes_note) {
+    if (!r.ran) {
+      std::printf("  %-58s %s\n", name.c_str(), absl::StrCat("not measured: ", r.skipped_reason).c_str());
+      return;
+    }
+    const std::string vs_copy =
+        copy_pk.ran ? absl::StrFormat("%.2fx", r.points_per_second / copy_pk.points_per_second) : "-";
+    const std::string vs_vm = vm.ran ? absl::StrFormat("%.2fx", r.points_per_second / vm.points_per_second) : "-";
+    std::printf("  %-58s %12s %10s %10s %12s\n", name.c_str(), Thousands(r.points_per_second).c_str(),
+                vs_copy.c_str(), vs_vm.c_str(), absl::StrCat(absl::StrFormat("%.2f", r.bytes_per_point), bytes_note).c_str());
+  };
+  if (pb) {
+    row(absl::StrFormat("Parkbase gRPC WriteStream, columnar, %d in flight", absl::GetFlag(FLAGS_in_flight)),
+        pb->ingest, "");
+  }
+  row("VictoriaMetrics 1.79 /write, Influx line protocol", vm, "");
+  if (copy_pk.ran) {
+    row("PostgreSQL COPY binary, a row a point, primary key", copy_pk, "");
+    row("PostgreSQL COPY binary, a row a point, no index", copy_bare, "");
+  }
+  std::printf("\n");
+
+  if (pb) {
+    const double pb_rate = pb->ingest.points_per_second;
+    if (copy_pk.ran) std::printf("  Parkbase / PostgreSQL COPY (primary key): %.2fx\n", pb_rate / copy_pk.points_per_second);
+    if (vm.ran) {
+      const bool met = pb_rate >= 2 * vm.points_per_second && pb->ingest.bytes_per_point < 2.5;
+      std::printf("  Parkbase / VictoriaMetrics: %.2fx; target (>= 2x VictoriaMetrics at < 2.5 bytes/point): %s\n",
+                  pb_rate / vm.points_per_second, met ? "MET" : "NOT MET");
+    }
+    std::printf("\nParkbase batches, send to acknowledgement: %s\n", BatchTimes(pb->ingest.batch_seconds).c_str());
+    std::printf("Parkbase storage (%s; VACUUMed after the compactor emptied the ingest log, %.1f s after the last "
+                "acknowledgement)\n",
+                "pg_total_relation_size: heap + TOAST + indexes", pb->compaction_wait_s);
+    std::printf("  %-22s %10s %12s %12s %12s %12s %12s\n", "table", "rows", "heap", "toast", "indexes", "total",
+                "before");
+    int64_t total = 0, total_before = 0;
+    for (size_t i = 0; i < pb->after.size(); ++i) {
+      const TableSize& s = pb->after[i];
+      total += s.total;
+      total_before += pb->before[i].total;
+      std::printf("  %-22s %10lld %12s %12s %12s %12s %12s\n", s.table.c_str(), static_cast<long long>(s.rows),
+                  Thousands(s.heap).c_str(), Thousands(s.toast).c_str(), Thousands(s.indexes).c_str(),
+                  Thousands(s.total).c_str(), Thousands(pb->before[i].total).c_str());
+    }
+    std::printf("  %-22s %10s %12s %12s %12s %12s %12s\n", "all", "", "", "", "", Thousands(total).c_str(),
+                Thousands(total_before).c_str());
+    std::printf("  = %.2f bytes/point after compaction (%.2f in the ingest log, before it)\n",
+                static_cast<double>(total) / data.points(), static_cast<double>(total_before) / data.points());
+  }
+  if (vm.ran) {
+    std::printf("\nVictoriaMetrics batches: %s\n", BatchTimes(vm.batch_seconds).c_str());
+    std::printf("VictoriaMetrics on disk, %.0f s after /internal/force_flush once du was stable: %s\n",
+                vm.settle_seconds, vm.size_detail.c_str());
+  }
+  if (copy_pk.ran) {
+    std::printf("\nPostgreSQL COPY (primary key) batches: %s\n", BatchTimes(copy_pk.batch_seconds).c_str());
+    std::printf("PostgreSQL COPY (no index) batches:    %s\n", BatchTimes(copy_bare.batch_seconds).c_str());
+    std::printf("PostgreSQL COPY sizes: primary key %s; no index %s\n", copy_pk.size_detail.c_str(),
+                copy_bare.size_detail.c_str());
+  }
+
+  if (pb) {
+    std::printf("\nQueries (serial calls, one client)\n");
+    std::printf("  %-66s %6s %9s %9s\n", "", "calls", "p50 ms", "p99 ms");
+    auto lat = [](const std::string& name, const Latency& l) {
+      std::printf("  %-66s %6d %9.2f %9.2f%s\n", name.c_str(), l.calls, l.p50_ms, l.p99_ms,
+                  l.note.empty() ? "" : absl::StrCat("  (", l.note, ")").c_str());
+    };
+    lat("GetLatest, 100 devices x all metrics, before compaction", pb->latest_before);
+    lat("GetLatest, 100 devices x all metrics, after compaction", pb->latest_after);
+    lat("Aggregate, 1 device, 1 day in 1-minute buckets, right after loading it", pb->aggregate_before);
+    lat("Aggregate, 1 device, 1 day in 1-minute buckets, after compaction", pb->aggregate_after);
+    std::printf("  Parkbase server memory: %s\n", pb->server_memory.c_str());
+  }
+  if (vm.ran) std::printf("  VictoriaMetrics memory: %s\n", Memory(absl::GetFlag(FLAGS_vm_pid)).c_str());
+
+  std::printf("\nWhere the time went (CPU seconds during each phase; 2 cores give 2 CPU-s a second)\n");
+  std::printf("  %-34s %8s %8s %8s %10s %8s\n", "phase", "wall s", "client", "parkbase", "postgres", "vm");
+  for (const Phase& p : phases) {
+    std::printf("  %-34s %8.2f %8.2f %8.2f %10.2f %8.2f\n", p.name.c_str(), p.wall, p.cpu.client, p.cpu.server,
+                p.cpu.postgres, p.cpu.vm);
+  }
+
+  if (pb) {
+    std::printf("\nparkbase-ingest points/s=%lld bytes/point=%.2f\n",
+                static_cast<long long>(std::llround(pb->ingest.points_per_second)), pb->ingest.bytes_per_point);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+}  // namespace parkbase::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return parkbase::bench::Run();
+}
