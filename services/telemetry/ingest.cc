@@ -1,5 +1,6 @@
 #include "telemetry/ingest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -144,7 +145,12 @@ std::string ValueRule(const MetricRule& rule) {
 
 absl::Status CheckBatchShape(const pb::WriteRequest& request, bool batch_id_required) {
   int64_t points = request.points_size();
-  for (const pb::Series& series : request.series()) points += series.timestamps_ms_size();
+  for (const pb::Series& series : request.series()) {
+    points += series.timestamps_ms_size() > 0
+                  ? series.timestamps_ms_size()
+                  : std::max({series.double_values_size(), series.int_values_size(), series.bool_values_size(),
+                              series.string_values_size()});
+  }
   if (points == 0) {
     return FieldError("points", "a batch needs at least one point (in `points` or `series`)");
   }
@@ -290,8 +296,11 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
     const int64_t group = request.points_size() + s;
     const std::string prefix = absl::StrCat("series[", s, "]");
     const int n = input.timestamps_ms_size();
+    const int longest_list = std::max({input.double_values_size(), input.int_values_size(),
+                                       input.bool_values_size(), input.string_values_size()});
     const int64_t first = base;
-    base += n;
+    // A series counts one point per timestamp; without timestamps, one per value of its longest list.
+    base += n > 0 ? n : longest_list;
     const int lists = (input.double_values_size() > 0) + (input.int_values_size() > 0) +
                       (input.bool_values_size() > 0) + (input.string_values_size() > 0);
     const int values = input.double_values_size() + input.int_values_size() + input.bool_values_size() +
@@ -299,7 +308,7 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
     if (n == 0) {
       if (values > 0) {
         // Values without timestamps: nothing to index them by but the series; count what was sent.
-        rejections.Add(first, values, group, pb::REJECTION_REASON_MALFORMED_SERIES,
+        rejections.Add(first, longest_list, group, pb::REJECTION_REASON_MALFORMED_SERIES,
                        absl::StrCat(prefix, ".timestamps_ms"), "one timestamp is needed per value");
       }
       continue;

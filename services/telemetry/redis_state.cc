@@ -29,34 +29,38 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_
 return {1, 0}
 )lua";
 
-// KEYS: device hashes. ARGV: for each key, a count n then n (metric, time, value) triples. Writes a field only
-// when its time is newer than or equal to the stored one.
+// KEYS: device hashes. ARGV: "1" to create missing hashes or "0" to leave them missing, then for each key a count
+// n and n (metric, time, value) triples. Writes a field only when its time is newer than or equal to the stored
+// one. Writes never create a hash: a missing hash means "unknown, rebuild from storage", and a hash holding only
+// the newest write would hide the other metrics' values.
 constexpr char kLatestUpdateScript[] = R"lua(
-local a = 1
+local create = ARGV[1] == '1'
+local a = 2
 for k = 1, #KEYS do
   local n = tonumber(ARGV[a])
   a = a + 1
-  local fields = {}
-  for j = 1, n do fields[j] = ARGV[a + (j - 1) * 3] end
-  local current = {}
-  if n > 0 then current = redis.call('HMGET', KEYS[k], unpack(fields)) end
-  local updates = {}
-  for j = 1, n do
-    local metric = ARGV[a]
-    local time = ARGV[a + 1]
-    local stored = current[j]
-    local newer = true
-    if stored then
-      local stored_time = tonumber(string.match(stored, '^(%-?%d+)|'))
-      if stored_time and stored_time > tonumber(time) then newer = false end
+  if create or redis.call('EXISTS', KEYS[k]) == 1 then
+    local fields = {}
+    for j = 1, n do fields[j] = ARGV[a + (j - 1) * 3] end
+    local current = {}
+    if n > 0 then current = redis.call('HMGET', KEYS[k], unpack(fields)) end
+    local updates = {}
+    for j = 1, n do
+      local base = a + (j - 1) * 3
+      local stored = current[j]
+      local newer = true
+      if stored then
+        local stored_time = tonumber(string.match(stored, '^(%-?%d+)|'))
+        if stored_time and stored_time > tonumber(ARGV[base + 1]) then newer = false end
+      end
+      if newer then
+        updates[#updates + 1] = ARGV[base]
+        updates[#updates + 1] = ARGV[base + 1] .. '|' .. ARGV[base + 2]
+      end
     end
-    if newer then
-      updates[#updates + 1] = metric
-      updates[#updates + 1] = time .. '|' .. ARGV[a + 2]
-    end
-    a = a + 3
+    if #updates > 0 then redis.call('HSET', KEYS[k], unpack(updates)) end
   end
-  if #updates > 0 then redis.call('HSET', KEYS[k], unpack(updates)) end
+  a = a + n * 3
 end
 return 1
 )lua";
@@ -98,10 +102,11 @@ absl::StatusOr<IngestRateLimiter::Decision> IngestRateLimiter::Take(const std::s
   return decision;
 }
 
-absl::Status LatestValues::Apply(const std::string& tenant_id, const std::vector<std::string>& keys,
+absl::Status LatestValues::Apply(const std::vector<std::string>& keys, bool create,
                                  std::vector<std::string> arguments) {
   std::vector<std::string> command = {"EVAL", kLatestUpdateScript, absl::StrCat(keys.size())};
   command.insert(command.end(), keys.begin(), keys.end());
+  command.push_back(create ? "1" : "0");
   command.insert(command.end(), std::make_move_iterator(arguments.begin()),
                  std::make_move_iterator(arguments.end()));
   return redis_.Command(command).status();
@@ -116,7 +121,7 @@ absl::Status LatestValues::Update(const std::string& tenant_id, const std::vecto
   absl::Status status;
   auto flush = [&] {
     if (keys.empty()) return;
-    absl::Status applied = Apply(tenant_id, keys, std::move(arguments));
+    absl::Status applied = Apply(keys, /*create=*/false, std::move(arguments));
     if (!applied.ok()) status = applied;
     keys.clear();
     arguments.clear();
@@ -161,7 +166,7 @@ absl::Status LatestValues::Update(const std::string& tenant_id,
     }
   }
   if (keys.empty()) return absl::OkStatus();
-  return Apply(tenant_id, keys, std::move(arguments));
+  return Apply(keys, /*create=*/true, std::move(arguments));
 }
 
 absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> LatestValues::Read(

@@ -39,13 +39,18 @@ class IngestRateLimiter {
 };
 
 // Latest values: one hash per device, metric -> "<time ms>|<serialized Value>", updated only by newer (or
-// equal-time, later) writes. The field "_" marks a device whose hash was rebuilt from storage.
+// equal-time, later) writes. A hash exists only once a reader has rebuilt it from storage (the field "_" marks
+// it); from then on every write and compaction keeps it current.
 class LatestValues {
  public:
   explicit LatestValues(RedisClient& redis) : redis_(redis) {}
 
-  // Offers the newest point of each series.
+  // Offers the newest point of each series to the devices' hashes that exist (a missing hash is rebuilt from
+  // storage by the next reader, which then sees this point too).
   absl::Status Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series);
+  // Creates the hashes of `rebuilt_devices` (marked as rebuilt) and offers `points` to them. A reader calls it
+  // once with no points before reading storage — so writes that commit meanwhile land in the hash — and once
+  // with what it read.
   absl::Status Update(const std::string& tenant_id, const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
                       const std::vector<std::string>& rebuilt_devices);
 
@@ -54,8 +59,7 @@ class LatestValues {
       const std::string& tenant_id, const std::vector<std::string>& device_ids);
 
  private:
-  absl::Status Apply(const std::string& tenant_id, const std::vector<std::string>& keys,
-                     std::vector<std::string> arguments);
+  absl::Status Apply(const std::vector<std::string>& keys, bool create, std::vector<std::string> arguments);
   RedisClient& redis_;
 };
 

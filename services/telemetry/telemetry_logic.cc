@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
@@ -217,13 +218,13 @@ absl::StatusOr<pb::GetLatestResponse> TelemetryManager::GetLatest(const Principa
     }
   }
   if (!missing.empty()) {
+    std::vector<std::string> rebuilt_devices;
+    for (const auto& [device, metrics] : missing) rebuilt_devices.push_back(device);
+    // Create the hashes first, so a write committing while storage is read lands in them.
+    if (cached.ok()) (void)latest_.Update(scope.tenant_id, {}, rebuilt_devices);
     ASSIGN_OR_RETURN(const auto rebuilt, store_.ReadLatest(scope, missing));
     for (const auto& [key, point] : rebuilt) values[key.first][key.second] = point;
-    if (cached.ok()) {
-      std::vector<std::string> rebuilt_devices;
-      for (const auto& [device, metrics] : missing) rebuilt_devices.push_back(device);
-      (void)latest_.Update(scope.tenant_id, rebuilt, rebuilt_devices);
-    }
+    if (cached.ok()) (void)latest_.Update(scope.tenant_id, rebuilt, rebuilt_devices);
   }
 
   pb::GetLatestResponse response;
@@ -383,7 +384,7 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
     MergeInto(std::move(stored.log), merged);
     for (auto& [key, data] : merged) {
       SortAndDeduplicate(data);
-      KeepRange(data, std::max(from_ms, start_ms), std::min(to_ms, end_ms));
+      KeepRange(data, from_ms, to_ms);
       for (const auto& [bucket, stats] : Bucketize(data, bucket_ms)) {
         if (only != nullptr && !only->contains(std::make_pair(key.first, bucket))) continue;
         per_device[key.first][bucket] = stats;
@@ -392,43 +393,52 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
     return absl::OkStatus();
   };
 
-  int rollup_s = 0;
-  if (bucket_ms % kHourMs == 0 && start_ms % kHourMs == 0 && end_ms % kHourMs == 0) {
-    rollup_s = 3600;
-  } else if (bucket_ms % kMinuteMs == 0 && start_ms % kMinuteMs == 0 && end_ms % kMinuteMs == 0) {
-    rollup_s = 60;
-  }
-  if (rollup_s == 0) {
-    response.set_source(pb::AGGREGATE_SOURCE_RAW);
-    RETURN_IF_ERROR(raw_buckets(start_ms, end_ms, nullptr));
-  } else {
-    response.set_source(rollup_s == 60 ? pb::AGGREGATE_SOURCE_ROLLUP_1M : pb::AGGREGATE_SOURCE_ROLLUP_1H);
-    ASSIGN_OR_RETURN(StoredSeries stored, store_.ReadRollups(scope, filter, rollup_s, start_ms, end_ms));
+  // Buckets lying wholly inside the range come from the coarsest rollup that divides them; the partial buckets at
+  // either end from the next finer source, down to raw points. `source` names the coarsest one used.
+  int coarsest = 0;  // 0 raw, 1 one-minute rollups, 2 one-hour rollups
+  std::function<absl::Status(int, int64_t, int64_t)> compute = [&](int level, int64_t from,
+                                                                    int64_t to) -> absl::Status {
+    if (from >= to) return absl::OkStatus();
+    if (level == 0) return raw_buckets(from, to, nullptr);
+    const int64_t resolution_ms = level == 2 ? kHourMs : kMinuteMs;
+    const int64_t first_full = WindowStart(from + bucket_ms - 1, bucket_ms);
+    const int64_t full_end = WindowStart(to, bucket_ms);
+    if (bucket_ms % resolution_ms != 0 || first_full >= full_end) return compute(level - 1, from, to);
+    RETURN_IF_ERROR(compute(level - 1, from, first_full));
+    RETURN_IF_ERROR(compute(level - 1, full_end, to));
+    coarsest = std::max(coarsest, level);
+    ASSIGN_OR_RETURN(StoredSeries stored, store_.ReadRollups(scope, filter, level == 2 ? 3600 : 60, first_full,
+                                                             full_end));
     // Buckets holding points not yet folded into rollups are computed from raw points instead.
     absl::flat_hash_set<std::pair<std::string, int64_t>> dirty;
     for (const SeriesEntry& entry : stored.log) {
       for (int64_t time : entry.data.timestamps_ms) {
-        if (time >= start_ms && time < end_ms) dirty.emplace(entry.device_id, aligned_bucket(time));
+        if (time >= first_full && time < full_end) dirty.emplace(entry.device_id, aligned_bucket(time));
       }
     }
     for (const auto& [key, buckets] : ReadRollupSeries(stored.compacted)) {
       for (const auto& [start, stats] : buckets) {
-        if (start < start_ms || start >= end_ms) continue;
+        if (start < first_full || start >= full_end) continue;
         const int64_t bucket = aligned_bucket(start);
         if (dirty.contains(std::make_pair(key.first, bucket))) continue;
         per_device[key.first][bucket].Combine(stats);
       }
     }
     if (!dirty.empty()) {
-      int64_t from = std::numeric_limits<int64_t>::max();
-      int64_t to = std::numeric_limits<int64_t>::min();
+      int64_t dirty_from = std::numeric_limits<int64_t>::max();
+      int64_t dirty_to = std::numeric_limits<int64_t>::min();
       for (const auto& [device, bucket] : dirty) {
-        from = std::min(from, bucket);
-        to = std::max(to, bucket + bucket_ms);
+        dirty_from = std::min(dirty_from, bucket);
+        dirty_to = std::max(dirty_to, bucket + bucket_ms);
       }
-      RETURN_IF_ERROR(raw_buckets(std::max(from, start_ms), std::min(to, end_ms), &dirty));
+      RETURN_IF_ERROR(raw_buckets(dirty_from, dirty_to, &dirty));
     }
-  }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(compute(2, start_ms, end_ms));
+  response.set_source(coarsest == 2   ? pb::AGGREGATE_SOURCE_ROLLUP_1H
+                      : coarsest == 1 ? pb::AGGREGATE_SOURCE_ROLLUP_1M
+                                      : pb::AGGREGATE_SOURCE_RAW);
 
   auto emit = [&](const std::string& device, int64_t start, const BucketStats& stats) {
     pb::Bucket* out = response.add_buckets();

@@ -57,20 +57,20 @@ inline constexpr char kSelectDeviceTypes[] =
 inline constexpr char kSelectRawBlocks[] =
     "SELECT 0::int8 AS source, device_id, window_start_ms::int8 AS a, generation::int8 AS b, block "
     "FROM telemetry_chunks WHERE tenant_id = $1 AND device_id = ANY($2::text::text[]) "
-    "AND window_start_ms > $3 - 3600000 AND window_start_ms < $4 AND max_time_ms >= $3 AND min_time_ms < $4 "
+    "AND window_start_ms > $3::int8 - 3600000 AND window_start_ms < $4::int8 AND max_time_ms >= $3::int8 AND min_time_ms < $4::int8 "
     "UNION ALL "
     "SELECT 1::int8, '', log_id::int8, 0::int8, block FROM telemetry_ingest_log "
-    "WHERE tenant_id = $1 AND max_time_ms >= $3 AND min_time_ms < $4 "
+    "WHERE tenant_id = $1 AND max_time_ms >= $3::int8 AND min_time_ms < $4::int8 "
     "ORDER BY 1, 2, 3, 4";
 
 // Rollup rows of a resolution, and the log (points not yet folded into rollups), in one snapshot.
 inline constexpr char kSelectRollupBlocks[] =
     "SELECT 0::int8 AS source, device_id, window_start_ms::int8 AS a, 0::int8 AS b, block "
-    "FROM telemetry_rollups WHERE tenant_id = $1 AND device_id = ANY($2::text::text[]) AND resolution_s = $5 "
-    "AND window_start_ms > $3 - $6 AND window_start_ms < $4 "
+    "FROM telemetry_rollups WHERE tenant_id = $1 AND device_id = ANY($2::text::text[]) AND resolution_s = $5::int4 "
+    "AND window_start_ms > $3::int8 - $6::int8 AND window_start_ms < $4::int8 "
     "UNION ALL "
     "SELECT 1::int8, '', log_id::int8, 0::int8, block FROM telemetry_ingest_log "
-    "WHERE tenant_id = $1 AND max_time_ms >= $3 AND min_time_ms < $4 "
+    "WHERE tenant_id = $1 AND max_time_ms >= $3::int8 AND min_time_ms < $4::int8 "
     "ORDER BY 1, 2, 3, 4";
 
 // Latest values, rebuilt when Redis lost them: the whole log, then each device's chunks a day at a time from the
