@@ -976,14 +976,15 @@ TEST_CASE("telemetry: retention drops old raw points while rollups keep answerin
                        {"temp"})
         .size();
   };
+  // Hour-aligned, so hour buckets can come from the hour rollups whole.
+  const absl::Time from = FloorTo(t, absl::Hours(1)) - absl::Hours(1);
+  const absl::Time to = from + absl::Hours(3);
   auto aggregate = [&](TelemetryTenant& tenant, const std::string& device, absl::Duration width) {
-    return env.MustAggregate(tenant.keys.admin_key, MakeAggregate(tenant.parent, {device}, "temp",
-                                                                  t - absl::Hours(2), t + absl::Hours(2), width,
-                                                                  false));
+    return env.MustAggregate(tenant.keys.admin_key,
+                             MakeAggregate(tenant.parent, {device}, "temp", from, to, width, false));
   };
   auto expected_buckets = [&](absl::Duration width) {
-    return ModelBuckets(points, ToMs(t - absl::Hours(2)), ToMs(t + absl::Hours(2)), absl::ToInt64Milliseconds(width),
-                        false);
+    return ModelBuckets(points, ToMs(from), ToMs(to), absl::ToInt64Milliseconds(width), false);
   };
   REQUIRE(raw(acme, a0) == 12);
   REQUIRE(raw(acme, a1) == 12);
