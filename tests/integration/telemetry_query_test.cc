@@ -329,7 +329,7 @@ uint64_t Seed() {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-TEST_CASE("telemetry: ReadRange pages through [start, end) ordered by metric then time", "[telemetry][integration]") {
+TEST_CASE("telemetry: ReadRange pages through a half-open time range ordered by metric then time", "[telemetry][integration]") {
   TelemetryEnv env;
   TelemetryTenant acme = env.CreateTenant("rr", 2);
   TelemetryTenant other = env.CreateTenant("rrx", 1);
