@@ -30,8 +30,12 @@ NAMESPACE = "parkbase"
 SERVER_FLAGS = frozenset({
     "listen", "health_listen", "metrics_listen", "database_url", "redis_url", "park_code", "tls_cert_file",
     "tls_key_file", "page_token_secret", "db_pool_size", "statement_timeout_ms", "drain_seconds",
-    "max_message_bytes", "server_threads", "log_level",
+    "max_message_bytes", "server_threads", "log_level", "telemetry_compaction_interval_ms",
+    "telemetry_retention_interval_s",
 })
+# Flags only the telemetry Deployment gets, from telemetryMaintenance: flag -> value key.
+TELEMETRY_FLAGS = {"telemetry_compaction_interval_ms": "compactionIntervalMs",
+                   "telemetry_retention_interval_s": "retentionIntervalSeconds"}
 
 try:
     import yaml

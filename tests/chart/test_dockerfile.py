@@ -80,6 +80,24 @@ class Dockerfile(unittest.TestCase):
                 result = chartlib.run(["dpkg-query", "-W", "-f=${Status}", package], check=False)
                 self.assertEqual(result.stdout, "install ok installed", f"{package} is not a package here")
 
+    def test_build_stage_has_every_pkg_config_module_cmake_asks_for(self):
+        # cmake configures on this machine whatever the image lacks; the image's build would then fail, so each
+        # pkg_check_modules() module must come from a package the build stage installs.
+        packages = set(self.build_packages())
+        cmake_files = [chartlib.REPO_ROOT / "CMakeLists.txt", *(chartlib.REPO_ROOT / "services").rglob("CMakeLists.txt")]
+        modules = set()
+        for path in cmake_files:
+            for args in re.findall(r"pkg_check_modules\(([^)]*)\)", path.read_text()):
+                words = args.split()[1:]
+                modules.update(w for w in words if w not in ("REQUIRED", "QUIET", "IMPORTED_TARGET", "GLOBAL"))
+        self.assertTrue(modules)
+        for module in sorted(modules):
+            with self.subTest(module):
+                pc = chartlib.run(["pkg-config", "--path", module]).stdout.strip()
+                owners = chartlib.run(["dpkg-query", "-S", pc]).stdout.split(":")[0].split(", ")
+                self.assertTrue(set(o.split(":")[0] for o in owners) & packages,
+                                f"{module} ({pc}, from {owners}) is in no package of the build stage")
+
     def test_build_context_configures(self):
         patterns = [l.strip() for l in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
                     if l.strip() and not l.startswith("#")]

@@ -131,6 +131,28 @@ class Render(unittest.TestCase):
                     self.assertNotIn(variable.removeprefix("PARKBASE_").lower(), parsed,
                                      f"{variable} is also passed as a flag")
 
+    def test_telemetry_maintenance_reaches_only_the_telemetry_server(self):
+        for _, values, objects in self.each_values_set():
+            for deployment in chartlib.by_kind(objects, "Deployment"):
+                name = chartlib.component(deployment)
+                (container,) = chartlib.pod_spec(deployment)["containers"]
+                parsed = flags(container)
+                extra = flags({"args": values["extraArgs"] + values[name].get("extraArgs", [])})
+                for flag, key in chartlib.TELEMETRY_FLAGS.items():
+                    if flag in extra:
+                        continue  # extraArgs set it; a later flag wins
+                    if name == "telemetry":
+                        self.assertEqual(parsed.get(flag), str(values["telemetryMaintenance"][key]), flag)
+                    else:
+                        self.assertNotIn(flag, parsed, f"{name} gets a telemetry flag")
+                if name == "telemetry":
+                    # The chart's flags come before extraArgs, so an operator's --flag still wins.
+                    args, extra_args = container["args"], values["extraArgs"] + values[name].get("extraArgs", [])
+                    positions = [i for i, a in enumerate(args) if a.startswith("--telemetry_") and a not in extra_args]
+                    self.assertTrue(positions)
+                    for arg in extra_args:
+                        self.assertGreater(args.index(arg), max(positions))
+
     def test_probes_are_grpc_on_the_plaintext_health_port(self):
         for _, values, objects in self.each_values_set():
             health = values["ports"]["health"]

@@ -79,7 +79,7 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 {{/* Where the TLS Secret is mounted in the servers. */}}
 {{- define "parkbase.tlsDir" -}}/etc/parkbase/tls{{- end }}
 
-{{/* Flags of every server; (dict "ctx" $ "svc" <service values>). */}}
+{{/* Flags of a server; (dict "ctx" $ "name" <service name> "svc" <service values>). */}}
 {{- define "parkbase.serverArgs" -}}
 {{- $v := .ctx.Values -}}
 - --listen=0.0.0.0:{{ $v.ports.grpc }}
@@ -95,6 +95,10 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 {{- if $v.tls.enabled }}
 - --tls_cert_file={{ include "parkbase.tlsDir" .ctx }}/tls.crt
 - --tls_key_file={{ include "parkbase.tlsDir" .ctx }}/tls.key
+{{- end }}
+{{- if eq .name "telemetry" }}
+- --telemetry_compaction_interval_ms={{ int64 $v.telemetryMaintenance.compactionIntervalMs }}
+- --telemetry_retention_interval_s={{ int64 $v.telemetryMaintenance.retentionIntervalSeconds }}
 {{- end }}
 {{- range concat $v.extraArgs .svc.extraArgs }}
 - {{ . | quote }}
