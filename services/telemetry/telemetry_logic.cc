@@ -116,6 +116,13 @@ absl::StatusOr<TenantLimits> TelemetryManager::Limits(const TenantScope& scope) 
 
 absl::StatusOr<pb::WriteResponse> TelemetryManager::Write(const Principal& caller, const pb::WriteRequest& request,
                                                           bool streamed) {
+  ASSIGN_OR_RETURN(PreparedBatch prepared, PrepareWrite(caller, request, streamed));
+  return CommitWrite(std::move(prepared));
+}
+
+absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(const Principal& caller,
+                                                                               const pb::WriteRequest& request,
+                                                                               bool streamed) {
   ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kWrite));
   RETURN_IF_ERROR(CheckBatchShape(request, streamed));
   ASSIGN_OR_RETURN(const TenantLimits limits, Limits(scope));
@@ -126,13 +133,15 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::Write(const Principal& calle
   rules.now = clock_.Now();
   rules.raw_retention_days = limits.raw_retention_days;
   rules.device_type_raw_retention_days = limits.device_type_raw_retention_days;
-  ASSIGN_OR_RETURN(ValidatedBatch batch, ValidateBatch(request, rules, directory_));
+  PreparedBatch prepared{scope, request.batch_id(), {}, {}};
+  ASSIGN_OR_RETURN(prepared.batch, ValidateBatch(request, rules, directory_));
+  ValidatedBatch& batch = prepared.batch;
   batch.response.set_batch_id(request.batch_id().empty() ? RandomBatchId() : request.batch_id());
   for (const pb::PointRejection& rejection : batch.response.rejections()) {
     rejected_.Add({{"tenant", scope.tenant_id}, {"reason", pb::RejectionReason_Name(rejection.reason())}})
         .Increment(static_cast<double>(rejection.count()));
   }
-  if (batch.accepted_points == 0) return batch.response;  // nothing to store, nothing to charge
+  if (batch.accepted_points == 0) return prepared;  // nothing to store, nothing to charge
 
   absl::StatusOr<IngestRateLimiter::Decision> decision =
       limiter_.Take(scope.tenant_id, limits.points_per_second, batch.accepted_points);
@@ -150,10 +159,16 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::Write(const Principal& calle
                                    absl::FormatDuration(decision->retry_after)),
                       decision->retry_after);
   }
+  prepared.block = EncodeBlock(batch.series, BlockOptions{.zstd_level = kLogZstdLevel});
+  return prepared;
+}
 
-  const std::string block = EncodeBlock(batch.series, BlockOptions{.zstd_level = kLogZstdLevel});
+absl::StatusOr<pb::WriteResponse> TelemetryManager::CommitWrite(PreparedBatch prepared) {
+  const TenantScope& scope = prepared.scope;
+  ValidatedBatch& batch = prepared.batch;
+  if (batch.accepted_points == 0) return batch.response;
   ASSIGN_OR_RETURN(std::optional<std::string> first_answer,
-                   store_.AppendBatch(scope, request.batch_id(), batch.response.SerializeAsString(), block,
+                   store_.AppendBatch(scope, prepared.batch_id, batch.response.SerializeAsString(), prepared.block,
                                       batch.min_time_ms, batch.max_time_ms, batch.accepted_points));
   if (first_answer.has_value()) {
     pb::WriteResponse duplicate;
@@ -169,8 +184,8 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::Write(const Principal& calle
         .Str("error", updated.message())
         .Emit();
   }
-  live_.Publish(scope.tenant_id, block);
-  return batch.response;
+  live_.Publish(scope.tenant_id, prepared.block);
+  return std::move(batch.response);
 }
 
 absl::StatusOr<std::vector<std::shared_ptr<const DeviceInfo>>> TelemetryManager::ResolveDevices(

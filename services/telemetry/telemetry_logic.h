@@ -42,8 +42,20 @@ class TelemetryManager {
   };
   explicit TelemetryManager(Parts parts);
 
+  // A validated, quota-checked and encoded batch, ready to commit. Nothing is stored yet.
+  struct PreparedBatch {
+    TenantScope scope;
+    std::string batch_id;  // as sent; empty when the server assigned one
+    ValidatedBatch batch;
+    std::string block;
+  };
+
   // `streamed`: the batch came through WriteStream (batch ids are then required).
   absl::StatusOr<pb::WriteResponse> Write(const Principal& caller, const pb::WriteRequest& request, bool streamed);
+  // Write in two steps, so a stream can prepare one batch while the previous one commits.
+  absl::StatusOr<PreparedBatch> PrepareWrite(const Principal& caller, const pb::WriteRequest& request,
+                                             bool streamed);
+  absl::StatusOr<pb::WriteResponse> CommitWrite(PreparedBatch prepared);
   absl::StatusOr<pb::GetLatestResponse> GetLatest(const Principal& caller, const pb::GetLatestRequest& request);
   absl::StatusOr<pb::ReadRangeResponse> ReadRange(const Principal& caller, const pb::ReadRangeRequest& request);
   absl::StatusOr<pb::AggregateResponse> Aggregate(const Principal& caller, const pb::AggregateRequest& request);

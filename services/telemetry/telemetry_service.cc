@@ -1,5 +1,8 @@
 #include "telemetry/telemetry_service.h"
 
+#include <deque>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -29,6 +32,54 @@ google::rpc::Status RpcStatus(const absl::Status& status) {
   return rpc;
 }
 
+// The hand-off between a WriteStream's reader and its committer: a short queue, so at most kInFlight prepared
+// batches wait in memory.
+class StreamPipeline {
+ public:
+  struct Item {
+    std::string batch_id;
+    absl::StatusOr<TelemetryManager::PreparedBatch> prepared;
+  };
+  // One batch committing and one prepared behind it is enough to overlap the two; more only holds memory.
+  static constexpr size_t kInFlight = 2;
+
+  // False when the client is gone and the reader should stop.
+  bool Push(Item item) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &StreamPipeline::HasRoom));
+    if (client_gone_) return false;
+    queue_.push_back(std::move(item));
+    return true;
+  }
+  // The next batch in order, or nullopt once the reader closed and everything was taken.
+  std::optional<Item> Next() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &StreamPipeline::HasWork));
+    if (queue_.empty()) return std::nullopt;
+    Item item = std::move(queue_.front());
+    queue_.pop_front();
+    return item;
+  }
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+  }
+  void ClientGone() {
+    absl::MutexLock lock(&mu_);
+    client_gone_ = true;
+    queue_.clear();
+  }
+
+ private:
+  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return client_gone_ || queue_.size() < kInFlight; }
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || client_gone_ || !queue_.empty(); }
+
+  absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_gone_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 }  // namespace
 
 TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, TelemetryManager& manager, std::string redis_url,
@@ -46,22 +97,38 @@ grpc::Status TelemetryServiceImpl::Write(grpc::ServerContext* context, const pb:
 grpc::Status TelemetryServiceImpl::WriteStream(grpc::ServerContext* context,
                                                grpc::ServerReaderWriter<pb::WriteResponse, pb::WriteRequest>* stream) {
   return calls_.Run(context, "WriteStream", [&](const Principal& caller) -> absl::Status {
+    // This thread reads and prepares (validates, charges the quota, encodes) batch N+1 while a committer thread
+    // commits batch N and answers it, so parsing and encoding overlap the database's fsync. Answers keep the
+    // order of the batches because one thread commits them all.
+    StreamPipeline pipeline;
+    std::thread committer([&] {
+      while (std::optional<StreamPipeline::Item> item = pipeline.Next()) {
+        pb::WriteResponse response;
+        absl::StatusOr<pb::WriteResponse> answer =
+            item->prepared.ok() ? manager_.CommitWrite(*std::move(item->prepared)) : item->prepared.status();
+        if (answer.ok()) {
+          response = *std::move(answer);
+        } else {
+          // The batch is refused whole; the stream goes on so the client can tell which batches to send again.
+          response.set_batch_id(item->batch_id);
+          *response.mutable_error() = RpcStatus(answer.status());
+        }
+        if (!stream->Write(response)) {
+          pipeline.ClientGone();
+          return;
+        }
+      }
+    });
     pb::WriteRequest request;
     std::string parent;
     while (stream->Read(&request)) {
       if (parent.empty()) parent = request.parent();
       if (request.parent().empty()) request.set_parent(parent);
-      absl::StatusOr<pb::WriteResponse> answer = manager_.Write(caller, request, /*streamed=*/true);
-      pb::WriteResponse response;
-      if (answer.ok()) {
-        response = *std::move(answer);
-      } else {
-        // The batch is refused whole; the stream goes on so the client can tell which batches to send again.
-        response.set_batch_id(request.batch_id());
-        *response.mutable_error() = RpcStatus(answer.status());
-      }
-      if (!stream->Write(response)) return absl::CancelledError("client went away");
+      StreamPipeline::Item item{request.batch_id(), manager_.PrepareWrite(caller, request, /*streamed=*/true)};
+      if (!pipeline.Push(std::move(item))) break;
     }
+    pipeline.Close();
+    committer.join();
     return absl::OkStatus();
   });
 }
