@@ -1,0 +1,132 @@
+// The telemetry read/compaction primitives: last-write-wins ordering, range trimming and bucket statistics.
+#include <random>
+
+#include <catch2/catch.hpp>
+#include "telemetry/rollup.h"
+#include "telemetry/series.h"
+
+namespace parkbase::telemetry {
+namespace {
+
+SeriesData Doubles(std::vector<int64_t> times, std::vector<double> values) {
+  SeriesData data;
+  data.kind = ValueKind::kDouble;
+  data.timestamps_ms = std::move(times);
+  data.doubles = std::move(values);
+  return data;
+}
+
+TEST_CASE("series: sorting keeps the last write of each time", "[telemetry][unit]") {
+  SeriesData data = Doubles({30, 10, 20, 10, 30, 5}, {1, 2, 3, 4, 5, 6});
+  SortAndDeduplicate(data);
+  CHECK(data.timestamps_ms == std::vector<int64_t>{5, 10, 20, 30});
+  CHECK(data.doubles == std::vector<double>{6, 4, 3, 5});
+}
+
+TEST_CASE("series: sorting matches a map model on random input", "[telemetry][unit]") {
+  std::mt19937_64 random(7);
+  for (int round = 0; round < 200; ++round) {
+    SeriesData data;
+    data.kind = ValueKind::kInt64;
+    std::map<int64_t, int64_t> model;
+    const int n = static_cast<int>(random() % 300);
+    for (int i = 0; i < n; ++i) {
+      const int64_t time = static_cast<int64_t>(random() % 100);
+      const int64_t value = static_cast<int64_t>(random());
+      data.timestamps_ms.push_back(time);
+      data.ints.push_back(value);
+      model[time] = value;
+    }
+    SortAndDeduplicate(data);
+    REQUIRE(data.size() == model.size());
+    size_t i = 0;
+    for (const auto& [time, value] : model) {
+      CHECK(data.timestamps_ms[i] == time);
+      CHECK(data.ints[i] == value);
+      ++i;
+    }
+  }
+}
+
+TEST_CASE("series: merging lets later sources win and a changed type replace the series", "[telemetry][unit]") {
+  SeriesMap merged;
+  std::vector<SeriesEntry> older;
+  older.push_back({"d", "m", Doubles({1, 2}, {1, 2})});
+  std::vector<SeriesEntry> newer;
+  newer.push_back({"d", "m", Doubles({2, 3}, {20, 30})});
+  MergeInto(std::move(older), merged);
+  MergeInto(std::move(newer), merged);
+  SeriesData& series = merged[SeriesKey("d", "m")];
+  SortAndDeduplicate(series);
+  CHECK(series.doubles == std::vector<double>{1, 20, 30});
+
+  SeriesData strings;
+  strings.kind = ValueKind::kString;
+  strings.timestamps_ms = {4};
+  strings.strings = {"x"};
+  std::vector<SeriesEntry> retyped;
+  retyped.push_back({"d", "m", strings});
+  MergeInto(std::move(retyped), merged);
+  CHECK(merged[SeriesKey("d", "m")].kind == ValueKind::kString);
+  CHECK(merged[SeriesKey("d", "m")].size() == 1);
+}
+
+TEST_CASE("series: KeepRange is [start, end) and window starts floor", "[telemetry][unit]") {
+  SeriesData data = Doubles({9, 10, 15, 20, 21}, {1, 2, 3, 4, 5});
+  KeepRange(data, 10, 21);
+  CHECK(data.timestamps_ms == std::vector<int64_t>{10, 15, 20});
+  CHECK(WindowStart(3'599'999, kChunkWindowMs) == 0);
+  CHECK(WindowStart(3'600'000, kChunkWindowMs) == 3'600'000);
+  CHECK(WindowStart(-1, 1000) == -1000);
+}
+
+TEST_CASE("rollup: buckets compute every statistic and combine like the raw points", "[telemetry][unit]") {
+  SeriesData data = Doubles({0, 30'000, 59'999, 60'000, 61'000}, {5, -1, 7, 2, 4});
+  const Buckets minutes = Bucketize(data, kMinuteMs);
+  REQUIRE(minutes.size() == 2);
+  const BucketStats& first = minutes.at(0);
+  CHECK(first.count == 3);
+  CHECK(first.min == -1);
+  CHECK(first.max == 7);
+  CHECK(first.sum == 11);
+  CHECK(first.first == 5);
+  CHECK(first.last == 7);
+  CHECK(first.first_ms == 0);
+  CHECK(first.last_ms == 59'999);
+
+  BucketStats combined;
+  for (const auto& [start, stats] : minutes) combined.Combine(stats);
+  const Buckets hour = Bucketize(data, kHourMs);
+  REQUIRE(hour.size() == 1);
+  CHECK(combined.count == hour.at(0).count);
+  CHECK(combined.min == hour.at(0).min);
+  CHECK(combined.max == hour.at(0).max);
+  CHECK(combined.sum == hour.at(0).sum);
+  CHECK(combined.first == hour.at(0).first);
+  CHECK(combined.last == hour.at(0).last);
+}
+
+TEST_CASE("rollup: stored rollup series read back to the same buckets", "[telemetry][unit]") {
+  const Buckets buckets = Bucketize(Doubles({1'000, 2'000, 70'000}, {1.5, 2.5, -3.25}), kMinuteMs);
+  std::vector<SeriesEntry> entries;
+  AppendRollupSeries("dev", "temp", buckets, entries);
+  const auto read = ReadRollupSeries(entries);
+  REQUIRE(read.contains(SeriesKey("dev", "temp")));
+  const Buckets& back = read.at(SeriesKey("dev", "temp"));
+  REQUIRE(back.size() == buckets.size());
+  for (const auto& [start, stats] : buckets) {
+    const BucketStats& other = back.at(start);
+    CHECK(other.count == stats.count);
+    CHECK(other.sum == stats.sum);
+    CHECK(other.first_ms == stats.first_ms);
+    CHECK(other.last == stats.last);
+  }
+  SeriesData strings;
+  strings.kind = ValueKind::kString;
+  strings.timestamps_ms = {1};
+  strings.strings = {"x"};
+  CHECK(Bucketize(strings, kMinuteMs).empty());
+}
+
+}  // namespace
+}  // namespace parkbase::telemetry
