@@ -82,6 +82,11 @@ export PARKBASE_ADDRESS="$address" PARKBASE_KEY="$key"
 cli="$bin/parkbase"
 [[ "$cli" == "$PWD/"* ]] && cli="${cli#"$PWD/"}"
 create_body='{"tenant_id":"acme","tenant":{"display_name":"Acme Manufacturing","plan":"PLAN_STANDARD"}}'
+type_body='{"parent":"tenants/acme","device_type_id":"press","device_type":{"display_name":"Hydraulic press","metrics":[{"name":"pressure","unit":"kPa","value_type":"VALUE_TYPE_DOUBLE","min":0,"max":40000}]}}'
+device_body='{"parent":"tenants/acme","device":{"device_id":"press-1","device_type_id":"press","serial_number":"SN-0001"}}'
+# A point measured at start-up: within the 10-minute future skew and the raw retention for a long while.
+write_body="{\"parent\":\"tenants/acme\",\"points\":[{\"device\":\"press-1\",\"metric\":\"pressure\",\"time\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"value\":{\"double_value\":2150.25}}]}"
+latest_body='{"parent":"tenants/acme","devices":["press-1"]}'
 cat >.dev/env <<EOF
 export PARKBASE_ADDRESS=$address PARKBASE_KEY=$key
 export PATH="\$HOME/go/bin:\$PATH"
@@ -101,8 +106,12 @@ Try it from another shell (or: source .dev/env):
   export PATH="\$HOME/go/bin:\$PATH"
   grpcurl -plaintext $address list
   grpcurl -plaintext -H "authorization: Bearer $key" -d '$create_body' $address parkbase.tenant.v1.TenantService/CreateTenant
+  grpcurl -plaintext -H "authorization: Bearer $key" -d '$type_body' $address parkbase.device.v1.DeviceService/CreateDeviceType
+  grpcurl -plaintext -H "authorization: Bearer $key" -d '$device_body' $address parkbase.device.v1.DeviceService/CreateDevice
+  grpcurl -plaintext -H "authorization: Bearer $key" -d '$write_body' $address parkbase.telemetry.v1.TelemetryService/Write
+  grpcurl -plaintext -H "authorization: Bearer $key" -d '$latest_body' $address parkbase.telemetry.v1.TelemetryService/GetLatest
   $cli tenant list
-  curl -s http://127.0.0.1:$metrics_port/metrics | grep grpc_server_handled_total
+  curl -s http://127.0.0.1:$metrics_port/metrics | grep -E 'grpc_server_handled_total|parkbase_points_ingested_total'
 
 EOF
 
@@ -115,11 +124,30 @@ if ((no_wait)); then
   out="$(grpcurl -plaintext -H "authorization: Bearer $key" -d "$create_body" "$address" \
     parkbase.tenant.v1.TenantService/CreateTenant)" || pb_die "CreateTenant failed"
   printf '%s\n' "$out" >&2
+  grep -q '"name": "tenants/acme"' <<<"$out" || pb_die "CreateTenant did not answer tenants/acme"
+  out="$(grpcurl -plaintext -H "authorization: Bearer $key" -d "$type_body" "$address" \
+    parkbase.device.v1.DeviceService/CreateDeviceType)" || pb_die "CreateDeviceType failed"
+  printf '%s\n' "$out" >&2
+  grep -q '"name": "tenants/acme/deviceTypes/press"' <<<"$out" || pb_die "CreateDeviceType did not answer the type"
+  out="$(grpcurl -plaintext -H "authorization: Bearer $key" -d "$device_body" "$address" \
+    parkbase.device.v1.DeviceService/CreateDevice)" || pb_die "CreateDevice failed"
+  printf '%s\n' "$out" >&2
+  grep -q '"name": "tenants/acme/devices/press-1"' <<<"$out" || pb_die "CreateDevice did not answer the device"
+  out="$(grpcurl -plaintext -H "authorization: Bearer $key" -d "$write_body" "$address" \
+    parkbase.telemetry.v1.TelemetryService/Write)" || pb_die "Write failed"
+  printf '%s\n' "$out" >&2
+  grep -q '"accepted_points": "1"' <<<"$out" || pb_die "Write did not accept the point"
+  out="$(grpcurl -plaintext -H "authorization: Bearer $key" -d "$latest_body" "$address" \
+    parkbase.telemetry.v1.TelemetryService/GetLatest)" || pb_die "GetLatest failed"
+  printf '%s\n' "$out" >&2
+  grep -q '"double_value": 2150.25' <<<"$out" || pb_die "GetLatest does not show the point written"
   out="$("$bin/parkbase" tenant list)" || pb_die "'parkbase tenant list' failed"
   printf '%s\n' "$out" >&2
   grep -q acme <<<"$out" || pb_die "'parkbase tenant list' does not show acme"
   out="$(curl -fsS "http://127.0.0.1:$metrics_port/metrics")" || pb_die "GET /metrics failed"
   grep -q '^grpc_server_handled_total' <<<"$out" || pb_die "/metrics has no grpc_server_handled_total"
+  grep -q '^parkbase_points_ingested_total{tenant="acme"} 1$' <<<"$out" ||
+    pb_die "/metrics has no parkbase_points_ingested_total for acme"
   pb_log "smoke test passed; stopping"
   exit 0
 fi
