@@ -121,7 +121,8 @@ if [[ -n "$vm_bin" ]]; then
   pb_track_pid "$vm_pid"
   for _ in $(seq 1 100); do
     if curl -fsS "http://127.0.0.1:$vm_port/health" >/dev/null 2>&1; then
-      vm_flags=(--vm_address="127.0.0.1:$vm_port" --vm_data_dir="$work/vm" --vm_pid="$vm_pid")
+      vm_flags=(--vm_address="127.0.0.1:$vm_port" --vm_data_dir="$work/vm" --vm_pid="$vm_pid"
+        --vm_version="$(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null | sed 's/[+~-].*//')")
       break
     fi
     kill -0 "$vm_pid" 2>/dev/null || break
@@ -131,7 +132,7 @@ if [[ -n "$vm_bin" ]]; then
     tail -n 20 "$work/vm.log" >&2 || true
     vm_missing="victoria-metrics did not start (log above)"
   else
-    pb_log "VictoriaMetrics $("$vm_bin" -version 2>/dev/null | head -n 1) on 127.0.0.1:$vm_port"
+    pb_log "VictoriaMetrics on 127.0.0.1:$vm_port"
   fi
 fi
 ((${#vm_flags[@]})) || vm_flags=(--vm_missing_reason="$vm_missing")

@@ -40,6 +40,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -68,6 +69,7 @@ ABSL_FLAG(std::string, copy_database_url, "", "Superuser URL of a scratch databa
 ABSL_FLAG(std::string, vm_address, "", "VictoriaMetrics host:port; empty skips it");
 ABSL_FLAG(std::string, vm_data_dir, "", "VictoriaMetrics -storageDataPath, for its size on disk");
 ABSL_FLAG(std::string, vm_missing_reason, "", "Printed instead of VictoriaMetrics' figures when it was not started");
+ABSL_FLAG(std::string, vm_version, "", "VictoriaMetrics' version, for the report (e.g. the Debian package's)");
 ABSL_FLAG(int, server_pid, 0, "Parkbase server pid: CPU time and memory per phase (0: not reported)");
 ABSL_FLAG(int, postgres_pid, 0, "PostgreSQL postmaster pid: CPU time of it and its children per phase");
 ABSL_FLAG(int, vm_pid, 0, "VictoriaMetrics pid: CPU time and memory per phase");
@@ -959,6 +961,7 @@ double WaitForCompaction(Pg& pg) {
 struct TableSize {
   std::string table;
   int64_t rows = 0, heap = 0, toast = 0, indexes = 0, total = 0;
+  int64_t payload = 0;  // the encoded bytes themselves (the bytea column), without row and page overhead
 };
 
 std::vector<TableSize> TelemetryTableSizes(Pg& pg) {
@@ -971,6 +974,10 @@ std::vector<TableSize> TelemetryTableSizes(Pg& pg) {
         "sum(pg_total_relation_size(relid)) FROM (SELECT '", table, "'::regclass AS relid UNION ",
         "SELECT relid FROM pg_partition_tree('", table, "')) parts"))[0];
     TableSize size{table};
+    const char* column = std::string_view(table) == "telemetry_batches" ? "response" : "block";
+    (void)absl::SimpleAtoi(
+        pg.Query(absl::StrCat("SELECT coalesce(sum(octet_length(", column, ")), 0) FROM ", table))[0][0],
+        &size.payload);
     (void)absl::SimpleAtoi(row[0], &size.rows);
     (void)absl::SimpleAtoi(row[1], &size.heap);
     (void)absl::SimpleAtoi(row[2], &size.toast);
@@ -984,8 +991,8 @@ std::vector<TableSize> TelemetryTableSizes(Pg& pg) {
 struct ParkbaseResult {
   IngestResult ingest;
   double compaction_wait_s = 0;
-  std::vector<TableSize> before, after;
-  Latency latest_before, latest_after, aggregate_before, aggregate_after;
+  std::vector<TableSize> before, after, full;
+  Latency latest, aggregate_before, aggregate_after;
   std::string server_memory;
 };
 
@@ -1012,14 +1019,17 @@ ParkbaseResult RunParkbase(const DataSet& data, std::vector<Phase>& phases) {
   result.ingest.ran = true;
   {
     PhaseTimer timer("Parkbase WriteStream");
+    const auto start = Clock::now();
     result.ingest.batch_seconds =
         StreamBatches(*stub, tenant.key, requests, absl::GetFlag(FLAGS_in_flight), &result.ingest.seconds);
     phases.push_back(timer.Stop());
+    // steady_clock is CLOCK_MONOTONIC: `perf record -k CLOCK_MONOTONIC` + `perf report --time A,B` profiles just this.
+    auto monotonic = [](Clock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); };
+    std::fprintf(stderr, "[bench] Parkbase ingest ran from %.6f to %.6f (CLOCK_MONOTONIC seconds)\n",
+                 monotonic(start), monotonic(Clock::now()));
   }
   result.ingest.points_per_second = data.points() / result.ingest.seconds;
   result.before = TelemetryTableSizes(pg);
-
-  result.latest_before = MeasureGetLatest(*stub, tenant, data);
   {
     PhaseTimer timer("Parkbase compaction (wait)");
     result.compaction_wait_s = WaitForCompaction(pg);
@@ -1030,7 +1040,11 @@ ParkbaseResult RunParkbase(const DataSet& data, std::vector<Phase>& phases) {
   int64_t total = 0;
   for (const auto& size : result.after) total += size.total;
   result.ingest.bytes_per_point = static_cast<double>(total) / data.points();
-  result.latest_after = MeasureGetLatest(*stub, tenant, data);
+  // The same with dead row versions squeezed out (plain VACUUM keeps their space in the files for reuse): shows how
+  // much of the figure is the compactor's rewrites, which depends on when its passes fell during the ingest.
+  pg.Exec(absl::StrCat("VACUUM FULL ", absl::StrJoin(kTelemetryTables, ", ")));
+  result.full = TelemetryTableSizes(pg);
+  result.latest = MeasureGetLatest(*stub, tenant, data);
   result.server_memory = Memory(absl::GetFlag(FLAGS_server_pid));
 
   // Aggregate over a day of one series: first right after loading it (the compactor keeps running, so the day
@@ -1069,8 +1083,12 @@ int Run() {
               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(data.base_ms), absl::UTCTimeZone()).c_str());
   std::printf("  sent as %d batches of %s points in time order (%d timestamps of every series a batch), serially\n",
               data.batches(), Thousands(data.points_per_batch()).c_str(), data.batch_timestamps);
-  std::printf("  machine: %u hardware threads; client, servers and PostgreSQL share it\n\n",
-              std::thread::hardware_concurrency());
+  std::string load;
+  std::getline(std::ifstream("/proc/loadavg"), load);
+  const std::vector<std::string> averages = absl::StrSplit(load, ' ');  // 1, 5 and 15 minutes, then others
+  std::printf("  machine: %u hardware threads shared by client, servers and PostgreSQL; load average at start: %s\n\n",
+              std::thread::hardware_concurrency(),
+              absl::StrJoin(averages.begin(), averages.begin() + std::min<size_t>(3, averages.size()), " ").c_str());
   std::fflush(stdout);
 
   // Least disturbed first: VictoriaMetrics (its own process), then PostgreSQL COPY, then Parkbase.
@@ -1118,7 +1136,10 @@ int Run() {
     row(absl::StrFormat("Parkbase gRPC WriteStream, columnar, %d in flight", absl::GetFlag(FLAGS_in_flight)),
         pb->ingest, "");
   }
-  row("VictoriaMetrics 1.79 /write, Influx line protocol", vm, "");
+  const std::string vm_version = absl::GetFlag(FLAGS_vm_version);
+  row(absl::StrCat("VictoriaMetrics ", vm_version.empty() ? "" : absl::StrCat(vm_version, " "),
+                   "/write, Influx line protocol"),
+      vm, "");
   if (copy_pk.ran) {
     row("PostgreSQL COPY binary, a row a point, primary key", copy_pk, "");
     row("PostgreSQL COPY binary, a row a point, no index", copy_bare, "");
@@ -1134,24 +1155,28 @@ int Run() {
                   pb_rate / vm.points_per_second, met ? "MET" : "NOT MET");
     }
     std::printf("\nParkbase batches, send to acknowledgement: %s\n", BatchTimes(pb->ingest.batch_seconds).c_str());
-    std::printf("Parkbase storage (%s; VACUUMed after the compactor emptied the ingest log, %.1f s after the last "
+    std::printf("Parkbase storage (payload: the encoded blocks' bytes; %s; VACUUMed after the compactor emptied the ingest log, %.1f s after the last "
                 "acknowledgement)\n",
                 "pg_total_relation_size: heap + TOAST + indexes", pb->compaction_wait_s);
-    std::printf("  %-22s %10s %12s %12s %12s %12s %12s\n", "table", "rows", "heap", "toast", "indexes", "total",
-                "before");
-    int64_t total = 0, total_before = 0;
+    std::printf("  %-22s %6s %10s %10s %8s %8s %10s %10s %10s\n", "table", "rows", "payload", "heap", "toast",
+                "indexes", "total", "before", "VAC FULL");
+    int64_t total = 0, total_before = 0, total_full = 0;
     for (size_t i = 0; i < pb->after.size(); ++i) {
       const TableSize& s = pb->after[i];
       total += s.total;
       total_before += pb->before[i].total;
-      std::printf("  %-22s %10lld %12s %12s %12s %12s %12s\n", s.table.c_str(), static_cast<long long>(s.rows),
-                  Thousands(s.heap).c_str(), Thousands(s.toast).c_str(), Thousands(s.indexes).c_str(),
-                  Thousands(s.total).c_str(), Thousands(pb->before[i].total).c_str());
+      total_full += pb->full[i].total;
+      std::printf("  %-22s %6lld %10s %10s %8s %8s %10s %10s %10s\n", s.table.c_str(), static_cast<long long>(s.rows),
+                  Thousands(s.payload).c_str(), Thousands(s.heap).c_str(), Thousands(s.toast).c_str(),
+                  Thousands(s.indexes).c_str(), Thousands(s.total).c_str(), Thousands(pb->before[i].total).c_str(),
+                  Thousands(pb->full[i].total).c_str());
     }
-    std::printf("  %-22s %10s %12s %12s %12s %12s %12s\n", "all", "", "", "", "", Thousands(total).c_str(),
-                Thousands(total_before).c_str());
-    std::printf("  = %.2f bytes/point after compaction (%.2f in the ingest log, before it)\n",
-                static_cast<double>(total) / data.points(), static_cast<double>(total_before) / data.points());
+    std::printf("  %-22s %6s %10s %10s %8s %8s %10s %10s %10s\n", "all", "", "", "", "", "", Thousands(total).c_str(),
+                Thousands(total_before).c_str(), Thousands(total_full).c_str());
+    std::printf("  = %.2f bytes/point after compaction and VACUUM (%.2f in the ingest log before it; %.2f after "
+                "VACUUM FULL)\n",
+                static_cast<double>(total) / data.points(), static_cast<double>(total_before) / data.points(),
+                static_cast<double>(total_full) / data.points());
   }
   if (vm.ran) {
     std::printf("\nVictoriaMetrics batches: %s\n", BatchTimes(vm.batch_seconds).c_str());
@@ -1172,8 +1197,7 @@ int Run() {
       std::printf("  %-66s %6d %9.2f %9.2f%s\n", name.c_str(), l.calls, l.p50_ms, l.p99_ms,
                   l.note.empty() ? "" : absl::StrCat("  (", l.note, ")").c_str());
     };
-    lat("GetLatest, 100 devices x all metrics, before compaction", pb->latest_before);
-    lat("GetLatest, 100 devices x all metrics, after compaction", pb->latest_after);
+    lat("GetLatest, 100 devices x all metrics (1,000 values)", pb->latest);
     lat("Aggregate, 1 device, 1 day in 1-minute buckets, right after loading it", pb->aggregate_before);
     lat("Aggregate, 1 device, 1 day in 1-minute buckets, after compaction", pb->aggregate_after);
     std::printf("  Parkbase server memory: %s\n", pb->server_memory.c_str());
