@@ -23,26 +23,38 @@ namespace {
 // (~40 bytes a decoded point) and the length of its transaction.
 constexpr int kLogRowsPerPass = 64;
 constexpr int64_t kPointsPerPass = 2'000'000;
-// A window's newest generation takes new points while it holds fewer than this; then a new generation starts.
-// Bounds what one compaction rewrites, whatever the device's rate.
+// A window's newest generation is rewritten with the new points only while it holds fewer than this (and the
+// result stays under kGenerationPoints); otherwise the new points start a generation of their own. This bounds
+// what one compaction rewrites, whatever the devices' rates, and a burst folded in two passes is written twice at
+// most once.
+constexpr int64_t kMergeBelowPoints = 4'096;
 constexpr int64_t kGenerationPoints = 16'384;
-// Chunks are compressed harder than the log: they are written once and kept for the retention period.
+// Devices per chunk group (see migrations/0001): 16 devices of 10 metrics at 1 Hz fill a 4,096-point generation
+// in under half a minute, and a group-hour row of a typical device is tens of kilobytes.
+constexpr int64_t kDevicesPerGroup = 16;
+// The background compactor waits for a tenant's burst to settle — no new log row for this long — so a burst is
+// folded in one pass rather than rewritten pass after pass; it never waits longer than kMaxLogAgeMs, nor once the
+// log holds kLogRowsPerPass rows.
+constexpr int64_t kSettleMs = 1'000;
+constexpr int64_t kMaxLogAgeMs = 10'000;
+// Chunks are compressed harder than the log: they are written once and kept for the retention period. Rollup
+// rows are small and mostly headers, which a strong level squeezes for little CPU.
 constexpr int kChunkZstdLevel = 3;
+constexpr int kRollupZstdLevel = 19;
 // Batch ids are remembered this long (see WriteRequest.batch_id).
 constexpr absl::Duration kBatchIdWindow = absl::Hours(24 * 7);
 
 struct WindowKey {
-  std::string device_id;
+  int64_t group_id;
   int64_t window_start_ms;
   bool operator<(const WindowKey& other) const {
-    return std::tie(device_id, window_start_ms) < std::tie(other.device_id, other.window_start_ms);
+    return std::tie(group_id, window_start_ms) < std::tie(other.group_id, other.window_start_ms);
   }
 };
 
-struct Generation {
-  int64_t number = 0;
-  int64_t points = 0;
-  std::vector<SeriesEntry> entries;
+struct Group {
+  int64_t id = 0;
+  std::string device_type_id;
 };
 
 int64_t CountPoints(const SeriesMap& series) {
@@ -60,8 +72,6 @@ std::vector<SeriesEntry> ToEntries(SeriesMap&& series) {
             [](const SeriesEntry& a, const SeriesEntry& b) { return a.metric < b.metric; });
   return entries;
 }
-
-std::vector<SeriesEntry> CopyEntries(const std::vector<SeriesEntry>& entries) { return entries; }
 
 class Maintenance final : public TelemetryMaintenance {
  public:
@@ -93,13 +103,25 @@ class Maintenance final : public TelemetryMaintenance {
     absl::StatusOr<std::vector<std::string>> tenants = Tenants();
     if (!tenants.ok()) return tenants.status();
     CompactionStats total;
+    absl::Status first_error;
     for (const std::string& tenant : *tenants) {
-      absl::StatusOr<CompactionStats> stats = CompactTenant(tenant);
-      if (!stats.ok()) return stats.status();
+      absl::StatusOr<bool> due = CompactionDue(tenant);
+      absl::StatusOr<CompactionStats> stats = due.ok() ? (*due ? CompactTenant(tenant) : CompactionStats{})
+                                                       : absl::StatusOr<CompactionStats>(due.status());
+      if (!stats.ok()) {
+        // One tenant's trouble (say, an undecodable row) must not stop the others' compaction.
+        LogLine(LogLevel::kWarning, "telemetry compaction failed")
+            .Str("tenant", tenant)
+            .Str("error", stats.status().message())
+            .Emit();
+        if (first_error.ok()) first_error = stats.status();
+        continue;
+      }
       total.log_rows += stats->log_rows;
       total.points += stats->points;
       total.chunks_written += stats->chunks_written;
     }
+    if (!first_error.ok()) return first_error;
     return total;
   }
 
@@ -153,13 +175,22 @@ class Maintenance final : public TelemetryMaintenance {
     absl::StatusOr<std::vector<std::string>> tenants = Tenants();
     if (!tenants.ok()) return tenants.status();
     RetentionStats total;
+    absl::Status first_error;
     for (const std::string& tenant : *tenants) {
       absl::StatusOr<RetentionStats> stats = ApplyRetention(tenant, now);
-      if (!stats.ok()) return stats.status();
+      if (!stats.ok()) {
+        LogLine(LogLevel::kWarning, "telemetry retention failed")
+            .Str("tenant", tenant)
+            .Str("error", stats.status().message())
+            .Emit();
+        if (first_error.ok()) first_error = stats.status();
+        continue;
+      }
       total.chunks_dropped += stats->chunks_dropped;
       total.rollups_dropped += stats->rollups_dropped;
       total.batch_ids_expired += stats->batch_ids_expired;
     }
+    if (!first_error.ok()) return first_error;
     return total;
   }
 
@@ -181,6 +212,98 @@ class Maintenance final : public TelemetryMaintenance {
     return options_.fault_hook(stage);
   }
 
+  absl::StatusOr<bool> CompactionDue(const std::string& tenant_id) {
+    bool due = false;
+    absl::Status status = pool_.Transact(TenantScope::Tenant(tenant_id), [&](LibpqSession& session) -> absl::Status {
+      absl::StatusOr<PgRows> state = session.Exec(queries::kSelectLogState, {PgParam::Bytes(tenant_id)});
+      if (!state.ok()) return state.status();
+      const int64_t rows = state->Int64(0, 0);
+      due = rows > 0 && (rows >= kLogRowsPerPass || state->Int64(0, 1) >= kMaxLogAgeMs ||
+                         state->Int64(0, 2) >= kSettleMs);
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    return due;
+  }
+
+  // The chunk group of every device in `devices`, assigning new devices to open groups of their type (or new
+  // groups). Runs under the tenant's compaction lock, so assignments never race.
+  absl::StatusOr<absl::flat_hash_map<std::string, Group>> GroupsOf(LibpqSession& session, const std::string& tenant_id,
+                                                                   const std::vector<std::string>& devices) {
+    absl::flat_hash_map<std::string, Group> groups;
+    const std::string devices_array = PgTextArray(devices);
+    absl::StatusOr<PgRows> known =
+        session.Exec(queries::kSelectMemberships, {PgParam::Bytes(tenant_id), PgParam::Bytes(devices_array)});
+    if (!known.ok()) return known.status();
+    for (int row = 0; row < known->size(); ++row) {
+      groups[std::string(known->Bytes(row, 0))] = Group{known->Int64(row, 1), std::string(known->Bytes(row, 2))};
+    }
+    std::vector<std::string> unassigned;
+    for (const std::string& device : devices) {
+      if (!groups.contains(device)) unassigned.push_back(device);
+    }
+    if (unassigned.empty()) return groups;
+
+    // Device types of the new members (a deleted device gets the type "").
+    absl::StatusOr<PgRows> types = session.Exec(
+        queries::kSelectDeviceTypes, {PgParam::Bytes(tenant_id), PgParam::Bytes(PgTextArray(unassigned))});
+    if (!types.ok()) return types.status();
+    absl::flat_hash_map<std::string, std::string> type_of;
+    for (int row = 0; row < types->size(); ++row) {
+      type_of[std::string(types->Bytes(row, 0))] = std::string(types->Bytes(row, 1));
+    }
+    absl::StatusOr<PgRows> open =
+        session.Exec(queries::kSelectOpenGroups, {PgParam::Bytes(tenant_id), PgParam::Int64(kDevicesPerGroup)});
+    if (!open.ok()) return open.status();
+    struct OpenGroup {
+      int64_t id;
+      int64_t members;
+    };
+    absl::flat_hash_map<std::string, OpenGroup> open_by_type;  // the newest open group of each type
+    for (int row = 0; row < open->size(); ++row) {
+      open_by_type[std::string(open->Bytes(row, 1))] = OpenGroup{open->Int64(row, 0), open->Int64(row, 2)};
+    }
+    absl::StatusOr<PgRows> highest = session.Exec(queries::kSelectMaxGroup, {PgParam::Bytes(tenant_id)});
+    if (!highest.ok()) return highest.status();
+    int64_t next_id = highest->Int64(0, 0) + 1;
+
+    std::map<int64_t, std::pair<std::string, int64_t>> changed;  // group -> (type, members)
+    std::vector<std::string> member_devices;
+    std::vector<std::string> member_groups;
+    std::sort(unassigned.begin(), unassigned.end());
+    for (const std::string& device : unassigned) {
+      const std::string& type = type_of[device];
+      auto found = open_by_type.find(type);
+      if (found == open_by_type.end() || found->second.members >= kDevicesPerGroup) {
+        found = open_by_type.insert_or_assign(type, OpenGroup{next_id++, 0}).first;
+      }
+      found->second.members++;
+      changed[found->second.id] = {type, found->second.members};
+      groups[device] = Group{found->second.id, type};
+      member_devices.push_back(device);
+      member_groups.push_back(absl::StrCat(found->second.id));
+    }
+    std::vector<std::string> group_ids;
+    std::vector<std::string> group_types;
+    std::vector<std::string> group_members;
+    for (const auto& [id, state] : changed) {
+      group_ids.push_back(absl::StrCat(id));
+      group_types.push_back(state.first);
+      group_members.push_back(absl::StrCat(state.second));
+    }
+    absl::StatusOr<PgRows> upserted = session.Exec(
+        queries::kUpsertGroups,
+        {PgParam::Bytes(tenant_id), PgParam::Bytes(absl::StrCat("{", absl::StrJoin(group_ids, ","), "}")),
+         PgParam::Bytes(PgTextArray(group_types)),
+         PgParam::Bytes(absl::StrCat("{", absl::StrJoin(group_members, ","), "}"))});
+    if (!upserted.ok()) return upserted.status();
+    absl::StatusOr<PgRows> inserted = session.Exec(
+        queries::kInsertMembers, {PgParam::Bytes(tenant_id), PgParam::Bytes(PgTextArray(member_devices)),
+                                  PgParam::Bytes(absl::StrCat("{", absl::StrJoin(member_groups, ","), "}"))});
+    if (!inserted.ok()) return inserted.status();
+    return groups;
+  }
+
   // One transaction: read up to a pass of log rows, fold them into their windows' chunks and rollups, delete
   // exactly those rows. A crash anywhere before COMMIT leaves everything as it was.
   absl::StatusOr<CompactionStats> CompactPass(const std::string& tenant_id, bool* more) {
@@ -200,9 +323,10 @@ class Maintenance final : public TelemetryMaintenance {
       if (log->size() == 0) return absl::OkStatus();
       *more = log->size() == kLogRowsPerPass;
 
-      // Group the log's points by (device, window), in log order.
-      std::map<WindowKey, SeriesMap> fresh;
+      // The log's points by series, in log order.
       std::vector<std::string> log_ids;
+      std::vector<std::vector<SeriesEntry>> log_entries;
+      absl::flat_hash_set<std::string> device_set;
       for (int row = 0; row < log->size(); ++row) {
         if (stats.points >= kPointsPerPass) {
           *more = true;
@@ -220,8 +344,17 @@ class Maintenance final : public TelemetryMaintenance {
         log_ids.push_back(absl::StrCat(log->Int64(row, 0)));
         stats.log_rows++;
         stats.points += log->Int64(row, 1);
-        for (SeriesEntry& entry : *entries) {
-          // Split the series by window.
+        for (const SeriesEntry& entry : *entries) device_set.insert(entry.device_id);
+        log_entries.push_back(*std::move(entries));
+      }
+      std::vector<std::string> devices(device_set.begin(), device_set.end());
+      ASSIGN_OR_RETURN(const auto groups, GroupsOf(session, tenant_id, devices));
+
+      // Split by (group, window).
+      std::map<WindowKey, SeriesMap> fresh;
+      for (std::vector<SeriesEntry>& entries : log_entries) {
+        for (SeriesEntry& entry : entries) {
+          const int64_t group = groups.at(entry.device_id).id;
           absl::flat_hash_map<int64_t, SeriesData> parts;
           for (size_t i = 0; i < entry.data.size(); ++i) {
             SeriesData& part = parts[WindowStart(entry.data.timestamps_ms[i], kChunkWindowMs)];
@@ -231,60 +364,66 @@ class Maintenance final : public TelemetryMaintenance {
           for (auto& [window, part] : parts) {
             std::vector<SeriesEntry> one;
             one.push_back(SeriesEntry{entry.device_id, entry.metric, std::move(part)});
-            MergeInto(std::move(one), fresh[WindowKey{entry.device_id, window}]);
+            MergeInto(std::move(one), fresh[WindowKey{group, window}]);
           }
         }
       }
+      log_entries.clear();
+      absl::flat_hash_map<int64_t, std::string> type_of_group;
+      for (const auto& [device, group] : groups) type_of_group[group.id] = group.device_type_id;
 
-      // Existing generations and device types of the windows concerned.
-      std::vector<std::string> devices;
-      std::vector<std::string> windows;
-      absl::flat_hash_set<std::string> device_set;
+      // Existing generations of the windows concerned.
+      std::vector<std::string> group_list;
+      std::vector<std::string> window_list;
       for (const auto& [key, series] : fresh) {
-        devices.push_back(key.device_id);
-        windows.push_back(absl::StrCat(key.window_start_ms));
-        device_set.insert(key.device_id);
+        group_list.push_back(absl::StrCat(key.group_id));
+        window_list.push_back(absl::StrCat(key.window_start_ms));
       }
-      const std::string devices_array = PgTextArray(devices);
-      const std::string windows_array = absl::StrCat("{", absl::StrJoin(windows, ","), "}");
+      const std::string groups_array = absl::StrCat("{", absl::StrJoin(group_list, ","), "}");
+      const std::string windows_array = absl::StrCat("{", absl::StrJoin(window_list, ","), "}");
       absl::StatusOr<PgRows> chunks = session.Exec(
           queries::kSelectChunksForWindows,
-          {PgParam::Bytes(tenant_id), PgParam::Bytes(devices_array), PgParam::Bytes(windows_array)});
+          {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array), PgParam::Bytes(windows_array)});
       if (!chunks.ok()) return chunks.status();
-      std::map<WindowKey, std::vector<Generation>> existing;
+      struct StoredGeneration {
+        int64_t number;
+        int64_t points;
+        absl::string_view block;
+      };
+      std::map<WindowKey, std::vector<StoredGeneration>> existing;
       for (int row = 0; row < chunks->size(); ++row) {
-        absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(chunks->Bytes(row, 4));
-        if (!entries.ok()) return entries.status();
-        existing[WindowKey{std::string(chunks->Bytes(row, 0)), chunks->Int64(row, 1)}].push_back(
-            Generation{chunks->Int64(row, 2), chunks->Int64(row, 3), *std::move(entries)});
-      }
-      std::vector<std::string> unique_devices(device_set.begin(), device_set.end());
-      absl::StatusOr<PgRows> types = session.Exec(
-          queries::kSelectDeviceTypes, {PgParam::Bytes(tenant_id), PgParam::Bytes(PgTextArray(unique_devices))});
-      if (!types.ok()) return types.status();
-      absl::flat_hash_map<std::string, std::string> type_of;
-      for (int row = 0; row < types->size(); ++row) {
-        type_of[std::string(types->Bytes(row, 0))] = std::string(types->Bytes(row, 1));
+        existing[WindowKey{chunks->Int64(row, 0), chunks->Int64(row, 1)}].push_back(
+            StoredGeneration{chunks->Int64(row, 2), chunks->Int64(row, 3), chunks->Bytes(row, 4)});
       }
 
-      // Fold, and recompute each window's rollups from all of its points.
-      std::vector<std::pair<WindowKey, std::vector<SeriesEntry>>> minute_rollups;
-      std::map<std::pair<std::string, int64_t>, absl::flat_hash_map<std::string, Buckets>> hour_buckets;
+      // Fold, and recompute the rollup buckets of every series this pass touched from all of its points in the
+      // window (a late or repeated point can change any statistic of its bucket).
+      std::map<WindowKey, std::map<SeriesKey, Buckets>> minute_updates;                 // (group, hour)
+      std::map<WindowKey, std::map<SeriesKey, Buckets>> hour_updates;                   // (group, day)
       const BlockOptions chunk_options{.zstd_level = kChunkZstdLevel};
       for (auto& [key, series] : fresh) {
         for (auto& [series_key, data] : series) SortAndDeduplicate(data);
-        const std::string& type = type_of[key.device_id];
-        std::vector<Generation>& generations = existing[key];
-        SeriesMap window_points;  // every generation then the new points: last write wins
-        for (const Generation& generation : generations) MergeInto(CopyEntries(generation.entries), window_points);
-        MergeInto(ToEntries(SeriesMap(series)), window_points);
+        const std::vector<StoredGeneration>& generations = existing[key];
+        const int64_t new_points = CountPoints(series);
+
+        // This pass's series, with all their points in the window: every generation, then the new points.
+        SeriesMap touched;
+        auto is_touched = [&](absl::string_view device, absl::string_view metric) {
+          return series.contains(SeriesKey(std::string(device), std::string(metric)));
+        };
+        for (const StoredGeneration& generation : generations) {
+          ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(generation.block, is_touched));
+          MergeInto(std::move(entries), touched);
+        }
+        MergeInto(ToEntries(SeriesMap(series)), touched);
 
         int64_t number = 0;
         SeriesMap to_write;
-        if (!generations.empty() &&
-            generations.back().points + CountPoints(series) <= kGenerationPoints) {
+        if (!generations.empty() && generations.back().points < kMergeBelowPoints &&
+            generations.back().points + new_points <= kGenerationPoints) {
           number = generations.back().number;
-          MergeInto(std::move(generations.back().entries), to_write);
+          ASSIGN_OR_RETURN(std::vector<SeriesEntry> newest, DecodeBlock(generations.back().block));
+          MergeInto(std::move(newest), to_write);
           MergeInto(ToEntries(std::move(series)), to_write);
         } else {
           number = generations.empty() ? 0 : generations.back().number + 1;
@@ -302,79 +441,75 @@ class Maintenance final : public TelemetryMaintenance {
         const std::string block = EncodeBlock(ToEntries(std::move(to_write)), chunk_options);
         absl::StatusOr<PgRows> written = session.Exec(
             queries::kUpsertChunk,
-            {PgParam::Bytes(tenant_id), PgParam::Bytes(key.device_id), PgParam::Int64(key.window_start_ms),
-             PgParam::Int64(number), PgParam::Bytes(type), PgParam::Int64(min_ms), PgParam::Int64(max_ms),
-             PgParam::Int64(points), PgParam::Bytes(block)});
+            {PgParam::Bytes(tenant_id), PgParam::Int64(key.group_id), PgParam::Int64(key.window_start_ms),
+             PgParam::Int64(number), PgParam::Bytes(type_of_group[key.group_id]), PgParam::Int64(min_ms),
+             PgParam::Int64(max_ms), PgParam::Int64(points), PgParam::Bytes(block)});
         if (!written.ok()) return written.status();
         stats.chunks_written++;
 
-        std::vector<SeriesEntry> minute_entries;
-        for (auto& [series_key, data] : window_points) {
+        const WindowKey day{key.group_id, WindowStart(key.window_start_ms, kDayMs)};
+        for (auto& [series_key, data] : touched) {
           SortAndDeduplicate(data);
-          AppendRollupSeries(key.device_id, series_key.second, Bucketize(data, kMinuteMs), minute_entries);
+          if (data.size() == 0) continue;
+          SeriesEntry newest{series_key.first, series_key.second, SeriesData{}};
+          newest.data.kind = data.kind;
+          AppendPoint(data, data.size() - 1, newest.data);
+          folded_latest.push_back(std::move(newest));
+          Buckets minutes = Bucketize(data, kMinuteMs);
+          if (minutes.empty()) continue;  // not numeric
+          minute_updates[key][series_key] = std::move(minutes);
           const Buckets hour = Bucketize(data, kHourMs);
-          if (!hour.empty()) {
-            hour_buckets[{key.device_id, WindowStart(key.window_start_ms, kDayMs)}][series_key.second][key.window_start_ms] =
-                hour.begin()->second;
-          }
-          if (data.size() > 0) {
-            SeriesEntry newest{key.device_id, series_key.second, SeriesData{}};
-            newest.data.kind = data.kind;
-            AppendPoint(data, data.size() - 1, newest.data);
-            folded_latest.push_back(std::move(newest));
-          }
+          hour_updates[day][series_key][key.window_start_ms] = hour.begin()->second;
         }
-        minute_rollups.emplace_back(key, std::move(minute_entries));
       }
       RETURN_IF_ERROR(Hook("chunks-written"));
 
-      for (auto& [key, entries] : minute_rollups) {
-        if (entries.empty()) continue;
-        absl::StatusOr<PgRows> written = session.Exec(
-            queries::kUpsertRollup,
-            {PgParam::Bytes(tenant_id), PgParam::Bytes(key.device_id), PgParam::Int64(60),
-             PgParam::Int64(key.window_start_ms), PgParam::Bytes(type_of[key.device_id]),
-             PgParam::Bytes(EncodeBlock(entries, chunk_options))});
-        if (!written.ok()) return written.status();
-      }
-      if (!hour_buckets.empty()) {
-        std::vector<std::string> day_devices;
-        std::vector<std::string> days;
-        for (const auto& [day_key, metrics] : hour_buckets) {
-          day_devices.push_back(day_key.first);
-          days.push_back(absl::StrCat(day_key.second));
+      // Rollup rows: read the affected ones, replace the touched series' buckets, write them back.
+      auto update_rollups = [&](int resolution_s, const std::vector<WindowKey>& keys,
+                                absl::FunctionRef<void(const WindowKey&, std::map<SeriesKey, Buckets>&)> apply)
+          -> absl::Status {
+        if (keys.empty()) return absl::OkStatus();
+        std::vector<std::string> row_groups;
+        std::vector<std::string> row_windows;
+        for (const WindowKey& key : keys) {
+          row_groups.push_back(absl::StrCat(key.group_id));
+          row_windows.push_back(absl::StrCat(key.window_start_ms));
         }
         absl::StatusOr<PgRows> stored = session.Exec(
             queries::kSelectRollupsForWindows,
-            {PgParam::Bytes(tenant_id), PgParam::Bytes(PgTextArray(day_devices)),
-             PgParam::Bytes(absl::StrCat("{", absl::StrJoin(days, ","), "}")), PgParam::Int64(3600)});
+            {PgParam::Bytes(tenant_id), PgParam::Bytes(absl::StrCat("{", absl::StrJoin(row_groups, ","), "}")),
+             PgParam::Bytes(absl::StrCat("{", absl::StrJoin(row_windows, ","), "}")),
+             PgParam::Int64(resolution_s)});
         if (!stored.ok()) return stored.status();
-        std::map<std::pair<std::string, int64_t>, absl::flat_hash_map<SeriesKey, Buckets>> stored_days;
+        std::map<WindowKey, std::map<SeriesKey, Buckets>> rows;
         for (int row = 0; row < stored->size(); ++row) {
-          absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(stored->Bytes(row, 2));
-          if (!entries.ok()) return entries.status();
-          stored_days[{std::string(stored->Bytes(row, 0)), stored->Int64(row, 1)}] = ReadRollupSeries(*entries);
+          ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(stored->Bytes(row, 2)));
+          rows[WindowKey{stored->Int64(row, 0), stored->Int64(row, 1)}] = DecodeRollupRow(entries);
         }
-        for (auto& [day_key, metrics] : hour_buckets) {
-          absl::flat_hash_map<SeriesKey, Buckets>& day = stored_days[day_key];
-          for (auto& [metric, buckets] : metrics) {
-            for (auto& [start, stats_of_hour] : buckets) day[SeriesKey(day_key.first, metric)][start] = stats_of_hour;
-          }
-          std::vector<SeriesEntry> entries;
-          std::vector<SeriesKey> keys;
-          for (const auto& [series_key, buckets] : day) keys.push_back(series_key);
-          std::sort(keys.begin(), keys.end());
-          for (const SeriesKey& series_key : keys) {
-            AppendRollupSeries(series_key.first, series_key.second, day[series_key], entries);
-          }
+        for (const WindowKey& key : keys) {
+          std::map<SeriesKey, Buckets>& cells = rows[key];
+          apply(key, cells);
           absl::StatusOr<PgRows> written = session.Exec(
               queries::kUpsertRollup,
-              {PgParam::Bytes(tenant_id), PgParam::Bytes(day_key.first), PgParam::Int64(3600),
-               PgParam::Int64(day_key.second), PgParam::Bytes(type_of[day_key.first]),
-               PgParam::Bytes(EncodeBlock(entries, chunk_options))});
+              {PgParam::Bytes(tenant_id), PgParam::Int64(key.group_id), PgParam::Int64(resolution_s),
+               PgParam::Int64(key.window_start_ms), PgParam::Bytes(type_of_group[key.group_id]),
+               PgParam::Bytes(EncodeBlock(EncodeRollupRow(cells), BlockOptions{.zstd_level = kRollupZstdLevel}))});
           if (!written.ok()) return written.status();
         }
-      }
+        return absl::OkStatus();
+      };
+      std::vector<WindowKey> minute_keys;
+      for (const auto& [key, cells] : minute_updates) minute_keys.push_back(key);
+      RETURN_IF_ERROR(update_rollups(60, minute_keys, [&](const WindowKey& key, std::map<SeriesKey, Buckets>& cells) {
+        for (auto& [series_key, buckets] : minute_updates[key]) cells[series_key] = std::move(buckets);
+      }));
+      std::vector<WindowKey> day_keys;
+      for (const auto& [key, cells] : hour_updates) day_keys.push_back(key);
+      RETURN_IF_ERROR(update_rollups(3600, day_keys, [&](const WindowKey& key, std::map<SeriesKey, Buckets>& cells) {
+        for (const auto& [series_key, hours] : hour_updates[key]) {
+          for (const auto& [start, stats] : hours) cells[series_key][start] = stats;
+        }
+      }));
       RETURN_IF_ERROR(Hook("rollups-written"));
 
       absl::StatusOr<PgRows> deleted =

@@ -1,12 +1,59 @@
 #include "telemetry/rollup.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 
 namespace parkbase::telemetry {
 
+namespace {
+
+constexpr int kMaxSumScale = 6;
+constexpr double kPowersOfTen[] = {1, 10, 100, 1'000, 10'000, 100'000, 1'000'000};
+
+// The smallest s <= kMaxSumScale with value * 10^s an exact integer below 2^53, or -1.
+int DecimalScale(double value, int64_t* scaled) {
+  for (int s = 0; s <= kMaxSumScale; ++s) {
+    const double product = value * kPowersOfTen[s];
+    if (!(std::fabs(product) < 9007199254740992.0)) return -1;
+    const double rounded = std::nearbyint(product);
+    if (rounded / kPowersOfTen[s] == value) {
+      *scaled = static_cast<int64_t>(rounded);
+      return s;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
 void BucketStats::Add(int64_t time_ms, double value) {
+  if (decimal_) {
+    int64_t scaled = 0;
+    const int scale = DecimalScale(value, &scaled);
+    if (scale < 0) {
+      decimal_ = false;
+    } else {
+      constexpr int64_t kExactLimit = int64_t{1} << 53;
+      // Rescale to the finer of the two scales; each step stays far inside int64 because both sides stay under
+      // 2^53 (past that the decimal sum is no better than the double one).
+      while (scale_ < scale && decimal_) {
+        scaled_sum_ *= 10;
+        ++scale_;
+        if (scaled_sum_ >= kExactLimit || scaled_sum_ <= -kExactLimit) decimal_ = false;
+      }
+      int64_t term = scaled;
+      for (int s = scale; s < scale_ && decimal_; ++s) {
+        term *= 10;
+        if (term >= kExactLimit || term <= -kExactLimit) decimal_ = false;
+      }
+      if (decimal_) {
+        scaled_sum_ += term;
+        if (scaled_sum_ >= kExactLimit || scaled_sum_ <= -kExactLimit) decimal_ = false;
+      }
+    }
+  }
   if (count == 0) {
     min = max = sum = first = last = value;
     first_ms = last_ms = time_ms;
@@ -25,6 +72,10 @@ void BucketStats::Add(int64_t time_ms, double value) {
     last_ms = time_ms;
   }
   ++count;
+}
+
+void BucketStats::Finish() {
+  if (decimal_ && count > 0) sum = static_cast<double>(scaled_sum_) / kPowersOfTen[scale_];
 }
 
 void BucketStats::Combine(const BucketStats& other) {
@@ -61,67 +112,111 @@ Buckets Bucketize(const SeriesData& series, int64_t bucket_ms) {
     }
     current->Add(time, NumericAt(series, i));
   }
+  for (auto& [start, stats] : buckets) stats.Finish();
   return buckets;
 }
 
 namespace {
 
-constexpr const char* kStats[] = {"count", "min", "max", "sum", "first", "last", "first_ms", "last_ms"};
+constexpr const char* kDoubleStats[] = {"/min", "/max", "/sum", "/first", "/last"};
+constexpr const char* kOffsetStats[] = {"/first_offset_ms", "/last_offset_ms"};
+
+SeriesEntry StatSeries(const std::string& device, const char* name, ValueKind kind) {
+  SeriesEntry entry{device, name, SeriesData{}};
+  entry.data.kind = kind;
+  return entry;
+}
 
 }  // namespace
 
-void AppendRollupSeries(const std::string& device_id, const std::string& metric, const Buckets& buckets,
-                        std::vector<SeriesEntry>& out) {
-  if (buckets.empty()) return;
-  std::vector<int64_t> starts;
-  starts.reserve(buckets.size());
-  for (const auto& [start, stats] : buckets) starts.push_back(start);
-  for (const char* stat : kStats) {
-    SeriesEntry entry{device_id, absl::StrCat(metric, "/", stat), SeriesData{}};
-    const std::string_view name = stat;
-    const bool integer = name == "count" || name == "first_ms" || name == "last_ms";
-    entry.data.kind = integer ? ValueKind::kInt64 : ValueKind::kDouble;
-    entry.data.timestamps_ms = starts;
-    for (const auto& [start, stats] : buckets) {
-      if (name == "count") entry.data.ints.push_back(stats.count);
-      if (name == "first_ms") entry.data.ints.push_back(stats.first_ms);
-      if (name == "last_ms") entry.data.ints.push_back(stats.last_ms);
-      if (name == "min") entry.data.doubles.push_back(stats.min);
-      if (name == "max") entry.data.doubles.push_back(stats.max);
-      if (name == "sum") entry.data.doubles.push_back(stats.sum);
-      if (name == "first") entry.data.doubles.push_back(stats.first);
-      if (name == "last") entry.data.doubles.push_back(stats.last);
+std::vector<SeriesEntry> EncodeRollupRow(const std::map<SeriesKey, Buckets>& cells) {
+  std::vector<SeriesEntry> out;
+  auto it = cells.begin();
+  while (it != cells.end()) {
+    const std::string& device = it->first.first;
+    std::vector<SeriesEntry> stats;
+    for (const char* name : kDoubleStats) stats.push_back(StatSeries(device, name, ValueKind::kDouble));
+    for (const char* name : kOffsetStats) stats.push_back(StatSeries(device, name, ValueKind::kInt64));
+    for (; it != cells.end() && it->first.first == device; ++it) {
+      const Buckets& buckets = it->second;
+      if (buckets.empty()) continue;
+      SeriesEntry counts{device, it->first.second, SeriesData{}};
+      counts.data.kind = ValueKind::kInt64;
+      for (const auto& [start, bucket] : buckets) {
+        counts.data.timestamps_ms.push_back(start);
+        counts.data.ints.push_back(bucket.count);
+        stats[0].data.doubles.push_back(bucket.min);
+        stats[1].data.doubles.push_back(bucket.max);
+        stats[2].data.doubles.push_back(bucket.sum);
+        stats[3].data.doubles.push_back(bucket.first);
+        stats[4].data.doubles.push_back(bucket.last);
+        stats[5].data.ints.push_back(bucket.first_ms - start);
+        stats[6].data.ints.push_back(bucket.last_ms - start);
+      }
+      out.push_back(std::move(counts));
     }
-    out.push_back(std::move(entry));
+    for (SeriesEntry& stat : stats) {
+      const size_t n = stat.data.kind == ValueKind::kDouble ? stat.data.doubles.size() : stat.data.ints.size();
+      stat.data.timestamps_ms.resize(n);
+      for (size_t i = 0; i < n; ++i) stat.data.timestamps_ms[i] = static_cast<int64_t>(i);
+      out.push_back(std::move(stat));
+    }
   }
+  return out;
 }
 
-absl::flat_hash_map<SeriesKey, Buckets> ReadRollupSeries(const std::vector<SeriesEntry>& entries) {
-  absl::flat_hash_map<SeriesKey, Buckets> result;
-  for (const SeriesEntry& entry : entries) {
-    const size_t slash = entry.metric.rfind('/');
-    if (slash == std::string::npos) continue;
-    const std::string stat = entry.metric.substr(slash + 1);
-    Buckets& buckets = result[SeriesKey(entry.device_id, entry.metric.substr(0, slash))];
-    const SeriesData& data = entry.data;
-    for (size_t i = 0; i < data.size(); ++i) {
-      BucketStats& stats = buckets[data.timestamps_ms[i]];
-      if (data.kind == ValueKind::kInt64) {
-        const int64_t value = data.ints[i];
-        if (stat == "count") stats.count = value;
-        if (stat == "first_ms") stats.first_ms = value;
-        if (stat == "last_ms") stats.last_ms = value;
-      } else if (data.kind == ValueKind::kDouble) {
-        const double value = data.doubles[i];
-        if (stat == "min") stats.min = value;
-        if (stat == "max") stats.max = value;
-        if (stat == "sum") stats.sum = value;
-        if (stat == "first") stats.first = value;
-        if (stat == "last") stats.last = value;
+std::map<SeriesKey, Buckets> DecodeRollupRow(const std::vector<SeriesEntry>& entries) {
+  std::map<SeriesKey, Buckets> cells;
+  size_t i = 0;
+  while (i < entries.size()) {
+    const size_t device_begin = i;
+    const std::string& device = entries[i].device_id;
+    // The device's metric count series, then its seven statistic series.
+    std::vector<const SeriesEntry*> counts;
+    while (i < entries.size() && entries[i].device_id == device && !entries[i].metric.empty() &&
+           entries[i].metric[0] != '/') {
+      counts.push_back(&entries[i]);
+      ++i;
+    }
+    const size_t stats_begin = i;
+    while (i < entries.size() && entries[i].device_id == device && !entries[i].metric.empty() &&
+           entries[i].metric[0] == '/') {
+      ++i;
+    }
+    if (i == device_begin) {
+      ++i;  // an entry that belongs nowhere
+      continue;
+    }
+    if (i - stats_begin != 7) continue;
+    const SeriesEntry* stats = &entries[stats_begin];
+    size_t total = 0;
+    for (const SeriesEntry* count : counts) total += count->data.size();
+    bool fits = true;
+    for (int s = 0; s < 5; ++s) fits = fits && stats[s].data.kind == ValueKind::kDouble && stats[s].data.doubles.size() == total;
+    for (int s = 5; s < 7; ++s) fits = fits && stats[s].data.kind == ValueKind::kInt64 && stats[s].data.ints.size() == total;
+    if (!fits) continue;
+    size_t cell = 0;
+    for (const SeriesEntry* count : counts) {
+      if (count->data.kind != ValueKind::kInt64) {
+        cell += count->data.size();
+        continue;
+      }
+      Buckets& buckets = cells[SeriesKey(device, count->metric)];
+      for (size_t b = 0; b < count->data.size(); ++b, ++cell) {
+        const int64_t start = count->data.timestamps_ms[b];
+        BucketStats& bucket = buckets[start];
+        bucket.count = count->data.ints[b];
+        bucket.min = stats[0].data.doubles[cell];
+        bucket.max = stats[1].data.doubles[cell];
+        bucket.sum = stats[2].data.doubles[cell];
+        bucket.first = stats[3].data.doubles[cell];
+        bucket.last = stats[4].data.doubles[cell];
+        bucket.first_ms = start + stats[5].data.ints[cell];
+        bucket.last_ms = start + stats[6].data.ints[cell];
       }
     }
   }
-  return result;
+  return cells;
 }
 
 }  // namespace parkbase::telemetry

@@ -1,5 +1,12 @@
-// Bucket statistics: how Aggregate and the compactor's rollups summarize points, and how rollups are stored as
-// codec series named "<metric>/<stat>" over the bucket start times.
+// Bucket statistics: how Aggregate and the compactor's rollups summarize points, and how a rollup row stores
+// them as codec series.
+//
+// A rollup row's block, per device (in device order): one int64 series per metric named after it, holding the
+// bucket counts over the bucket start times; then seven series named "/min", "/max", "/sum", "/first", "/last",
+// "/first_offset_ms", "/last_offset_ms" holding those statistics for every bucket of the device's metrics in the
+// same order, one after the other (their timestamps are just 0, 1, 2, ...). A column spanning all of a device's
+// metrics bit-packs as well as one per metric, without the per-series headers; the offsets from the bucket start
+// are 0 and 59,000 ms for a 1 Hz device, which costs nothing.
 #pragma once
 
 #include <cstdint>
@@ -29,8 +36,17 @@ struct BucketStats {
 
   // Points must come in time order (a sorted, deduplicated series).
   void Add(int64_t time_ms, double value);
+  // After the last Add: when every value was a decimal with at most 6 fractional digits, `sum` becomes the exact
+  // decimal sum (accumulated as scaled integers), so it stores as compactly as the values themselves and equals
+  // whatever computes it again from the same points.
+  void Finish();
   // Merges another bucket's statistics; on equal times `other` is taken as the later write.
   void Combine(const BucketStats& other);
+
+ private:
+  int64_t scaled_sum_ = 0;  // |value| kept under 2^53, where doubles are exact
+  int scale_ = 0;
+  bool decimal_ = true;
 };
 
 // bucket start -> statistics, in time order.
@@ -39,10 +55,9 @@ using Buckets = std::map<int64_t, BucketStats>;
 // Buckets of a sorted, deduplicated numeric series, aligned to the epoch. Non-numeric series give none.
 Buckets Bucketize(const SeriesData& series, int64_t bucket_ms);
 
-// Rollup storage.
-void AppendRollupSeries(const std::string& device_id, const std::string& metric, const Buckets& buckets,
-                        std::vector<SeriesEntry>& out);
-// Inverse of AppendRollupSeries for any number of (device, metric) pairs; unknown stat names are ignored.
-absl::flat_hash_map<SeriesKey, Buckets> ReadRollupSeries(const std::vector<SeriesEntry>& entries);
+// The series of a rollup row holding `cells` ((device, metric) -> buckets).
+std::vector<SeriesEntry> EncodeRollupRow(const std::map<SeriesKey, Buckets>& cells);
+// The inverse; a device whose entries do not fit together (a corrupt row) is skipped.
+std::map<SeriesKey, Buckets> DecodeRollupRow(const std::vector<SeriesEntry>& entries);
 
 }  // namespace parkbase::telemetry

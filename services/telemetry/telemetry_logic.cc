@@ -431,7 +431,8 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
         if (time >= first_full && time < full_end) dirty.emplace(entry.device_id, aligned_bucket(time));
       }
     }
-    for (const auto& [key, buckets] : ReadRollupSeries(stored.compacted)) {
+    for (const auto& [key, buckets] : DecodeRollupRow(stored.compacted)) {
+      if (key.second != request.metric()) continue;
       for (const auto& [start, stats] : buckets) {
         if (start < first_full || start >= full_end) continue;
         const int64_t bucket = aligned_bucket(start);

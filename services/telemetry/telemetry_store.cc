@@ -33,11 +33,9 @@ struct Matcher {
     if (std::find(filter.device_ids.begin(), filter.device_ids.end(), device) == filter.device_ids.end()) {
       return false;
     }
-    if (filter.metrics.empty()) return true;
-    if (rollup_names) {
-      const size_t slash = metric.rfind('/');
-      if (slash != absl::string_view::npos) metric = metric.substr(0, slash);
-    }
+    // A rollup row's device segment is read whole (its statistic columns span all of the device's metrics);
+    // callers pick the metric out of the decoded cells.
+    if (filter.metrics.empty() || rollup_names) return true;
     return std::find(filter.metrics.begin(), filter.metrics.end(), metric) != filter.metrics.end();
   }
 };
@@ -107,8 +105,9 @@ absl::StatusOr<TenantLimits> PgTelemetryStore::LoadLimits(const TenantScope& sco
     const std::string json =
         absl::StrCat("{\"device_type_raw_retention_days\":", rows->Bytes(0, 3), "}");
     if (google::protobuf::util::JsonStringToMessage(json, &overrides).ok()) {
+      // A quota lowered after the policy was set caps the policy: the quota is what the tenant pays for.
       for (const auto& [type, days] : overrides.device_type_raw_retention_days()) {
-        limits.device_type_raw_retention_days[type] = days;
+        limits.device_type_raw_retention_days[type] = std::min(days, limits.quota_retention_days);
       }
     }
     limits.rollup_1m_retention_days = static_cast<int32_t>(rows->Int64(0, 4));

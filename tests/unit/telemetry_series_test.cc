@@ -106,26 +106,56 @@ TEST_CASE("rollup: buckets compute every statistic and combine like the raw poin
   CHECK(combined.last == hour.at(0).last);
 }
 
-TEST_CASE("rollup: stored rollup series read back to the same buckets", "[telemetry][unit]") {
-  const Buckets buckets = Bucketize(Doubles({1'000, 2'000, 70'000}, {1.5, 2.5, -3.25}), kMinuteMs);
-  std::vector<SeriesEntry> entries;
-  AppendRollupSeries("dev", "temp", buckets, entries);
-  const auto read = ReadRollupSeries(entries);
-  REQUIRE(read.contains(SeriesKey("dev", "temp")));
-  const Buckets& back = read.at(SeriesKey("dev", "temp"));
-  REQUIRE(back.size() == buckets.size());
-  for (const auto& [start, stats] : buckets) {
-    const BucketStats& other = back.at(start);
-    CHECK(other.count == stats.count);
-    CHECK(other.sum == stats.sum);
-    CHECK(other.first_ms == stats.first_ms);
-    CHECK(other.last == stats.last);
+TEST_CASE("rollup: a rollup row reads back to the same buckets for every device and metric", "[telemetry][unit]") {
+  std::map<SeriesKey, Buckets> cells;
+  cells[SeriesKey("dev-a", "temp")] = Bucketize(Doubles({1'000, 2'000, 70'000}, {1.5, 2.5, -3.25}), kMinuteMs);
+  cells[SeriesKey("dev-a", "load")] = Bucketize(Doubles({5'000}, {0.125}), kMinuteMs);
+  cells[SeriesKey("dev-b", "temp")] = Bucketize(Doubles({59'999, 60'000, 179'000}, {7, 8, 9}), kMinuteMs);
+  const std::map<SeriesKey, Buckets> back = DecodeRollupRow(EncodeRollupRow(cells));
+  REQUIRE(back.size() == cells.size());
+  for (const auto& [key, buckets] : cells) {
+    INFO(key.first << "/" << key.second);
+    REQUIRE(back.contains(key));
+    const Buckets& other = back.at(key);
+    REQUIRE(other.size() == buckets.size());
+    for (const auto& [start, stats] : buckets) {
+      const BucketStats& read = other.at(start);
+      CHECK(read.count == stats.count);
+      CHECK(read.min == stats.min);
+      CHECK(read.max == stats.max);
+      CHECK(read.sum == stats.sum);
+      CHECK(read.first == stats.first);
+      CHECK(read.last == stats.last);
+      CHECK(read.first_ms == stats.first_ms);
+      CHECK(read.last_ms == stats.last_ms);
+    }
   }
   SeriesData strings;
   strings.kind = ValueKind::kString;
   strings.timestamps_ms = {1};
   strings.strings = {"x"};
   CHECK(Bucketize(strings, kMinuteMs).empty());
+}
+
+TEST_CASE("rollup: decimal values sum exactly, so sums store as decimals", "[telemetry][unit]") {
+  // 0.1 + 0.2 is 0.30000000000000004 in doubles; the decimal sum is 0.3.
+  const Buckets buckets = Bucketize(Doubles({0, 1}, {0.1, 0.2}), kMinuteMs);
+  CHECK(buckets.at(0).sum == 0.3);
+  std::mt19937_64 random(11);
+  std::uniform_int_distribution<int64_t> thousandths(20'000, 24'999);
+  SeriesData data;
+  data.kind = ValueKind::kDouble;
+  int64_t exact = 0;
+  for (int i = 0; i < 60; ++i) {
+    const int64_t value = thousandths(random);
+    exact += value;
+    data.timestamps_ms.push_back(i * 1000);
+    data.doubles.push_back(static_cast<double>(value) / 1000);
+  }
+  CHECK(Bucketize(data, kMinuteMs).at(0).sum == static_cast<double>(exact) / 1000);
+  // Not decimal: the plain double sum.
+  const double third = 1.0 / 3;
+  CHECK(Bucketize(Doubles({0, 1}, {third, third}), kMinuteMs).at(0).sum == third + third);
 }
 
 }  // namespace
