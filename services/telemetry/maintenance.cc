@@ -32,10 +32,7 @@ constexpr int64_t kGenerationPoints = 16'384;
 // Devices per chunk group (see migrations/0001): 16 devices of 10 metrics at 1 Hz fill a 4,096-point generation
 // in under half a minute, and a group-hour row of a typical device is tens of kilobytes.
 constexpr int64_t kDevicesPerGroup = 16;
-// The background compactor waits for a tenant's burst to settle — no new log row for this long — so a burst is
-// folded in one pass rather than rewritten pass after pass; it never waits longer than kMaxLogAgeMs, nor once the
-// log holds kLogRowsPerPass rows.
-constexpr int64_t kSettleMs = 1'000;
+// The longest the background compactor lets a tenant's log wait for a burst to settle (MaintenanceOptions).
 constexpr int64_t kMaxLogAgeMs = 10'000;
 // Chunks are compressed harder than the log: they are written once and kept for the retention period. Rollup
 // rows are small and mostly headers, which a strong level squeezes for little CPU.
@@ -219,7 +216,7 @@ class Maintenance final : public TelemetryMaintenance {
       if (!state.ok()) return state.status();
       const int64_t rows = state->Int64(0, 0);
       due = rows > 0 && (rows >= kLogRowsPerPass || state->Int64(0, 1) >= kMaxLogAgeMs ||
-                         state->Int64(0, 2) >= kSettleMs);
+                         state->Int64(0, 2) >= absl::ToInt64Milliseconds(options_.settle));
       return absl::OkStatus();
     });
     if (!status.ok()) return status;

@@ -31,6 +31,10 @@ struct RetentionStats {
 };
 
 struct MaintenanceOptions {
+  // CompactAll folds a tenant's log once no row has arrived for `settle` (a burst is then folded in one pass
+  // instead of rewritten pass after pass), or once its oldest row is 10 s old, or the log holds a pass's worth.
+  // CompactTenant never waits.
+  absl::Duration settle = absl::Seconds(1);
   // Called at named stages of a compaction ("chunks-written", "rollups-written", "log-deleted", all inside the
   // compaction's transaction). A non-OK answer aborts the compaction there, as a crash would. Tests only.
   std::function<absl::Status(absl::string_view stage)> fault_hook;

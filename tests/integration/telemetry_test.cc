@@ -1122,8 +1122,8 @@ TEST_CASE("telemetry: row-level security hides and protects another tenant's tel
   env.MustWrite(a.keys.admin_key, Batch(a.parent, {MakePoint(a0, "temp", t + absl::Seconds(1), DoubleValue(2))},
                                         "rls-2"));
 
-  const std::vector<std::string> tables = {"telemetry_ingest_log", "telemetry_chunks", "telemetry_rollups",
-                                           "telemetry_batches"};
+  const std::vector<std::string> tables = {"telemetry_ingest_log", "telemetry_chunks",        "telemetry_rollups",
+                                           "telemetry_batches",    "telemetry_group_members", "telemetry_groups"};
   pqxx::connection service(SharedDatabase().app_url());
   {
     pqxx::work work(service);
@@ -1155,16 +1155,59 @@ TEST_CASE("telemetry: row-level security hides and protects another tenant's tel
   {
     pqxx::work work(service);
     work.exec_params("SELECT set_config('parkbase.tenant_id', $1, true)", b.tenant_id);
-    CHECK_THROWS_AS(work.exec_params("INSERT INTO telemetry_chunks (tenant_id, device_id, window_start_ms, "
+    // The statement is valid (b may insert such a row for itself); only row-level security refuses it.
+    CHECK_NOTHROW(work.exec_params("SAVEPOINT own"));
+    CHECK_NOTHROW(work.exec_params("INSERT INTO telemetry_chunks (tenant_id, group_id, window_start_ms, "
+                                   "generation, device_type_id, min_time_ms, max_time_ms, point_count, block) "
+                                   "VALUES ($1, 1, 0, 99, 'sensor', 0, 0, 0, ''::bytea)",
+                                   b.tenant_id));
+    CHECK_NOTHROW(work.exec_params("ROLLBACK TO SAVEPOINT own"));
+    CHECK_THROWS_AS(work.exec_params("INSERT INTO telemetry_chunks (tenant_id, group_id, window_start_ms, "
                                      "generation, device_type_id, min_time_ms, max_time_ms, point_count, block) "
-                                     "VALUES ($1, $2, 0, 99, 'sensor', 0, 0, 0, ''::bytea)",
-                                     a.tenant_id, a0),
+                                     "VALUES ($1, 1, 0, 99, 'sensor', 0, 0, 0, ''::bytea)",
+                                     a.tenant_id),
                     pqxx::sql_error);
   }
   // a's data is as written.
   CHECK(PointTexts(env.ReadAll(a.keys.admin_key, a.parent, a0, t, t + absl::Minutes(1))) ==
         std::vector<std::string>{absl::StrCat(a0, "/temp@", ToMs(t), "=d:1"),
                                  absl::StrCat(a0, "/temp@", ToMs(t) + 1000, "=d:2")});
+}
+
+TEST_CASE("telemetry: one tenant's undecodable log row stops neither its other work nor other tenants' compaction",
+          "[telemetry][integration][isolation]") {
+  TelemetryEnv env;
+  TelemetryTenant broken = env.CreateTenant("cmpbad", 1);
+  TelemetryTenant healthy = env.CreateTenant("cmpok", 1);
+  const absl::Time t = FloorTo(env.Now() - absl::Minutes(30), absl::Minutes(1));
+  {
+    pqxx::connection owner(SharedDatabase().owner_url());
+    pqxx::work work(owner);
+    work.exec_params("INSERT INTO telemetry_ingest_log (tenant_id, min_time_ms, max_time_ms, point_count, block) "
+                     "VALUES ($1, 0, 0, 1, '\\x00ff'::bytea)",
+                     broken.tenant_id);
+    work.commit();
+  }
+  const std::string h0 = healthy.devices[0].device_id();
+  env.MustWrite(healthy.keys.admin_key, Batch(healthy.parent, {MakePoint(h0, "temp", t, DoubleValue(4))}));
+
+  telemetry::MaintenanceOptions no_wait;
+  no_wait.settle = absl::ZeroDuration();
+  TestMaintenance maintenance(env.server.clock(), RedisUrl(), no_wait);
+  // CompactAll visits every tenant of the shared test database; it reports the broken tenant's failure...
+  auto all = maintenance->CompactAll();
+  CHECK_FALSE(all.ok());
+  // ...but still folded the healthy tenant's log, and left the undecodable row where it was (never dropped).
+  pqxx::connection owner(SharedDatabase().owner_url());
+  pqxx::work work(owner);
+  CHECK(CountRows(work, "telemetry_ingest_log", healthy.tenant_id) == 0);
+  CHECK(CountRows(work, "telemetry_chunks", healthy.tenant_id) == 1);
+  CHECK(CountRows(work, "telemetry_ingest_log", broken.tenant_id) == 1);
+  CHECK(PointTexts(env.ReadAll(healthy.keys.admin_key, healthy.parent, h0, t, t + absl::Minutes(1))) ==
+        std::vector<std::string>{absl::StrCat(h0, "/temp@", ToMs(t), "=d:4")});
+  // Remove the row so CompactAll in other tests of this database is not affected.
+  work.exec_params("DELETE FROM telemetry_ingest_log WHERE tenant_id = $1", broken.tenant_id);
+  work.commit();
 }
 
 }  // namespace
