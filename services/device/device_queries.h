@@ -175,6 +175,14 @@ inline constexpr char kSelectSchemaSql[] =
     "JOIN device_type_versions v ON v.tenant_id = t.tenant_id AND v.device_type_id = t.device_type_id "
     "AND v.version = t.latest_version WHERE d.tenant_id = $1 AND d.device_id = $2";
 
+// The same for many devices at once (cold caches on the ingest path): $2 is a text[] of device ids.
+inline constexpr char kSelectSchemas[] = "device_schemas_select";
+inline constexpr char kSelectSchemasSql[] =
+    "SELECT d.state, d.device_type_id, v.version, v.metrics::text, d.device_id FROM devices d "
+    "JOIN device_types t ON t.tenant_id = d.tenant_id AND t.device_type_id = d.device_type_id "
+    "JOIN device_type_versions v ON v.tenant_id = t.tenant_id AND v.device_type_id = t.device_type_id "
+    "AND v.version = t.latest_version WHERE d.tenant_id = $1 AND d.device_id = ANY($2::text[])";
+
 #undef PARKBASE_DEVICE_FROM
 #undef PARKBASE_DEVICE_COLUMNS
 #undef PARKBASE_TYPE_COLUMNS

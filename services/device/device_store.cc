@@ -249,6 +249,7 @@ PgDeviceStore::PgDeviceStore(DbPool& db) : db_(db) {
   db_.Prepare(queries::kDeleteIdentifier, queries::kDeleteIdentifierSql);
   db_.Prepare(queries::kResolveIdentifier, queries::kResolveIdentifierSql);
   db_.Prepare(queries::kSelectSchema, queries::kSelectSchemaSql);
+  db_.Prepare(queries::kSelectSchemas, queries::kSelectSchemasSql);
 }
 
 absl::StatusOr<pb::DeviceType> PgDeviceStore::CreateDeviceType(const TenantScope& scope, const pb::DeviceType& type) {
@@ -605,6 +606,41 @@ absl::StatusOr<pb::DeviceSchema> PgDeviceStore::LoadSchema(const TenantScope& sc
     schema.set_type_version(row[0][2].as<int64_t>());
     *schema.mutable_metrics() = carrier.metrics();
     return schema;
+  });
+}
+
+absl::StatusOr<std::vector<pb::DeviceSchema>> PgDeviceStore::LoadSchemas(const TenantScope& scope,
+                                                                         const std::vector<std::string>& device_ids) {
+  const std::string& tenant_id = scope.tenant_id;
+  // A text[] literal: every element quoted, with '"' and '\\' escaped, so any id round-trips.
+  std::string ids = "{";
+  for (const std::string& id : device_ids) {
+    if (ids.size() > 1) ids.push_back(',');
+    ids.push_back('"');
+    for (char c : id) {
+      if (c == '"' || c == '\\') ids.push_back('\\');
+      ids.push_back(c);
+    }
+    ids.push_back('"');
+  }
+  ids.push_back('}');
+  using Schemas = std::vector<pb::DeviceSchema>;
+  return db_.Transact<Schemas>(scope, [&](pqxx::work& work) -> absl::StatusOr<Schemas> {
+    pqxx::result rows = work.exec_prepared(queries::kSelectSchemas, tenant_id, ids);
+    Schemas schemas;
+    schemas.reserve(rows.size());
+    for (const auto& row : rows) {
+      pb::DeviceType carrier;
+      FromJson(row[3].as<std::string>(), &carrier);
+      pb::DeviceSchema& schema = schemas.emplace_back();
+      schema.set_tenant_id(tenant_id);
+      schema.set_device_id(row[4].as<std::string>());
+      schema.set_state(static_cast<pb::DeviceState>(row[0].as<int>()));
+      schema.set_device_type_id(row[1].as<std::string>());
+      schema.set_type_version(row[2].as<int64_t>());
+      *schema.mutable_metrics() = carrier.metrics();
+    }
+    return schemas;
   });
 }
 

@@ -89,6 +89,9 @@ class DeviceStore {
                                                                   const std::string& identifier) = 0;
   // The device's state and its type's latest schema.
   virtual absl::StatusOr<pb::DeviceSchema> LoadSchema(const TenantScope& scope, const std::string& device_id) = 0;
+  // LoadSchema for many devices in one query; unknown devices are simply absent from the result.
+  virtual absl::StatusOr<std::vector<pb::DeviceSchema>> LoadSchemas(const TenantScope& scope,
+                                                                    const std::vector<std::string>& device_ids) = 0;
 };
 
 class PgDeviceStore final : public DeviceStore {
@@ -124,6 +127,8 @@ class PgDeviceStore final : public DeviceStore {
   absl::StatusOr<pb::IdentifierRecord> ResolveIdentifier(const TenantScope& scope,
                                                           const std::string& identifier) override;
   absl::StatusOr<pb::DeviceSchema> LoadSchema(const TenantScope& scope, const std::string& device_id) override;
+  absl::StatusOr<std::vector<pb::DeviceSchema>> LoadSchemas(const TenantScope& scope,
+                                                            const std::vector<std::string>& device_ids) override;
 
  private:
   DbPool& db_;

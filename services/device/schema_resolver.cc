@@ -1,15 +1,28 @@
 #include "device/schema_resolver.h"
 
+#include <iterator>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
 namespace parkbase::device {
+namespace {
+
+// KEYS: schema keys (one tenant's, so one Redis Cluster slot). ARGV[1]: TTL in seconds, then one value per key.
+// SET key value EX ttl for each, in one round trip.
+constexpr char kSetSchemasScript[] = R"lua(
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1]) end
+return 1
+)lua";
+
+}  // namespace
 
 std::string SchemaEpochKey(const std::string& tenant_id) { return absl::StrCat("pb:schema-epoch:", tenant_id); }
 
 std::string SchemaKey(const std::string& tenant_id, int64_t epoch, const std::string& device_id) {
-  return absl::StrCat("pb:schema:", tenant_id, ":", epoch, ":", device_id);
+  // The tenant in a hash tag: one tenant's entries share a Redis Cluster slot, so MGET and the batch SET work.
+  return absl::StrCat("pb:schema:{", tenant_id, "}:", epoch, ":", device_id);
 }
 
 RedisSchemaInvalidator::RedisSchemaInvalidator(RedisClient& redis) : redis_(redis) {}
@@ -67,13 +80,13 @@ absl::StatusOr<pb::DeviceSchema> DeviceSchemaResolver::Resolve(const std::string
     if (found != entries_.end() && now - found->second.loaded < options_.local_ttl &&
         (!epoch.has_value() || found->second.epoch == *epoch)) {
       ++stats_.local_hits;
-      return found->second.schema;
+      return *found->second.schema;
     }
   }
   auto remember = [&](const pb::DeviceSchema& schema) {
     absl::MutexLock lock(&mu_);
     if (entries_.size() >= options_.max_entries) entries_.erase(entries_.begin());
-    entries_[local_key] = Entry{schema, epoch.value_or(-1), now};
+    entries_[local_key] = Entry{std::make_shared<const pb::DeviceSchema>(schema), epoch.value_or(-1), now};
   };
 
   if (epoch.has_value()) {
@@ -102,6 +115,109 @@ absl::StatusOr<pb::DeviceSchema> DeviceSchemaResolver::Resolve(const std::string
   }
   remember(*loaded);
   return *loaded;
+}
+
+std::vector<absl::StatusOr<DeviceSchemaResolver::SharedSchema>> DeviceSchemaResolver::ResolveMany(
+    const std::string& tenant_id, const std::vector<std::string>& device_ids) {
+  std::vector<absl::StatusOr<SharedSchema>> results(device_ids.size(), absl::UnknownError("unresolved"));
+  const std::optional<int64_t> epoch = CurrentEpoch(tenant_id);
+  const absl::Time now = clock_.Now();
+  const std::string key_prefix = absl::StrCat(tenant_id, "/");
+  std::vector<size_t> misses;
+  {
+    absl::MutexLock lock(&mu_);
+    std::string local_key = key_prefix;
+    for (size_t i = 0; i < device_ids.size(); ++i) {
+      local_key.resize(key_prefix.size());
+      local_key.append(device_ids[i]);
+      auto found = entries_.find(local_key);
+      if (found != entries_.end() && now - found->second.loaded < options_.local_ttl &&
+          (!epoch.has_value() || found->second.epoch == *epoch)) {
+        ++stats_.local_hits;
+        results[i] = found->second.schema;
+      } else {
+        misses.push_back(i);
+      }
+    }
+  }
+  if (misses.empty()) return results;
+
+  std::vector<std::pair<size_t, SharedSchema>> fresh;  // (index, schema) to remember locally
+  if (epoch.has_value()) {
+    std::vector<std::string> command = {"MGET"};
+    command.reserve(misses.size() + 1);
+    for (size_t i : misses) command.push_back(SchemaKey(tenant_id, *epoch, device_ids[i]));
+    absl::StatusOr<RedisReply> cached = redis_->Command(command);
+    if (cached.ok() && cached->type == RedisReply::Type::kArray && cached->elements.size() == misses.size()) {
+      std::vector<size_t> still_missing;
+      int64_t hits = 0;
+      for (size_t m = 0; m < misses.size(); ++m) {
+        auto schema = std::make_shared<pb::DeviceSchema>();
+        const RedisReply& element = cached->elements[m];
+        if (element.type == RedisReply::Type::kString && schema->ParseFromString(element.text)) {
+          results[misses[m]] = schema;
+          fresh.emplace_back(misses[m], std::move(schema));
+          ++hits;
+        } else {
+          still_missing.push_back(misses[m]);
+        }
+      }
+      absl::MutexLock lock(&mu_);
+      stats_.redis_hits += hits;
+      misses = std::move(still_missing);
+    }
+  }
+
+  if (!misses.empty()) {
+    std::vector<std::string> ids;
+    ids.reserve(misses.size());
+    for (size_t i : misses) ids.push_back(device_ids[i]);
+    absl::StatusOr<std::vector<pb::DeviceSchema>> loaded = store_.LoadSchemas(TenantScope::Tenant(tenant_id), ids);
+    if (!loaded.ok()) {
+      for (size_t i : misses) results[i] = loaded.status();
+    } else {
+      absl::flat_hash_map<std::string, SharedSchema> by_id;
+      for (pb::DeviceSchema& schema : *loaded) {
+        std::string id = schema.device_id();
+        by_id.emplace(std::move(id), std::make_shared<const pb::DeviceSchema>(std::move(schema)));
+      }
+      // Best effort, one round trip: a failed SET only costs the next resolver a database read.
+      std::vector<std::string> keys;
+      std::vector<std::string> values = {absl::StrCat(absl::ToInt64Seconds(options_.redis_ttl))};
+      for (size_t i : misses) {
+        auto found = by_id.find(device_ids[i]);
+        if (found == by_id.end()) {
+          results[i] = absl::NotFoundError(absl::StrCat("tenants/", tenant_id, "/devices/", device_ids[i],
+                                                        ": not found"));
+          continue;
+        }
+        results[i] = found->second;
+        fresh.emplace_back(i, found->second);
+        if (epoch.has_value()) {
+          keys.push_back(SchemaKey(tenant_id, *epoch, device_ids[i]));
+          values.push_back(found->second->SerializeAsString());
+        }
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        stats_.database_loads += static_cast<int64_t>(by_id.size());
+      }
+      if (!keys.empty()) {
+        std::vector<std::string> set = {"EVAL", kSetSchemasScript, absl::StrCat(keys.size())};
+        set.reserve(3 + keys.size() + values.size());
+        std::move(keys.begin(), keys.end(), std::back_inserter(set));
+        std::move(values.begin(), values.end(), std::back_inserter(set));
+        (void)redis_->Command(set);
+      }
+    }
+  }
+
+  absl::MutexLock lock(&mu_);
+  for (auto& [i, schema] : fresh) {
+    if (entries_.size() >= options_.max_entries) entries_.erase(entries_.begin());
+    entries_[absl::StrCat(key_prefix, device_ids[i])] = Entry{std::move(schema), epoch.value_or(-1), now};
+  }
+  return results;
 }
 
 DeviceSchemaResolver::Stats DeviceSchemaResolver::stats() {

@@ -3,7 +3,7 @@
 //
 // Invalidation: every change that can alter a resolved schema (a type update or delete, a device's type or state
 // change, a device delete) bumps the tenant's schema epoch in Redis (`pb:schema-epoch:<tenant>`) after its
-// transaction commits. Redis entries are keyed by epoch (`pb:schema:<tenant>:<epoch>:<device>`), so a bump
+// transaction commits. Redis entries are keyed by epoch (`pb:schema:{<tenant>}:<epoch>:<device>`), so a bump
 // retires all of a tenant's entries at once; in-process entries remember the epoch they were read under, and a
 // resolver re-reads a tenant's epoch at most every `epoch_check_interval`.
 // Staleness bound: a committed change is seen within `epoch_check_interval` (default 250 ms) while Redis is up;
@@ -14,7 +14,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -62,6 +64,14 @@ class DeviceSchemaResolver {
   // NOT_FOUND for an unknown device. The caller decides what a DISABLED state means for it.
   absl::StatusOr<pb::DeviceSchema> Resolve(const std::string& tenant_id, const std::string& device_id);
 
+  using SharedSchema = std::shared_ptr<const pb::DeviceSchema>;
+  // Resolve for many devices of one tenant, answered in the order of `device_ids`: the in-process misses cost one
+  // Redis MGET, the Redis misses one database query (a cold batch of 1,000 devices costs 3 round trips, not 2,000).
+  // While an entry stays cached the same pointer comes back, so callers may key what they derive from a schema
+  // by the pointer. A whole-call failure (database down) is returned for every device that needed the database.
+  std::vector<absl::StatusOr<SharedSchema>> ResolveMany(const std::string& tenant_id,
+                                                        const std::vector<std::string>& device_ids);
+
   struct Stats {
     int64_t local_hits = 0;
     int64_t redis_hits = 0;
@@ -71,7 +81,7 @@ class DeviceSchemaResolver {
 
  private:
   struct Entry {
-    pb::DeviceSchema schema;
+    SharedSchema schema;
     int64_t epoch = 0;
     absl::Time loaded;
   };

@@ -12,37 +12,38 @@ bool RegistryDeviceDirectory::IsIdentifier(const std::string& reference) {
   return absl::StartsWith(reference, "88.") && absl::StrContains(reference, '/');
 }
 
-absl::StatusOr<std::shared_ptr<const DeviceInfo>> RegistryDeviceDirectory::Resolve(const std::string& tenant_id,
-                                                                                   const std::string& reference) {
-  std::string device_id = reference;
-  if (IsIdentifier(reference)) {
-    // Real time: this bounds cache staleness, whatever clock the service runs on.
-    const absl::Time now = absl::Now();
-    const std::string key = absl::StrCat(tenant_id, "\n", reference);
-    bool cached = false;
-    {
-      absl::MutexLock lock(&mu_);
-      auto found = identifiers_.find(key);
-      if (found != identifiers_.end() && now - found->second.loaded < kIdentifierTtl) {
-        device_id = found->second.device_id;
-        cached = true;
-      }
-    }
-    if (!cached) {
-      absl::StatusOr<std::string> resolved = store_.DeviceByIdentifier(TenantScope::Tenant(tenant_id), reference);
-      if (!resolved.ok()) return resolved.status();
-      device_id = *resolved;
-      absl::MutexLock lock(&mu_);
-      if (identifiers_.size() >= kMaxCachedIdentifiers) identifiers_.clear();
-      identifiers_[key] = CachedIdentifier{device_id, now};
-    }
+absl::StatusOr<std::string> RegistryDeviceDirectory::DeviceId(const std::string& tenant_id,
+                                                              const std::string& reference) {
+  if (!IsIdentifier(reference)) return reference;
+  // Real time: this bounds cache staleness, whatever clock the service runs on.
+  const absl::Time now = absl::Now();
+  const std::string key = absl::StrCat(tenant_id, "\n", reference);
+  {
+    absl::MutexLock lock(&mu_);
+    auto found = identifiers_.find(key);
+    if (found != identifiers_.end() && now - found->second.loaded < kIdentifierTtl) return found->second.device_id;
   }
-  absl::StatusOr<device::pb::DeviceSchema> schema = resolver_.Resolve(tenant_id, device_id);
-  if (!schema.ok()) return schema.status();
+  absl::StatusOr<std::string> resolved = store_.DeviceByIdentifier(TenantScope::Tenant(tenant_id), reference);
+  if (!resolved.ok()) return resolved.status();
+  absl::MutexLock lock(&mu_);
+  if (identifiers_.size() >= kMaxCachedIdentifiers) identifiers_.clear();
+  identifiers_[key] = CachedIdentifier{*resolved, now};
+  return resolved;
+}
+
+std::shared_ptr<const DeviceInfo> RegistryDeviceDirectory::Convert(
+    const device::DeviceSchemaResolver::SharedSchema& schema) {
+  const std::string key = absl::StrCat(schema->tenant_id(), "/", schema->device_id());
+  {
+    absl::MutexLock lock(&mu_);
+    auto found = converted_.find(key);
+    if (found != converted_.end() && found->second.source == schema) return found->second.info;
+  }
   auto info = std::make_shared<DeviceInfo>();
   info->device_id = schema->device_id();
   info->device_type_id = schema->device_type_id();
   info->disabled = schema->state() == device::pb::DEVICE_STATE_DISABLED;
+  info->metrics.reserve(schema->metrics_size());
   for (const device::pb::MetricSpec& spec : schema->metrics()) {
     MetricRule rule;
     rule.kind = static_cast<ValueKind>(spec.value_type());
@@ -50,7 +51,46 @@ absl::StatusOr<std::shared_ptr<const DeviceInfo>> RegistryDeviceDirectory::Resol
     if (spec.has_max()) rule.max = spec.max();
     info->metrics.emplace(spec.name(), rule);
   }
+  absl::MutexLock lock(&mu_);
+  if (converted_.size() >= kMaxConvertedSchemas) converted_.clear();
+  converted_[key] = ConvertedSchema{schema, info};
   return info;
+}
+
+absl::StatusOr<std::shared_ptr<const DeviceInfo>> RegistryDeviceDirectory::Resolve(const std::string& tenant_id,
+                                                                                   const std::string& reference) {
+  std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved = ResolveMany(tenant_id, {reference});
+  return std::move(resolved[0]);
+}
+
+std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> RegistryDeviceDirectory::ResolveMany(
+    const std::string& tenant_id, const std::vector<std::string>& references) {
+  std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> results(references.size(),
+                                                                         absl::UnknownError("unresolved"));
+  std::vector<std::string> device_ids;
+  std::vector<size_t> positions;  // of device_ids[k] in references
+  device_ids.reserve(references.size());
+  positions.reserve(references.size());
+  for (size_t i = 0; i < references.size(); ++i) {
+    absl::StatusOr<std::string> id = DeviceId(tenant_id, references[i]);
+    if (!id.ok()) {
+      results[i] = id.status();
+      continue;
+    }
+    device_ids.push_back(*std::move(id));
+    positions.push_back(i);
+  }
+  if (device_ids.empty()) return results;
+  std::vector<absl::StatusOr<device::DeviceSchemaResolver::SharedSchema>> schemas =
+      resolver_.ResolveMany(tenant_id, device_ids);
+  for (size_t k = 0; k < schemas.size(); ++k) {
+    if (!schemas[k].ok()) {
+      results[positions[k]] = schemas[k].status();
+    } else {
+      results[positions[k]] = Convert(*schemas[k]);
+    }
+  }
+  return results;
 }
 
 }  // namespace parkbase::telemetry

@@ -20,6 +20,8 @@ class RegistryDeviceDirectory final : public DeviceDirectory {
 
   absl::StatusOr<std::shared_ptr<const DeviceInfo>> Resolve(const std::string& tenant_id,
                                                             const std::string& reference) override;
+  std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> ResolveMany(
+      const std::string& tenant_id, const std::vector<std::string>& references) override;
 
   // Industrial identifiers look like 88.<park>.<tenant code>/<serial>; device ids never contain '/'.
   static bool IsIdentifier(const std::string& reference);
@@ -30,6 +32,20 @@ class RegistryDeviceDirectory final : public DeviceDirectory {
   static constexpr absl::Duration kIdentifierTtl = absl::Seconds(5);
   static constexpr size_t kMaxCachedIdentifiers = 100'000;
 
+  // Above this many converted schemas the cache is dropped whole (as the resolver's own bound: ~1 KB each).
+  static constexpr size_t kMaxConvertedSchemas = 100'000;
+
+  // The device id behind a reference (identifiers through a short-lived cache and the database).
+  absl::StatusOr<std::string> DeviceId(const std::string& tenant_id, const std::string& reference);
+  // The DeviceInfo of a resolved schema, converted once per schema object the resolver hands out (the resolver
+  // returns the same object while its entry is valid, a new one after any change).
+  std::shared_ptr<const DeviceInfo> Convert(const device::DeviceSchemaResolver::SharedSchema& schema);
+
+  struct ConvertedSchema {
+    device::DeviceSchemaResolver::SharedSchema source;
+    std::shared_ptr<const DeviceInfo> info;
+  };
+
   struct CachedIdentifier {
     std::string device_id;
     absl::Time loaded;
@@ -39,6 +55,8 @@ class RegistryDeviceDirectory final : public DeviceDirectory {
   TelemetryStore& store_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, CachedIdentifier> identifiers_ ABSL_GUARDED_BY(mu_);
+  // By tenant/device id.
+  absl::flat_hash_map<std::string, ConvertedSchema> converted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace parkbase::telemetry

@@ -49,6 +49,15 @@ class DeviceDirectory {
   // NOT_FOUND for an unknown device, or an identifier of another tenant's device.
   virtual absl::StatusOr<std::shared_ptr<const DeviceInfo>> Resolve(const std::string& tenant_id,
                                                                     const std::string& reference) = 0;
+  // Resolve for many references at once, answered in their order; implementations batch the cache and database
+  // look-ups (a batch's cold devices). This default resolves them one by one.
+  virtual std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> ResolveMany(
+      const std::string& tenant_id, const std::vector<std::string>& references) {
+    std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> results;
+    results.reserve(references.size());
+    for (const std::string& reference : references) results.push_back(Resolve(tenant_id, reference));
+    return results;
+  }
 };
 
 struct IngestRules {

@@ -1,5 +1,6 @@
 #include "telemetry/redis_state.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/numbers.h"
@@ -65,6 +66,44 @@ end
 return 1
 )lua";
 
+// The write path's form of the above, with compact arguments: KEYS are device hashes, ARGV[k] packs KEYS[k]'s
+// (metric, time, value) triples, each string as a big-endian 16-bit length and its bytes (see AppendPacked). A
+// missing hash is skipped before its argument is even parsed: most devices have none until someone reads them.
+constexpr char kLatestUpdatePackedScript[] = R"lua(
+for k = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    local s = ARGV[k]
+    local pos = 1
+    local fields, times, values = {}, {}, {}
+    while pos <= #s do
+      local metric, time, value
+      metric, time, value, pos = struct.unpack('>I2c0I2c0I2c0', s, pos)
+      fields[#fields + 1] = metric
+      times[#times + 1] = time
+      values[#values + 1] = value
+    end
+    if #fields > 0 then
+      local current = redis.call('HMGET', KEYS[k], unpack(fields))
+      local updates = {}
+      for j = 1, #fields do
+        local stored = current[j]
+        local newer = true
+        if stored then
+          local stored_time = tonumber(string.match(stored, '^(%-?%d+)|'))
+          if stored_time and stored_time > tonumber(times[j]) then newer = false end
+        end
+        if newer then
+          updates[#updates + 1] = fields[j]
+          updates[#updates + 1] = times[j] .. '|' .. values[j]
+        end
+      end
+      if #updates > 0 then redis.call('HSET', KEYS[k], unpack(updates)) end
+    end
+  end
+end
+return 1
+)lua";
+
 // KEYS: device hashes. Returns one HGETALL array per key.
 constexpr char kLatestReadScript[] = R"lua(
 local out = {}
@@ -75,6 +114,17 @@ return out
 // Lua's unpack() is limited by the C stack (LUAI_MAXCSTACK, 8000): keep each call's arguments well under it.
 constexpr size_t kMaxArgumentsPerCall = 6000;
 constexpr char kRebuiltMarker[] = "_";
+// Devices a packed update call (2 arguments each): the same bound on a call's size as above.
+constexpr size_t kMaxDevicesPerCall = kMaxArgumentsPerCall / 2;
+
+// Appends a string as AppendPacked's reader (struct.unpack '>I2c0') expects it. Metric names (64 bytes),
+// decimal times and serialized values (a STRING value is at most 1,024 bytes) all fit 16 bits.
+void AppendPacked(std::string& out, absl::string_view bytes) {
+  const size_t size = std::min<size_t>(bytes.size(), 0xffff);
+  out.push_back(static_cast<char>(size >> 8));
+  out.push_back(static_cast<char>(size & 0xff));
+  out.append(bytes.data(), size);
+}
 
 }  // namespace
 
@@ -113,34 +163,36 @@ absl::Status LatestValues::Apply(const std::vector<std::string>& keys, bool crea
 }
 
 absl::Status LatestValues::Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) {
-  // Group by device, keeping each series' newest point (the last of the newest time).
-  absl::flat_hash_map<std::string, std::vector<const SeriesEntry*>> by_device;
-  for (const SeriesEntry& entry : series) by_device[entry.device_id].push_back(&entry);
-  std::vector<std::string> keys;
-  std::vector<std::string> arguments;
-  absl::Status status;
-  auto flush = [&] {
-    if (keys.empty()) return;
-    absl::Status applied = Apply(keys, /*create=*/false, std::move(arguments));
-    if (!applied.ok()) status = applied;
-    keys.clear();
-    arguments.clear();
-  };
-  for (const auto& [device, entries] : by_device) {
-    keys.push_back(LatestKey(tenant_id, device));
-    arguments.push_back(absl::StrCat(entries.size()));
-    for (const SeriesEntry* entry : entries) {
-      size_t newest = 0;
-      for (size_t i = 1; i < entry->data.size(); ++i) {
-        if (entry->data.timestamps_ms[i] >= entry->data.timestamps_ms[newest]) newest = i;
-      }
-      arguments.push_back(entry->metric);
-      arguments.push_back(absl::StrCat(entry->data.timestamps_ms[newest]));
-      arguments.push_back(ValueAt(entry->data, newest).SerializeAsString());
+  // One packed argument per device (its series' newest points), in the order devices first appear.
+  absl::flat_hash_map<absl::string_view, size_t> index;
+  std::vector<std::pair<absl::string_view, std::string>> devices;
+  pb::Value value;
+  std::string serialized;
+  for (const SeriesEntry& entry : series) {
+    if (entry.data.size() == 0) continue;
+    auto [it, inserted] = index.try_emplace(entry.device_id, devices.size());
+    if (inserted) devices.emplace_back(entry.device_id, std::string());
+    size_t newest = 0;
+    for (size_t i = 1; i < entry.data.size(); ++i) {
+      if (entry.data.timestamps_ms[i] >= entry.data.timestamps_ms[newest]) newest = i;
     }
-    if (arguments.size() + keys.size() > kMaxArgumentsPerCall) flush();
+    value = ValueAt(entry.data, newest);
+    value.SerializeToString(&serialized);
+    std::string& packed = devices[it->second].second;
+    AppendPacked(packed, entry.metric);
+    AppendPacked(packed, absl::AlphaNum(entry.data.timestamps_ms[newest]).Piece());
+    AppendPacked(packed, serialized);
   }
-  flush();
+  absl::Status status;
+  std::vector<std::string> command;
+  for (size_t first = 0; first < devices.size(); first += kMaxDevicesPerCall) {
+    const size_t last = std::min(devices.size(), first + kMaxDevicesPerCall);
+    command.assign({"EVAL", kLatestUpdatePackedScript, absl::StrCat(last - first)});
+    command.reserve(3 + 2 * (last - first));
+    for (size_t d = first; d < last; ++d) command.push_back(LatestKey(tenant_id, std::string(devices[d].first)));
+    for (size_t d = first; d < last; ++d) command.push_back(std::move(devices[d].second));
+    if (absl::Status applied = redis_.Command(command).status(); !applied.ok()) status = applied;
+  }
   return status;
 }
 

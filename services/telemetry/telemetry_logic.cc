@@ -155,8 +155,7 @@ absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(c
     return QuotaError(absl::StrCat("tenants/", scope.tenant_id), "max_ingest_points_per_second",
                       absl::StrCat("the tenant may ingest ", limits.points_per_second,
                                    " points a second (max_ingest_points_per_second); this batch of ",
-                                   batch.accepted_points, " valid points was not stored, send it again after ",
-                                   absl::FormatDuration(decision->retry_after)),
+                                   batch.accepted_points, " valid points was not stored"),
                       decision->retry_after);
   }
   prepared.block = EncodeBlock(batch.series, BlockOptions{.zstd_level = kLogZstdLevel});

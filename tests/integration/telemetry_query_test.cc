@@ -552,6 +552,19 @@ TEST_CASE("telemetry: GetLatest orders by device then metric and survives Redis 
   CHECK(latest({d0, d1}, {}) == expected_all);
   flush();
   CHECK(latest({d0, d1}, {}) == expected_all);
+
+  // The hashes exist now (rebuilt by that read): writes update them in place, newer or equal times only.
+  env.MustWrite(acme.keys.admin_key, [&] {
+    telpb::WriteRequest r;
+    r.set_parent(acme.parent);
+    *r.add_points() = MakePoint(d0, "state", t + absl::Seconds(4), StringValue(std::string("b|\0c", 4)));
+    *r.add_points() = MakePoint(d0, "temp", t + absl::Seconds(2), DoubleValue(1));  // older than the stored 9
+    *r.add_points() = MakePoint(d1, "count", t + absl::Seconds(2), IntValue(11));    // equal time, later write
+    return r;
+  }());
+  expected_all[0] = absl::StrCat(d0, "/state@", t_ms + 4000, "=s:", std::string("b|\0c", 4));
+  expected_all[2] = absl::StrCat(d1, "/count@", t_ms + 2000, "=i:11");
+  CHECK(latest({d0, d1}, {}) == expected_all);
 }
 
 TEST_CASE("telemetry: Aggregate computes every statistic per epoch-aligned bucket, per device or merged",
