@@ -36,7 +36,7 @@ constexpr int64_t kDevicesPerGroup = 16;
 constexpr int64_t kMaxLogAgeMs = 10'000;
 // Chunks are compressed harder than the log: they are written once and kept for the retention period. Rollup
 // rows are small and mostly headers, which a strong level squeezes for little CPU.
-constexpr int kChunkZstdLevel = 3;
+constexpr int kChunkZstdLevel = 9;
 constexpr int kRollupZstdLevel = 19;
 // Batch ids are remembered this long (see WriteRequest.batch_id).
 constexpr absl::Duration kBatchIdWindow = absl::Hours(24 * 7);

@@ -131,77 +131,68 @@ SeriesEntry StatSeries(const std::string& device, const char* name, ValueKind ki
 
 std::vector<SeriesEntry> EncodeRollupRow(const std::map<SeriesKey, Buckets>& cells) {
   std::vector<SeriesEntry> out;
-  auto it = cells.begin();
-  while (it != cells.end()) {
-    const std::string& device = it->first.first;
-    std::vector<SeriesEntry> stats;
-    for (const char* name : kDoubleStats) stats.push_back(StatSeries(device, name, ValueKind::kDouble));
-    for (const char* name : kOffsetStats) stats.push_back(StatSeries(device, name, ValueKind::kInt64));
-    for (; it != cells.end() && it->first.first == device; ++it) {
-      const Buckets& buckets = it->second;
-      if (buckets.empty()) continue;
-      SeriesEntry counts{device, it->first.second, SeriesData{}};
-      counts.data.kind = ValueKind::kInt64;
-      for (const auto& [start, bucket] : buckets) {
-        counts.data.timestamps_ms.push_back(start);
-        counts.data.ints.push_back(bucket.count);
-        stats[0].data.doubles.push_back(bucket.min);
-        stats[1].data.doubles.push_back(bucket.max);
-        stats[2].data.doubles.push_back(bucket.sum);
-        stats[3].data.doubles.push_back(bucket.first);
-        stats[4].data.doubles.push_back(bucket.last);
-        stats[5].data.ints.push_back(bucket.first_ms - start);
-        stats[6].data.ints.push_back(bucket.last_ms - start);
-      }
-      out.push_back(std::move(counts));
+  std::vector<SeriesEntry> stats;
+  for (const char* name : kDoubleStats) stats.push_back(StatSeries("", name, ValueKind::kDouble));
+  for (const char* name : kOffsetStats) stats.push_back(StatSeries("", name, ValueKind::kInt64));
+  for (const auto& [key, buckets] : cells) {
+    if (buckets.empty()) continue;
+    SeriesEntry counts{key.first, key.second, SeriesData{}};
+    counts.data.kind = ValueKind::kInt64;
+    for (const auto& [start, bucket] : buckets) {
+      counts.data.timestamps_ms.push_back(start);
+      counts.data.ints.push_back(bucket.count);
+      stats[0].data.doubles.push_back(bucket.min);
+      stats[1].data.doubles.push_back(bucket.max);
+      stats[2].data.doubles.push_back(bucket.sum);
+      stats[3].data.doubles.push_back(bucket.first);
+      stats[4].data.doubles.push_back(bucket.last);
+      stats[5].data.ints.push_back(bucket.first_ms - start);
+      stats[6].data.ints.push_back(bucket.last_ms - start);
     }
-    for (SeriesEntry& stat : stats) {
-      const size_t n = stat.data.kind == ValueKind::kDouble ? stat.data.doubles.size() : stat.data.ints.size();
-      stat.data.timestamps_ms.resize(n);
-      for (size_t i = 0; i < n; ++i) stat.data.timestamps_ms[i] = static_cast<int64_t>(i);
-      out.push_back(std::move(stat));
-    }
+    out.push_back(std::move(counts));
+  }
+  if (out.empty()) return out;
+  for (SeriesEntry& stat : stats) {
+    const size_t n = stat.data.kind == ValueKind::kDouble ? stat.data.doubles.size() : stat.data.ints.size();
+    stat.data.timestamps_ms.resize(n);
+    for (size_t i = 0; i < n; ++i) stat.data.timestamps_ms[i] = static_cast<int64_t>(i);
+    out.push_back(std::move(stat));
   }
   return out;
 }
 
 std::map<SeriesKey, Buckets> DecodeRollupRow(const std::vector<SeriesEntry>& entries) {
   std::map<SeriesKey, Buckets> cells;
+  auto is_stat = [](const SeriesEntry& entry) { return !entry.metric.empty() && entry.metric[0] == '/'; };
   size_t i = 0;
+  // Rows may come one after another: each is its count series, then its seven statistic series.
   while (i < entries.size()) {
-    const size_t device_begin = i;
-    const std::string& device = entries[i].device_id;
-    // The device's metric count series, then its seven statistic series.
     std::vector<const SeriesEntry*> counts;
-    while (i < entries.size() && entries[i].device_id == device && !entries[i].metric.empty() &&
-           entries[i].metric[0] != '/') {
-      counts.push_back(&entries[i]);
-      ++i;
-    }
+    while (i < entries.size() && !is_stat(entries[i])) counts.push_back(&entries[i++]);
     const size_t stats_begin = i;
-    while (i < entries.size() && entries[i].device_id == device && !entries[i].metric.empty() &&
-           entries[i].metric[0] == '/') {
-      ++i;
-    }
-    if (i == device_begin) {
-      ++i;  // an entry that belongs nowhere
+    while (i < entries.size() && is_stat(entries[i]) && i - stats_begin < 7) ++i;
+    if (i - stats_begin != 7) {
+      if (i == stats_begin && counts.empty()) ++i;  // a stray entry: skip it
       continue;
     }
-    if (i - stats_begin != 7) continue;
     const SeriesEntry* stats = &entries[stats_begin];
     size_t total = 0;
     for (const SeriesEntry* count : counts) total += count->data.size();
     bool fits = true;
-    for (int s = 0; s < 5; ++s) fits = fits && stats[s].data.kind == ValueKind::kDouble && stats[s].data.doubles.size() == total;
-    for (int s = 5; s < 7; ++s) fits = fits && stats[s].data.kind == ValueKind::kInt64 && stats[s].data.ints.size() == total;
-    if (!fits) continue;
+    for (int s = 0; s < 5; ++s) {
+      fits = fits && stats[s].data.kind == ValueKind::kDouble && stats[s].data.doubles.size() == total;
+    }
+    for (int s = 5; s < 7; ++s) {
+      fits = fits && stats[s].data.kind == ValueKind::kInt64 && stats[s].data.ints.size() == total;
+    }
+    if (!fits) continue;  // a corrupt row is skipped whole
     size_t cell = 0;
     for (const SeriesEntry* count : counts) {
       if (count->data.kind != ValueKind::kInt64) {
         cell += count->data.size();
         continue;
       }
-      Buckets& buckets = cells[SeriesKey(device, count->metric)];
+      Buckets& buckets = cells[SeriesKey(count->device_id, count->metric)];
       for (size_t b = 0; b < count->data.size(); ++b, ++cell) {
         const int64_t start = count->data.timestamps_ms[b];
         BucketStats& bucket = buckets[start];

@@ -1,12 +1,12 @@
 // Bucket statistics: how Aggregate and the compactor's rollups summarize points, and how a rollup row stores
 // them as codec series.
 //
-// A rollup row's block, per device (in device order): one int64 series per metric named after it, holding the
-// bucket counts over the bucket start times; then seven series named "/min", "/max", "/sum", "/first", "/last",
-// "/first_offset_ms", "/last_offset_ms" holding those statistics for every bucket of the device's metrics in the
-// same order, one after the other (their timestamps are just 0, 1, 2, ...). A column spanning all of a device's
-// metrics bit-packs as well as one per metric, without the per-series headers; the offsets from the bucket start
-// are 0 and 59,000 ms for a 1 Hz device, which costs nothing.
+// A rollup row's block: one int64 series per (device, metric), named after the metric, holding the bucket counts
+// over the bucket start times; then seven series of no device named "/min", "/max", "/sum", "/first", "/last",
+// "/first_offset_ms", "/last_offset_ms", holding those statistics for every bucket of the row in the same order,
+// one after the other (their timestamps are just 0, 1, 2, ...). One bit-packed column for the whole row packs as
+// well as one per series, without a header per series and statistic; the offsets from the bucket start are 0 and
+// 59,000 ms for a 1 Hz device, which costs nothing.
 #pragma once
 
 #include <cstdint>

@@ -431,7 +431,8 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
       }
     }
     for (const auto& [key, buckets] : DecodeRollupRow(stored.compacted)) {
-      if (key.second != request.metric()) continue;
+      // A rollup row holds every device of a chunk group: keep the selected ones.
+      if (key.second != request.metric() || !std::binary_search(ids.begin(), ids.end(), key.first)) continue;
       for (const auto& [start, stats] : buckets) {
         if (start < first_full || start >= full_end) continue;
         const int64_t bucket = aligned_bucket(start);

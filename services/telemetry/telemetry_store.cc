@@ -27,17 +27,20 @@ absl::Status CollectBlocks(const PgRows& rows, absl::FunctionRef<bool(absl::stri
 
 struct Matcher {
   const SeriesFilter& filter;
-  bool rollup_names = false;
 
   bool operator()(absl::string_view device, absl::string_view metric) const {
     if (std::find(filter.device_ids.begin(), filter.device_ids.end(), device) == filter.device_ids.end()) {
       return false;
     }
-    // A rollup row's device segment is read whole (its statistic columns span all of the device's metrics);
-    // callers pick the metric out of the decoded cells.
-    if (filter.metrics.empty() || rollup_names) return true;
+    if (filter.metrics.empty()) return true;
     return std::find(filter.metrics.begin(), filter.metrics.end(), metric) != filter.metrics.end();
   }
+};
+
+// Rollup rows are read whole: their statistic columns span every series of the row (at most a chunk group's).
+// Callers pick their devices and metrics out of the decoded cells.
+struct KeepAll {
+  bool operator()(absl::string_view, absl::string_view) const { return true; }
 };
 
 }  // namespace
@@ -208,7 +211,7 @@ absl::StatusOr<StoredSeries> PgTelemetryStore::ReadRollups(const TenantScope& sc
     for (int row = 0; row < rows->size(); ++row) {
       const bool rollup = rows->Int64(row, 0) == 0;
       absl::StatusOr<std::vector<SeriesEntry>> entries =
-          DecodeBlock(rows->Bytes(row, 4), Matcher{filter, /*rollup_names=*/rollup});
+          rollup ? DecodeBlock(rows->Bytes(row, 4), KeepAll{}) : DecodeBlock(rows->Bytes(row, 4), Matcher{filter});
       if (!entries.ok()) return entries.status();
       auto& target = rollup ? series.compacted : series.log;
       for (SeriesEntry& entry : *entries) target.push_back(std::move(entry));
