@@ -120,8 +120,9 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 [[ "$log_rows" == 0 ]] || fail "the compactor left $log_rows ingest log rows after 10 s"
-chunk_points="$(sql "SELECT coalesce(sum(point_count), 0) FROM telemetry_chunks WHERE tenant_id = 'acme' AND device_id = 'press-1'")"
-[[ "$chunk_points" == 4 ]] || fail "telemetry_chunks hold $chunk_points points of press-1, want 4"
+# press-1 is acme's only device, so its chunk group holds exactly its points.
+chunk_points="$(sql "SELECT coalesce(sum(point_count), 0) FROM telemetry_chunks WHERE tenant_id = 'acme' AND group_id IN (SELECT group_id FROM telemetry_group_members WHERE tenant_id = 'acme' AND device_id = 'press-1')")"
+[[ "$chunk_points" == 4 ]] || fail "telemetry_chunks hold $chunk_points points of press-1's group, want 4"
 out="$(call parkbase.telemetry.v1.TelemetryService/ReadRange "{\"parent\":\"tenants/acme\",\"device\":\"press-1\",
   \"start_time\":\"$t0_iso\",\"end_time\":\"$end_iso\"}")" || fail "ReadRange"
 read_back="$(python3 -c 'import json,sys
