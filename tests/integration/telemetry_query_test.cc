@@ -1041,6 +1041,57 @@ TEST_CASE("telemetry: retention drops old raw points while rollups keep answerin
   CheckBuckets(aggregate(other, b0, absl::Seconds(60)), expected_buckets(absl::Seconds(60)));
 }
 
+TEST_CASE("telemetry: lowering the retention quota caps a stored retention policy at once",
+          "[telemetry][integration]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("retcap", 1);
+  const std::string name = absl::StrCat(acme.parent, "/retentionPolicy");
+  {
+    telpb::UpdateRetentionPolicyRequest request;
+    request.mutable_retention_policy()->set_name(name);
+    request.mutable_retention_policy()->set_raw_retention_days(30);
+    (*request.mutable_retention_policy()->mutable_device_type_raw_retention_days())["sensor"] = 20;
+    request.mutable_update_mask()->add_paths("raw_retention_days");
+    request.mutable_update_mask()->add_paths("device_type_raw_retention_days");
+    telpb::RetentionPolicy policy;
+    grpc::Status status = env.stub->UpdateRetentionPolicy(Context(acme.keys.admin_key).get(), request, &policy);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    CHECK(policy.raw_retention_days() == 30);
+  }
+  // The park admin downgrades the tenant to 7 days.
+  tenantpb::UpdateTenantRequest downgrade;
+  downgrade.mutable_tenant()->set_name(acme.parent);
+  downgrade.mutable_tenant()->mutable_quota()->set_retention_days(7);
+  downgrade.mutable_update_mask()->add_paths("quota.retention_days");
+  tenantpb::Tenant updated;
+  grpc::Status status = env.tenants.stub().UpdateTenant(Context(env.server.park_admin_key()).get(), downgrade, &updated);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+
+  telpb::GetRetentionPolicyRequest get;
+  get.set_name(name);
+  telpb::RetentionPolicy policy;
+  REQUIRE(env.stub->GetRetentionPolicy(Context(acme.keys.admin_key).get(), get, &policy).ok());
+  CHECK(policy.raw_retention_days() == 7);
+  CHECK(policy.device_type_raw_retention_days().at("sensor") == 7);
+
+  // Writes follow the cap (the limits cache lives 2 s): a point 10 days old is refused once it is seen.
+  const std::string d0 = acme.devices[0].device_id();
+  const absl::Time old = env.Now() - absl::Hours(24 * 10);
+  bool refused = false;
+  for (int attempt = 0; attempt < 40 && !refused; ++attempt) {
+    telpb::WriteRequest request;
+    request.set_parent(acme.parent);
+    *request.add_points() = MakePoint(d0, "temp", old + absl::Seconds(attempt), DoubleValue(1));
+    const telpb::WriteResponse response = env.MustWrite(acme.keys.admin_key, request);
+    refused = response.rejections_size() == 1 &&
+              response.rejections(0).reason() == telpb::REJECTION_REASON_TIMESTAMP_OUT_OF_RANGE;
+    if (!refused) absl::SleepFor(absl::Milliseconds(100));
+  }
+  CHECK(refused);
+}
+
 // Reads a Subscribe stream on a thread of its own until cancelled.
 class Subscription {
  public:
