@@ -1241,5 +1241,40 @@ TEST_CASE("telemetry: Subscribe streams only the tenant's newly committed points
   CHECK(b_sub.Stop().error_code() == grpc::CANCELLED);
 }
 
+TEST_CASE("telemetry: a subscription on one replica receives points written through another",
+          "[telemetry][integration]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("subrep", 1);
+  const std::string d0 = acme.devices[0].device_id();
+  // A second server on the same PostgreSQL and Redis: another replica.
+  TestServer replica(SharedDatabase());
+  auto replica_stub = telpb::TelemetryService::NewStub(replica.channel());
+
+  telpb::SubscribeRequest request;
+  request.set_parent(acme.parent);
+  Subscription subscription(*env.stub, acme.keys.developer_key, request);
+
+  int64_t ms = ToMs(FloorTo(env.Now() - absl::Minutes(5), absl::Seconds(1)));
+  bool received = false;
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!received && absl::Now() < give_up) {
+    const int64_t this_ms = ms++;
+    telpb::WriteRequest write;
+    write.set_parent(acme.parent);
+    *write.add_points() = MakePointMs(d0, "temp", this_ms, DoubleValue(12.5));
+    telpb::WriteResponse response;
+    grpc::Status status = replica_stub->Write(Context(acme.keys.admin_key).get(), write, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    REQUIRE(response.accepted_points() == 1);
+    received = subscription.WaitFor(
+        [&](const telpb::DataPoint& p) {
+          return p.device() == d0 && MsOf(p.time()) == this_ms && p.value().double_value() == 12.5;
+        },
+        absl::Milliseconds(200));
+  }
+  CHECK(received);
+}
+
 }  // namespace
 }  // namespace parkbase::testing
