@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/api_keys.h"
@@ -629,9 +630,12 @@ absl::StatusOr<std::vector<pb::DeviceSchema>> PgDeviceStore::LoadSchemas(const T
     pqxx::result rows = work.exec_prepared(queries::kSelectSchemas, tenant_id, ids);
     Schemas schemas;
     schemas.reserve(rows.size());
+    // Devices of one type share its metrics: parse each (type, version)'s JSON once, not once a device.
+    absl::flat_hash_map<std::pair<std::string, int64_t>, pb::DeviceType> types;
     for (const auto& row : rows) {
-      pb::DeviceType carrier;
-      FromJson(row[3].as<std::string>(), &carrier);
+      auto [found, inserted] = types.try_emplace(std::make_pair(row[1].as<std::string>(), row[2].as<int64_t>()));
+      if (inserted) FromJson(row[3].as<std::string>(), &found->second);
+      const pb::DeviceType& carrier = found->second;
       pb::DeviceSchema& schema = schemas.emplace_back();
       schema.set_tenant_id(tenant_id);
       schema.set_device_id(row[4].as<std::string>());

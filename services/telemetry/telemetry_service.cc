@@ -3,6 +3,7 @@
 #include <deque>
 #include <optional>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -32,33 +33,67 @@ google::rpc::Status RpcStatus(const absl::Status& status) {
   return rpc;
 }
 
-// The hand-off between a WriteStream's reader and its committer: a short queue, so at most kInFlight prepared
-// batches wait in memory.
+// The stages of one WriteStream: the reading thread reads (gRPC parses the message), kPreparers threads prepare
+// (validate, charge the quota, encode) and one committer commits and answers in the order the batches came. At most
+// kInFlight batches are between reading and answering, so a fast client cannot make the server hold many batches.
 class StreamPipeline {
  public:
-  struct Item {
+  struct Result {
     std::string batch_id;
     absl::StatusOr<TelemetryManager::PreparedBatch> prepared;
   };
-  // One batch committing and one prepared behind it is enough to overlap the two; more only holds memory.
-  static constexpr size_t kInFlight = 2;
+  // Parsing, preparing and committing each take a core's share; two preparers keep both cores of a small machine
+  // busy while the reader parses and the committer waits for fsync.
+  static constexpr int kPreparers = 2;
+  static constexpr int64_t kInFlight = 4;
 
-  // False when the client is gone and the reader should stop.
-  bool Push(Item item) {
+  // A request object to read into: recycled, so their repeated fields keep their capacity.
+  std::unique_ptr<pb::WriteRequest> Blank() {
+    absl::MutexLock lock(&mu_);
+    if (free_.empty()) return std::make_unique<pb::WriteRequest>();
+    std::unique_ptr<pb::WriteRequest> request = std::move(free_.back());
+    free_.pop_back();
+    return request;
+  }
+  // Waits for room, then queues the request for a preparer. False when the client is gone.
+  bool Submit(std::unique_ptr<pb::WriteRequest> request) {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(this, &StreamPipeline::HasRoom));
     if (client_gone_) return false;
-    queue_.push_back(std::move(item));
+    to_prepare_.emplace_back(submitted_++, std::move(request));
     return true;
   }
-  // The next batch in order, or nullopt once the reader closed and everything was taken.
-  std::optional<Item> Next() {
+  // For preparers: the next request, or nullopt when there will be none.
+  std::optional<std::pair<int64_t, std::unique_ptr<pb::WriteRequest>>> TakeToPrepare() {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &StreamPipeline::HasWork));
-    if (queue_.empty()) return std::nullopt;
-    Item item = std::move(queue_.front());
-    queue_.pop_front();
+    mu_.Await(absl::Condition(this, &StreamPipeline::HasWorkToPrepare));
+    if (client_gone_ || to_prepare_.empty()) return std::nullopt;
+    auto item = std::move(to_prepare_.front());
+    to_prepare_.pop_front();
     return item;
+  }
+  void Prepared(int64_t sequence, Result result, std::unique_ptr<pb::WriteRequest> request) {
+    absl::MutexLock lock(&mu_);
+    first_prepared_ = true;
+    ready_.emplace(sequence, std::move(result));
+    request->Clear();
+    free_.push_back(std::move(request));
+  }
+  // For the committer: the next batch in order, or nullopt once the reader closed and every batch was taken.
+  std::optional<Result> NextInOrder() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &StreamPipeline::HasNextOrDone));
+    auto found = ready_.find(next_);
+    if (client_gone_ || found == ready_.end()) return std::nullopt;
+    Result result = std::move(found->second);
+    ready_.erase(found);
+    ++next_;
+    return result;
+  }
+  // The committer answered one batch: room for another.
+  void Answered() {
+    absl::MutexLock lock(&mu_);
+    ++answered_;
   }
   void Close() {
     absl::MutexLock lock(&mu_);
@@ -67,17 +102,33 @@ class StreamPipeline {
   void ClientGone() {
     absl::MutexLock lock(&mu_);
     client_gone_ = true;
-    queue_.clear();
   }
 
  private:
-  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return client_gone_ || queue_.size() < kInFlight; }
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || client_gone_ || !queue_.empty(); }
+  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return client_gone_ || submitted_ - answered_ < kInFlight;
+  }
+  // The first batch of a stream warms the device caches alone: preparing the second beside it would repeat the
+  // same cold look-ups.
+  bool HasWorkToPrepare() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (client_gone_) return true;
+    if (!to_prepare_.empty()) return to_prepare_.front().first == 0 || first_prepared_;
+    return closed_;
+  }
+  bool HasNextOrDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return client_gone_ || ready_.contains(next_) || (closed_ && next_ == submitted_);
+  }
 
   absl::Mutex mu_;
-  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<int64_t, std::unique_ptr<pb::WriteRequest>>> to_prepare_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, Result> ready_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<pb::WriteRequest>> free_ ABSL_GUARDED_BY(mu_);
+  int64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t answered_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool client_gone_ ABSL_GUARDED_BY(mu_) = false;
+  bool first_prepared_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
@@ -97,12 +148,20 @@ grpc::Status TelemetryServiceImpl::Write(grpc::ServerContext* context, const pb:
 grpc::Status TelemetryServiceImpl::WriteStream(grpc::ServerContext* context,
                                                grpc::ServerReaderWriter<pb::WriteResponse, pb::WriteRequest>* stream) {
   return calls_.Run(context, "WriteStream", [&](const Principal& caller) -> absl::Status {
-    // This thread reads and prepares (validates, charges the quota, encodes) batch N+1 while a committer thread
-    // commits batch N and answers it, so parsing and encoding overlap the database's fsync. Answers keep the
-    // order of the batches because one thread commits them all.
     StreamPipeline pipeline;
+    std::vector<std::thread> preparers;
+    for (int i = 0; i < StreamPipeline::kPreparers; ++i) {
+      preparers.emplace_back([&] {
+        while (auto item = pipeline.TakeToPrepare()) {
+          auto& [sequence, request] = *item;
+          StreamPipeline::Result result{request->batch_id(),
+                                        manager_.PrepareWrite(caller, *request, /*streamed=*/true)};
+          pipeline.Prepared(sequence, std::move(result), std::move(request));
+        }
+      });
+    }
     std::thread committer([&] {
-      while (std::optional<StreamPipeline::Item> item = pipeline.Next()) {
+      while (std::optional<StreamPipeline::Result> item = pipeline.NextInOrder()) {
         pb::WriteResponse response;
         absl::StatusOr<pb::WriteResponse> answer =
             item->prepared.ok() ? manager_.CommitWrite(*std::move(item->prepared)) : item->prepared.status();
@@ -117,17 +176,19 @@ grpc::Status TelemetryServiceImpl::WriteStream(grpc::ServerContext* context,
           pipeline.ClientGone();
           return;
         }
+        pipeline.Answered();
       }
     });
-    pb::WriteRequest request;
     std::string parent;
-    while (stream->Read(&request)) {
-      if (parent.empty()) parent = request.parent();
-      if (request.parent().empty()) request.set_parent(parent);
-      StreamPipeline::Item item{request.batch_id(), manager_.PrepareWrite(caller, request, /*streamed=*/true)};
-      if (!pipeline.Push(std::move(item))) break;
+    while (true) {
+      std::unique_ptr<pb::WriteRequest> request = pipeline.Blank();
+      if (!stream->Read(request.get())) break;
+      if (parent.empty()) parent = request->parent();
+      if (request->parent().empty()) request->set_parent(parent);
+      if (!pipeline.Submit(std::move(request))) break;
     }
     pipeline.Close();
+    for (std::thread& preparer : preparers) preparer.join();
     committer.join();
     return absl::OkStatus();
   });
