@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 
 namespace parkbase {
@@ -21,6 +22,25 @@ void ApplyScope(pqxx::work& work, const TenantScope& scope, absl::Duration state
 
 }  // namespace
 
+std::string PgTextArray(const std::vector<std::string>& values) {
+  std::string literal = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) literal += ',';
+    literal += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') literal += '\\';
+      literal += c;
+    }
+    literal += '"';
+  }
+  literal += '}';
+  return literal;
+}
+
+std::string PgInt64Array(const std::vector<int64_t>& values) {
+  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
+}
+
 std::string SqlState(const std::exception& error) {
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error)) return sql->sqlstate();
   return "";
@@ -35,17 +55,20 @@ absl::Status TranslateDbError(const std::exception& error) {
     LogLine(LogLevel::kError, "database commit in doubt").Str("error", error.what()).Emit();
     return absl::UnavailableError("database: the commit's outcome is unknown; retry idempotently");
   }
-  const std::string state = SqlState(error);
+  return StatusForSqlState(SqlState(error), error.what());
+}
+
+absl::Status StatusForSqlState(absl::string_view state, absl::string_view text) {
   if (state == "40001" || state == "40P01") {
     return absl::AbortedError("database: transaction conflicted with another; retry it");
   }
   if (state == "57014") return absl::DeadlineExceededError("database: statement timed out");
   if (absl::StartsWith(state, "08") || absl::StartsWith(state, "53") || state == "57P01" || state == "57P03") {
-    LogLine(LogLevel::kWarning, "database unavailable").Str("sqlstate", state).Str("error", error.what()).Emit();
+    LogLine(LogLevel::kWarning, "database unavailable").Str("sqlstate", state).Str("error", text).Emit();
     return absl::UnavailableError("database: unavailable; retry the call");
   }
-  LogLine(LogLevel::kError, "database error").Str("sqlstate", state).Str("error", error.what()).Emit();
-  return absl::InternalError(absl::StrCat("database error ", state, ": ", error.what()));
+  LogLine(LogLevel::kError, "database error").Str("sqlstate", state).Str("error", text).Emit();
+  return absl::InternalError(absl::StrCat("database error ", state, ": ", text));
 }
 
 DbPool::DbPool(Options options) : options_(std::move(options)) {

@@ -3,6 +3,7 @@
 // without a scope, so a query can only ever see the rows of the tenant the request acts for.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -33,6 +35,14 @@ struct TenantScope {
 // Maps a libpqxx exception to a status chosen by what the caller should do; logs the driver's text, which never
 // leaves the process.
 absl::Status TranslateDbError(const std::exception& error);
+
+// The status for a server error by its SQLSTATE, shared by the libpqxx pool and the raw libpq pool; logs `text`.
+absl::Status StatusForSqlState(absl::string_view sqlstate, absl::string_view text);
+
+// Array literals for parameters cast in SQL with ::text::text[] or ::text::int8[] (libpqxx 6.4 cannot bind arrays,
+// and text-typed parameters travel the same way through libpq): {"a","b"} with '"' and '\\' escaped, {1,2}.
+std::string PgTextArray(const std::vector<std::string>& values);
+std::string PgInt64Array(const std::vector<int64_t>& values);
 
 // The SQLSTATE of a libpqxx SQL error, or empty.
 std::string SqlState(const std::exception& error);

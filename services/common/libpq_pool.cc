@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
@@ -24,17 +23,7 @@ absl::Status StatusFromResult(pg_conn* connection, const PGresult* result) {
     LogLine(LogLevel::kWarning, "database connection lost").Str("error", text).Emit();
     return absl::UnavailableError("database: connection lost; retry the call");
   }
-  if (sqlstate == "40001" || sqlstate == "40P01") {
-    return absl::AbortedError("database: transaction conflicted with another; retry it");
-  }
-  if (sqlstate == "57014") return absl::DeadlineExceededError("database: statement timed out");
-  if (absl::StartsWith(sqlstate, "08") || absl::StartsWith(sqlstate, "53") || sqlstate == "57P01" ||
-      sqlstate == "57P03") {
-    LogLine(LogLevel::kWarning, "database unavailable").Str("sqlstate", sqlstate).Str("error", text).Emit();
-    return absl::UnavailableError("database: unavailable; retry the call");
-  }
-  LogLine(LogLevel::kError, "database error").Str("sqlstate", sqlstate).Str("error", text).Emit();
-  return absl::InternalError(absl::StrCat("database error ", sqlstate, ": ", text));
+  return StatusForSqlState(sqlstate, text);
 }
 
 }  // namespace

@@ -613,18 +613,7 @@ absl::StatusOr<pb::DeviceSchema> PgDeviceStore::LoadSchema(const TenantScope& sc
 absl::StatusOr<std::vector<pb::DeviceSchema>> PgDeviceStore::LoadSchemas(const TenantScope& scope,
                                                                          const std::vector<std::string>& device_ids) {
   const std::string& tenant_id = scope.tenant_id;
-  // A text[] literal: every element quoted, with '"' and '\\' escaped, so any id round-trips.
-  std::string ids = "{";
-  for (const std::string& id : device_ids) {
-    if (ids.size() > 1) ids.push_back(',');
-    ids.push_back('"');
-    for (char c : id) {
-      if (c == '"' || c == '\\') ids.push_back('\\');
-      ids.push_back(c);
-    }
-    ids.push_back('"');
-  }
-  ids.push_back('}');
+  const std::string ids = PgTextArray(device_ids);
   using Schemas = std::vector<pb::DeviceSchema>;
   return db_.Transact<Schemas>(scope, [&](pqxx::work& work) -> absl::StatusOr<Schemas> {
     pqxx::result rows = work.exec_prepared(queries::kSelectSchemas, tenant_id, ids);

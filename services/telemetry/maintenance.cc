@@ -97,29 +97,18 @@ class Maintenance final : public TelemetryMaintenance {
   }
 
   absl::StatusOr<CompactionStats> CompactAll() override {
-    absl::StatusOr<std::vector<std::string>> tenants = Tenants();
-    if (!tenants.ok()) return tenants.status();
-    CompactionStats total;
-    absl::Status first_error;
-    for (const std::string& tenant : *tenants) {
-      absl::StatusOr<bool> due = CompactionDue(tenant);
-      absl::StatusOr<CompactionStats> stats = due.ok() ? (*due ? CompactTenant(tenant) : CompactionStats{})
-                                                       : absl::StatusOr<CompactionStats>(due.status());
-      if (!stats.ok()) {
-        // One tenant's trouble (say, an undecodable row) must not stop the others' compaction.
-        LogLine(LogLevel::kWarning, "telemetry compaction failed")
-            .Str("tenant", tenant)
-            .Str("error", stats.status().message())
-            .Emit();
-        if (first_error.ok()) first_error = stats.status();
-        continue;
-      }
-      total.log_rows += stats->log_rows;
-      total.points += stats->points;
-      total.chunks_written += stats->chunks_written;
-    }
-    if (!first_error.ok()) return first_error;
-    return total;
+    return ForEachTenant<CompactionStats>(
+        "telemetry compaction failed",
+        [&](const std::string& tenant) -> absl::StatusOr<CompactionStats> {
+          ASSIGN_OR_RETURN(const bool due, CompactionDue(tenant));
+          if (!due) return CompactionStats{};
+          return CompactTenant(tenant);
+        },
+        [](CompactionStats& total, const CompactionStats& one) {
+          total.log_rows += one.log_rows;
+          total.points += one.points;
+          total.chunks_written += one.chunks_written;
+        });
   }
 
   absl::StatusOr<RetentionStats> ApplyRetention(const std::string& tenant_id, absl::Time now) override {
@@ -169,29 +158,41 @@ class Maintenance final : public TelemetryMaintenance {
   }
 
   absl::StatusOr<RetentionStats> ApplyRetentionAll(absl::Time now) override {
-    absl::StatusOr<std::vector<std::string>> tenants = Tenants();
-    if (!tenants.ok()) return tenants.status();
-    RetentionStats total;
+    return ForEachTenant<RetentionStats>(
+        "telemetry retention failed", [&](const std::string& tenant) { return ApplyRetention(tenant, now); },
+        [](RetentionStats& total, const RetentionStats& one) {
+          total.chunks_dropped += one.chunks_dropped;
+          total.rollups_dropped += one.rollups_dropped;
+          total.batch_ids_expired += one.batch_ids_expired;
+        });
+  }
+
+ private:
+  // Runs `one` for every tenant and sums the stats. One tenant's trouble (say, an undecodable log row) is logged
+  // and does not stop the others; the first failure is returned once all ran.
+  template <typename Stats>
+  absl::StatusOr<Stats> ForEachTenant(absl::string_view failure_message,
+                                      absl::FunctionRef<absl::StatusOr<Stats>(const std::string&)> one,
+                                      absl::FunctionRef<void(Stats&, const Stats&)> add) {
+    ASSIGN_OR_RETURN(const std::vector<std::string> tenants, Tenants());
+    Stats total;
     absl::Status first_error;
-    for (const std::string& tenant : *tenants) {
-      absl::StatusOr<RetentionStats> stats = ApplyRetention(tenant, now);
+    for (const std::string& tenant : tenants) {
+      absl::StatusOr<Stats> stats = one(tenant);
       if (!stats.ok()) {
-        LogLine(LogLevel::kWarning, "telemetry retention failed")
+        LogLine(LogLevel::kWarning, failure_message)
             .Str("tenant", tenant)
             .Str("error", stats.status().message())
             .Emit();
         if (first_error.ok()) first_error = stats.status();
         continue;
       }
-      total.chunks_dropped += stats->chunks_dropped;
-      total.rollups_dropped += stats->rollups_dropped;
-      total.batch_ids_expired += stats->batch_ids_expired;
+      add(total, *stats);
     }
     if (!first_error.ok()) return first_error;
     return total;
   }
 
- private:
   absl::StatusOr<std::vector<std::string>> Tenants() {
     std::vector<std::string> tenants;
     absl::Status status = pool_.Transact(TenantScope::ParkAdmin(""), [&](LibpqSession& session) -> absl::Status {
@@ -266,7 +267,7 @@ class Maintenance final : public TelemetryMaintenance {
 
     std::map<int64_t, std::pair<std::string, int64_t>> changed;  // group -> (type, members)
     std::vector<std::string> member_devices;
-    std::vector<std::string> member_groups;
+    std::vector<int64_t> member_groups;
     std::sort(unassigned.begin(), unassigned.end());
     for (const std::string& device : unassigned) {
       const std::string& type = type_of[device];
@@ -278,25 +279,25 @@ class Maintenance final : public TelemetryMaintenance {
       changed[found->second.id] = {type, found->second.members};
       groups[device] = Group{found->second.id, type};
       member_devices.push_back(device);
-      member_groups.push_back(absl::StrCat(found->second.id));
+      member_groups.push_back(found->second.id);
     }
-    std::vector<std::string> group_ids;
+    std::vector<int64_t> group_ids;
     std::vector<std::string> group_types;
-    std::vector<std::string> group_members;
+    std::vector<int64_t> group_members;
     for (const auto& [id, state] : changed) {
-      group_ids.push_back(absl::StrCat(id));
+      group_ids.push_back(id);
       group_types.push_back(state.first);
-      group_members.push_back(absl::StrCat(state.second));
+      group_members.push_back(state.second);
     }
     absl::StatusOr<PgRows> upserted = session.Exec(
         queries::kUpsertGroups,
-        {PgParam::Bytes(tenant_id), PgParam::Bytes(absl::StrCat("{", absl::StrJoin(group_ids, ","), "}")),
+        {PgParam::Bytes(tenant_id), PgParam::Bytes(PgInt64Array(group_ids)),
          PgParam::Bytes(PgTextArray(group_types)),
-         PgParam::Bytes(absl::StrCat("{", absl::StrJoin(group_members, ","), "}"))});
+         PgParam::Bytes(PgInt64Array(group_members))});
     if (!upserted.ok()) return upserted.status();
     absl::StatusOr<PgRows> inserted = session.Exec(
         queries::kInsertMembers, {PgParam::Bytes(tenant_id), PgParam::Bytes(PgTextArray(member_devices)),
-                                  PgParam::Bytes(absl::StrCat("{", absl::StrJoin(member_groups, ","), "}"))});
+                                  PgParam::Bytes(PgInt64Array(member_groups))});
     if (!inserted.ok()) return inserted.status();
     return groups;
   }
@@ -321,7 +322,7 @@ class Maintenance final : public TelemetryMaintenance {
       *more = log->size() == kLogRowsPerPass;
 
       // The log's points by series, in log order.
-      std::vector<std::string> log_ids;
+      std::vector<int64_t> log_ids;
       std::vector<std::vector<SeriesEntry>> log_entries;
       absl::flat_hash_set<std::string> device_set;
       for (int row = 0; row < log->size(); ++row) {
@@ -338,7 +339,7 @@ class Maintenance final : public TelemetryMaintenance {
               .Emit();
           return entries.status();
         }
-        log_ids.push_back(absl::StrCat(log->Int64(row, 0)));
+        log_ids.push_back(log->Int64(row, 0));
         stats.log_rows++;
         stats.points += log->Int64(row, 1);
         for (const SeriesEntry& entry : *entries) device_set.insert(entry.device_id);
@@ -370,14 +371,14 @@ class Maintenance final : public TelemetryMaintenance {
       for (const auto& [device, group] : groups) type_of_group[group.id] = group.device_type_id;
 
       // Existing generations of the windows concerned.
-      std::vector<std::string> group_list;
-      std::vector<std::string> window_list;
+      std::vector<int64_t> group_list;
+      std::vector<int64_t> window_list;
       for (const auto& [key, series] : fresh) {
-        group_list.push_back(absl::StrCat(key.group_id));
-        window_list.push_back(absl::StrCat(key.window_start_ms));
+        group_list.push_back(key.group_id);
+        window_list.push_back(key.window_start_ms);
       }
-      const std::string groups_array = absl::StrCat("{", absl::StrJoin(group_list, ","), "}");
-      const std::string windows_array = absl::StrCat("{", absl::StrJoin(window_list, ","), "}");
+      const std::string groups_array = PgInt64Array(group_list);
+      const std::string windows_array = PgInt64Array(window_list);
       absl::StatusOr<PgRows> chunks = session.Exec(
           queries::kSelectChunksForWindows,
           {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array), PgParam::Bytes(windows_array)});
@@ -466,16 +467,16 @@ class Maintenance final : public TelemetryMaintenance {
                                 absl::FunctionRef<void(const WindowKey&, std::map<SeriesKey, Buckets>&)> apply)
           -> absl::Status {
         if (keys.empty()) return absl::OkStatus();
-        std::vector<std::string> row_groups;
-        std::vector<std::string> row_windows;
+        std::vector<int64_t> row_groups;
+        std::vector<int64_t> row_windows;
         for (const WindowKey& key : keys) {
-          row_groups.push_back(absl::StrCat(key.group_id));
-          row_windows.push_back(absl::StrCat(key.window_start_ms));
+          row_groups.push_back(key.group_id);
+          row_windows.push_back(key.window_start_ms);
         }
         absl::StatusOr<PgRows> stored = session.Exec(
             queries::kSelectRollupsForWindows,
-            {PgParam::Bytes(tenant_id), PgParam::Bytes(absl::StrCat("{", absl::StrJoin(row_groups, ","), "}")),
-             PgParam::Bytes(absl::StrCat("{", absl::StrJoin(row_windows, ","), "}")),
+            {PgParam::Bytes(tenant_id), PgParam::Bytes(PgInt64Array(row_groups)),
+             PgParam::Bytes(PgInt64Array(row_windows)),
              PgParam::Int64(resolution_s)});
         if (!stored.ok()) return stored.status();
         std::map<WindowKey, std::map<SeriesKey, Buckets>> rows;
@@ -511,7 +512,7 @@ class Maintenance final : public TelemetryMaintenance {
 
       absl::StatusOr<PgRows> deleted =
           session.Exec(queries::kDeleteLogRows,
-                       {PgParam::Bytes(tenant_id), PgParam::Bytes(absl::StrCat("{", absl::StrJoin(log_ids, ","), "}"))});
+                       {PgParam::Bytes(tenant_id), PgParam::Bytes(PgInt64Array(log_ids))});
       if (!deleted.ok()) return deleted.status();
       RETURN_IF_ERROR(Hook("log-deleted"));
       return absl::OkStatus();

@@ -45,21 +45,6 @@ struct KeepAll {
 
 }  // namespace
 
-std::string PgTextArray(const std::vector<std::string>& values) {
-  std::string literal = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) literal += ',';
-    literal += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') literal += '\\';
-      literal += c;
-    }
-    literal += '"';
-  }
-  literal += '}';
-  return literal;
-}
-
 PgTelemetryStore::PgTelemetryStore(LibpqPool& pool) : pool_(pool) {}
 
 absl::StatusOr<std::optional<std::string>> PgTelemetryStore::AppendBatch(const TenantScope& scope,

@@ -81,9 +81,6 @@ class TelemetryStore {
       const TenantScope& scope, const absl::flat_hash_map<std::string, std::vector<std::string>>& wanted) = 0;
 };
 
-// A PostgreSQL array literal of texts, e.g. {"a","b"}, for parameters cast with ::text::text[].
-std::string PgTextArray(const std::vector<std::string>& values);
-
 class PgTelemetryStore final : public TelemetryStore {
  public:
   explicit PgTelemetryStore(LibpqPool& pool);
