@@ -33,10 +33,15 @@ run "$bin/parkbase" migrate --database_url="$owner_url" | grep -q "migrations ap
 key="$(run "$bin/parkbase" admin bootstrap-key --database_url="$owner_url")"
 [[ "$key" == pbk.park.* ]] || fail "bootstrap-key printed '$key'"
 
+# A Redis database of its own, emptied first: the services' caches key on tenant and device ids ("acme",
+# "press-1"), and e2e.dev_script uses the same ids against another PostgreSQL database on the same Redis.
+redis_url="${PARKBASE_TEST_REDIS_URL%/}/7"
+redis-cli -u "$redis_url" FLUSHDB >/dev/null || fail "cannot empty Redis database 7 of $PARKBASE_TEST_REDIS_URL"
+
 port="$(free_port)"; metrics="$(free_port)"
 # `env` directly, not the run() function: a function in the background is a subshell, and its PID is not the server's.
 env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="127.0.0.1:$port" --metrics_listen="127.0.0.1:$metrics" \
-  --database_url="$service_url" --redis_url="$PARKBASE_TEST_REDIS_URL" --drain_seconds=1 \
+  --database_url="$service_url" --redis_url="$redis_url" --drain_seconds=1 \
   --telemetry_compaction_interval_ms=200 >/dev/null 2>"$log" &
 server_pid=$!
 for _ in $(seq 50); do
