@@ -261,7 +261,8 @@ pb_start_redis() {
   for attempt in 1 2 3; do
     port="$(pb_free_port)"
     rm -f "$PB_REDIS_DIR/redis.pid"
-    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$PB_REDIS_DIR" \
+    # 4096 databases: every test process takes one of its own (tests/support/test_env.h).
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$PB_REDIS_DIR" --databases 4096 \
       --daemonize yes --pidfile "$PB_REDIS_DIR/redis.pid" --logfile "$PB_REDIS_DIR/redis.log" \
       --protected-mode yes </dev/null || true
     for i in $(seq 1 100); do

@@ -22,9 +22,18 @@ constexpr char kLookupStatement[] = "auth_lookup_key";
 constexpr char kLookupSql[] =
     "SELECT k.role, coalesce(k.device_id, ''), "
     "       coalesce(floor(extract(epoch FROM k.expire_time) * 1000000)::bigint, 0), "
-    "       k.revoke_time IS NOT NULL, t.state, k.device_disabled "
+    "       k.revoke_time IS NOT NULL, t.state, k.device_disabled, t.suspend_reason, coalesce(d.state, 0) "
     "FROM api_keys k JOIN tenants t ON t.tenant_id = k.tenant_id "
+    "LEFT JOIN devices d ON d.tenant_id = k.tenant_id AND d.device_id = k.device_id "
     "WHERE k.tenant_id = $1 AND k.key_id = $2 AND k.secret_sha256 = $3";
+
+// A device's first authenticated call moves it from PROVISIONED to ACTIVE (it has been heard from): the devices
+// table belongs to the device service, but "a device called in" is decided here, where every call passes.
+constexpr char kActivateStatement[] = "auth_activate_device";
+constexpr char kActivateSql[] =
+    "UPDATE devices SET state = 2, last_seen_time = now(), update_time = now() "
+    "WHERE tenant_id = $1 AND device_id = $2 AND state = 1";
+constexpr int kDeviceStateProvisioned = 1;  // parkbase.device.v1.DEVICE_STATE_PROVISIONED
 
 absl::Status Unauthenticated(absl::string_view why) {
   return absl::UnauthenticatedError(absl::StrCat("authorization: ", why));
@@ -82,6 +91,7 @@ MintedKey MintApiKey(absl::string_view tenant_id) {
 
 PgAuthenticator::PgAuthenticator(DbPool& db, Clock& clock) : db_(db), clock_(clock) {
   db_.Prepare(kLookupStatement, kLookupSql);
+  db_.Prepare(kActivateStatement, kActivateSql);
 }
 
 absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view authorization) {
@@ -101,6 +111,8 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
     bool revoked = false;
     int tenant_state = 0;
     bool device_disabled = false;
+    std::string suspend_reason;
+    int device_state = 0;
   };
   auto row = db_.Transact<std::optional<Row>>(
       TenantScope::Tenant(parts->tenant_id), [&](pqxx::work& work) -> absl::StatusOr<std::optional<Row>> {
@@ -114,6 +126,13 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
         found.revoked = result[0][3].as<bool>();
         found.tenant_state = result[0][4].as<int>();
         found.device_disabled = result[0][5].as<bool>();
+        found.suspend_reason = result[0][6].as<std::string>();
+        found.device_state = result[0][7].as<int>();
+        const bool usable = !found.revoked && !found.device_disabled && found.tenant_state != 2 &&
+                            (found.expire_micros == 0 || absl::FromUnixMicros(found.expire_micros) > clock_.Now());
+        if (usable && found.device_state == kDeviceStateProvisioned) {
+          work.exec_prepared(kActivateStatement, parts->tenant_id, found.device_id);
+        }
         return std::optional<Row>(found);
       });
   if (!row.ok()) return row.status();
@@ -128,7 +147,9 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
   }
   constexpr int kTenantStateSuspended = 2;  // parkbase.tenant.v1.TENANT_STATE_SUSPENDED
   if (key.tenant_state == kTenantStateSuspended) {
-    return WithReason(absl::PermissionDeniedError(absl::StrCat("tenant ", parts->tenant_id, " is suspended")),
+    // The reason is the park's message to the tenant: this refusal is the one place the tenant can read it.
+    return WithReason(absl::PermissionDeniedError(absl::StrCat("tenant ", parts->tenant_id, " is suspended: ",
+                                                               key.suspend_reason)),
                       "TENANT_SUSPENDED");
   }
   Principal principal;

@@ -27,7 +27,8 @@ std::string RequestId(const grpc::ServerContext& context) {
 
 }  // namespace
 
-CallRunner::CallRunner(Authenticator& authenticator) : authenticator_(authenticator) {}
+CallRunner::CallRunner(Authenticator& authenticator, StreamRegistry* streams)
+    : authenticator_(authenticator), streams_(streams) {}
 
 grpc::Status CallRunner::Run(grpc::ServerContext* context, absl::string_view method,
                              absl::FunctionRef<absl::Status(const Principal&)> body) {
@@ -49,6 +50,28 @@ grpc::Status CallRunner::Run(grpc::ServerContext* context, absl::string_view met
   } catch (...) {
     status = absl::InternalError("unknown exception");
   }
+  return Finish(method, start, request_id, tenant, status);
+}
+
+grpc::Status CallRunner::RunStream(grpc::ServerContext* context, absl::string_view method, bool client_sends,
+                                   absl::FunctionRef<absl::Status(const Principal&, StreamRegistry::Stream&)> body) {
+  return Run(context, method, [&](const Principal& caller) -> absl::Status {
+    if (streams_ == nullptr) return absl::UnavailableError("this server takes no streaming calls");
+    absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> stream =
+        streams_->Open(context, caller, Metadata(*context, "authorization"), method, client_sends);
+    if (!stream.ok()) return stream.status();
+    return body(caller, **stream);
+  });
+}
+
+grpc::Status CallRunner::Refuse(grpc::ServerContext* context, absl::string_view method, const absl::Status& status) {
+  const std::string request_id = RequestId(*context);
+  context->AddInitialMetadata("x-request-id", request_id);
+  return Finish(method, absl::Now(), request_id, "", status);
+}
+
+grpc::Status CallRunner::Finish(absl::string_view method, absl::Time start, const std::string& request_id,
+                                const std::string& tenant, const absl::Status& status) {
   LogLine line(status.ok() || status.code() != absl::StatusCode::kInternal ? LogLevel::kInfo : LogLevel::kError,
                "rpc");
   line.Str("method", method)

@@ -31,7 +31,19 @@ ABSL_FLAG(int32_t, statement_timeout_ms, 5000, "statement_timeout of every datab
 ABSL_FLAG(int32_t, drain_seconds, 5,
           "After SIGTERM: seconds of NOT_SERVING health before the server stops accepting calls, 0 to 300");
 ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "Largest request message accepted, 1 KiB to 256 MiB");
-ABSL_FLAG(int32_t, server_threads, 32, "Most threads serving calls at once, 2 to 1024");
+ABSL_FLAG(int32_t, server_threads, 256, "Most threads serving calls at once, 16 to 4096");
+ABSL_FLAG(int32_t, max_streams, 0,
+          "Most streaming calls open at once on this server; 0: server_threads minus a reserve for unary calls");
+ABSL_FLAG(int32_t, max_streams_per_key, 16, "Most streaming calls one API key may hold open on this server, 1 to 10000");
+ABSL_FLAG(int32_t, max_streams_per_tenant, 64,
+          "Most streaming calls one tenant's keys may hold open on this server, 1 to 100000");
+ABSL_FLAG(int32_t, stream_idle_timeout_s, 300,
+          "A client-streaming call (WriteStream, ImportDevices) that sends nothing for this long is ended, 1 to 86400");
+ABSL_FLAG(int32_t, stream_max_age_s, 3600, "Every streaming call is ended after this long (clients reconnect), 1 to 604800");
+ABSL_FLAG(int64_t, max_parsing_bytes, int64_t{512} << 20,
+          "Estimated memory of requests being parsed and held at once, server-wide; 16 MiB to 64 GiB");
+ABSL_FLAG(int32_t, bulk_statement_timeout_ms, 60000,
+          "statement_timeout of bulk work such as an ImportDevices batch, 1000 to 3600000");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(int32_t, telemetry_compaction_interval_ms, 2000,
           "How often the telemetry compactor folds the ingest log into chunks, 0 (off) or 100 to 3600000");
@@ -77,6 +89,12 @@ absl::Status CheckRange(absl::string_view field, int64_t value, int64_t low, int
 }
 
 }  // namespace
+
+int StreamReserve(int server_threads) { return std::max(8, server_threads / 8); }
+
+int MaxStreams(const ServerConfig& config) {
+  return config.max_streams > 0 ? config.max_streams : config.server_threads - StreamReserve(config.server_threads);
+}
 
 absl::Status ApplyEnvironmentToFlags() {
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
@@ -129,7 +147,33 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   }
   if (absl::Status s = CheckRange("drain_seconds", absl::ToInt64Seconds(config.drain), 0, 300); !s.ok()) return s;
   if (absl::Status s = CheckRange("max_message_bytes", config.max_message_bytes, 1024, 256 << 20); !s.ok()) return s;
-  if (absl::Status s = CheckRange("server_threads", config.server_threads, 2, 1024); !s.ok()) return s;
+  if (absl::Status s = CheckRange("server_threads", config.server_threads, 16, 4096); !s.ok()) return s;
+  if (absl::Status s = CheckRange("max_streams", config.max_streams, 0,
+                                  config.server_threads - StreamReserve(config.server_threads));
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("max_streams_per_key", config.max_streams_per_key, 1, 10'000); !s.ok()) return s;
+  if (absl::Status s = CheckRange("max_streams_per_tenant", config.max_streams_per_tenant, 1, 100'000); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("stream_idle_timeout_s", absl::ToInt64Seconds(config.stream_idle_timeout), 1, 86'400);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("stream_max_age_s", absl::ToInt64Seconds(config.stream_max_age), 1, 604'800);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("max_parsing_bytes", config.max_parsing_bytes, int64_t{16} << 20, int64_t{64} << 30);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("bulk_statement_timeout_ms", absl::ToInt64Milliseconds(config.bulk_statement_timeout),
+                                  1000, 3'600'000);
+      !s.ok()) {
+    return s;
+  }
   const int64_t compaction_ms = absl::ToInt64Milliseconds(config.telemetry_compaction_interval);
   if (compaction_ms != 0) {
     if (absl::Status s = CheckRange("telemetry_compaction_interval_ms", compaction_ms, 100, 3'600'000); !s.ok()) {
@@ -163,6 +207,13 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.drain = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   config.server_threads = absl::GetFlag(FLAGS_server_threads);
+  config.max_streams = absl::GetFlag(FLAGS_max_streams);
+  config.max_streams_per_key = absl::GetFlag(FLAGS_max_streams_per_key);
+  config.max_streams_per_tenant = absl::GetFlag(FLAGS_max_streams_per_tenant);
+  config.stream_idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_stream_idle_timeout_s));
+  config.stream_max_age = absl::Seconds(absl::GetFlag(FLAGS_stream_max_age_s));
+  config.max_parsing_bytes = absl::GetFlag(FLAGS_max_parsing_bytes);
+  config.bulk_statement_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_bulk_statement_timeout_ms));
   config.telemetry_compaction_interval = absl::Milliseconds(absl::GetFlag(FLAGS_telemetry_compaction_interval_ms));
   config.telemetry_retention_interval = absl::Seconds(absl::GetFlag(FLAGS_telemetry_retention_interval_s));
   config.log_level = absl::GetFlag(FLAGS_log_level);

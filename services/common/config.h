@@ -28,6 +28,13 @@ ABSL_DECLARE_FLAG(int32_t, server_threads);
 ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_interval_ms);
 ABSL_DECLARE_FLAG(int32_t, telemetry_retention_interval_s);
+ABSL_DECLARE_FLAG(int32_t, max_streams);
+ABSL_DECLARE_FLAG(int32_t, max_streams_per_key);
+ABSL_DECLARE_FLAG(int32_t, max_streams_per_tenant);
+ABSL_DECLARE_FLAG(int32_t, stream_idle_timeout_s);
+ABSL_DECLARE_FLAG(int32_t, stream_max_age_s);
+ABSL_DECLARE_FLAG(int64_t, max_parsing_bytes);
+ABSL_DECLARE_FLAG(int32_t, bulk_statement_timeout_ms);
 
 namespace parkbase {
 
@@ -46,12 +53,33 @@ struct ServerConfig {
   absl::Duration statement_timeout = absl::Seconds(5);
   absl::Duration drain = absl::Seconds(5);
   int max_message_bytes = 16 << 20;
-  int server_threads = 32;
+  int server_threads = 256;
+  // Streaming calls (WriteStream, Subscribe, ImportDevices) each hold a server thread for their whole life; these
+  // bound them per API key, per tenant and per server, so one caller's streams never take the threads that other
+  // tenants' calls and the health check need. max_streams 0: server_threads minus StreamReserve(server_threads).
+  int max_streams = 0;
+  int max_streams_per_key = 16;
+  int max_streams_per_tenant = 64;
+  // A client-streaming call that sends nothing for this long is ended; every stream ends at max age (clients
+  // reconnect), which also rebalances long-lived streams across replicas.
+  absl::Duration stream_idle_timeout = absl::Minutes(5);
+  absl::Duration stream_max_age = absl::Hours(1);
+  // Request bytes being parsed and held at once, server-wide (a parsed message takes several times its wire
+  // size); calls wait for room, unary calls at most briefly before RESOURCE_EXHAUSTED.
+  int64_t max_parsing_bytes = int64_t{512} << 20;
+  // statement_timeout of bulk work (an ImportDevices batch), which would not fit an interactive call's budget.
+  absl::Duration bulk_statement_timeout = absl::Seconds(60);
   std::string log_level = "info";
   // Telemetry background work; zero turns it off (tests run it on demand).
   absl::Duration telemetry_compaction_interval = absl::Seconds(2);
   absl::Duration telemetry_retention_interval = absl::Hours(1);
 };
+
+// Threads kept back from streams when --max_streams is 0: enough for unary calls and health checks to go on while
+// every stream slot is taken (gRPC's synchronous server also needs a few threads to poll for new calls).
+int StreamReserve(int server_threads);
+// The effective server-wide stream cap.
+int MaxStreams(const ServerConfig& config);
 
 // Sets flags from PARKBASE_* environment variables. An environment variable that names no flag of this binary is
 // an error (a typo must not silently leave a default in force), except the names the tools and tests use:

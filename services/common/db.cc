@@ -71,6 +71,19 @@ absl::Status StatusForSqlState(absl::string_view state, absl::string_view text) 
   return absl::InternalError(absl::StrCat("database error ", state, ": ", text));
 }
 
+absl::Status ServingRoleProblem(absl::string_view superuser, absl::string_view bypass_rls,
+                                absl::string_view owned_tables) {
+  std::vector<std::string> problems;
+  if (superuser == "true") problems.push_back("is a superuser");
+  if (bypass_rls == "true") problems.push_back("has BYPASSRLS");
+  if (!owned_tables.empty()) problems.push_back(absl::StrCat("owns (or may act as the owner of) ", owned_tables));
+  if (problems.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "--database_url: the serving role ", absl::StrJoin(problems, " and "),
+      ", so row-level security would not bind it; serve with a role that owns no table, is no superuser and has no "
+      "BYPASSRLS, and run migrations as the owner (docs/operations.md)"));
+}
+
 DbPool::DbPool(Options options) : options_(std::move(options)) {
   ::setenv("PGCONNECT_TIMEOUT", kConnectTimeoutSeconds, /*overwrite=*/0);
 }
@@ -90,6 +103,16 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> DbPool::Connect() {
   }
   try {
     auto connection = std::make_unique<pqxx::connection>(options_.url);
+    if (options_.verify_serving_role) {
+      pqxx::nontransaction work(*connection);
+      pqxx::result role = work.exec(kServingRoleCheckSql);
+      if (role.empty()) return absl::FailedPreconditionError("--database_url: the serving role is not in pg_roles");
+      absl::Status safe = ServingRoleProblem(role[0][0].c_str(), role[0][1].c_str(), role[0][2].c_str());
+      if (!safe.ok()) {
+        LogLine(LogLevel::kError, "unsafe serving role").Str("error", safe.message()).Emit();
+        return safe;
+      }
+    }
     for (const auto& [name, sql] : statements) connection->prepare(name, sql);
     return connection;
   } catch (const std::exception& error) {
@@ -133,13 +156,23 @@ void DbPool::Release(std::unique_ptr<pqxx::connection> connection, bool healthy)
 }
 
 absl::Status DbPool::Transact(const TenantScope& scope, absl::FunctionRef<absl::Status(pqxx::work&)> body) {
+  return Transact(scope, options_.statement_timeout, body);
+}
+
+absl::Status DbPool::VerifyServingRole() {
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Connect();
+  return connection.status();
+}
+
+absl::Status DbPool::Transact(const TenantScope& scope, absl::Duration statement_timeout,
+                              absl::FunctionRef<absl::Status(pqxx::work&)> body) {
   auto connection = Acquire();
   if (!connection.ok()) return connection.status();
   bool healthy = true;
   absl::Status status;
   try {
     pqxx::work work(**connection);
-    ApplyScope(work, scope, options_.statement_timeout);
+    ApplyScope(work, scope, statement_timeout);
     status = body(work);
     if (status.ok()) {
       work.commit();

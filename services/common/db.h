@@ -47,6 +47,20 @@ std::string PgInt64Array(const std::vector<int64_t>& values);
 // The SQLSTATE of a libpqxx SQL error, or empty.
 std::string SqlState(const std::exception& error);
 
+// Row-level security binds the serving role only if that role is not a superuser, has no BYPASSRLS and owns no
+// tenant table (an owner could switch RLS off). One row: rolsuper, rolbypassrls (as 'true'/'false') and the
+// tenant tables the role owns or may act as the owner of (comma-separated, empty if none).
+inline constexpr char kServingRoleCheckSql[] =
+    "SELECT r.rolsuper::text, r.rolbypassrls::text, coalesce((SELECT string_agg(c.relname, ', ' ORDER BY c.relname) "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND pg_has_role(current_user, c.relowner, 'MEMBER') AND EXISTS (SELECT 1 FROM pg_attribute a "
+    "WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)), '') "
+    "FROM pg_roles r WHERE r.rolname = current_user";
+// FAILED_PRECONDITION saying what is wrong with the role, from kServingRoleCheckSql's row; OK for a safe role.
+absl::Status ServingRoleProblem(absl::string_view superuser, absl::string_view bypass_rls,
+                                absl::string_view owned_tables);
+
 class DbPool {
  public:
   struct Options {
@@ -55,6 +69,10 @@ class DbPool {
     absl::Duration statement_timeout = absl::Seconds(5);
     // How long a call waits for a free connection before it is answered UNAVAILABLE.
     absl::Duration acquire_timeout = absl::Seconds(5);
+    // Servers set this: every new connection first checks the role (kServingRoleCheckSql) and is refused with
+    // FAILED_PRECONDITION if row-level security would not bind it. Tools that migrate or bypass RLS on purpose
+    // (migrations, tests' direct checks) leave it off.
+    bool verify_serving_role = false;
   };
 
   explicit DbPool(Options options);
@@ -68,6 +86,9 @@ class DbPool {
   // Runs `body` in one transaction under `scope`; commits only if it returns OK. Database exceptions thrown inside
   // are caught and translated.
   absl::Status Transact(const TenantScope& scope, absl::FunctionRef<absl::Status(pqxx::work&)> body);
+  // As Transact, with a statement timeout of its own (bulk work that would not fit an interactive call's).
+  absl::Status Transact(const TenantScope& scope, absl::Duration statement_timeout,
+                        absl::FunctionRef<absl::Status(pqxx::work&)> body);
 
   template <typename T>
   absl::StatusOr<T> Transact(const TenantScope& scope, absl::FunctionRef<absl::StatusOr<T>(pqxx::work&)> body) {
@@ -82,8 +103,26 @@ class DbPool {
     return *std::move(result);
   }
 
+  template <typename T>
+  absl::StatusOr<T> Transact(const TenantScope& scope, absl::Duration statement_timeout,
+                             absl::FunctionRef<absl::StatusOr<T>(pqxx::work&)> body) {
+    std::optional<T> result;
+    absl::Status status = Transact(scope, statement_timeout, [&](pqxx::work& work) -> absl::Status {
+      absl::StatusOr<T> value = body(work);
+      if (!value.ok()) return value.status();
+      result.emplace(*std::move(value));
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    return *std::move(result);
+  }
+
   // Checks that the database answers, on a connection of its own so a busy pool does not look like an outage.
   absl::Status Ping();
+
+  // Connects once and checks the role as verify_serving_role does: FAILED_PRECONDITION for an unsafe role,
+  // UNAVAILABLE when the database cannot be reached (the check then runs on every later connection).
+  absl::Status VerifyServingRole();
 
   const Options& options() const { return options_; }
 

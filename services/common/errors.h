@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "google/protobuf/message.h"
 #include "grpcpp/support/status.h"
 
 namespace parkbase {
@@ -21,6 +22,9 @@ absl::Status QuotaError(absl::string_view subject, absl::string_view limit, absl
 
 // Adds an ErrorInfo with a stable machine-readable reason (e.g. "TENANT_SUSPENDED") to a status.
 absl::Status WithReason(absl::Status status, absl::string_view reason);
+
+// Adds any message as a google.rpc.Status detail (e.g. the per-row results of a bulk call that stopped early).
+absl::Status WithDetail(absl::Status status, const google::protobuf::Message& detail);
 
 // The one mapping from absl::Status to the wire. INTERNAL and UNKNOWN messages are replaced: their text may come
 // from a database driver and must never reach a tenant (it is logged instead).

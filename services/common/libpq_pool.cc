@@ -138,6 +138,21 @@ absl::StatusOr<pg_conn*> LibpqPool::Acquire() {
     --open_;
     return absl::UnavailableError("database: cannot connect; retry the call");
   }
+  if (options_.verify_serving_role) {
+    absl::Status safe = absl::UnavailableError("database: cannot check the serving role; retry the call");
+    PGresult* role = PQexec(connection, kServingRoleCheckSql);
+    if (role != nullptr && PQresultStatus(role) == PGRES_TUPLES_OK && PQntuples(role) == 1) {
+      safe = ServingRoleProblem(PQgetvalue(role, 0, 0), PQgetvalue(role, 0, 1), PQgetvalue(role, 0, 2));
+      if (!safe.ok()) LogLine(LogLevel::kError, "unsafe serving role").Str("error", safe.message()).Emit();
+    }
+    if (role != nullptr) PQclear(role);
+    if (!safe.ok()) {
+      PQfinish(connection);
+      absl::MutexLock lock(&mu_);
+      --open_;
+      return safe;
+    }
+  }
   return connection;
 }
 

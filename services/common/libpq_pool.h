@@ -28,8 +28,20 @@ struct PgParam {
   static PgParam Int32(int32_t value);
   static PgParam Bytes(absl::string_view bytes);  // bytea or text (text in binary form is its UTF-8 bytes)
 
+  PgParam() = default;
+  // A copy of an integer parameter points at its own bytes, so parameter lists can be kept in variables.
+  PgParam(const PgParam& other) : storage(other.storage), bytes(other.OwnsBytes() ? storage : other.bytes) {}
+  PgParam& operator=(const PgParam& other) {
+    storage = other.storage;
+    bytes = other.OwnsBytes() ? absl::string_view(storage) : other.bytes;
+    return *this;
+  }
+
   std::string storage;  // big-endian integer bytes
   absl::string_view bytes;
+
+ private:
+  bool OwnsBytes() const { return !storage.empty() && bytes.data() == storage.data(); }
 };
 
 // A query result with binary columns.
@@ -71,6 +83,8 @@ class LibpqPool {
     int size = 4;
     absl::Duration statement_timeout = absl::Seconds(5);
     absl::Duration acquire_timeout = absl::Seconds(5);
+    // As DbPool::Options::verify_serving_role.
+    bool verify_serving_role = false;
   };
 
   explicit LibpqPool(Options options);

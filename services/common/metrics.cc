@@ -3,7 +3,9 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/support/status.h"
 
 namespace parkbase {
@@ -12,8 +14,18 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::ServerRpcInfo;
 
-const char* TypeLabel(ServerRpcInfo::Type type) {
-  switch (type) {
+// The method's type as its proto declares it. Services that parse their own requests register every method with
+// gRPC as a bidirectional stream (raw_requests.h), so the server's own idea of the type would be wrong.
+const char* TypeLabel(const std::string& service, const std::string& method, ServerRpcInfo::Type server_type) {
+  const auto* found =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(service, ".", method));
+  if (found != nullptr) {
+    if (found->client_streaming() && found->server_streaming()) return "bidi_stream";
+    if (found->client_streaming()) return "client_stream";
+    if (found->server_streaming()) return "server_stream";
+    return "unary";
+  }
+  switch (server_type) {
     case ServerRpcInfo::Type::UNARY:
       return "unary";
     case ServerRpcInfo::Type::CLIENT_STREAMING:
@@ -56,9 +68,11 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
     std::string full = info->method() != nullptr ? info->method() : "";
     // "/pkg.Service/Method"
     const auto slash = full.rfind('/');
-    labels_ = {{"grpc_type", TypeLabel(info->type())},
-               {"grpc_service", slash == std::string::npos || slash == 0 ? "unknown" : full.substr(1, slash - 1)},
-               {"grpc_method", slash == std::string::npos ? full : full.substr(slash + 1)}};
+    const std::string service = slash == std::string::npos || slash == 0 ? "unknown" : full.substr(1, slash - 1);
+    const std::string method = slash == std::string::npos ? full : full.substr(slash + 1);
+    labels_ = {{"grpc_type", TypeLabel(service, method, info->type())},
+               {"grpc_service", service},
+               {"grpc_method", method}};
     metrics_.started().Add(labels_).Increment();
   }
 

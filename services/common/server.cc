@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "common/crypto.h"
@@ -31,6 +33,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
   return content.str();
 }
 
+// Drops the builder plugins (reflection) from a server that must expose only what it registers itself.
+class WithoutPlugins final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override { plugins->clear(); }
+};
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ApiCredentials(const ServerConfig& config) {
   if (config.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
   auto cert = ReadFile(config.tls_cert_file, "tls_cert_file");
@@ -45,14 +54,16 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ApiCredentials(const Se
 }  // namespace
 
 ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
-                         prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens)
+                         prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens,
+                         RequestParser& parser)
     : config_(config),
       db_(db),
       redis_(redis),
       clock_(clock),
       registry_(registry),
       calls_(calls),
-      page_tokens_(page_tokens) {}
+      page_tokens_(page_tokens),
+      parser_(parser) {}
 
 void ServiceHost::AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies) {
   registrations_.push_back({service, std::move(full_name), std::move(dependencies)});
@@ -69,8 +80,13 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   server->clock_ = parts.clock != nullptr ? parts.clock : &server->system_clock_;
   server->registry_ = std::make_shared<prometheus::Registry>();
   server->metrics_ = std::make_unique<GrpcServerMetrics>(*server->registry_);
-  server->db_ = std::make_unique<DbPool>(DbPool::Options{
-      .url = cfg.database_url, .size = cfg.db_pool_size, .statement_timeout = cfg.statement_timeout});
+  server->db_ = std::make_unique<DbPool>(DbPool::Options{.url = cfg.database_url,
+                                                        .size = cfg.db_pool_size,
+                                                        .statement_timeout = cfg.statement_timeout,
+                                                        .verify_serving_role = true});
+  // A role that row-level security would not bind must not serve; an unreachable database is checked again on
+  // every connection the pools open later.
+  if (absl::Status role = server->db_->VerifyServingRole(); absl::IsFailedPrecondition(role)) return role;
   if (!cfg.redis_url.empty()) {
     auto redis = RedisClient::Create({.url = cfg.redis_url});
     if (!redis.ok()) return redis.status();
@@ -83,9 +99,19 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   }
   server->page_tokens_ = std::make_unique<PageTokens>(secret);
   server->authenticator_ = std::make_unique<PgAuthenticator>(*server->db_, *server->clock_);
-  server->calls_ = std::make_unique<CallRunner>(*server->authenticator_);
+  server->streams_ = std::make_unique<StreamRegistry>(
+      StreamRegistry::Limits{.max_streams = MaxStreams(cfg),
+                             .per_key = cfg.max_streams_per_key,
+                             .per_tenant = cfg.max_streams_per_tenant,
+                             .idle_timeout = cfg.stream_idle_timeout,
+                             .max_age = cfg.stream_max_age},
+      *server->authenticator_, *server->clock_);
+  server->parse_budget_ = std::make_unique<ParseBudget>(cfg.max_parsing_bytes);
+  server->calls_ = std::make_unique<CallRunner>(*server->authenticator_, server->streams_.get());
+  server->parser_ = std::make_unique<RequestParser>(*server->calls_, *server->parse_budget_);
   server->host_ = std::make_unique<ServiceHost>(cfg, *server->db_, server->redis_.get(), *server->clock_,
-                                                *server->registry_, *server->calls_, *server->page_tokens_);
+                                                *server->registry_, *server->calls_, *server->page_tokens_,
+                                                *server->parser_);
   for (const auto& registrar : registrars) {
     if (absl::Status status = registrar(*server->host_); !status.ok()) return status;
   }
@@ -133,6 +159,10 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
 
   if (!cfg.health_listen.empty()) {
     grpc::ServerBuilder health_builder;
+    // The plaintext port exists for kubelet probes: health only, so no reflection on it.
+    health_builder.SetOption(std::make_unique<WithoutPlugins>());
+    server->health_port_others_ = std::make_unique<grpc::CallbackGenericService>();
+    health_builder.RegisterCallbackGenericService(server->health_port_others_.get());
     health_builder.AddListeningPort(cfg.health_listen, grpc::InsecureServerCredentials(), &server->health_port_);
     server->health_server_ = health_builder.BuildAndStart();
     if (server->health_server_ == nullptr || server->health_port_ == 0) {

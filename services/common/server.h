@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/server.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
@@ -23,7 +24,10 @@
 #include "common/health.h"
 #include "common/metrics.h"
 #include "common/page_token.h"
+#include "common/parse_budget.h"
+#include "common/raw_requests.h"
 #include "common/redis.h"
+#include "common/streams.h"
 
 namespace parkbase {
 
@@ -36,7 +40,7 @@ inline constexpr char kLivenessHealthName[] = "liveness";
 class ServiceHost {
  public:
   ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
-              prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens);
+              prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser);
 
   const ServerConfig& config() const { return config_; }
   DbPool& db() { return db_; }
@@ -46,6 +50,8 @@ class ServiceHost {
   prometheus::Registry& registry() { return registry_; }
   CallRunner& calls() { return calls_; }
   PageTokens& page_tokens() { return page_tokens_; }
+  // Parses requests for services that take wire bytes (raw_requests.h).
+  RequestParser& parser() { return parser_; }
 
   // Adds a gRPC service to the server. `full_name` (e.g. parkbase.tenant.v1.TenantService) is its health name.
   void AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies);
@@ -73,6 +79,7 @@ class ServiceHost {
   prometheus::Registry& registry_;
   CallRunner& calls_;
   PageTokens& page_tokens_;
+  RequestParser& parser_;
   std::vector<Registration> registrations_;
   std::vector<std::shared_ptr<void>> owned_;
 };
@@ -104,6 +111,8 @@ class PlatformServer {
   std::vector<std::string> service_names() const;
   DbPool& db() { return *db_; }
   prometheus::Registry& registry() { return *registry_; }
+  StreamRegistry& streams() { return *streams_; }
+  ParseBudget& parse_budget() { return *parse_budget_; }
 
   // NOT_SERVING at once, wait `grace` for load balancers to notice, then refuse new calls and let running ones
   // finish (cancelling them after another `grace`).
@@ -121,11 +130,17 @@ class PlatformServer {
   std::unique_ptr<DbPool> db_;
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<PgAuthenticator> authenticator_;
+  std::unique_ptr<StreamRegistry> streams_;
+  std::unique_ptr<ParseBudget> parse_budget_;
   std::unique_ptr<CallRunner> calls_;
+  std::unique_ptr<RequestParser> parser_;
   std::unique_ptr<PageTokens> page_tokens_;
   std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<grpc::Server> server_;
+  // Answers UNIMPLEMENTED for anything but health on the health port (and gives that server the callback queue
+  // gRPC's own health service needs).
+  std::unique_ptr<grpc::CallbackGenericService> health_port_others_;
   std::unique_ptr<grpc::Server> health_server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;

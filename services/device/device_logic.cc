@@ -12,8 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/audit.h"
 #include "common/crypto.h"
 #include "common/errors.h"
+#include "common/list_filter.h"
 #include "common/names.h"
 #include "common/status_macros.h"
 
@@ -262,32 +264,28 @@ std::string Binding(const Principal& caller, absl::string_view method, absl::str
 // Parses `device_type = press AND state = ACTIVE AND labels.line = 3`.
 absl::StatusOr<DeviceFilter> ParseDeviceFilter(const std::string& filter) {
   DeviceFilter parsed;
-  if (absl::StripAsciiWhitespace(filter).empty()) return parsed;
-  for (absl::string_view term : absl::StrSplit(filter, " AND ")) {
-    std::vector<std::string> sides = absl::StrSplit(term, absl::MaxSplits('=', 1));
-    if (sides.size() != 2) {
-      return FieldError("filter", absl::StrCat("expected `field = value` terms joined by ` AND `, got ", Quoted(term)));
-    }
-    const std::string field(absl::StripAsciiWhitespace(sides[0]));
-    absl::string_view value = absl::StripAsciiWhitespace(sides[1]);
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+  ASSIGN_OR_RETURN(const std::vector<FilterTerm> terms, ParseListFilter(filter));
+  for (const FilterTerm& term : terms) {
+    const std::string& field = term.field;
+    const std::string& value = term.value;
     if (field == "device_type") {
       RETURN_IF_ERROR(ValidateId("filter", value));
-      parsed.device_type_id = std::string(value);
+      parsed.device_type_id = value;
     } else if (field == "state") {
       pb::DeviceState state;
       if (!pb::DeviceState_Parse(absl::StrCat("DEVICE_STATE_", value), &state) ||
           state == pb::DEVICE_STATE_UNSPECIFIED) {
-        return FieldError("filter", absl::StrCat("state must be PROVISIONED, ACTIVE or DISABLED, got ", Quoted(value)));
+        return FieldError("filter", absl::StrCat("state must be PROVISIONED, ACTIVE or DISABLED, got ",
+                                                 QuoteForError(value)));
       }
       parsed.state = state;
     } else if (absl::StartsWith(field, "labels.")) {
       const std::string key = field.substr(7);
       RETURN_IF_ERROR(ValidateKey("filter", key));
-      parsed.labels.emplace_back(key, std::string(value));
+      parsed.labels.emplace_back(key, value);
     } else {
-      return FieldError("filter",
-                        absl::StrCat("unknown field ", Quoted(field), "; use device_type, state or labels.<key>"));
+      return FieldError("filter", absl::StrCat("unknown field ", QuoteForError(field),
+                                               "; use device_type, state or labels.<key>"));
     }
   }
   return parsed;
@@ -479,6 +477,8 @@ absl::StatusOr<pb::Device> DeviceManager::UpdateDevice(const Principal& caller,
                                !pb::DeviceState_IsValid(requested.state()))) {
     return FieldError("device.state", "must be PROVISIONED, ACTIVE or DISABLED");
   }
+  // A state change blocks or unblocks the device's keys: audited like DisableDevice and EnableDevice.
+  const AuditEntry audit = MakeAudit(caller, "UpdateDevice", name.resource, request);
   absl::StatusOr<pb::Device> updated =
                    store_.UpdateDevice(
                        scope, name.id,
@@ -493,7 +493,7 @@ absl::StatusOr<pb::Device> DeviceManager::UpdateDevice(const Principal& caller,
                          if (paths.count("state")) device.set_state(requested.state());
                          return absl::OkStatus();
                        },
-                       /*seen=*/false);
+                       /*seen=*/false, paths.count("state") != 0 ? &audit : nullptr);
   if (!updated.ok()) return updated.status();
   invalidator_.TenantChanged(name.tenant_id);
   return updated;
@@ -503,15 +503,17 @@ absl::StatusOr<pb::DeleteDeviceResponse> DeviceManager::DeleteDevice(const Princ
                                                                      const pb::DeleteDeviceRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "devices"));
   ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kWrite));
-  RETURN_IF_ERROR(store_.DeleteDevice(scope, name.id));
+  RETURN_IF_ERROR(store_.DeleteDevice(scope, name.id, MakeAudit(caller, "DeleteDevice", name.resource, request)));
   invalidator_.TenantChanged(name.tenant_id);
+  invalidator_.DeviceDeleted(name.tenant_id, name.id);
   return pb::DeleteDeviceResponse();
 }
 
 absl::StatusOr<pb::Device> DeviceManager::ChangeState(const Principal& caller, const std::string& resource,
-                                                      bool disable) {
+                                                      bool disable, const google::protobuf::Message& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", resource, "devices"));
   ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kWrite));
+  const AuditEntry audit = MakeAudit(caller, disable ? "DisableDevice" : "EnableDevice", name.resource, request);
   absl::StatusOr<pb::Device> updated =
                    store_.UpdateDevice(
                        scope, name.id,
@@ -526,7 +528,7 @@ absl::StatusOr<pb::Device> DeviceManager::ChangeState(const Principal& caller, c
                          device.set_state(disable ? pb::DEVICE_STATE_DISABLED : pb::DEVICE_STATE_ACTIVE);
                          return absl::OkStatus();
                        },
-                       /*seen=*/false);
+                       /*seen=*/false, &audit);
   if (!updated.ok()) return updated.status();
   invalidator_.TenantChanged(name.tenant_id);
   return updated;
@@ -534,12 +536,12 @@ absl::StatusOr<pb::Device> DeviceManager::ChangeState(const Principal& caller, c
 
 absl::StatusOr<pb::Device> DeviceManager::DisableDevice(const Principal& caller,
                                                         const pb::DisableDeviceRequest& request) {
-  return ChangeState(caller, request.name(), /*disable=*/true);
+  return ChangeState(caller, request.name(), /*disable=*/true, request);
 }
 
 absl::StatusOr<pb::Device> DeviceManager::EnableDevice(const Principal& caller,
                                                        const pb::EnableDeviceRequest& request) {
-  return ChangeState(caller, request.name(), /*disable=*/false);
+  return ChangeState(caller, request.name(), /*disable=*/false, request);
 }
 
 absl::StatusOr<pb::Device> DeviceManager::SetDeviceAttributes(const Principal& caller,
@@ -593,7 +595,8 @@ absl::StatusOr<pb::CreateDeviceCredentialResponse> DeviceManager::CreateDeviceCr
   ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kCredentials));
   RETURN_IF_ERROR(ValidateText("credential.display_name", request.credential().display_name(), 1, 200));
   absl::StatusOr<NewCredential> created =
-                   store_.CreateCredential(scope, name.id, request.credential().display_name(), caller.KeyName());
+      store_.CreateCredential(scope, name.id, request.credential().display_name(), caller.KeyName(),
+                              MakeAudit(caller, "CreateDeviceCredential", name.resource, request));
   if (!created.ok()) return created.status();
   pb::CreateDeviceCredentialResponse response;
   *response.mutable_credential() = std::move(created->credential);
@@ -617,15 +620,16 @@ absl::StatusOr<pb::RevokeDeviceCredentialResponse> DeviceManager::RevokeDeviceCr
   RETURN_IF_ERROR(ValidateTenantId("name", parts[0]));
   RETURN_IF_ERROR(ValidateId("name", parts[1]));
   ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, parts[0], request.name(), Access::kCredentials));
-  RETURN_IF_ERROR(store_.RevokeCredential(scope, parts[1], parts[2]));
+  RETURN_IF_ERROR(
+      store_.RevokeCredential(scope, parts[1], parts[2], MakeAudit(caller, "RevokeDeviceCredential", request.name(), request)));
   return pb::RevokeDeviceCredentialResponse();
 }
 
 // --- bulk import ---------------------------------------------------------------------------------------------
 
 absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
-    const Principal& caller, absl::FunctionRef<bool(pb::ImportDevicesRequest*)> next) {
-  pb::ImportDevicesResponse response;
+    const Principal& caller, absl::FunctionRef<absl::StatusOr<bool>(pb::ImportDevicesRequest*)> next,
+    absl::FunctionRef<absl::Status()> may_write) {
   std::vector<pb::ImportRowResult> results;
   std::vector<ImportRow> batch;
   // First row of each serial number and device id in this call: a repeat would be a second device with the same
@@ -635,30 +639,83 @@ absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
   std::string parent;
   std::optional<TenantScope> scope;
 
+  auto summary = [&results] {
+    pb::ImportDevicesResponse response;
+    for (pb::ImportRowResult& result : results) {
+      switch (result.outcome()) {
+        case pb::IMPORT_OUTCOME_CREATED:
+          response.set_created_count(response.created_count() + 1);
+          break;
+        case pb::IMPORT_OUTCOME_UNCHANGED:
+          response.set_unchanged_count(response.unchanged_count() + 1);
+          break;
+        default:
+          response.set_failed_count(response.failed_count() + 1);
+          break;
+      }
+      *response.add_results() = std::move(result);
+    }
+    results.clear();
+    return response;
+  };
+  // Ends the call early with `why`, saying which rows were stored: every row seen has its result (a batch that was
+  // not applied is FAILED with `why`), and the results travel as a detail of the error.
+  auto stop = [&](absl::Status why, bool batch_not_applied) -> absl::Status {
+    if (batch_not_applied) {
+      for (const ImportRow& row : batch) {
+        pb::ImportRowResult& result = results[row.index];
+        result.set_outcome(pb::IMPORT_OUTCOME_FAILED);
+        result.set_code(static_cast<int>(why.code()));
+        result.set_message(absl::StrCat("not applied: ", why.message(), "; send this row again"));
+        result.clear_device_id();
+      }
+    }
+    batch.clear();
+    const int64_t seen = static_cast<int64_t>(results.size());
+    pb::ImportDevicesResponse partial = summary();
+    absl::Status status(why.code(), absl::StrCat(why.message(), " [import stopped after ", seen, " rows: ",
+                                                 partial.created_count(), " created, ", partial.unchanged_count(),
+                                                 " unchanged, ", partial.failed_count(),
+                                                 " failed or not applied; the ImportDevicesResponse in the error "
+                                                 "details has every row's result]"));
+    why.ForEachPayload([&](absl::string_view type, const absl::Cord& payload) { status.SetPayload(type, payload); });
+    return WithDetail(std::move(status), partial);
+  };
   auto flush = [&]() -> absl::Status {
     if (batch.empty()) return absl::OkStatus();
-    ASSIGN_OR_RETURN(auto outcomes, store_.ImportBatch(*scope, park_code_, batch));
-    for (auto& outcome : outcomes) results[outcome.row_index()] = std::move(outcome);
+    if (absl::Status allowed = may_write(); !allowed.ok()) return stop(allowed, /*batch_not_applied=*/true);
+    absl::StatusOr<std::vector<pb::ImportRowResult>> outcomes = store_.ImportBatch(*scope, park_code_, batch);
+    if (!outcomes.ok()) return stop(outcomes.status(), /*batch_not_applied=*/true);
+    for (auto& outcome : *outcomes) results[outcome.row_index()] = std::move(outcome);
     batch.clear();
     return absl::OkStatus();
   };
 
   pb::ImportDevicesRequest message;
-  while (next(&message)) {
+  while (true) {
+    absl::StatusOr<bool> more = next(&message);
+    if (!more.ok()) {
+      if (!scope.has_value()) return more.status();
+      RETURN_IF_ERROR(flush());  // what came before a malformed message is stored, and said so
+      return stop(more.status(), /*batch_not_applied=*/false);
+    }
+    if (!*more) break;
     if (!scope.has_value()) {
       if (message.parent().empty()) return FieldError("parent", "required in the first message");
       ASSIGN_OR_RETURN(const std::string tenant_id, TenantFromParent("parent", message.parent()));
       ASSIGN_OR_RETURN(scope, Authorize(caller, tenant_id, message.parent(), Access::kWrite));
       parent = message.parent();
     } else if (!message.parent().empty() && message.parent() != parent) {
-      return FieldError("parent", absl::StrCat("must stay ", parent, " for the whole call"));
+      RETURN_IF_ERROR(flush());
+      return stop(FieldError("parent", absl::StrCat("must stay ", parent, " for the whole call")), /*batch_not_applied=*/false);
     }
     for (const pb::Device& requested : message.devices()) {
       const int index = static_cast<int>(results.size());
       if (index >= kMaxImportRows) {
-        return FieldError("devices", absl::StrCat("at most ", kMaxImportRows,
-                                                  " rows a call; the rows before were applied, send the rest in "
-                                                  "another call"));
+        RETURN_IF_ERROR(flush());
+        return stop(FieldError("devices", absl::StrCat("at most ", kMaxImportRows, " rows a call; rows from ",
+                                                       kMaxImportRows, " on were not read; send them in another call")),
+                    /*batch_not_applied=*/false);
       }
       pb::ImportRowResult& result = results.emplace_back();
       result.set_row_index(index);
@@ -685,21 +742,7 @@ absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
   }
   if (!scope.has_value()) return FieldError("parent", "required in the first message");
   RETURN_IF_ERROR(flush());
-  for (auto& result : results) {
-    switch (result.outcome()) {
-      case pb::IMPORT_OUTCOME_CREATED:
-        response.set_created_count(response.created_count() + 1);
-        break;
-      case pb::IMPORT_OUTCOME_UNCHANGED:
-        response.set_unchanged_count(response.unchanged_count() + 1);
-        break;
-      default:
-        response.set_failed_count(response.failed_count() + 1);
-        break;
-    }
-    *response.add_results() = std::move(result);
-  }
-  return response;
+  return summary();
 }
 
 // --- identifiers ---------------------------------------------------------------------------------------------

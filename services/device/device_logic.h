@@ -51,15 +51,21 @@ class DeviceManager {
   absl::StatusOr<pb::RevokeDeviceCredentialResponse> RevokeDeviceCredential(
       const Principal& caller, const pb::RevokeDeviceCredentialRequest& request);
 
-  // `next` fills the next streamed message and returns false at the end of the stream.
-  absl::StatusOr<pb::ImportDevicesResponse> ImportDevices(const Principal& caller,
-                                                          absl::FunctionRef<bool(pb::ImportDevicesRequest*)> next);
+  // `next` fills the next streamed message: true, false at the end of the stream, or an error (a malformed message,
+  // a stream that must end). `may_write` is asked before each batch is stored (a revoked credential stops there).
+  // An import that stops early (past kMaxImportRows, a batch the database refused, an error from `next` or
+  // `may_write`) answers that error, and the error carries the ImportDevicesResponse of every row seen so far as a
+  // detail: what was stored, what failed, and the rows of a batch that was not applied marked FAILED saying so.
+  absl::StatusOr<pb::ImportDevicesResponse> ImportDevices(
+      const Principal& caller, absl::FunctionRef<absl::StatusOr<bool>(pb::ImportDevicesRequest*)> next,
+      absl::FunctionRef<absl::Status()> may_write);
 
   absl::StatusOr<pb::IdentifierRecord> ResolveIdentifier(const Principal& caller,
                                                          const pb::ResolveIdentifierRequest& request);
 
  private:
-  absl::StatusOr<pb::Device> ChangeState(const Principal& caller, const std::string& name, bool disable);
+  absl::StatusOr<pb::Device> ChangeState(const Principal& caller, const std::string& name, bool disable,
+                                         const google::protobuf::Message& request);
 
   DeviceStore& store_;
   PageTokens& page_tokens_;

@@ -76,8 +76,13 @@ inline constexpr char kRefreshTypeIdentifiersSql[] =
 
 // Locks the tenant row: every device creation of a tenant takes it, so counting against max_devices is exact even
 // under concurrent creates. Readable under the tenant's own RLS scope.
+// The tenant's device-creation lock, then what creation needs. An advisory lock rather than FOR UPDATE on the
+// tenant row: a tenant-scoped transaction may not lock (or change) its tenants row (tenant/0002).
 inline constexpr char kLockTenant[] = "device_tenant_lock";
-inline constexpr char kLockTenantSql[] = "SELECT code, max_devices FROM tenants WHERE tenant_id = $1 FOR UPDATE";
+inline constexpr char kLockTenantSql[] =
+    "SELECT pg_advisory_xact_lock(hashtextextended('parkbase.device.create:' || $1, 0))";
+inline constexpr char kSelectTenantLimits[] = "device_tenant_limits";
+inline constexpr char kSelectTenantLimitsSql[] = "SELECT code, max_devices FROM tenants WHERE tenant_id = $1";
 
 inline constexpr char kCountDevices[] = "device_count";
 inline constexpr char kCountDevicesSql[] = "SELECT count(*) FROM devices WHERE tenant_id = $1";
@@ -159,6 +164,16 @@ inline constexpr char kRefreshDeviceIdentifierSql[] =
 
 inline constexpr char kDeleteDevice[] = "device_delete";
 inline constexpr char kDeleteDeviceSql[] = "DELETE FROM devices WHERE tenant_id = $1 AND device_id = $2";
+
+// Ids of deleted devices stay taken (device/0002): their telemetry outlives them.
+inline constexpr char kInsertTombstone[] = "device_tombstone_insert";
+inline constexpr char kInsertTombstoneSql[] =
+    "INSERT INTO device_tombstones (tenant_id, device_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+// $2: jsonb array of device ids.
+inline constexpr char kTombstonedIds[] = "device_tombstoned_ids";
+inline constexpr char kTombstonedIdsSql[] =
+    "SELECT device_id FROM device_tombstones WHERE tenant_id = $1 "
+    "AND device_id IN (SELECT jsonb_array_elements_text($2::jsonb))";
 
 // --- identifiers and schemas ---------------------------------------------------------------------------------
 

@@ -1,7 +1,27 @@
 #include "device/device_service.h"
 
 namespace parkbase::device {
-DeviceServiceImpl::DeviceServiceImpl(CallRunner& calls, DeviceManager& manager) : calls_(calls), manager_(manager) {}
+DeviceServiceImpl::DeviceServiceImpl(CallRunner& calls, RequestParser& parser, DeviceManager& manager)
+    : OwnParsing(parser, pb::DeviceService::service_full_name()), calls_(calls), manager_(manager) {
+  ParseUnary("CreateDeviceType", &DeviceServiceImpl::CreateDeviceType);
+  ParseUnary("GetDeviceType", &DeviceServiceImpl::GetDeviceType);
+  ParseUnary("ListDeviceTypes", &DeviceServiceImpl::ListDeviceTypes);
+  ParseUnary("UpdateDeviceType", &DeviceServiceImpl::UpdateDeviceType);
+  ParseUnary("DeleteDeviceType", &DeviceServiceImpl::DeleteDeviceType);
+  ParseUnary("CreateDevice", &DeviceServiceImpl::CreateDevice);
+  ParseUnary("GetDevice", &DeviceServiceImpl::GetDevice);
+  ParseUnary("ListDevices", &DeviceServiceImpl::ListDevices);
+  ParseUnary("UpdateDevice", &DeviceServiceImpl::UpdateDevice);
+  ParseUnary("DeleteDevice", &DeviceServiceImpl::DeleteDevice);
+  ParseUnary("DisableDevice", &DeviceServiceImpl::DisableDevice);
+  ParseUnary("EnableDevice", &DeviceServiceImpl::EnableDevice);
+  ParseUnary("SetDeviceAttributes", &DeviceServiceImpl::SetDeviceAttributes);
+  ParseUnary("CreateDeviceCredential", &DeviceServiceImpl::CreateDeviceCredential);
+  ParseUnary("ListDeviceCredentials", &DeviceServiceImpl::ListDeviceCredentials);
+  ParseUnary("RevokeDeviceCredential", &DeviceServiceImpl::RevokeDeviceCredential);
+  ParseUnary("ResolveIdentifier", &DeviceServiceImpl::ResolveIdentifier);
+  ParseStream("ImportDevices", &DeviceServiceImpl::ServeImportDevices);
+}
 
 grpc::Status DeviceServiceImpl::CreateDeviceType(grpc::ServerContext* context, const pb::CreateDeviceTypeRequest* request,
                                     pb::DeviceType* response) {
@@ -88,29 +108,36 @@ grpc::Status DeviceServiceImpl::ResolveIdentifier(grpc::ServerContext* context, 
   return calls_.Serve(context, "ResolveIdentifier", manager_, &DeviceManager::ResolveIdentifier, request, response);
 }
 
-grpc::Status DeviceServiceImpl::ImportDevices(grpc::ServerContext* context,
-                                              grpc::ServerReader<pb::ImportDevicesRequest>* reader,
-                                              pb::ImportDevicesResponse* response) {
-  return calls_.Run(context, "ImportDevices", [&](const Principal& caller) -> absl::Status {
-    auto result = manager_.ImportDevices(caller, [&](pb::ImportDevicesRequest* message) {
-      message->Clear();
-      return reader->Read(message);
-    });
-    if (!result.ok()) return result.status();
-    *response = *std::move(result);
-    return absl::OkStatus();
-  });
+grpc::Status DeviceServiceImpl::ServeImportDevices(
+    grpc::ServerContext* context, RawStream<pb::ImportDevicesRequest, pb::ImportDevicesResponse>* stream) {
+  return calls_.RunStream(
+      context, "ImportDevices", /*client_sends=*/true,
+      [&](const Principal& caller, StreamRegistry::Stream& open) -> absl::Status {
+        ParseBudget::Reservation held;
+        auto result = manager_.ImportDevices(
+            caller,
+            [&](pb::ImportDevicesRequest* message) -> absl::StatusOr<bool> {
+              message->Clear();
+              absl::StatusOr<bool> read = stream->Read(message, &held);
+              if (read.ok() && *read) open.Touch();
+              return read;
+            },
+            [&] { return open.Check(); });
+        if (!result.ok()) return result.status();
+        stream->Write(*result);
+        return absl::OkStatus();
+      });
 }
 
 absl::Status RegisterDeviceService(ServiceHost& host) {
   if (host.redis() == nullptr) {
     return absl::InvalidArgumentError("--redis_url: required by parkbase.device.v1.DeviceService");
   }
-  auto& store = host.Own(std::make_unique<PgDeviceStore>(host.db()));
+  auto& store = host.Own(std::make_unique<PgDeviceStore>(host.db(), host.config().bulk_statement_timeout));
   auto& invalidator = host.Own(std::make_unique<RedisSchemaInvalidator>(*host.redis()));
   auto& manager =
       host.Own(std::make_unique<DeviceManager>(store, host.page_tokens(), invalidator, host.config().park_code));
-  auto& service = host.Own(std::make_unique<DeviceServiceImpl>(host.calls(), manager));
+  auto& service = host.Own(std::make_unique<DeviceServiceImpl>(host.calls(), host.parser(), manager));
   host.AddService(&service, pb::DeviceService::service_full_name(), {kPostgresDependency, kRedisDependency});
   return absl::OkStatus();
 }

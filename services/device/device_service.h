@@ -4,15 +4,16 @@
 
 #include "absl/status/status.h"
 #include "common/call.h"
+#include "common/raw_requests.h"
 #include "common/server.h"
 #include "device/device_logic.h"
 #include "parkbase/device/v1/device.grpc.pb.h"
 
 namespace parkbase::device {
 
-class DeviceServiceImpl final : public pb::DeviceService::Service {
+class DeviceServiceImpl final : public OwnParsing<pb::DeviceService::Service> {
  public:
-  DeviceServiceImpl(CallRunner& calls, DeviceManager& manager);
+  DeviceServiceImpl(CallRunner& calls, RequestParser& parser, DeviceManager& manager);
 
   grpc::Status CreateDeviceType(grpc::ServerContext* context, const pb::CreateDeviceTypeRequest* request, pb::DeviceType* response) override;
   grpc::Status GetDeviceType(grpc::ServerContext* context, const pb::GetDeviceTypeRequest* request, pb::DeviceType* response) override;
@@ -31,8 +32,9 @@ class DeviceServiceImpl final : public pb::DeviceService::Service {
   grpc::Status ListDeviceCredentials(grpc::ServerContext* context, const pb::ListDeviceCredentialsRequest* request, pb::ListDeviceCredentialsResponse* response) override;
   grpc::Status RevokeDeviceCredential(grpc::ServerContext* context, const pb::RevokeDeviceCredentialRequest* request, pb::RevokeDeviceCredentialResponse* response) override;
   grpc::Status ResolveIdentifier(grpc::ServerContext* context, const pb::ResolveIdentifierRequest* request, pb::IdentifierRecord* response) override;
-  grpc::Status ImportDevices(grpc::ServerContext* context, grpc::ServerReader<pb::ImportDevicesRequest>* reader,
-                             pb::ImportDevicesResponse* response) override;
+  // Client-streaming; requests are parsed one by one under the parse budget (raw_requests.h).
+  grpc::Status ServeImportDevices(grpc::ServerContext* context,
+                                  RawStream<pb::ImportDevicesRequest, pb::ImportDevicesResponse>* stream);
 
  private:
   CallRunner& calls_;

@@ -167,6 +167,12 @@ pb::DeviceCredential DecodeCredential(const std::string& tenant_id, const std::s
   return credential;
 }
 
+std::string DeletedIdMessage(const std::string& tenant_id, const std::string& device_id) {
+  return absl::StrCat("device.device_id: tenants/", tenant_id, "/devices/", device_id,
+                      " belonged to a deleted device; ids are never reused, because the deleted device's telemetry is "
+                      "kept until retention drops it; choose another id");
+}
+
 absl::Status DeviceNotFound(const std::string& tenant_id, const std::string& device_id) {
   return absl::NotFoundError(absl::StrCat("tenants/", tenant_id, "/devices/", device_id, ": not found"));
 }
@@ -206,7 +212,8 @@ struct TenantLimits {
 
 // Takes the tenant's device-creation lock and reads what creation needs.
 absl::StatusOr<TenantLimits> LockTenant(pqxx::work& work, const std::string& tenant_id) {
-  pqxx::result tenant = work.exec_prepared(queries::kLockTenant, tenant_id);
+  work.exec_prepared(queries::kLockTenant, tenant_id);
+  pqxx::result tenant = work.exec_prepared(queries::kSelectTenantLimits, tenant_id);
   if (tenant.empty()) return absl::NotFoundError(absl::StrCat("tenants/", tenant_id, ": not found"));
   TenantLimits limits;
   limits.code = tenant[0][0].as<std::string>();
@@ -225,7 +232,8 @@ std::string MakeIdentifier(const std::string& park_code, const std::string& tena
   return absl::StrCat(IdentifierPrefix(park_code, tenant_code), serial);
 }
 
-PgDeviceStore::PgDeviceStore(DbPool& db) : db_(db) {
+PgDeviceStore::PgDeviceStore(DbPool& db, absl::Duration bulk_statement_timeout)
+    : db_(db), bulk_statement_timeout_(bulk_statement_timeout) {
   db_.Prepare(queries::kInsertType, queries::kInsertTypeSql);
   db_.Prepare(queries::kInsertTypeVersion, queries::kInsertTypeVersionSql);
   db_.Prepare(queries::kSelectType, queries::kSelectTypeSql);
@@ -237,6 +245,9 @@ PgDeviceStore::PgDeviceStore(DbPool& db) : db_(db) {
   db_.Prepare(queries::kDeleteType, queries::kDeleteTypeSql);
   db_.Prepare(queries::kRefreshTypeIdentifiers, queries::kRefreshTypeIdentifiersSql);
   db_.Prepare(queries::kLockTenant, queries::kLockTenantSql);
+  db_.Prepare(queries::kSelectTenantLimits, queries::kSelectTenantLimitsSql);
+  db_.Prepare(queries::kInsertTombstone, queries::kInsertTombstoneSql);
+  db_.Prepare(queries::kTombstonedIds, queries::kTombstonedIdsSql);
   db_.Prepare(queries::kCountDevices, queries::kCountDevicesSql);
   db_.Prepare(queries::kExistingSerials, queries::kExistingSerialsSql);
   db_.Prepare(queries::kExistingIds, queries::kExistingIdsSql);
@@ -357,6 +368,9 @@ absl::StatusOr<pb::Device> PgDeviceStore::CreateDevice(const TenantScope& scope,
       return absl::AlreadyExistsError(absl::StrCat("device.device_id: tenants/", tenant_id, "/devices/",
                                                    device.device_id(), " already exists"));
     }
+    if (!work.exec_prepared(queries::kTombstonedIds, tenant_id, ToJson(ids)).empty()) {
+      return absl::AlreadyExistsError(DeletedIdMessage(tenant_id, device.device_id()));
+    }
     if (limits->devices >= limits->max_devices) return QuotaExceeded(tenant_id, limits->max_devices);
     ListValue rows;
     *rows.add_values() = DeviceRowJson(device);
@@ -398,7 +412,8 @@ absl::StatusOr<std::vector<pb::Device>> PgDeviceStore::ListDevices(const TenantS
 }
 
 absl::StatusOr<pb::Device> PgDeviceStore::UpdateDevice(const TenantScope& scope, const std::string& device_id,
-                                                       const DeviceMutation& mutate, bool seen) {
+                                                       const DeviceMutation& mutate, bool seen,
+                                                       const AuditEntry* audit) {
   const std::string& tenant_id = scope.tenant_id;
   return db_.Transact<pb::Device>(scope, [&](pqxx::work& work) -> absl::StatusOr<pb::Device> {
     pqxx::result current = work.exec_prepared(queries::kSelectDeviceForUpdate, tenant_id, device_id);
@@ -423,19 +438,23 @@ absl::StatusOr<pb::Device> PgDeviceStore::UpdateDevice(const TenantScope& scope,
     const bool was_disabled = before.state() == pb::DEVICE_STATE_DISABLED;
     const bool disabled = device.state() == pb::DEVICE_STATE_DISABLED;
     if (was_disabled != disabled) SetDeviceKeysDisabled(work, tenant_id, device_id, disabled);
+    if (audit != nullptr) InsertAudit(work, tenant_id, *audit);
     return DecodeDevice(tenant_id, work.exec_prepared(queries::kSelectDevice, tenant_id, device_id)[0]);
   });
 }
 
-absl::Status PgDeviceStore::DeleteDevice(const TenantScope& scope, const std::string& device_id) {
+absl::Status PgDeviceStore::DeleteDevice(const TenantScope& scope, const std::string& device_id,
+                                         const AuditEntry& audit) {
   const std::string& tenant_id = scope.tenant_id;
   return db_.Transact(scope, [&](pqxx::work& work) -> absl::Status {
     if (work.exec_prepared(queries::kDeleteDevice, tenant_id, device_id).affected_rows() == 0) {
       return DeviceNotFound(tenant_id, device_id);
     }
     work.exec_prepared(queries::kDeleteIdentifier, tenant_id, device_id);
-    // Revoked rather than blocked: a later device reusing the id must not inherit working keys.
+    work.exec_prepared(queries::kInsertTombstone, tenant_id, device_id);
+    // Revoked rather than blocked: a revoked key never works again, whatever happens to the device later.
     RevokeAllDeviceKeys(work, tenant_id, device_id);
+    InsertAudit(work, tenant_id, audit);
     return absl::OkStatus();
   });
 }
@@ -444,8 +463,9 @@ absl::StatusOr<std::vector<pb::ImportRowResult>> PgDeviceStore::ImportBatch(cons
                                                                             const std::string& park_code,
                                                                             const std::vector<ImportRow>& rows) {
   const std::string& tenant_id = scope.tenant_id;
+  // Bulk work has a statement budget of its own: a 5,000-row batch on a busy machine outlasts an interactive one.
   return db_.Transact<std::vector<pb::ImportRowResult>>(
-      scope, [&](pqxx::work& work) -> absl::StatusOr<std::vector<pb::ImportRowResult>> {
+      scope, bulk_statement_timeout_, [&](pqxx::work& work) -> absl::StatusOr<std::vector<pb::ImportRowResult>> {
         std::vector<pb::ImportRowResult> results(rows.size());
         auto fail = [&](size_t i, absl::StatusCode code, std::string message) {
           results[i].set_outcome(pb::IMPORT_OUTCOME_FAILED);
@@ -480,6 +500,10 @@ absl::StatusOr<std::vector<pb::ImportRowResult>> PgDeviceStore::ImportBatch(cons
         for (const auto& found : work.exec_prepared(queries::kExistingIds, tenant_id, ToJson(ids))) {
           existing_ids.insert(found[0].as<std::string>());
         }
+        std::set<std::string> deleted_ids;
+        for (const auto& found : work.exec_prepared(queries::kTombstonedIds, tenant_id, ToJson(ids))) {
+          deleted_ids.insert(found[0].as<std::string>());
+        }
 
         int64_t room = limits->max_devices - limits->devices;
         ListValue inserts;
@@ -497,6 +521,8 @@ absl::StatusOr<std::vector<pb::ImportRowResult>> PgDeviceStore::ImportBatch(cons
             fail(i, absl::StatusCode::kAlreadyExists,
                  absl::StrCat("device.device_id: tenants/", tenant_id, "/devices/", device.device_id(),
                               " already exists with another serial number"));
+          } else if (deleted_ids.count(device.device_id()) != 0) {
+            fail(i, absl::StatusCode::kAlreadyExists, DeletedIdMessage(tenant_id, device.device_id()));
           } else if (room <= 0) {
             fail(i, absl::StatusCode::kResourceExhausted,
                  absl::StrCat("max_devices: the tenant already has its maximum of ", limits->max_devices,
@@ -529,7 +555,7 @@ absl::StatusOr<std::vector<pb::ImportRowResult>> PgDeviceStore::ImportBatch(cons
 
 absl::StatusOr<NewCredential> PgDeviceStore::CreateCredential(const TenantScope& scope, const std::string& device_id,
                                                               const std::string& display_name,
-                                                              const std::string& creator) {
+                                                              const std::string& creator, const AuditEntry& audit) {
   const std::string& tenant_id = scope.tenant_id;
   return db_.Transact<NewCredential>(scope, [&](pqxx::work& work) -> absl::StatusOr<NewCredential> {
     pqxx::result current = work.exec_prepared(queries::kSelectDeviceForUpdate, tenant_id, device_id);
@@ -538,6 +564,9 @@ absl::StatusOr<NewCredential> PgDeviceStore::CreateCredential(const TenantScope&
     DeviceKey key = InsertDeviceKey(work, tenant_id, device_id, display_name, creator);
     // A key minted while the device is disabled starts blocked like its siblings.
     if (device.state() == pb::DEVICE_STATE_DISABLED) SetDeviceKeysDisabled(work, tenant_id, device_id, true);
+    AuditEntry minted = audit;
+    minted.resource = absl::StrCat("tenants/", tenant_id, "/devices/", device_id, "/credentials/", key.key_id);
+    InsertAudit(work, tenant_id, minted);
     for (const DeviceKeyInfo& info : ListDeviceKeys(work, tenant_id, device_id)) {
       if (info.key_id == key.key_id) return NewCredential{DecodeCredential(tenant_id, device_id, info), key.key};
     }
@@ -562,13 +591,14 @@ absl::StatusOr<std::vector<pb::DeviceCredential>> PgDeviceStore::ListCredentials
 }
 
 absl::Status PgDeviceStore::RevokeCredential(const TenantScope& scope, const std::string& device_id,
-                                             const std::string& key_id) {
+                                             const std::string& key_id, const AuditEntry& audit) {
   const std::string& tenant_id = scope.tenant_id;
   return db_.Transact(scope, [&](pqxx::work& work) -> absl::Status {
     if (!RevokeDeviceKey(work, tenant_id, device_id, key_id)) {
       return absl::NotFoundError(absl::StrCat("tenants/", tenant_id, "/devices/", device_id, "/credentials/", key_id,
                                               ": not found or already revoked"));
     }
+    InsertAudit(work, tenant_id, audit);
     return absl::OkStatus();
   });
 }

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/audit.h"
 #include "common/db.h"
 #include "parkbase/device/v1/device.pb.h"
 
@@ -65,24 +66,28 @@ class DeviceStore {
   virtual absl::StatusOr<std::vector<pb::Device>> ListDevices(const TenantScope& scope, const DeviceFilter& filter,
                                                               const std::string& after_device_id, int limit) = 0;
   // Reads the device (locked), lets `mutate` change it, writes it back, keeps the identifier and the device's keys
-  // (blocked while DISABLED) in step. `seen` records the device as seen now.
+  // (blocked while DISABLED) in step. `seen` records the device as seen now. `audit`, when given, is written in
+  // the same transaction.
   virtual absl::StatusOr<pb::Device> UpdateDevice(const TenantScope& scope, const std::string& device_id,
-                                                  const DeviceMutation& mutate, bool seen) = 0;
-  // Deletes the device and its identifier and revokes its keys.
-  virtual absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id) = 0;
+                                                  const DeviceMutation& mutate, bool seen,
+                                                  const AuditEntry* audit = nullptr) = 0;
+  // Deletes the device and its identifier, revokes its keys and keeps its id taken (device_tombstones).
+  virtual absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id,
+                                    const AuditEntry& audit) = 0;
 
   // Applies one batch of valid rows in one transaction; returns a result for each row, in order.
   virtual absl::StatusOr<std::vector<pb::ImportRowResult>> ImportBatch(const TenantScope& scope,
                                                                        const std::string& park_code,
                                                                        const std::vector<ImportRow>& rows) = 0;
 
+  // `audit`'s resource is completed with the new key's id.
   virtual absl::StatusOr<NewCredential> CreateCredential(const TenantScope& scope, const std::string& device_id,
-                                                         const std::string& display_name,
-                                                         const std::string& creator) = 0;
+                                                         const std::string& display_name, const std::string& creator,
+                                                         const AuditEntry& audit) = 0;
   virtual absl::StatusOr<std::vector<pb::DeviceCredential>> ListCredentials(const TenantScope& scope,
                                                                             const std::string& device_id) = 0;
   virtual absl::Status RevokeCredential(const TenantScope& scope, const std::string& device_id,
-                                        const std::string& key_id) = 0;
+                                        const std::string& key_id, const AuditEntry& audit) = 0;
 
   // Park-wide look-up of public metadata; any scope.
   virtual absl::StatusOr<pb::IdentifierRecord> ResolveIdentifier(const TenantScope& scope,
@@ -96,7 +101,8 @@ class DeviceStore {
 
 class PgDeviceStore final : public DeviceStore {
  public:
-  explicit PgDeviceStore(DbPool& db);
+  // `bulk_statement_timeout`: the statement timeout of an import batch (ServerConfig::bulk_statement_timeout).
+  explicit PgDeviceStore(DbPool& db, absl::Duration bulk_statement_timeout = absl::Seconds(60));
 
   absl::StatusOr<pb::DeviceType> CreateDeviceType(const TenantScope& scope, const pb::DeviceType& type) override;
   absl::StatusOr<pb::DeviceType> GetDeviceType(const TenantScope& scope, const std::string& type_id,
@@ -112,18 +118,19 @@ class PgDeviceStore final : public DeviceStore {
   absl::StatusOr<std::vector<pb::Device>> ListDevices(const TenantScope& scope, const DeviceFilter& filter,
                                                       const std::string& after_device_id, int limit) override;
   absl::StatusOr<pb::Device> UpdateDevice(const TenantScope& scope, const std::string& device_id,
-                                          const DeviceMutation& mutate, bool seen) override;
-  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id) override;
+                                          const DeviceMutation& mutate, bool seen,
+                                          const AuditEntry* audit = nullptr) override;
+  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const AuditEntry& audit) override;
   absl::StatusOr<std::vector<pb::ImportRowResult>> ImportBatch(const TenantScope& scope,
                                                                const std::string& park_code,
                                                                const std::vector<ImportRow>& rows) override;
   absl::StatusOr<NewCredential> CreateCredential(const TenantScope& scope, const std::string& device_id,
-                                                 const std::string& display_name,
-                                                 const std::string& creator) override;
+                                                 const std::string& display_name, const std::string& creator,
+                                                 const AuditEntry& audit) override;
   absl::StatusOr<std::vector<pb::DeviceCredential>> ListCredentials(const TenantScope& scope,
                                                                     const std::string& device_id) override;
-  absl::Status RevokeCredential(const TenantScope& scope, const std::string& device_id,
-                                const std::string& key_id) override;
+  absl::Status RevokeCredential(const TenantScope& scope, const std::string& device_id, const std::string& key_id,
+                                const AuditEntry& audit) override;
   absl::StatusOr<pb::IdentifierRecord> ResolveIdentifier(const TenantScope& scope,
                                                           const std::string& identifier) override;
   absl::StatusOr<pb::DeviceSchema> LoadSchema(const TenantScope& scope, const std::string& device_id) override;
@@ -132,6 +139,7 @@ class PgDeviceStore final : public DeviceStore {
 
  private:
   DbPool& db_;
+  const absl::Duration bulk_statement_timeout_;
 };
 
 // `88.<park>.<tenant code>/`, and with the serial number appended.

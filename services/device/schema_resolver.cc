@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/redis_keys.h"
 
 namespace parkbase::device {
 namespace {
@@ -18,14 +19,25 @@ return 1
 
 }  // namespace
 
-std::string SchemaEpochKey(const std::string& tenant_id) { return absl::StrCat("pb:schema-epoch:", tenant_id); }
+std::string SchemaEpochKey(const std::string& tenant_id) { return redis_keys::SchemaEpoch(tenant_id); }
 
 std::string SchemaKey(const std::string& tenant_id, int64_t epoch, const std::string& device_id) {
   // The tenant in a hash tag: one tenant's entries share a Redis Cluster slot, so MGET and the batch SET work.
-  return absl::StrCat("pb:schema:{", tenant_id, "}:", epoch, ":", device_id);
+  return redis_keys::Schema(tenant_id, epoch, device_id);
 }
 
 RedisSchemaInvalidator::RedisSchemaInvalidator(RedisClient& redis) : redis_(redis) {}
+
+void RedisSchemaInvalidator::DeviceDeleted(const std::string& tenant_id, const std::string& device_id) {
+  // Its latest values are of no use (the id is never reused): free them now rather than leave them to a purge.
+  auto reply = redis_.Command({"UNLINK", redis_keys::LatestValues(tenant_id, device_id)});
+  if (!reply.ok()) {
+    LogLine(LogLevel::kWarning, "deleted device's latest values not freed")
+        .Str("tenant", tenant_id)
+        .Str("error", reply.status().message())
+        .Emit();
+  }
+}
 
 void RedisSchemaInvalidator::TenantChanged(const std::string& tenant_id) {
   auto reply = redis_.Command({"INCR", SchemaEpochKey(tenant_id)});

@@ -2,7 +2,7 @@
 // round trip on the hot path: an in-process cache in front of a Redis cache in front of PostgreSQL.
 //
 // Invalidation: every change that can alter a resolved schema (a type update or delete, a device's type or state
-// change, a device delete) bumps the tenant's schema epoch in Redis (`pb:schema-epoch:<tenant>`) after its
+// change, a device delete) bumps the tenant's schema epoch in Redis (`pb:schema-epoch:{<tenant>}`) after its
 // transaction commits. Redis entries are keyed by epoch (`pb:schema:{<tenant>}:<epoch>:<device>`), so a bump
 // retires all of a tenant's entries at once; in-process entries remember the epoch they were read under, and a
 // resolver re-reads a tenant's epoch at most every `epoch_check_interval`.
@@ -33,6 +33,8 @@ class SchemaInvalidator {
  public:
   virtual ~SchemaInvalidator() = default;
   virtual void TenantChanged(const std::string& tenant_id) = 0;
+  // A device was deleted: what Redis holds for it alone can go.
+  virtual void DeviceDeleted(const std::string& tenant_id, const std::string& device_id) = 0;
 };
 
 // Bumps the tenant's epoch in Redis. A failure is logged, not returned: the change already committed, and the
@@ -41,6 +43,7 @@ class RedisSchemaInvalidator final : public SchemaInvalidator {
  public:
   explicit RedisSchemaInvalidator(RedisClient& redis);
   void TenantChanged(const std::string& tenant_id) override;
+  void DeviceDeleted(const std::string& tenant_id, const std::string& device_id) override;
 
  private:
   RedisClient& redis_;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/errors.h"
+#include "common/times.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace parkbase::telemetry {
@@ -170,8 +171,15 @@ class SeriesBuilder {
   std::vector<SeriesEntry> entries_;
 };
 
-std::string ValueRule(const MetricRule& rule) {
-  return absl::StrCat("must be a finite number in [", rule.min, ", ", rule.max, "]");
+// Why a numeric value was refused, in the words of the rule it broke.
+std::string ValueRule(const MetricRule& rule, double value) {
+  if (std::isnan(value)) return "must be a number, got NaN";
+  if (std::isinf(value)) return absl::StrCat("must be a finite number, got ", value > 0 ? "+" : "-", "infinity");
+  const bool has_min = std::isfinite(rule.min);
+  const bool has_max = std::isfinite(rule.max);
+  if (has_min && has_max) return absl::StrCat("must be in [", rule.min, ", ", rule.max, "], got ", value);
+  if (has_min) return absl::StrCat("must be at least ", rule.min, ", got ", value);
+  return absl::StrCat("must be at most ", rule.max, ", got ", value);
 }
 
 }  // namespace
@@ -253,6 +261,12 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
                      "required");
       continue;
     }
+    // A Timestamp outside 0001-9999 (or with bad nanos) would overflow the conversion: refused before it.
+    if (!IsValidTimestamp(point.time())) {
+      rejections.Add(i, 1, i, pb::REJECTION_REASON_TIMESTAMP_OUT_OF_RANGE, absl::StrCat(prefix, ".time"),
+                     "not a valid timestamp (seconds within 0001-01-01 to 9999-12-31, nanos 0 to 999,999,999)");
+      continue;
+    }
     const int64_t time_ms = google::protobuf::util::TimeUtil::TimestampToMilliseconds(point.time());
     std::string description;
     if (auto reason = check_time(time_ms, device.oldest_ms, &description);
@@ -276,7 +290,8 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
         }
         if (!std::isfinite(value.double_value()) || value.double_value() < metric.min ||
             value.double_value() > metric.max) {
-          rejections.Add(i, 1, i, pb::REJECTION_REASON_INVALID_VALUE, value_field, ValueRule(metric));
+          rejections.Add(i, 1, i, pb::REJECTION_REASON_INVALID_VALUE, value_field,
+                         ValueRule(metric, value.double_value()));
           continue;
         }
         series = &builder.For(device.device->device_id, point.metric(), metric.kind);
@@ -289,7 +304,8 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
         }
         if (static_cast<double>(value.int_value()) < metric.min ||
             static_cast<double>(value.int_value()) > metric.max) {
-          rejections.Add(i, 1, i, pb::REJECTION_REASON_INVALID_VALUE, value_field, ValueRule(metric));
+          rejections.Add(i, 1, i, pb::REJECTION_REASON_INVALID_VALUE, value_field,
+                         ValueRule(metric, static_cast<double>(value.int_value())));
           continue;
         }
         series = &builder.For(device.device->device_id, point.metric(), metric.kind);
@@ -452,8 +468,11 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
       if (!valid) {
         rejections.Add(first + i, 1, group, pb::REJECTION_REASON_INVALID_VALUE,
                        absl::StrCat(prefix(), ".", values_field, "[", i, "]"),
-                       metric.kind == ValueKind::kString ? absl::StrCat("at most ", kMaxStringValueBytes, " bytes")
-                                                         : ValueRule(metric));
+                       metric.kind == ValueKind::kString
+                           ? absl::StrCat("at most ", kMaxStringValueBytes, " bytes")
+                           : ValueRule(metric, metric.kind == ValueKind::kDouble
+                                                   ? input.double_values(i)
+                                                   : static_cast<double>(input.int_values(i))));
         continue;
       }
       series.timestamps_ms.push_back(time_ms);

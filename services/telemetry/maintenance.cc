@@ -19,10 +19,12 @@
 namespace parkbase::telemetry {
 namespace {
 
-// Log rows folded per transaction, and the points they may hold together: bounds the compactor's memory
-// (~40 bytes a decoded point) and the length of its transaction.
+// Log rows folded per transaction, and the points and decoded bytes they may hold together: bounds the compactor's
+// memory (~40 bytes a decoded numeric point, a string's own bytes more) and the length of its transaction, and
+// keeps every chunk row it writes far under PostgreSQL's 1 GB value limit (1 KiB strings once made a pass of ~1 GB).
 constexpr int kLogRowsPerPass = 64;
 constexpr int64_t kPointsPerPass = 2'000'000;
+constexpr int64_t kBytesPerPass = int64_t{64} << 20;
 // A window's newest generation is rewritten with the new points only while it holds fewer than this (and the
 // result stays under kGenerationPoints); otherwise the new points start a generation of their own. This bounds
 // what one compaction rewrites, whatever the devices' rates, and a burst folded in two passes is written twice at
@@ -54,20 +56,25 @@ struct Group {
   std::string device_type_id;
 };
 
-int64_t CountPoints(const SeriesMap& series) {
-  int64_t points = 0;
-  for (const auto& [key, data] : series) points += static_cast<int64_t>(data.size());
-  return points;
-}
+// The newest point of each (device, metric), in a block of one-point series: a group's latest row.
+using LatestOfGroup = std::map<SeriesKey, SeriesData>;
 
-std::vector<SeriesEntry> ToEntries(SeriesMap&& series) {
-  std::vector<SeriesEntry> entries;
-  entries.reserve(series.size());
-  for (auto& [key, data] : series) entries.push_back(SeriesEntry{key.first, key.second, std::move(data)});
-  // Deterministic blocks: metric order.
-  std::sort(entries.begin(), entries.end(),
-            [](const SeriesEntry& a, const SeriesEntry& b) { return a.metric < b.metric; });
-  return entries;
+// Offers `series`' newest point to `latest` (a later offer wins at an equal time: offers come in write order).
+void OfferNewest(const SeriesKey& key, const SeriesData& series, LatestOfGroup& latest) {
+  if (series.size() == 0) return;
+  size_t newest = 0;
+  for (size_t i = 1; i < series.size(); ++i) {
+    if (series.timestamps_ms[i] >= series.timestamps_ms[newest]) newest = i;
+  }
+  auto found = latest.find(key);
+  if (found != latest.end() && found->second.size() == 1 &&
+      found->second.timestamps_ms[0] > series.timestamps_ms[newest]) {
+    return;
+  }
+  SeriesData one;
+  one.kind = series.kind;
+  AppendPoint(series, newest, one);
+  latest[key] = std::move(one);
 }
 
 class Maintenance final : public TelemetryMaintenance {
@@ -325,12 +332,15 @@ class Maintenance final : public TelemetryMaintenance {
       std::vector<int64_t> log_ids;
       std::vector<std::vector<SeriesEntry>> log_entries;
       absl::flat_hash_set<std::string> device_set;
+      int64_t pass_bytes = 0;
       for (int row = 0; row < log->size(); ++row) {
-        if (stats.points >= kPointsPerPass) {
+        if (stats.points >= kPointsPerPass || pass_bytes >= kBytesPerPass ||
+            (row > 0 && pass_bytes + log->Int64(row, 2) > kBytesPerPass)) {
           *more = true;
           break;
         }
-        absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(log->Bytes(row, 2));
+        pass_bytes += log->Int64(row, 2);
+        absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(log->Bytes(row, 3));
         if (!entries.ok()) {
           // A block that cannot be decoded is left in place (and logged) rather than deleted: never lose data.
           LogLine(LogLevel::kError, "ingest log row cannot be decoded")
@@ -394,26 +404,39 @@ class Maintenance final : public TelemetryMaintenance {
             StoredGeneration{chunks->Int64(row, 2), chunks->Int64(row, 3), chunks->Bytes(row, 4)});
       }
 
-      // Fold, and recompute the rollup buckets of every series this pass touched from all of its points in the
-      // window (a late or repeated point can change any statistic of its bucket).
+      // Fold, and recompute the rollup buckets of every (device, metric) this pass touched from all of its numeric
+      // points in the window (a late or repeated point can change any statistic of its bucket). A metric whose
+      // value type changed has a series per type: its rollups combine the numeric ones.
       std::map<WindowKey, std::map<SeriesKey, Buckets>> minute_updates;                 // (group, hour)
       std::map<WindowKey, std::map<SeriesKey, Buckets>> hour_updates;                   // (group, day)
+      std::map<int64_t, LatestOfGroup> newest_by_group;
       const BlockOptions chunk_options{.zstd_level = kChunkZstdLevel};
       for (auto& [key, series] : fresh) {
-        for (auto& [series_key, data] : series) SortAndDeduplicate(data);
+        for (auto& [id, data] : series) SortAndDeduplicate(data);
         const std::vector<StoredGeneration>& generations = existing[key];
         const int64_t new_points = CountPoints(series);
+        for (const auto& [id, data] : series) OfferNewest(id.key(), data, newest_by_group[key.group_id]);
 
-        // This pass's series, with all their points in the window: every generation, then the new points.
-        SeriesMap touched;
-        auto is_touched = [&](absl::string_view device, absl::string_view metric) {
-          return series.contains(SeriesKey(std::string(device), std::string(metric)));
-        };
-        for (const StoredGeneration& generation : generations) {
-          ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(generation.block, is_touched));
-          MergeInto(std::move(entries), touched);
+        // This pass's numeric series, with all their points in the window: every generation, then the new points.
+        absl::flat_hash_set<SeriesKey> touched_keys;
+        for (const auto& [id, data] : series) {
+          if (id.kind == ValueKind::kDouble || id.kind == ValueKind::kInt64) touched_keys.insert(id.key());
         }
-        MergeInto(ToEntries(SeriesMap(series)), touched);
+        SeriesMap touched;
+        if (!touched_keys.empty()) {
+          auto is_touched = [&](absl::string_view device, absl::string_view metric) {
+            return touched_keys.contains(SeriesKey(std::string(device), std::string(metric)));
+          };
+          for (const StoredGeneration& generation : generations) {
+            ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(generation.block, is_touched));
+            MergeInto(std::move(entries), touched);
+          }
+          SeriesMap numeric;
+          for (const auto& [id, data] : series) {
+            if (touched_keys.contains(id.key())) numeric.emplace(id, data);
+          }
+          MergeInto(ToEntries(std::move(numeric)), touched);
+        }
 
         int64_t number = 0;
         SeriesMap to_write;
@@ -427,11 +450,11 @@ class Maintenance final : public TelemetryMaintenance {
           number = generations.empty() ? 0 : generations.back().number + 1;
           to_write = std::move(series);
         }
-        for (auto& [series_key, data] : to_write) SortAndDeduplicate(data);
+        for (auto& [id, data] : to_write) SortAndDeduplicate(data);
         const int64_t points = CountPoints(to_write);
         int64_t min_ms = std::numeric_limits<int64_t>::max();
         int64_t max_ms = std::numeric_limits<int64_t>::min();
-        for (const auto& [series_key, data] : to_write) {
+        for (const auto& [id, data] : to_write) {
           if (data.size() == 0) continue;
           min_ms = std::min(min_ms, data.timestamps_ms.front());
           max_ms = std::max(max_ms, data.timestamps_ms.back());
@@ -446,18 +469,18 @@ class Maintenance final : public TelemetryMaintenance {
         stats.chunks_written++;
 
         const WindowKey day{key.group_id, WindowStart(key.window_start_ms, kDayMs)};
-        for (auto& [series_key, data] : touched) {
+        // Per (device, metric): its numeric series' buckets (one series unless the value type changed).
+        std::map<SeriesKey, std::pair<Buckets, BucketStats>> buckets_of;
+        for (auto& [id, data] : touched) {
           SortAndDeduplicate(data);
-          if (data.size() == 0) continue;
-          SeriesEntry newest{series_key.first, series_key.second, SeriesData{}};
-          newest.data.kind = data.kind;
-          AppendPoint(data, data.size() - 1, newest.data);
-          folded_latest.push_back(std::move(newest));
-          Buckets minutes = Bucketize(data, kMinuteMs);
-          if (minutes.empty()) continue;  // not numeric
-          minute_updates[key][series_key] = std::move(minutes);
-          const Buckets hour = Bucketize(data, kHourMs);
-          hour_updates[day][series_key][key.window_start_ms] = hour.begin()->second;
+          auto& [minutes, hour] = buckets_of[id.key()];
+          for (const auto& [start, bucket] : Bucketize(data, kMinuteMs)) minutes[start].Combine(bucket);
+          for (const auto& [start, bucket] : Bucketize(data, kHourMs)) hour.Combine(bucket);
+        }
+        for (auto& [series_key, buckets] : buckets_of) {
+          if (buckets.first.empty()) continue;
+          hour_updates[day][series_key][key.window_start_ms] = buckets.second;
+          minute_updates[key][series_key] = std::move(buckets.first);
         }
       }
       RETURN_IF_ERROR(Hook("chunks-written"));
@@ -509,6 +532,40 @@ class Maintenance final : public TelemetryMaintenance {
         }
       }));
       RETURN_IF_ERROR(Hook("rollups-written"));
+
+      // Each touched group's latest row: what it held, overtaken by this pass's newer points.
+      if (!newest_by_group.empty()) {
+        std::vector<int64_t> latest_groups;
+        for (const auto& [group, newest] : newest_by_group) latest_groups.push_back(group);
+        absl::StatusOr<PgRows> stored_latest = session.Exec(
+            queries::kSelectGroupLatestForUpdate,
+            {PgParam::Bytes(tenant_id), PgParam::Bytes(PgInt64Array(latest_groups))});
+        if (!stored_latest.ok()) return stored_latest.status();
+        absl::flat_hash_map<int64_t, std::string> previous;
+        for (int row = 0; row < stored_latest->size(); ++row) {
+          previous[stored_latest->Int64(row, 0)] = std::string(stored_latest->Bytes(row, 1));
+        }
+        for (auto& [group, newest] : newest_by_group) {
+          LatestOfGroup merged;
+          auto found = previous.find(group);
+          if (found != previous.end()) {
+            ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(found->second));
+            for (const SeriesEntry& entry : entries) OfferNewest(SeriesKey(entry.device_id, entry.metric), entry.data, merged);
+          }
+          for (const auto& [series_key, point] : newest) OfferNewest(series_key, point, merged);
+          std::vector<SeriesEntry> entries;
+          entries.reserve(merged.size());
+          for (auto& [series_key, point] : merged) {
+            folded_latest.push_back(SeriesEntry{series_key.first, series_key.second, point});
+            entries.push_back(SeriesEntry{series_key.first, series_key.second, std::move(point)});
+          }
+          absl::StatusOr<PgRows> written = session.Exec(
+              queries::kUpsertGroupLatest,
+              {PgParam::Bytes(tenant_id), PgParam::Int64(group),
+               PgParam::Bytes(EncodeBlock(entries, BlockOptions{.zstd_level = kRollupZstdLevel}))});
+          if (!written.ok()) return written.status();
+        }
+      }
 
       absl::StatusOr<PgRows> deleted =
           session.Exec(queries::kDeleteLogRows,

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/redis_keys.h"
 
 namespace parkbase::telemetry {
 namespace {
@@ -30,22 +31,28 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_
 return {1, 0}
 )lua";
 
-// KEYS: device hashes. ARGV: "1" to create missing hashes or "0" to leave them missing, then for each key a count
-// n and n (metric, time, value) triples. Writes a field only when its time is newer than or equal to the stored
-// one. Writes never create a hash: a missing hash means "unknown, rebuild from storage", and a hash holding only
-// the newest write would hide the other metrics' values.
-constexpr char kLatestUpdateScript[] = R"lua(
-local create = ARGV[1] == '1'
-local a = 2
+// KEYS: device hashes. ARGV[1]: 'begin' or 'finish'; ARGV[2]: the pending TTL in ms; then for each key a count n
+// and n (metric, time, value) triples (none for 'begin'). 'begin' creates a missing hash as pending with the TTL;
+// 'finish' offers the triples to a hash that is still there (newer times win) and marks it complete, for good.
+constexpr char kLatestRebuildScript[] = R"lua(
+local finish = ARGV[1] == 'finish'
+local ttl = tonumber(ARGV[2])
+local a = 3
 for k = 1, #KEYS do
   local n = tonumber(ARGV[a])
   a = a + 1
-  if create or redis.call('EXISTS', KEYS[k]) == 1 then
+  local exists = redis.call('EXISTS', KEYS[k]) == 1
+  if not finish then
+    if not exists then
+      redis.call('HSET', KEYS[k], '_', 'pending')
+      redis.call('PEXPIRE', KEYS[k], ttl)
+    end
+  elseif exists then
     local fields = {}
     for j = 1, n do fields[j] = ARGV[a + (j - 1) * 3] end
     local current = {}
     if n > 0 then current = redis.call('HMGET', KEYS[k], unpack(fields)) end
-    local updates = {}
+    local updates = {'_', 'complete'}
     for j = 1, n do
       local base = a + (j - 1) * 3
       local stored = current[j]
@@ -59,7 +66,8 @@ for k = 1, #KEYS do
         updates[#updates + 1] = ARGV[base + 1] .. '|' .. ARGV[base + 2]
       end
     end
-    if #updates > 0 then redis.call('HSET', KEYS[k], unpack(updates)) end
+    redis.call('HSET', KEYS[k], unpack(updates))
+    redis.call('PERSIST', KEYS[k])
   end
   a = a + n * 3
 end
@@ -113,7 +121,9 @@ return out
 
 // Lua's unpack() is limited by the C stack (LUAI_MAXCSTACK, 8000): keep each call's arguments well under it.
 constexpr size_t kMaxArgumentsPerCall = 6000;
-constexpr char kRebuiltMarker[] = "_";
+// The rebuild marker field and its values (see LatestValues).
+constexpr char kMarkerField[] = "_";
+constexpr char kComplete[] = "complete";
 // Devices a packed update call (2 arguments each): the same bound on a call's size as above.
 constexpr size_t kMaxDevicesPerCall = kMaxArgumentsPerCall / 2;
 
@@ -129,18 +139,18 @@ void AppendPacked(std::string& out, absl::string_view bytes) {
 }  // namespace
 
 std::string LatestKey(const std::string& tenant_id, const std::string& device_id) {
-  return absl::StrCat("pb:latest:{", tenant_id, "}:", device_id);
+  return redis_keys::LatestValues(tenant_id, device_id);
 }
 
-std::string LiveFeed::StreamKey(const std::string& tenant_id) { return absl::StrCat("pb:live:{", tenant_id, "}"); }
+std::string LiveFeed::StreamKey(const std::string& tenant_id) { return redis_keys::LiveFeed(tenant_id); }
 std::string LiveFeed::PresenceKey(const std::string& tenant_id) {
-  return absl::StrCat("pb:live-subscribers:{", tenant_id, "}");
+  return redis_keys::LivePresence(tenant_id);
 }
 
 absl::StatusOr<IngestRateLimiter::Decision> IngestRateLimiter::Take(const std::string& tenant_id,
                                                                      int64_t points_per_second, int64_t points) {
   absl::StatusOr<RedisReply> reply =
-      redis_.Command({"EVAL", kGcraScript, "1", absl::StrCat("pb:quota:{", tenant_id, "}:points"),
+      redis_.Command({"EVAL", kGcraScript, "1", redis_keys::IngestQuota(tenant_id),
                       absl::StrCat(std::max<int64_t>(points_per_second, 1)), absl::StrCat(points)});
   if (!reply.ok()) return reply.status();
   if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 2) {
@@ -150,16 +160,6 @@ absl::StatusOr<IngestRateLimiter::Decision> IngestRateLimiter::Take(const std::s
   decision.allowed = reply->elements[0].integer == 1;
   decision.retry_after = absl::Microseconds(reply->elements[1].integer);
   return decision;
-}
-
-absl::Status LatestValues::Apply(const std::vector<std::string>& keys, bool create,
-                                 std::vector<std::string> arguments) {
-  std::vector<std::string> command = {"EVAL", kLatestUpdateScript, absl::StrCat(keys.size())};
-  command.insert(command.end(), keys.begin(), keys.end());
-  command.push_back(create ? "1" : "0");
-  command.insert(command.end(), std::make_move_iterator(arguments.begin()),
-                 std::make_move_iterator(arguments.end()));
-  return redis_.Command(command).status();
 }
 
 absl::Status LatestValues::Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) {
@@ -196,29 +196,41 @@ absl::Status LatestValues::Update(const std::string& tenant_id, const std::vecto
   return status;
 }
 
-absl::Status LatestValues::Update(const std::string& tenant_id,
-                                  const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
-                                  const std::vector<std::string>& rebuilt_devices) {
+absl::Status LatestValues::BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices) {
+  if (devices.empty()) return absl::OkStatus();
+  std::vector<std::string> command = {"EVAL", kLatestRebuildScript, absl::StrCat(devices.size())};
+  for (const std::string& device : devices) command.push_back(LatestKey(tenant_id, device));
+  command.push_back("begin");
+  command.push_back(absl::StrCat(absl::ToInt64Milliseconds(kPendingTtl)));
+  for (size_t i = 0; i < devices.size(); ++i) command.push_back("0");
+  return redis_.Command(command).status();
+}
+
+absl::Status LatestValues::FinishRebuild(const std::string& tenant_id,
+                                         const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
+                                         const std::vector<std::string>& devices) {
   absl::flat_hash_map<std::string, std::vector<std::pair<const std::string*, const LatestPoint*>>> by_device;
-  for (const std::string& device : rebuilt_devices) by_device[device];
-  for (const auto& [key, point] : points) by_device[key.first].emplace_back(&key.second, &point);
+  for (const std::string& device : devices) by_device[device];
+  for (const auto& [key, point] : points) {
+    auto found = by_device.find(key.first);
+    if (found != by_device.end()) found->second.emplace_back(&key.second, &point);
+  }
+  if (by_device.empty()) return absl::OkStatus();
   std::vector<std::string> keys;
-  std::vector<std::string> arguments;
+  std::vector<std::string> arguments = {"finish", absl::StrCat(absl::ToInt64Milliseconds(kPendingTtl))};
   for (const auto& [device, metrics] : by_device) {
     keys.push_back(LatestKey(tenant_id, device));
-    arguments.push_back(absl::StrCat(metrics.size() + 1));
-    // The marker has time -1: any real point is newer.
-    arguments.push_back(kRebuiltMarker);
-    arguments.push_back("-1");
-    arguments.push_back("");
+    arguments.push_back(absl::StrCat(metrics.size()));
     for (const auto& [metric, point] : metrics) {
       arguments.push_back(*metric);
       arguments.push_back(absl::StrCat(point->time_ms));
       arguments.push_back(point->value.SerializeAsString());
     }
   }
-  if (keys.empty()) return absl::OkStatus();
-  return Apply(keys, /*create=*/true, std::move(arguments));
+  std::vector<std::string> command = {"EVAL", kLatestRebuildScript, absl::StrCat(keys.size())};
+  command.insert(command.end(), keys.begin(), keys.end());
+  command.insert(command.end(), std::make_move_iterator(arguments.begin()), std::make_move_iterator(arguments.end()));
+  return redis_.Command(command).status();
 }
 
 absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> LatestValues::Read(
@@ -233,11 +245,15 @@ absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, Latest
   std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>> result(device_ids.size());
   for (size_t d = 0; d < device_ids.size(); ++d) {
     const RedisReply& fields = reply->elements[d];
-    if (fields.elements.empty()) continue;
+    bool complete = false;
+    for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+      if (fields.elements[i].text == kMarkerField) complete = fields.elements[i + 1].text == kComplete;
+    }
+    if (!complete) continue;  // missing, pending or left by a failed rebuild: the caller rebuilds
     auto& metrics = result[d].emplace();
     for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
       const std::string& metric = fields.elements[i].text;
-      if (metric == kRebuiltMarker) continue;
+      if (metric == kMarkerField) continue;
       const std::string& stored = fields.elements[i + 1].text;
       const size_t bar = stored.find('|');
       LatestPoint point;

@@ -39,27 +39,33 @@ class IngestRateLimiter {
 };
 
 // Latest values: one hash per device, metric -> "<time ms>|<serialized Value>", updated only by newer (or
-// equal-time, later) writes. A hash exists only once a reader has rebuilt it from storage (the field "_" marks
-// it); from then on every write and compaction keeps it current.
+// equal-time, later) writes. Writes and compaction update only hashes that exist; a reader that finds none
+// rebuilds it from storage in two steps, marked in the field "_":
+//   1. BeginRebuild creates it "pending", with an expiry, so writes that commit while storage is read land in it;
+//   2. FinishRebuild offers what storage held, marks it "complete" and drops the expiry.
+// Only a complete hash is trusted. A rebuild that fails half-way leaves a pending hash that readers ignore (they
+// rebuild again) and that expires by itself, so no device is ever stuck without its values.
 class LatestValues {
  public:
+  // How long a pending hash lives: far longer than a rebuild takes.
+  static constexpr absl::Duration kPendingTtl = absl::Seconds(30);
+
   explicit LatestValues(RedisClient& redis) : redis_(redis) {}
 
   // Offers the newest point of each series to the devices' hashes that exist (a missing hash is rebuilt from
   // storage by the next reader, which then sees this point too).
   absl::Status Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series);
-  // Creates the hashes of `rebuilt_devices` (marked as rebuilt) and offers `points` to them. A reader calls it
-  // once with no points before reading storage — so writes that commit meanwhile land in the hash — and once
-  // with what it read.
-  absl::Status Update(const std::string& tenant_id, const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
-                      const std::vector<std::string>& rebuilt_devices);
+  absl::Status BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices);
+  // Completes the hashes of `devices` that are still there (pending or complete) with `points`.
+  absl::Status FinishRebuild(const std::string& tenant_id, const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
+                             const std::vector<std::string>& devices);
 
-  // Per device: nullopt when Redis holds nothing for it (never written, or lost); otherwise metric -> point.
+  // Per device: nullopt unless Redis holds a complete hash for it (never read, lost, or a rebuild under way or
+  // failed); otherwise metric -> point.
   absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> Read(
       const std::string& tenant_id, const std::vector<std::string>& device_ids);
 
  private:
-  absl::Status Apply(const std::vector<std::string>& keys, bool create, std::vector<std::string> arguments);
   RedisClient& redis_;
 };
 

@@ -29,6 +29,7 @@ int DecimalScale(double value, int64_t* scaled) {
 }  // namespace
 
 void BucketStats::Add(int64_t time_ms, double value) {
+  if (count == 0) tracked_ = true;
   if (decimal_) {
     int64_t scaled = 0;
     const int scale = DecimalScale(value, &scaled);
@@ -87,6 +88,30 @@ void BucketStats::Combine(const BucketStats& other) {
   min = std::min(min, other.min);
   max = std::max(max, other.max);
   sum += other.sum;
+  if (tracked_ && other.tracked_ && decimal_ && other.decimal_) {
+    constexpr int64_t kExactLimit = int64_t{1} << 53;
+    int64_t mine = scaled_sum_;
+    int64_t theirs = other.scaled_sum_;
+    const int scale = std::max(scale_, other.scale_);
+    bool exact = true;
+    for (int s = scale_; s < scale && exact; ++s) {
+      mine *= 10;
+      exact = mine < kExactLimit && mine > -kExactLimit;
+    }
+    for (int s = other.scale_; s < scale && exact; ++s) {
+      theirs *= 10;
+      exact = theirs < kExactLimit && theirs > -kExactLimit;
+    }
+    if (exact && mine + theirs < kExactLimit && mine + theirs > -kExactLimit) {
+      scaled_sum_ = mine + theirs;
+      scale_ = scale;
+      sum = static_cast<double>(scaled_sum_) / kPowersOfTen[scale_];
+    } else {
+      decimal_ = false;
+    }
+  } else {
+    tracked_ = false;
+  }
   count += other.count;
   if (other.first_ms < first_ms) {
     first = other.first;

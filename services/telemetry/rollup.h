@@ -40,13 +40,16 @@ struct BucketStats {
   // decimal sum (accumulated as scaled integers), so it stores as compactly as the values themselves and equals
   // whatever computes it again from the same points.
   void Finish();
-  // Merges another bucket's statistics; on equal times `other` is taken as the later write.
+  // Merges another bucket's statistics; on equal times `other` is taken as the later write. Two parts of a bucket
+  // that both came from Add keep the exact decimal sum (a raw bucket spanning chunk windows is built so).
   void Combine(const BucketStats& other);
 
  private:
   int64_t scaled_sum_ = 0;  // |value| kept under 2^53, where doubles are exact
   int scale_ = 0;
   bool decimal_ = true;
+  // Whether scaled_sum_ describes every point counted (false for statistics decoded from a rollup row).
+  bool tracked_ = false;
 };
 
 // bucket start -> statistics, in time order.

@@ -143,15 +143,85 @@ double NumericAt(const SeriesData& series, size_t index) {
   return 0;
 }
 
+namespace {
+
+// Removes from `series` the points at the times of `newer` (a later write of another kind).
+void DropTimes(SeriesData& series, const SeriesData& newer) {
+  if (series.size() == 0 || newer.size() == 0) return;
+  std::vector<int64_t> times = newer.timestamps_ms;
+  std::sort(times.begin(), times.end());
+  SeriesData kept;
+  kept.kind = series.kind;
+  bool dropped = false;
+  for (size_t i = 0; i < series.size(); ++i) {
+    if (std::binary_search(times.begin(), times.end(), series.timestamps_ms[i])) {
+      dropped = true;
+      continue;
+    }
+    AppendPoint(series, i, kept);
+  }
+  if (dropped) series = std::move(kept);
+}
+
+constexpr ValueKind kKinds[] = {ValueKind::kDouble, ValueKind::kInt64, ValueKind::kBool, ValueKind::kString};
+
+}  // namespace
+
 void MergeInto(std::vector<SeriesEntry>&& entries, SeriesMap& into) {
   for (SeriesEntry& entry : entries) {
-    auto [it, inserted] = into.try_emplace(SeriesKey(std::move(entry.device_id), std::move(entry.metric)));
-    if (inserted || it->second.kind != entry.data.kind) {
+    SeriesId id{std::move(entry.device_id), std::move(entry.metric), entry.data.kind};
+    for (ValueKind other : kKinds) {
+      if (other == id.kind) continue;
+      id.kind = other;
+      auto found = into.find(id);
+      if (found != into.end()) DropTimes(found->second, entry.data);
+    }
+    id.kind = entry.data.kind;
+    auto [it, inserted] = into.try_emplace(std::move(id));
+    if (inserted) {
       it->second = std::move(entry.data);
     } else {
       AppendAll(entry.data, it->second);
     }
   }
+}
+
+std::vector<SeriesEntry> ToEntries(SeriesMap&& series) {
+  std::vector<std::pair<SeriesId, SeriesData>> sorted;
+  sorted.reserve(series.size());
+  for (auto& [id, data] : series) sorted.emplace_back(id, std::move(data));
+  // Metric-major: the same metric of a group's devices side by side compresses best (similar values, and equal
+  // timestamps become back-references, see codec.h).
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first.metric, a.first.device_id, a.first.kind) <
+           std::tie(b.first.metric, b.first.device_id, b.first.kind);
+  });
+  std::vector<SeriesEntry> entries;
+  entries.reserve(sorted.size());
+  for (auto& [id, data] : sorted) entries.push_back(SeriesEntry{id.device_id, id.metric, std::move(data)});
+  return entries;
+}
+
+int64_t CountPoints(const SeriesMap& series) {
+  int64_t points = 0;
+  for (const auto& [id, data] : series) points += static_cast<int64_t>(data.size());
+  return points;
+}
+
+int64_t DecodedBytes(const SeriesData& series) {
+  int64_t bytes = static_cast<int64_t>(series.timestamps_ms.size()) * 8 +
+                  static_cast<int64_t>(series.doubles.size() + series.ints.size()) * 8 +
+                  static_cast<int64_t>(series.bools.size());
+  for (const std::string& text : series.strings) bytes += static_cast<int64_t>(sizeof(std::string) + text.size());
+  return bytes;
+}
+
+int64_t DecodedBytes(const std::vector<SeriesEntry>& entries) {
+  int64_t bytes = 0;
+  for (const SeriesEntry& entry : entries) {
+    bytes += DecodedBytes(entry.data) + static_cast<int64_t>(entry.device_id.size() + entry.metric.size());
+  }
+  return bytes;
 }
 
 }  // namespace parkbase::telemetry

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -28,8 +29,7 @@ inline int64_t WindowStart(int64_t time_ms, int64_t window_ms) {
 // Appends point `index` of `from` to `to` (same kind).
 void AppendPoint(const SeriesData& from, size_t index, SeriesData& to);
 
-// Appends every point of `from` to `to`; kinds must match (a metric's type may change between device type
-// versions: a point of another kind replaces nothing and is dropped by Normalize's caller, see MergeInto).
+// Appends every point of `from` to `to`; kinds must match.
 void AppendAll(const SeriesData& from, SeriesData& to);
 
 // Sorts by time, keeping for each time only the point that came last in the input (last write wins). Stable.
@@ -44,13 +44,47 @@ pb::Value ValueAt(const SeriesData& series, size_t index);
 // The point's value as a double (bool as 0/1); only for numeric kinds.
 double NumericAt(const SeriesData& series, size_t index);
 
-// (device_id, metric) -> series: what the readers and the compactor collect. Built in source order (chunk
-// generations, then the log by log id), so SortAndDeduplicate leaves the last write.
+// (device_id, metric): what latest values and rollups are kept by, whatever the value type.
 using SeriesKey = std::pair<std::string, std::string>;
-using SeriesMap = absl::flat_hash_map<SeriesKey, SeriesData>;
 
-// Adds every entry to `into`, in order. A series whose kind differs from what `into` already holds for the key
-// (the metric's type changed) replaces the earlier points: the newer type wins.
+// (device_id, metric, value kind): one stored series. A metric whose value type changed (UpdateDeviceType from
+// INT64 to STRING, say) has a series of each kind, and both stay readable: the history is never rewritten into the
+// new type, nor dropped.
+struct SeriesId {
+  std::string device_id;
+  std::string metric;
+  ValueKind kind = ValueKind::kDouble;
+
+  SeriesKey key() const { return SeriesKey(device_id, metric); }
+  bool operator==(const SeriesId& other) const {
+    return kind == other.kind && device_id == other.device_id && metric == other.metric;
+  }
+  bool operator<(const SeriesId& other) const {
+    return std::tie(device_id, metric, kind) < std::tie(other.device_id, other.metric, other.kind);
+  }
+  template <typename H>
+  friend H AbslHashValue(H state, const SeriesId& id) {
+    return H::combine(std::move(state), id.device_id, id.metric, static_cast<int>(id.kind));
+  }
+};
+
+// What the readers and the compactor collect. Built in source order (chunk generations, then the log by log id),
+// so SortAndDeduplicate leaves the last write.
+using SeriesMap = absl::flat_hash_map<SeriesId, SeriesData>;
+
+// Adds every entry to `into`, in order (later entries are later writes). Last write wins per (device, metric,
+// millisecond) across kinds too: a point of one kind removes the points of the other kinds at the same times.
 void MergeInto(std::vector<SeriesEntry>&& entries, SeriesMap& into);
+
+// The entries of a map, ordered by metric, device and kind (deterministic blocks).
+std::vector<SeriesEntry> ToEntries(SeriesMap&& series);
+
+// Points of every series in `series`.
+int64_t CountPoints(const SeriesMap& series);
+
+// Memory the points take once decoded (8 bytes a timestamp and a number, strings with their bytes): what bounds a
+// compaction pass and a read (a 1 KiB string point is a hundred times a double one).
+int64_t DecodedBytes(const SeriesData& series);
+int64_t DecodedBytes(const std::vector<SeriesEntry>& entries);
 
 }  // namespace parkbase::telemetry

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -33,8 +34,20 @@ constexpr int kLogZstdLevel = 1;
 constexpr int kMaxDevicesPerRead = 1000;
 constexpr int kDefaultReadPageSize = 1000;
 constexpr int kMaxReadPageSize = 10'000;
+// Buckets one Aggregate answers, over all devices with per_device: ~60 bytes each, so a 6 MB answer at most.
 constexpr int64_t kMaxAggregateBuckets = 100'000;
+// The widest bucket: ten years. Also keeps bucket * 1000 far from int64's end.
+constexpr int64_t kMaxBucketSeconds = int64_t{3650} * 86'400;
 constexpr int kMaxRetentionDays = 3650;
+// What one call may read from storage (telemetry_store.h ScanBudget). A ReadRange page that reaches the budget
+// answers the points it found with a page token that resumes after what it scanned; Aggregate, which cannot
+// answer part of a bucket, is RESOURCE_EXHAUSTED. At ~2.5 bytes a stored point, 256 MiB is ~100M points of a
+// group of 16 devices; decoding 20M points takes about a second of a core.
+constexpr int64_t kReadScanBytes = int64_t{256} << 20;
+constexpr int64_t kReadScanPoints = 20'000'000;
+constexpr int64_t kAggregateScanBytes = int64_t{512} << 20;
+constexpr int64_t kAggregateScanPoints = 100'000'000;
+constexpr size_t kMaxWriterIdBytes = 128;
 
 std::string Quoted(absl::string_view text) { return absl::StrCat("\"", absl::CEscape(text.substr(0, 100)), "\""); }
 
@@ -50,6 +63,54 @@ absl::StatusOr<int64_t> TimeField(absl::string_view field, const google::protobu
 google::protobuf::Timestamp Millis(int64_t time_ms) { return TimeUtil::MillisecondsToTimestamp(time_ms); }
 
 std::string RandomBatchId() { return absl::StrCat("server-", absl::BytesToHexString(RandomBytes(12))); }
+
+// Batch ids are unique per writer. A device key is always its device (with the writer id it names, if any), so no
+// device key can claim another writer's ids; a gateway that shares or rotates keys names its writer id.
+std::string WriterOf(const Principal& caller, const std::string& writer_id) {
+  if (caller.role == Role::kDevice) {
+    return writer_id.empty() ? absl::StrCat("device:", caller.device_id)
+                             : absl::StrCat("device:", caller.device_id, "/", writer_id);
+  }
+  if (!writer_id.empty()) return absl::StrCat("writer:", writer_id);
+  return absl::StrCat("key:", caller.key_id);
+}
+
+// SHA-256 of the batch's points as sent, so a batch id reused for other points is told from a retry.
+std::string PayloadDigest(const pb::WriteRequest& request) {
+  Sha256 digest;
+  std::string bytes;
+  for (const pb::Point& point : request.points()) {
+    bytes.clear();
+    point.SerializeToString(&bytes);
+    digest.Update(absl::StrCat(bytes.size(), ":"));
+    digest.Update(bytes);
+  }
+  digest.Update("|");
+  for (const pb::Series& series : request.series()) {
+    bytes.clear();
+    series.SerializeToString(&bytes);
+    digest.Update(absl::StrCat(bytes.size(), ":"));
+    digest.Update(bytes);
+  }
+  return digest.Finish();
+}
+
+absl::Status ValidateWriterId(const std::string& writer_id) {
+  if (writer_id.size() > kMaxWriterIdBytes) {
+    return FieldError("writer_id", absl::StrCat("at most ", kMaxWriterIdBytes, " characters, got ", writer_id.size()));
+  }
+  for (char c : writer_id) {
+    if (c < 0x21 || c > 0x7e) return FieldError("writer_id", "must be printable ASCII without spaces");
+  }
+  return absl::OkStatus();
+}
+
+// Device type ids, as the device registry allows them: 3 to 63 of [a-z0-9-], a letter first, no '-' last.
+bool IsDeviceTypeId(absl::string_view id) {
+  return id.size() >= 3 && id.size() <= 63 && absl::ascii_islower(id.front()) && id.back() != '-' &&
+         std::all_of(id.begin(), id.end(),
+                     [](char c) { return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-'; });
+}
 
 }  // namespace
 
@@ -125,6 +186,7 @@ absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(c
                                                                                bool streamed) {
   ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kWrite));
   RETURN_IF_ERROR(CheckBatchShape(request, streamed));
+  RETURN_IF_ERROR(ValidateWriterId(request.writer_id()));
   ASSIGN_OR_RETURN(const TenantLimits limits, Limits(scope));
 
   IngestRules rules;
@@ -133,7 +195,9 @@ absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(c
   rules.now = clock_.Now();
   rules.raw_retention_days = limits.raw_retention_days;
   rules.device_type_raw_retention_days = limits.device_type_raw_retention_days;
-  PreparedBatch prepared{scope, request.batch_id(), {}, {}};
+  PreparedBatch prepared{scope, BatchIdentity{WriterOf(caller, request.writer_id()), request.batch_id(), ""}, {},
+                         {}, 0};
+  if (!request.batch_id().empty()) prepared.identity.payload_sha256 = PayloadDigest(request);
   ASSIGN_OR_RETURN(prepared.batch, ValidateBatch(request, rules, directory_));
   ValidatedBatch& batch = prepared.batch;
   batch.response.set_batch_id(request.batch_id().empty() ? RandomBatchId() : request.batch_id());
@@ -159,6 +223,7 @@ absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(c
                       decision->retry_after);
   }
   prepared.block = EncodeBlock(batch.series, BlockOptions{.zstd_level = kLogZstdLevel});
+  prepared.raw_bytes = DecodedBytes(batch.series);
   return prepared;
 }
 
@@ -166,12 +231,20 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::CommitWrite(PreparedBatch pr
   const TenantScope& scope = prepared.scope;
   ValidatedBatch& batch = prepared.batch;
   if (batch.accepted_points == 0) return batch.response;
-  ASSIGN_OR_RETURN(std::optional<std::string> first_answer,
-                   store_.AppendBatch(scope, prepared.batch_id, batch.response.SerializeAsString(), prepared.block,
-                                      batch.min_time_ms, batch.max_time_ms, batch.accepted_points));
-  if (first_answer.has_value()) {
+  ASSIGN_OR_RETURN(std::optional<EarlierBatch> earlier,
+                   store_.AppendBatch(scope, prepared.identity, batch.response.SerializeAsString(), prepared.block,
+                                      batch.min_time_ms, batch.max_time_ms, batch.accepted_points,
+                                      prepared.raw_bytes));
+  if (earlier.has_value()) {
+    if (!earlier->payload_sha256.empty() && earlier->payload_sha256 != prepared.identity.payload_sha256) {
+      return WithReason(absl::AlreadyExistsError(absl::StrCat(
+                            "batch_id: \"", prepared.identity.batch_id,
+                            "\" was already used by this writer for other points; nothing was stored. A retry must "
+                            "resend the same points; new points need a new batch id (or a writer_id of their own)")),
+                        "BATCH_ID_REUSED");
+    }
     pb::WriteResponse duplicate;
-    if (!duplicate.ParseFromString(*first_answer)) return absl::InternalError("stored batch answer unreadable");
+    if (!duplicate.ParseFromString(earlier->response)) return absl::InternalError("stored batch answer unreadable");
     duplicate.set_duplicate(true);
     return duplicate;
   }
@@ -234,11 +307,12 @@ absl::StatusOr<pb::GetLatestResponse> TelemetryManager::GetLatest(const Principa
   if (!missing.empty()) {
     std::vector<std::string> rebuilt_devices;
     for (const auto& [device, metrics] : missing) rebuilt_devices.push_back(device);
-    // Create the hashes first, so a write committing while storage is read lands in them.
-    if (cached.ok()) (void)latest_.Update(scope.tenant_id, {}, rebuilt_devices);
+    // Pending hashes first, so a write committing while storage is read lands in them; completed after. A
+    // failure in between leaves pending hashes, which readers do not trust and which expire (redis_state.h).
+    const bool use_redis = cached.ok() && latest_.BeginRebuild(scope.tenant_id, rebuilt_devices).ok();
     ASSIGN_OR_RETURN(const auto rebuilt, store_.ReadLatest(scope, missing));
     for (const auto& [key, point] : rebuilt) values[key.first][key.second] = point;
-    if (cached.ok()) (void)latest_.Update(scope.tenant_id, rebuilt, rebuilt_devices);
+    if (use_redis) (void)latest_.FinishRebuild(scope.tenant_id, rebuilt, rebuilt_devices);
   }
 
   pb::GetLatestResponse response;
@@ -277,13 +351,26 @@ absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principa
     return absl::NotFoundError(absl::StrCat("device: no device ", Quoted(request.device()), " in the tenant"));
   }
   if (!device.ok()) return device.status();
+  const std::string& device_id = (*device)->device_id;
 
   std::vector<std::string> metrics(request.metrics().begin(), request.metrics().end());
+  for (int i = 0; i < request.metrics_size(); ++i) {
+    if (request.metrics(i).empty()) return FieldError(absl::StrCat("metrics[", i, "]"), "must not be empty");
+  }
   std::sort(metrics.begin(), metrics.end());
-  const std::string binding = absl::StrCat("telemetry.ReadRange\n", scope.tenant_id, "\n", (*device)->device_id,
-                                           "\n", absl::StrJoin(metrics, ","), "\n", start_ms, "\n", end_ms);
+  metrics.erase(std::unique(metrics.begin(), metrics.end()), metrics.end());
+  const std::string binding = absl::StrCat("telemetry.ReadRange\n", scope.tenant_id, "\n", device_id, "\n",
+                                           absl::StrJoin(metrics, ","), "\n", start_ms, "\n", end_ms);
+  if (metrics.empty()) {
+    // Every metric the device's type has had, in any version: points of a metric since dropped from the schema
+    // stay readable.
+    ASSIGN_OR_RETURN(metrics, store_.MetricsOfDeviceType(scope, (*device)->device_type_id));
+    for (const auto& [metric, rule] : (*device)->metrics) metrics.push_back(metric);
+    std::sort(metrics.begin(), metrics.end());
+    metrics.erase(std::unique(metrics.begin(), metrics.end()), metrics.end());
+  }
   std::string after_metric;
-  int64_t after_ms = std::numeric_limits<int64_t>::min();
+  int64_t after_ms = 0;
   bool resume = false;
   if (!request.page_token().empty()) {
     ASSIGN_OR_RETURN(const std::string position, page_tokens_.Decode(binding, request.page_token()));
@@ -295,36 +382,51 @@ absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principa
     resume = true;
   }
 
-  ASSIGN_OR_RETURN(StoredSeries stored,
-                   store_.ReadRaw(scope, SeriesFilter{{(*device)->device_id}, metrics}, start_ms, end_ms));
-  SeriesMap merged;
-  MergeInto(std::move(stored.compacted), merged);
-  MergeInto(std::move(stored.log), merged);
-  std::vector<std::pair<std::string, SeriesData*>> ordered;
-  for (auto& [key, data] : merged) {
-    SortAndDeduplicate(data);
-    KeepRange(data, start_ms, end_ms);
-    if (data.size() > 0) ordered.emplace_back(key.second, &data);
-  }
-  std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-
+  // Metric by metric, each scanned from where the page starts, a chunk window at a time: a page costs about what
+  // it returns, not the whole range, and the scan budget bounds even a sparse metric over decades.
   pb::ReadRangeResponse response;
-  for (const auto& [metric, data] : ordered) {
+  ScanBudget budget{.max_bytes = kReadScanBytes, .max_points = kReadScanPoints};
+  auto token = [&](const std::string& metric, int64_t through_ms) {
+    response.set_next_page_token(page_tokens_.Encode(binding, absl::StrCat(metric, "\n", through_ms)));
+  };
+  for (const std::string& metric : metrics) {
     if (resume && metric < after_metric) continue;
-    for (size_t i = 0; i < data->size(); ++i) {
-      const int64_t time = data->timestamps_ms[i];
-      if (resume && metric == after_metric && time <= after_ms) continue;
-      if (response.points_size() == page_size) {
-        const pb::DataPoint& last = response.points(page_size - 1);
-        response.set_next_page_token(page_tokens_.Encode(
-            binding, absl::StrCat(last.metric(), "\n", TimeUtil::TimestampToMilliseconds(last.time()))));
-        return response;
-      }
-      pb::DataPoint* point = response.add_points();
-      point->set_device((*device)->device_id);
-      point->set_metric(metric);
-      *point->mutable_time() = Millis(time);
-      *point->mutable_value() = ValueAt(*data, i);
+    const int64_t from_ms = resume && metric == after_metric ? std::max(start_ms, after_ms + 1) : start_ms;
+    if (from_ms >= end_ms) continue;
+    bool full = false;
+    absl::StatusOr<ScanOutcome> outcome = store_.ScanWindows(
+        scope, SeriesFilter{{device_id}, {metric}}, from_ms, end_ms, budget,
+        [&](int64_t window, SeriesMap& series) {
+          // The metric's points of every value type it has had, in time order (no two at one time, see MergeInto).
+          std::vector<std::pair<int64_t, pb::Value>> points;
+          for (auto& [id, data] : series) {
+            for (size_t i = 0; i < data.size(); ++i) {
+              if (data.timestamps_ms[i] >= from_ms) points.emplace_back(data.timestamps_ms[i], ValueAt(data, i));
+            }
+          }
+          std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+          for (auto& [time, value] : points) {
+            if (response.points_size() == page_size) {
+              full = true;
+              return false;
+            }
+            pb::DataPoint* point = response.add_points();
+            point->set_device(device_id);
+            point->set_metric(metric);
+            *point->mutable_time() = Millis(time);
+            *point->mutable_value() = std::move(value);
+          }
+          return true;
+        });
+    if (!outcome.ok()) return outcome.status();
+    if (full) {
+      token(metric, TimeUtil::TimestampToMilliseconds(response.points(page_size - 1).time()));
+      return response;
+    }
+    if (!outcome->complete) {
+      // The budget ran out: what was found so far, and a token that resumes after what was scanned.
+      token(metric, outcome->resume_ms - 1);
+      return response;
     }
   }
   return response;
@@ -337,11 +439,15 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
   ASSIGN_OR_RETURN(const int64_t start_ms, TimeField("start_time", request.start_time(), request.has_start_time()));
   ASSIGN_OR_RETURN(const int64_t end_ms, TimeField("end_time", request.end_time(), request.has_end_time()));
   if (end_ms <= start_ms) return FieldError("end_time", "must be after start_time");
-  if (!request.has_bucket() || request.bucket().nanos() != 0 || request.bucket().seconds() < 1) {
-    return FieldError("bucket", "must be a whole number of seconds, at least 1 s");
+  if (!request.has_bucket() || request.bucket().nanos() != 0 || request.bucket().seconds() < 1 ||
+      request.bucket().seconds() > kMaxBucketSeconds) {
+    return FieldError("bucket", absl::StrCat("must be a whole number of seconds from 1 s to ", kMaxBucketSeconds,
+                                             " s (3650 days)"));
   }
-  const int64_t bucket_ms = request.bucket().seconds() * 1000;
-  if ((end_ms - start_ms) / bucket_ms > kMaxAggregateBuckets) {
+  const int64_t bucket_ms = request.bucket().seconds() * 1000;  // at most 3.2e14: no overflow
+  // Buckets touched by the range, counting the partial ones at either end.
+  const int64_t bucket_count = (WindowStart(end_ms - 1, bucket_ms) - WindowStart(start_ms, bucket_ms)) / bucket_ms + 1;
+  if (bucket_count > kMaxAggregateBuckets) {
     return FieldError("bucket", absl::StrCat("at most ", kMaxAggregateBuckets,
                                              " buckets between start_time and end_time; use a wider bucket"));
   }
@@ -370,6 +476,11 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
   if (ids.size() > static_cast<size_t>(kMaxDevicesPerRead)) {
     return FieldError("labels", absl::StrCat("select at most ", kMaxDevicesPerRead, " devices"));
   }
+  if (request.per_device() && bucket_count * static_cast<int64_t>(ids.size()) > kMaxAggregateBuckets) {
+    return FieldError("bucket", absl::StrCat("at most ", kMaxAggregateBuckets, " buckets in all: ", bucket_count,
+                                             " buckets for each of ", ids.size(),
+                                             " devices; use a wider bucket, fewer devices or per_device false"));
+  }
   for (const auto& device : devices) {
     auto rule = device->metrics.find(request.metric());
     if (rule != device->metrics.end() && rule->second.kind != ValueKind::kDouble &&
@@ -385,24 +496,31 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
     return response;
   }
   const SeriesFilter filter{ids, {request.metric()}};
+  ScanBudget budget{.max_bytes = kAggregateScanBytes, .max_points = kAggregateScanPoints};
   // Epoch-aligned buckets: the first one starts at or before start_time.
   auto aligned_bucket = [&](int64_t time) { return WindowStart(time, bucket_ms); };
 
-  // per device: bucket start -> stats
+  // per device: bucket start -> stats. Raw points arrive a chunk window at a time, so a bucket that spans windows
+  // is combined from the windows' parts.
   absl::flat_hash_map<std::string, Buckets> per_device;
   auto raw_buckets = [&](int64_t from_ms, int64_t to_ms,
                          const absl::flat_hash_set<std::pair<std::string, int64_t>>* only) -> absl::Status {
-    ASSIGN_OR_RETURN(StoredSeries stored, store_.ReadRaw(scope, filter, from_ms, to_ms));
-    SeriesMap merged;
-    MergeInto(std::move(stored.compacted), merged);
-    MergeInto(std::move(stored.log), merged);
-    for (auto& [key, data] : merged) {
-      SortAndDeduplicate(data);
-      KeepRange(data, from_ms, to_ms);
-      for (const auto& [bucket, stats] : Bucketize(data, bucket_ms)) {
-        if (only != nullptr && !only->contains(std::make_pair(key.first, bucket))) continue;
-        per_device[key.first][bucket] = stats;
-      }
+    ASSIGN_OR_RETURN(const ScanOutcome outcome,
+                     store_.ScanWindows(scope, filter, from_ms, to_ms, budget, [&](int64_t, SeriesMap& series) {
+                       for (auto& [id, data] : series) {
+                         for (const auto& [bucket, stats] : Bucketize(data, bucket_ms)) {
+                           if (only != nullptr && !only->contains(std::make_pair(id.device_id, bucket))) continue;
+                           per_device[id.device_id][bucket].Combine(stats);
+                         }
+                       }
+                       return true;
+                     }));
+    if (!outcome.complete) {
+      return QuotaError("request", "max_scan_points",
+                        absl::StrCat("answering would decode more than ", budget.max_points, " points or read more "
+                                     "than ", budget.max_bytes, " bytes in one call; narrow the time range or the "
+                                     "devices, or use a bucket of whole minutes or hours (rollups)"),
+                        absl::Seconds(1));
     }
     return absl::OkStatus();
   };
@@ -422,7 +540,7 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
     RETURN_IF_ERROR(compute(level - 1, full_end, to));
     coarsest = std::max(coarsest, level);
     ASSIGN_OR_RETURN(StoredSeries stored, store_.ReadRollups(scope, filter, level == 2 ? 3600 : 60, first_full,
-                                                             full_end));
+                                                             full_end, budget));
     // Buckets holding points not yet folded into rollups are computed from raw points instead.
     absl::flat_hash_set<std::pair<std::string, int64_t>> dirty;
     for (const SeriesEntry& entry : stored.log) {
@@ -524,14 +642,26 @@ absl::StatusOr<pb::RetentionPolicy> TelemetryManager::UpdateRetentionPolicy(
       limits.raw_retention_days = update.raw_retention_days();
     } else if (path == "device_type_raw_retention_days") {
       limits.device_type_raw_retention_days.clear();
+      std::vector<std::string> types;
       for (const auto& [type, days] : update.device_type_raw_retention_days()) {
-        const std::string field = absl::StrCat("retention_policy.device_type_raw_retention_days[", type, "]");
-        if (type.empty() || type.size() > 63) return FieldError(field, "must name a device type id");
+        const std::string field = absl::StrCat("retention_policy.device_type_raw_retention_days[", Quoted(type), "]");
+        if (!IsDeviceTypeId(type)) {
+          return FieldError(field, "must name a device type id (3 to 63 of a-z, 0-9 and '-', a letter first)");
+        }
         if (days < 1 || days > limits.quota_retention_days) {
           return FieldError(field, absl::StrCat("must be 1 to the quota's retention_days (",
                                                 limits.quota_retention_days, "), got ", days));
         }
         limits.device_type_raw_retention_days[type] = days;
+        types.push_back(type);
+      }
+      // An override for a type the tenant does not have would silently apply to nothing.
+      ASSIGN_OR_RETURN(const std::vector<std::string> existing, store_.ExistingDeviceTypes(scope, types));
+      for (const std::string& type : types) {
+        if (std::find(existing.begin(), existing.end(), type) == existing.end()) {
+          return FieldError(absl::StrCat("retention_policy.device_type_raw_retention_days[", Quoted(type), "]"),
+                            absl::StrCat("no device type ", Quoted(type), " in the tenant"));
+        }
       }
     } else if (path == "rollup_1m_retention_days" || path == "rollup_1h_retention_days") {
       const int32_t days =
@@ -545,7 +675,10 @@ absl::StatusOr<pb::RetentionPolicy> TelemetryManager::UpdateRetentionPolicy(
       return FieldError("update_mask", absl::StrCat("unknown or immutable field ", Quoted(path)));
     }
   }
-  RETURN_IF_ERROR(store_.SaveRetention(TenantScope::Tenant(scope.tenant_id), limits));
+  RETURN_IF_ERROR(store_.SaveRetention(
+      TenantScope::Tenant(scope.tenant_id), limits,
+      MakeAudit(caller, "UpdateRetentionPolicy", absl::StrCat("tenants/", scope.tenant_id, "/retentionPolicy"),
+                request)));
   {
     absl::MutexLock lock(&mu_);
     limits_.erase(scope.tenant_id);

@@ -45,12 +45,14 @@ class TelemetryManager {
   // A validated, quota-checked and encoded batch, ready to commit. Nothing is stored yet.
   struct PreparedBatch {
     TenantScope scope;
-    std::string batch_id;  // as sent; empty when the server assigned one
+    BatchIdentity identity;  // batch_id as sent; empty when the server assigned one
     ValidatedBatch batch;
     std::string block;
+    int64_t raw_bytes = 0;
   };
 
-  // `streamed`: the batch came through WriteStream (batch ids are then required).
+  // `streamed`: the batch came through WriteStream (batch ids are then required). A batch id the writer used
+  // before is answered with the first answer (`duplicate`) if the points are the same, and ALREADY_EXISTS if not.
   absl::StatusOr<pb::WriteResponse> Write(const Principal& caller, const pb::WriteRequest& request, bool streamed);
   // Write in two steps, so a stream can prepare one batch while the previous one commits.
   absl::StatusOr<PreparedBatch> PrepareWrite(const Principal& caller, const pb::WriteRequest& request,

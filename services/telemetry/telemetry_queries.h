@@ -6,34 +6,35 @@ namespace parkbase::telemetry::queries {
 
 // --- the write path -----------------------------------------------------------------------------------------
 
-// One statement, so a batch id and its points commit together: the log row is written only if the batch id was
-// new. A concurrent duplicate waits for the first to commit and then inserts nothing.
+// One statement, so a batch id and its points commit together: the log row is written only if the writer's batch
+// id was new. A concurrent duplicate waits for the first to commit and then inserts nothing.
 inline constexpr char kAppendBatchWithId[] =
-    "WITH batch AS (INSERT INTO telemetry_batches (tenant_id, batch_id, response) VALUES ($1, $2, $3) "
-    "ON CONFLICT DO NOTHING RETURNING 1) "
-    "INSERT INTO telemetry_ingest_log (tenant_id, min_time_ms, max_time_ms, point_count, block) "
-    "SELECT $1, $4, $5, $6, $7 FROM batch";
+    "WITH batch AS (INSERT INTO telemetry_batches (tenant_id, writer, batch_id, response, payload_sha256) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1) "
+    "INSERT INTO telemetry_ingest_log (tenant_id, min_time_ms, max_time_ms, point_count, raw_bytes, block) "
+    "SELECT $1, $6, $7, $8, $9, $10 FROM batch";
 
 inline constexpr char kAppendBatch[] =
-    "INSERT INTO telemetry_ingest_log (tenant_id, min_time_ms, max_time_ms, point_count, block) "
-    "VALUES ($1, $2, $3, $4, $5)";
+    "INSERT INTO telemetry_ingest_log (tenant_id, min_time_ms, max_time_ms, point_count, raw_bytes, block) "
+    "VALUES ($1, $2, $3, $4, $5, $6)";
 
 inline constexpr char kSelectBatchResponse[] =
-    "SELECT response FROM telemetry_batches WHERE tenant_id = $1 AND batch_id = $2";
+    "SELECT response, coalesce(payload_sha256, ''::bytea) FROM telemetry_batches "
+    "WHERE tenant_id = $1 AND writer = $2 AND batch_id = $3";
 
 inline constexpr char kSelectLimits[] =
     "SELECT t.max_ingest_points_per_second::int8, t.retention_days::int8, "
     "least(coalesce(r.raw_retention_days, t.retention_days), t.retention_days)::int8, "
-    "coalesce(r.device_type_raw_retention_days, '{}'::jsonb)::text, "
+    "coalesce(r.overrides, '{}'::jsonb)::text, "
     "coalesce(r.rollup_1m_retention_days, 90)::int8, coalesce(r.rollup_1h_retention_days, 730)::int8 "
     "FROM tenants t LEFT JOIN telemetry_retention r ON r.tenant_id = t.tenant_id WHERE t.tenant_id = $1";
 
 inline constexpr char kUpsertRetention[] =
-    "INSERT INTO telemetry_retention (tenant_id, raw_retention_days, device_type_raw_retention_days, "
+    "INSERT INTO telemetry_retention (tenant_id, raw_retention_days, overrides, "
     "rollup_1m_retention_days, rollup_1h_retention_days) VALUES ($1, $2::int8::int4, $3::text::jsonb, "
     "$4::int8::int4, $5::int8::int4) "
     "ON CONFLICT (tenant_id) DO UPDATE SET raw_retention_days = excluded.raw_retention_days, "
-    "device_type_raw_retention_days = excluded.device_type_raw_retention_days, "
+    "overrides = excluded.overrides, "
     "rollup_1m_retention_days = excluded.rollup_1m_retention_days, "
     "rollup_1h_retention_days = excluded.rollup_1h_retention_days";
 
@@ -50,44 +51,74 @@ inline constexpr char kSelectDevicesByLabels[] =
 inline constexpr char kSelectDeviceTypes[] =
     "SELECT device_id, device_type_id FROM devices WHERE tenant_id = $1 AND device_id = ANY($2::text::text[])";
 
+inline constexpr char kSelectExistingDeviceTypes[] =
+    "SELECT device_type_id FROM device_types WHERE tenant_id = $1 AND device_type_id = ANY($2::text::text[])";
+
+// Every metric name any version of the type has had (device_type_versions.metrics is a DeviceType as proto JSON).
+inline constexpr char kSelectMetricsOfType[] =
+    "SELECT DISTINCT m ->> 'name' FROM device_type_versions v, "
+    "jsonb_array_elements(coalesce(v.metrics -> 'metrics', '[]'::jsonb)) m "
+    "WHERE v.tenant_id = $1 AND v.device_type_id = $2 ORDER BY 1";
+
 // The chunk groups of the devices in a text[] parameter.
 #define PARKBASE_GROUPS_OF(devices) \
   "SELECT group_id FROM telemetry_group_members WHERE tenant_id = $1 AND device_id = ANY(" devices ")"
 
-// --- readers: one statement, so chunks and log come from one snapshot even while the compactor moves points ------
+// --- readers: windows in time order, a batch at a time, all from one REPEATABLE READ snapshot ----------------
 
-// $2: device ids as a text[] literal; $3, $4: [start, end) in ms. Chunks first (by device, window, generation),
-// then the log by id: the order in which later writes win.
-inline constexpr char kSelectRawBlocks[] =
-    "SELECT 0::int8 AS source, group_id::int8 AS g, window_start_ms::int8 AS a, generation::int8 AS b, block "
-    "FROM telemetry_chunks WHERE tenant_id = $1 AND group_id IN (" PARKBASE_GROUPS_OF("$2::text::text[]") ") "
-    "AND window_start_ms > $3::int8 - 3600000 AND window_start_ms < $4::int8 AND max_time_ms >= $3::int8 AND min_time_ms < $4::int8 "
-    "UNION ALL "
-    "SELECT 1::int8, 0::int8, log_id::int8, 0::int8, block FROM telemetry_ingest_log "
-    "WHERE tenant_id = $1 AND max_time_ms >= $3::int8 AND min_time_ms < $4::int8 "
-    "ORDER BY 1, 2, 3, 4";
+inline constexpr char kSelectGroupsOf[] =
+    "SELECT DISTINCT group_id::int8 FROM telemetry_group_members "
+    "WHERE tenant_id = $1 AND device_id = ANY($2::text::text[])";
 
-// Rollup rows of a resolution, and the log (points not yet folded into rollups), in one snapshot.
-inline constexpr char kSelectRollupBlocks[] =
-    "SELECT 0::int8 AS source, group_id::int8 AS g, window_start_ms::int8 AS a, 0::int8 AS b, block "
-    "FROM telemetry_rollups WHERE tenant_id = $1 AND group_id IN (" PARKBASE_GROUPS_OF("$2::text::text[]") ") "
+// $2: group ids as an int8[] literal; [$3, $4): window starts; $5: how many windows.
+inline constexpr char kSelectNextWindows[] =
+    "SELECT DISTINCT window_start_ms::int8 FROM telemetry_chunks "
+    "WHERE tenant_id = $1 AND group_id = ANY($2::text::int8[]) AND window_start_ms >= $3 AND window_start_ms < $4 "
+    "ORDER BY 1 LIMIT $5";
+
+// The bytes of the chunk rows of windows [$3, $4] (octet_length reads the TOAST pointer, not the value).
+inline constexpr char kSizeOfWindows[] =
+    "SELECT coalesce(sum(octet_length(block)), 0)::int8 FROM telemetry_chunks "
+    "WHERE tenant_id = $1 AND group_id = ANY($2::text::int8[]) AND window_start_ms >= $3 AND window_start_ms <= $4";
+
+// Chunk generations of windows [$3, $4], in the order later writes win.
+inline constexpr char kSelectWindowBlocks[] =
+    "SELECT window_start_ms::int8, group_id::int8, generation::int8, block FROM telemetry_chunks "
+    "WHERE tenant_id = $1 AND group_id = ANY($2::text::int8[]) AND window_start_ms >= $3 AND window_start_ms <= $4 "
+    "ORDER BY 1, 2, 3";
+
+// The log rows with points in [$2, $3): their size first, then their blocks by log id.
+inline constexpr char kSizeOfLogRange[] =
+    "SELECT coalesce(sum(octet_length(block)), 0)::int8 FROM telemetry_ingest_log "
+    "WHERE tenant_id = $1 AND max_time_ms >= $2 AND min_time_ms < $3";
+inline constexpr char kSelectLogRange[] =
+    "SELECT log_id::int8, block FROM telemetry_ingest_log "
+    "WHERE tenant_id = $1 AND max_time_ms >= $2 AND min_time_ms < $3 ORDER BY log_id";
+
+// Rollup rows of a resolution ($5) overlapping [$3, $4) ($6: the span of a row).
+inline constexpr char kSizeOfRollups[] =
+    "SELECT coalesce(sum(octet_length(block)), 0)::int8 FROM telemetry_rollups "
+    "WHERE tenant_id = $1 AND group_id IN (" PARKBASE_GROUPS_OF("$2::text::text[]") ") "
+    "AND resolution_s = $5::int4 AND window_start_ms > $3::int8 - $6::int8 AND window_start_ms < $4::int8";
+inline constexpr char kSelectRollups[] =
+    "SELECT group_id::int8, window_start_ms::int8, block FROM telemetry_rollups "
+    "WHERE tenant_id = $1 AND group_id IN (" PARKBASE_GROUPS_OF("$2::text::text[]") ") "
     "AND resolution_s = $5::int4 AND window_start_ms > $3::int8 - $6::int8 AND window_start_ms < $4::int8 "
-    "UNION ALL "
-    "SELECT 1::int8, 0::int8, log_id::int8, 0::int8, block FROM telemetry_ingest_log "
-    "WHERE tenant_id = $1 AND max_time_ms >= $3::int8 AND min_time_ms < $4::int8 "
-    "ORDER BY 1, 2, 3, 4";
+    "ORDER BY 1, 2";
 
-// Latest values, rebuilt when Redis lost them: the whole log, then each device's chunks a day at a time from the
-// newest back, until every wanted metric was seen.
+// Latest values, rebuilt when Redis lost them: the groups' latest rows, then the whole log.
+inline constexpr char kSelectGroupLatest[] =
+    "SELECT g.group_id::int8, coalesce(l.block, ''::bytea), CASE WHEN l.group_id IS NULL THEN 0 ELSE 1 END::int8 "
+    "FROM (" PARKBASE_GROUPS_OF("$2::text::text[]") " GROUP BY group_id) g "
+    "LEFT JOIN telemetry_group_latest l ON l.tenant_id = $1 AND l.group_id = g.group_id";
+// A group compacted before latest rows existed: its newest chunk rows, at most $3 of them.
+inline constexpr char kSelectNewestChunks[] =
+    "SELECT window_start_ms::int8, generation::int8, block FROM telemetry_chunks "
+    "WHERE tenant_id = $1 AND group_id = $2 ORDER BY window_start_ms DESC, generation DESC LIMIT $3";
+inline constexpr char kSizeOfLog[] =
+    "SELECT coalesce(sum(octet_length(block)), 0)::int8 FROM telemetry_ingest_log WHERE tenant_id = $1";
 inline constexpr char kSelectLogBlocks[] =
     "SELECT log_id::int8, block FROM telemetry_ingest_log WHERE tenant_id = $1 ORDER BY log_id";
-inline constexpr char kSelectChunkWindowBounds[] =
-    "SELECT min(window_start_ms)::int8, max(window_start_ms)::int8 FROM telemetry_chunks "
-    "WHERE tenant_id = $1 AND group_id IN (" PARKBASE_GROUPS_OF("ARRAY[$2::text]") ")";
-inline constexpr char kSelectDeviceChunks[] =
-    "SELECT window_start_ms::int8, generation::int8, block FROM telemetry_chunks "
-    "WHERE tenant_id = $1 AND group_id IN (" PARKBASE_GROUPS_OF("ARRAY[$2::text]") ") "
-    "AND window_start_ms >= $3 AND window_start_ms < $4 ORDER BY window_start_ms, generation";
 
 // --- the compactor ------------------------------------------------------------------------------------------
 
@@ -104,8 +135,8 @@ inline constexpr char kSelectLogState[] =
     "FROM telemetry_ingest_log WHERE tenant_id = $1";
 
 inline constexpr char kSelectLogForCompaction[] =
-    "SELECT log_id::int8, point_count::int8, block FROM telemetry_ingest_log WHERE tenant_id = $1 "
-    "ORDER BY log_id LIMIT $2";
+    "SELECT log_id::int8, point_count::int8, greatest(raw_bytes, octet_length(block))::int8, block "
+    "FROM telemetry_ingest_log WHERE tenant_id = $1 ORDER BY log_id LIMIT $2";
 
 // Exactly the rows read: a row with a smaller id may commit after the read (ids are taken at insert).
 inline constexpr char kDeleteLogRows[] =
@@ -149,6 +180,14 @@ inline constexpr char kSelectRollupsForWindows[] =
     "JOIN unnest($2::text::int8[], $3::text::int8[]) AS w(group_id, window_start_ms) "
     "ON r.group_id = w.group_id AND r.window_start_ms = w.window_start_ms "
     "WHERE r.tenant_id = $1 AND r.resolution_s = $4::int8::int4";
+
+// A group's latest row, read and rewritten by the compactor under the tenant's compaction lock.
+inline constexpr char kSelectGroupLatestForUpdate[] =
+    "SELECT group_id::int8, block FROM telemetry_group_latest "
+    "WHERE tenant_id = $1 AND group_id = ANY($2::text::int8[])";
+inline constexpr char kUpsertGroupLatest[] =
+    "INSERT INTO telemetry_group_latest (tenant_id, group_id, block) VALUES ($1, $2, $3) "
+    "ON CONFLICT (tenant_id, group_id) DO UPDATE SET block = excluded.block";
 
 inline constexpr char kUpsertRollup[] =
     "INSERT INTO telemetry_rollups (tenant_id, group_id, resolution_s, window_start_ms, device_type_id, block) "

@@ -14,6 +14,7 @@
 #include "telemetry/device_directory.h"
 #include "telemetry/redis_state.h"
 #include "telemetry/telemetry_store.h"
+#include "telemetry/write_stream.h"
 
 namespace parkbase::telemetry {
 namespace {
@@ -23,119 +24,23 @@ constexpr int kSubscribeBlockMs = 500;
 // Entries read at a time from the live stream.
 constexpr int kSubscribeReadCount = 100;
 
-// A whole-batch refusal as the google.rpc.Status a WriteStream response carries.
-google::rpc::Status RpcStatus(const absl::Status& status) {
-  const grpc::Status wire = ToGrpcStatus(status);
-  google::rpc::Status rpc;
-  if (!wire.error_details().empty() && rpc.ParseFromString(wire.error_details())) return rpc;
-  rpc.set_code(wire.error_code());
-  rpc.set_message(wire.error_message());
-  return rpc;
-}
-
-// The stages of one WriteStream: the reading thread reads (gRPC parses the message), kPreparers threads prepare
-// (validate, charge the quota, encode) and one committer commits and answers in the order the batches came. At most
-// kInFlight batches are between reading and answering, so a fast client cannot make the server hold many batches.
-class StreamPipeline {
- public:
-  struct Result {
-    std::string batch_id;
-    absl::StatusOr<TelemetryManager::PreparedBatch> prepared;
-  };
-  // Parsing, preparing and committing each take a core's share; two preparers keep both cores of a small machine
-  // busy while the reader parses and the committer waits for fsync.
-  static constexpr int kPreparers = 2;
-  static constexpr int64_t kInFlight = 4;
-
-  // A request object to read into: recycled, so their repeated fields keep their capacity.
-  std::unique_ptr<pb::WriteRequest> Blank() {
-    absl::MutexLock lock(&mu_);
-    if (free_.empty()) return std::make_unique<pb::WriteRequest>();
-    std::unique_ptr<pb::WriteRequest> request = std::move(free_.back());
-    free_.pop_back();
-    return request;
-  }
-  // Waits for room, then queues the request for a preparer. False when the client is gone.
-  bool Submit(std::unique_ptr<pb::WriteRequest> request) {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &StreamPipeline::HasRoom));
-    if (client_gone_) return false;
-    to_prepare_.emplace_back(submitted_++, std::move(request));
-    return true;
-  }
-  // For preparers: the next request, or nullopt when there will be none.
-  std::optional<std::pair<int64_t, std::unique_ptr<pb::WriteRequest>>> TakeToPrepare() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &StreamPipeline::HasWorkToPrepare));
-    if (client_gone_ || to_prepare_.empty()) return std::nullopt;
-    auto item = std::move(to_prepare_.front());
-    to_prepare_.pop_front();
-    return item;
-  }
-  void Prepared(int64_t sequence, Result result, std::unique_ptr<pb::WriteRequest> request) {
-    absl::MutexLock lock(&mu_);
-    first_prepared_ = true;
-    ready_.emplace(sequence, std::move(result));
-    request->Clear();
-    free_.push_back(std::move(request));
-  }
-  // For the committer: the next batch in order, or nullopt once the reader closed and every batch was taken.
-  std::optional<Result> NextInOrder() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(this, &StreamPipeline::HasNextOrDone));
-    auto found = ready_.find(next_);
-    if (client_gone_ || found == ready_.end()) return std::nullopt;
-    Result result = std::move(found->second);
-    ready_.erase(found);
-    ++next_;
-    return result;
-  }
-  // The committer answered one batch: room for another.
-  void Answered() {
-    absl::MutexLock lock(&mu_);
-    ++answered_;
-  }
-  void Close() {
-    absl::MutexLock lock(&mu_);
-    closed_ = true;
-  }
-  void ClientGone() {
-    absl::MutexLock lock(&mu_);
-    client_gone_ = true;
-  }
-
- private:
-  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return client_gone_ || submitted_ - answered_ < kInFlight;
-  }
-  // The first batch of a stream warms the device caches alone: preparing the second beside it would repeat the
-  // same cold look-ups.
-  bool HasWorkToPrepare() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (client_gone_) return true;
-    if (!to_prepare_.empty()) return to_prepare_.front().first == 0 || first_prepared_;
-    return closed_;
-  }
-  bool HasNextOrDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return client_gone_ || ready_.contains(next_) || (closed_ && next_ == submitted_);
-  }
-
-  absl::Mutex mu_;
-  std::deque<std::pair<int64_t, std::unique_ptr<pb::WriteRequest>>> to_prepare_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<int64_t, Result> ready_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<pb::WriteRequest>> free_ ABSL_GUARDED_BY(mu_);
-  int64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t next_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t answered_ ABSL_GUARDED_BY(mu_) = 0;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool client_gone_ ABSL_GUARDED_BY(mu_) = false;
-  bool first_prepared_ ABSL_GUARDED_BY(mu_) = false;
-};
-
 }  // namespace
 
-TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, TelemetryManager& manager, std::string redis_url,
-                                           int max_subscriptions)
-    : calls_(calls), manager_(manager), redis_url_(std::move(redis_url)), max_subscriptions_(max_subscriptions) {}
+TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, RequestParser& parser, TelemetryManager& manager,
+                                           std::string redis_url)
+    : OwnParsing(parser, pb::TelemetryService::service_full_name()),
+      calls_(calls),
+      manager_(manager),
+      redis_url_(std::move(redis_url)) {
+  ParseUnary("Write", &TelemetryServiceImpl::Write);
+  ParseStream("WriteStream", &TelemetryServiceImpl::ServeWriteStream);
+  ParseUnary("GetLatest", &TelemetryServiceImpl::GetLatest);
+  ParseUnary("ReadRange", &TelemetryServiceImpl::ReadRange);
+  ParseUnary("Aggregate", &TelemetryServiceImpl::Aggregate);
+  ParseServerStream("Subscribe", &TelemetryServiceImpl::ServeSubscribe);
+  ParseUnary("GetRetentionPolicy", &TelemetryServiceImpl::GetRetentionPolicy);
+  ParseUnary("UpdateRetentionPolicy", &TelemetryServiceImpl::UpdateRetentionPolicy);
+}
 
 grpc::Status TelemetryServiceImpl::Write(grpc::ServerContext* context, const pb::WriteRequest* request,
                                          pb::WriteResponse* response) {
@@ -145,53 +50,26 @@ grpc::Status TelemetryServiceImpl::Write(grpc::ServerContext* context, const pb:
   });
 }
 
-grpc::Status TelemetryServiceImpl::WriteStream(grpc::ServerContext* context,
-                                               grpc::ServerReaderWriter<pb::WriteResponse, pb::WriteRequest>* stream) {
-  return calls_.Run(context, "WriteStream", [&](const Principal& caller) -> absl::Status {
-    StreamPipeline pipeline;
-    std::vector<std::thread> preparers;
-    for (int i = 0; i < StreamPipeline::kPreparers; ++i) {
-      preparers.emplace_back([&] {
-        while (auto item = pipeline.TakeToPrepare()) {
-          auto& [sequence, request] = *item;
-          StreamPipeline::Result result{request->batch_id(),
-                                        manager_.PrepareWrite(caller, *request, /*streamed=*/true)};
-          pipeline.Prepared(sequence, std::move(result), std::move(request));
-        }
+grpc::Status TelemetryServiceImpl::ServeWriteStream(grpc::ServerContext* context,
+                                                    RawStream<pb::WriteRequest, pb::WriteResponse>* stream) {
+  return calls_.RunStream(
+      context, "WriteStream", /*client_sends=*/true,
+      [&](const Principal& caller, StreamRegistry::Stream& open) -> absl::Status {
+        WriteStreamPipeline::Stages stages;
+        stages.read = [&](pb::WriteRequest* request, ParseBudget::Reservation* held) -> absl::StatusOr<bool> {
+          absl::StatusOr<bool> read = stream->Read(request, held);
+          if (read.ok() && *read) open.Touch();
+          return read;
+        };
+        stages.prepare = [&](const pb::WriteRequest& request) {
+          return manager_.PrepareWrite(caller, request, /*streamed=*/true);
+        };
+        stages.commit = [&](TelemetryManager::PreparedBatch batch) { return manager_.CommitWrite(std::move(batch)); };
+        stages.may_commit = [&] { return open.Check(); };
+        stages.answer = [&](const pb::WriteResponse& response) { return stream->Write(response); };
+        stages.cancel = [context] { context->TryCancel(); };
+        return WriteStreamPipeline::Run(stages);
       });
-    }
-    std::thread committer([&] {
-      while (std::optional<StreamPipeline::Result> item = pipeline.NextInOrder()) {
-        pb::WriteResponse response;
-        absl::StatusOr<pb::WriteResponse> answer =
-            item->prepared.ok() ? manager_.CommitWrite(*std::move(item->prepared)) : item->prepared.status();
-        if (answer.ok()) {
-          response = *std::move(answer);
-        } else {
-          // The batch is refused whole; the stream goes on so the client can tell which batches to send again.
-          response.set_batch_id(item->batch_id);
-          *response.mutable_error() = RpcStatus(answer.status());
-        }
-        if (!stream->Write(response)) {
-          pipeline.ClientGone();
-          return;
-        }
-        pipeline.Answered();
-      }
-    });
-    std::string parent;
-    while (true) {
-      std::unique_ptr<pb::WriteRequest> request = pipeline.Blank();
-      if (!stream->Read(request.get())) break;
-      if (parent.empty()) parent = request->parent();
-      if (request->parent().empty()) request->set_parent(parent);
-      if (!pipeline.Submit(std::move(request))) break;
-    }
-    pipeline.Close();
-    for (std::thread& preparer : preparers) preparer.join();
-    committer.join();
-    return absl::OkStatus();
-  });
 }
 
 grpc::Status TelemetryServiceImpl::GetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
@@ -223,69 +101,66 @@ grpc::Status TelemetryServiceImpl::UpdateRetentionPolicy(grpc::ServerContext* co
                       response);
 }
 
-grpc::Status TelemetryServiceImpl::Subscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
-                                             grpc::ServerWriter<pb::SubscribeResponse>* writer) {
-  return calls_.Run(context, "Subscribe", [&](const Principal& caller) -> absl::Status {
-    ASSIGN_OR_RETURN(const SubscriptionFilter filter, manager_.AuthorizeSubscription(caller, *request));
-    if (subscriptions_.fetch_add(1) >= max_subscriptions_) {
-      subscriptions_.fetch_sub(1);
-      return QuotaError("parkbase.telemetry.v1.TelemetryService/Subscribe", "max_subscriptions_per_replica",
-                        absl::StrCat("this replica serves at most ", max_subscriptions_, " subscriptions at once"),
-                        absl::Seconds(5));
-    }
-    struct Release {
-      std::atomic<int>& count;
-      ~Release() { count.fetch_sub(1); }
-    } release{subscriptions_};
-
-    // A connection of its own: XREAD blocks it.
-    ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> redis,
-                     RedisClient::Create({.url = redis_url_, .command_timeout = absl::Milliseconds(kSubscribeBlockMs) +
-                                                                                absl::Seconds(2)}));
-    const std::string stream_key = LiveFeed::StreamKey(filter.tenant_id);
-    const std::string presence_key = LiveFeed::PresenceKey(filter.tenant_id);
-    auto announce = [&]() -> absl::Status {
-      return redis
-          ->Command({"SET", presence_key, "1", "PX", absl::StrCat(absl::ToInt64Milliseconds(LiveFeed::kPresenceTtl))})
-          .status();
-    };
-    RETURN_IF_ERROR(announce());
-    absl::Time announced = absl::Now();
-    // Start after whatever the stream holds now.
-    std::string last_id = "0-0";
-    ASSIGN_OR_RETURN(RedisReply newest, redis->Command({"XREVRANGE", stream_key, "+", "-", "COUNT", "1"}));
-    if (newest.type == RedisReply::Type::kArray && !newest.elements.empty() &&
-        !newest.elements[0].elements.empty()) {
-      last_id = newest.elements[0].elements[0].text;
-    }
-    while (!context->IsCancelled()) {
-      if (absl::Now() - announced > LiveFeed::kPresenceTtl / 3) {
+grpc::Status TelemetryServiceImpl::ServeSubscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
+                                                  grpc::internal::WriterInterface<pb::SubscribeResponse>* writer) {
+  return calls_.RunStream(
+      context, "Subscribe", /*client_sends=*/false,
+      [&](const Principal& caller, StreamRegistry::Stream& open) -> absl::Status {
+        ASSIGN_OR_RETURN(const SubscriptionFilter filter, manager_.AuthorizeSubscription(caller, *request));
+        // A connection of its own: XREAD blocks it.
+        ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> redis,
+                         RedisClient::Create({.url = redis_url_,
+                                              .command_timeout = absl::Milliseconds(kSubscribeBlockMs) +
+                                                                 absl::Seconds(2)}));
+        const std::string stream_key = LiveFeed::StreamKey(filter.tenant_id);
+        const std::string presence_key = LiveFeed::PresenceKey(filter.tenant_id);
+        auto announce = [&]() -> absl::Status {
+          return redis
+              ->Command({"SET", presence_key, "1", "PX",
+                         absl::StrCat(absl::ToInt64Milliseconds(LiveFeed::kPresenceTtl))})
+              .status();
+        };
         RETURN_IF_ERROR(announce());
-        announced = absl::Now();
-      }
-      ASSIGN_OR_RETURN(RedisReply reply,
-                       redis->Command({"XREAD", "COUNT", absl::StrCat(kSubscribeReadCount), "BLOCK",
-                                       absl::StrCat(kSubscribeBlockMs), "STREAMS", stream_key, last_id}));
-      if (reply.type != RedisReply::Type::kArray) continue;  // timed out: nothing new
-      for (const RedisReply& stream : reply.elements) {
-        if (stream.elements.size() != 2) continue;
-        for (const RedisReply& entry : stream.elements[1].elements) {
-          if (entry.elements.size() != 2) continue;
-          last_id = entry.elements[0].text;
-          const RedisReply& fields = entry.elements[1];
-          for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-            if (fields.elements[i].text != "b") continue;
-            std::vector<pb::DataPoint> points = TelemetryManager::FilterBlock(filter, fields.elements[i + 1].text);
-            if (points.empty()) continue;
-            pb::SubscribeResponse response;
-            for (pb::DataPoint& point : points) *response.add_points() = std::move(point);
-            if (!writer->Write(response)) return absl::OkStatus();  // the client went away
+        absl::Time announced = absl::Now();
+        // Start after whatever the stream holds now.
+        std::string last_id = "0-0";
+        ASSIGN_OR_RETURN(RedisReply newest, redis->Command({"XREVRANGE", stream_key, "+", "-", "COUNT", "1"}));
+        if (newest.type == RedisReply::Type::kArray && !newest.elements.empty() &&
+            !newest.elements[0].elements.empty()) {
+          last_id = newest.elements[0].elements[0].text;
+        }
+        while (!context->IsCancelled()) {
+          // A revoked key, suspended tenant or disabled device ends the stream (streams.h); so does its age.
+          RETURN_IF_ERROR(open.Check());
+          if (absl::Now() - announced > LiveFeed::kPresenceTtl / 3) {
+            RETURN_IF_ERROR(announce());
+            announced = absl::Now();
+          }
+          ASSIGN_OR_RETURN(RedisReply reply,
+                           redis->Command({"XREAD", "COUNT", absl::StrCat(kSubscribeReadCount), "BLOCK",
+                                           absl::StrCat(kSubscribeBlockMs), "STREAMS", stream_key, last_id}));
+          if (reply.type != RedisReply::Type::kArray) continue;  // timed out: nothing new
+          for (const RedisReply& stream : reply.elements) {
+            if (stream.elements.size() != 2) continue;
+            for (const RedisReply& entry : stream.elements[1].elements) {
+              if (entry.elements.size() != 2) continue;
+              last_id = entry.elements[0].text;
+              const RedisReply& fields = entry.elements[1];
+              for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+                if (fields.elements[i].text != "b") continue;
+                std::vector<pb::DataPoint> points =
+                    TelemetryManager::FilterBlock(filter, fields.elements[i + 1].text);
+                if (points.empty()) continue;
+                pb::SubscribeResponse response;
+                for (pb::DataPoint& point : points) *response.add_points() = std::move(point);
+                RETURN_IF_ERROR(open.Check());  // nothing is delivered once the credential is gone
+                if (!writer->Write(response)) return absl::OkStatus();  // the client went away
+              }
+            }
           }
         }
-      }
-    }
-    return absl::OkStatus();
-  });
+        return absl::OkStatus();
+      });
 }
 
 MaintenanceRunner::MaintenanceRunner(std::unique_ptr<TelemetryMaintenance> maintenance, Clock& clock,
@@ -332,8 +207,11 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
     return absl::InvalidArgumentError("--redis_url: required by parkbase.telemetry.v1.TelemetryService");
   }
   const ServerConfig& config = host.config();
-  auto& pool = host.Own(std::make_unique<LibpqPool>(LibpqPool::Options{
-      .url = config.database_url, .size = config.db_pool_size, .statement_timeout = config.statement_timeout}));
+  auto& pool = host.Own(std::make_unique<LibpqPool>(
+      LibpqPool::Options{.url = config.database_url,
+                         .size = config.db_pool_size,
+                         .statement_timeout = config.statement_timeout,
+                         .verify_serving_role = host.db().options().verify_serving_role}));
   auto& store = host.Own(std::make_unique<PgTelemetryStore>(pool));
   auto& device_store = host.Own(std::make_unique<device::PgDeviceStore>(host.db()));
   // Cache lifetimes run on real time, whatever clock the service's rules use.
@@ -352,8 +230,8 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       .page_tokens = host.page_tokens(),
       .clock = host.clock(),
       .registry = host.registry()}));
-  auto& service = host.Own(std::make_unique<TelemetryServiceImpl>(host.calls(), manager, config.redis_url,
-                                                                  std::max(1, config.server_threads / 4)));
+  auto& service =
+      host.Own(std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, config.redis_url));
   host.Own(std::make_unique<MaintenanceRunner>(MakeTelemetryMaintenance(host.db(), host.redis(), host.clock()),
                                                host.clock(), config.telemetry_compaction_interval,
                                                config.telemetry_retention_interval));

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/call.h"
+#include "common/raw_requests.h"
 #include "common/server.h"
 #include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
 #include "telemetry/maintenance.h"
@@ -18,22 +19,23 @@
 
 namespace parkbase::telemetry {
 
-class TelemetryServiceImpl final : public pb::TelemetryService::Service {
+class TelemetryServiceImpl final : public OwnParsing<pb::TelemetryService::Service> {
  public:
-  TelemetryServiceImpl(CallRunner& calls, TelemetryManager& manager, std::string redis_url, int max_subscriptions);
+  TelemetryServiceImpl(CallRunner& calls, RequestParser& parser, TelemetryManager& manager, std::string redis_url);
 
   grpc::Status Write(grpc::ServerContext* context, const pb::WriteRequest* request,
                      pb::WriteResponse* response) override;
-  grpc::Status WriteStream(grpc::ServerContext* context,
-                           grpc::ServerReaderWriter<pb::WriteResponse, pb::WriteRequest>* stream) override;
+  // The streams read requests through the parser (raw_requests.h) and are admitted under the server's stream
+  // limits (streams.h).
+  grpc::Status ServeWriteStream(grpc::ServerContext* context, RawStream<pb::WriteRequest, pb::WriteResponse>* stream);
   grpc::Status GetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
                          pb::GetLatestResponse* response) override;
   grpc::Status ReadRange(grpc::ServerContext* context, const pb::ReadRangeRequest* request,
                          pb::ReadRangeResponse* response) override;
   grpc::Status Aggregate(grpc::ServerContext* context, const pb::AggregateRequest* request,
                          pb::AggregateResponse* response) override;
-  grpc::Status Subscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
-                         grpc::ServerWriter<pb::SubscribeResponse>* writer) override;
+  grpc::Status ServeSubscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
+                              grpc::internal::WriterInterface<pb::SubscribeResponse>* writer);
   grpc::Status GetRetentionPolicy(grpc::ServerContext* context, const pb::GetRetentionPolicyRequest* request,
                                   pb::RetentionPolicy* response) override;
   grpc::Status UpdateRetentionPolicy(grpc::ServerContext* context, const pb::UpdateRetentionPolicyRequest* request,
@@ -43,9 +45,6 @@ class TelemetryServiceImpl final : public pb::TelemetryService::Service {
   CallRunner& calls_;
   TelemetryManager& manager_;
   const std::string redis_url_;
-  // Each subscription holds one of the server's synchronous threads; this keeps most of them for other calls.
-  const int max_subscriptions_;
-  std::atomic<int> subscriptions_{0};
 };
 
 // Runs compaction and retention on their intervals until destroyed.

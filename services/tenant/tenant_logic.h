@@ -15,9 +15,18 @@ namespace parkbase::tenant {
 // The default quota of a plan (see the Plan enum's comments in tenant.proto).
 pb::Quota PlanQuota(pb::Plan plan);
 
+// Forgets what caches (Redis) hold for a tenant; a deleted tenant's id may be used again and must start empty.
+class TenantCachePurger {
+ public:
+  virtual ~TenantCachePurger() = default;
+  // UNAVAILABLE when the cache cannot be reached: the deletion then stops and is retried whole.
+  virtual absl::Status PurgeTenant(const std::string& tenant_id) = 0;
+};
+
 class TenantManager {
  public:
-  TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens);
+  // `cache` may be null: a deployment without Redis has nothing cached.
+  TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache = nullptr);
 
   absl::StatusOr<pb::Tenant> CreateTenant(const Principal& caller, const pb::CreateTenantRequest& request);
   absl::StatusOr<pb::Tenant> GetTenant(const Principal& caller, const pb::GetTenantRequest& request);
@@ -50,6 +59,7 @@ class TenantManager {
   TenantStore& store_;
   Clock& clock_;
   PageTokens& page_tokens_;
+  TenantCachePurger* cache_;
 };
 
 }  // namespace parkbase::tenant

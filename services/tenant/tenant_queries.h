@@ -16,6 +16,15 @@ namespace parkbase::tenant::queries {
   "coalesce(floor(extract(epoch FROM expire_time) * 1000000)::bigint, 0), "                            \
   "coalesce(floor(extract(epoch FROM revoke_time) * 1000000)::bigint, 0)"
 
+// Microseconds since the epoch to timestamptz, exactly: to_timestamp(micros / 1e6) goes through a double, which
+// rounds 9999-12-31T23:59:59.999999 up into year 10000 (a Timestamp that protobuf refuses to hold).
+#define PARKBASE_FROM_MICROS(param)                                                                  \
+  "(to_timestamp((" param "::bigint / 1000000)::double precision) + "                                \
+  "(" param "::bigint % 1000000)::double precision * interval '1 microsecond')"
+
+inline constexpr char kTenantExists[] = "tenant_exists";
+inline constexpr char kTenantExistsSql[] = "SELECT 1 FROM tenants WHERE tenant_id = $1";
+
 inline constexpr char kInsertTenant[] = "tenant_insert";
 inline constexpr char kInsertTenantSql[] =
     "INSERT INTO tenants (tenant_id, display_name, code, plan, max_devices, max_ingest_points_per_second, "
@@ -51,7 +60,7 @@ inline constexpr char kInsertKey[] = "key_insert";
 inline constexpr char kInsertKeySql[] =
     "INSERT INTO api_keys (tenant_id, key_id, display_name, role, device_id, secret_sha256, creator, expire_time) "
     "VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, "
-    "CASE WHEN $8::bigint = 0 THEN NULL ELSE to_timestamp($8::bigint / 1000000.0) END) "
+    "CASE WHEN $8::bigint = 0 THEN NULL ELSE " PARKBASE_FROM_MICROS("$8") " END) "
     "RETURNING " PARKBASE_KEY_COLUMNS;
 
 inline constexpr char kListKeys[] = "key_list";
@@ -67,13 +76,8 @@ inline constexpr char kSelectKeyForUpdateSql[] =
 inline constexpr char kUpdateKey[] = "key_update";
 inline constexpr char kUpdateKeySql[] =
     "UPDATE api_keys SET display_name = $3, "
-    "revoke_time = CASE WHEN $4::bigint = 0 THEN NULL ELSE to_timestamp($4::bigint / 1000000.0) END "
+    "revoke_time = CASE WHEN $4::bigint = 0 THEN NULL ELSE " PARKBASE_FROM_MICROS("$4") " END "
     "WHERE tenant_id = $1 AND key_id = $2 RETURNING " PARKBASE_KEY_COLUMNS;
-
-inline constexpr char kInsertAudit[] = "audit_insert";
-inline constexpr char kInsertAuditSql[] =
-    "INSERT INTO audit_events (tenant_id, actor, actor_role, action, resource, details) "
-    "VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
 
 inline constexpr char kListAudit[] = "audit_list";
 inline constexpr char kListAuditSql[] =
@@ -81,10 +85,22 @@ inline constexpr char kListAuditSql[] =
     "details::text FROM audit_events WHERE tenant_id = $1 AND ($2::bigint = 0 OR event_id < $2) "
     "ORDER BY event_id DESC LIMIT $3";
 
+// Every table besides tenants with a tenant_id column, children first (a table referenced by another's foreign
+// key comes after it), so batched deletes never cascade into more rows than the batch.
+inline constexpr char kTenantTables[] = "tenant_tables";
+inline constexpr char kTenantTablesSql[] =
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() AND c.relname <> 'tenants' "
+    "AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' "
+    "AND NOT a.attisdropped) "
+    "ORDER BY (SELECT count(*) FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = c.oid "
+    "AND f.conrelid <> c.oid), c.relname";
+
 // The park's log receives the record of a tenant's deletion, because the tenant's own log goes with it.
 inline constexpr char kSwitchToParkLog[] = "audit_switch_to_park";
 inline constexpr char kSwitchToParkLogSql[] = "SELECT set_config('parkbase.tenant_id', 'park', true)";
 
+#undef PARKBASE_FROM_MICROS
 #undef PARKBASE_TENANT_COLUMNS
 #undef PARKBASE_KEY_COLUMNS
 

@@ -1,7 +1,23 @@
 #include "tenant/tenant_service.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/redis_keys.h"
+
 namespace parkbase::tenant {
-TenantServiceImpl::TenantServiceImpl(CallRunner& calls, TenantManager& manager) : calls_(calls), manager_(manager) {}
+TenantServiceImpl::TenantServiceImpl(CallRunner& calls, RequestParser& parser, TenantManager& manager)
+    : OwnParsing(parser, pb::TenantService::service_full_name()), calls_(calls), manager_(manager) {
+  ParseUnary("CreateTenant", &TenantServiceImpl::CreateTenant);
+  ParseUnary("GetTenant", &TenantServiceImpl::GetTenant);
+  ParseUnary("ListTenants", &TenantServiceImpl::ListTenants);
+  ParseUnary("UpdateTenant", &TenantServiceImpl::UpdateTenant);
+  ParseUnary("SuspendTenant", &TenantServiceImpl::SuspendTenant);
+  ParseUnary("ResumeTenant", &TenantServiceImpl::ResumeTenant);
+  ParseUnary("DeleteTenant", &TenantServiceImpl::DeleteTenant);
+  ParseUnary("CreateApiKey", &TenantServiceImpl::CreateApiKey);
+  ParseUnary("ListApiKeys", &TenantServiceImpl::ListApiKeys);
+  ParseUnary("RevokeApiKey", &TenantServiceImpl::RevokeApiKey);
+  ParseUnary("ListAuditEvents", &TenantServiceImpl::ListAuditEvents);
+}
 
 grpc::Status TenantServiceImpl::CreateTenant(grpc::ServerContext* context, const pb::CreateTenantRequest* request,
                                              pb::Tenant* response) {
@@ -60,10 +76,30 @@ grpc::Status TenantServiceImpl::ListAuditEvents(grpc::ServerContext* context,
   return calls_.Serve(context, "ListAuditEvents", manager_, &TenantManager::ListAuditEvents, request, response);
 }
 
+namespace {
+
+class RedisCachePurger final : public TenantCachePurger {
+ public:
+  explicit RedisCachePurger(RedisClient& redis) : redis_(redis) {}
+  absl::Status PurgeTenant(const std::string& tenant_id) override {
+    absl::Status purged = redis_keys::PurgeTenant(redis_, tenant_id);
+    if (purged.ok()) return purged;
+    return absl::UnavailableError(absl::StrCat("redis: the tenant's cached state could not be removed (",
+                                               purged.message(), "); its rows are gone, send the delete again"));
+  }
+
+ private:
+  RedisClient& redis_;
+};
+
+}  // namespace
+
 absl::Status RegisterTenantService(ServiceHost& host) {
   auto& store = host.Own(std::make_unique<PgTenantStore>(host.db()));
-  auto& manager = host.Own(std::make_unique<TenantManager>(store, host.clock(), host.page_tokens()));
-  auto& service = host.Own(std::make_unique<TenantServiceImpl>(host.calls(), manager));
+  TenantCachePurger* cache = nullptr;
+  if (host.redis() != nullptr) cache = &host.Own(std::make_unique<RedisCachePurger>(*host.redis()));
+  auto& manager = host.Own(std::make_unique<TenantManager>(store, host.clock(), host.page_tokens(), cache));
+  auto& service = host.Own(std::make_unique<TenantServiceImpl>(host.calls(), host.parser(), manager));
   host.AddService(&service, pb::TenantService::service_full_name(), {kPostgresDependency});
   return absl::OkStatus();
 }

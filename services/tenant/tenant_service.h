@@ -4,15 +4,16 @@
 
 #include "absl/status/status.h"
 #include "common/call.h"
+#include "common/raw_requests.h"
 #include "common/server.h"
 #include "parkbase/tenant/v1/tenant.grpc.pb.h"
 #include "tenant/tenant_logic.h"
 
 namespace parkbase::tenant {
 
-class TenantServiceImpl final : public pb::TenantService::Service {
+class TenantServiceImpl final : public OwnParsing<pb::TenantService::Service> {
  public:
-  TenantServiceImpl(CallRunner& calls, TenantManager& manager);
+  TenantServiceImpl(CallRunner& calls, RequestParser& parser, TenantManager& manager);
 
   grpc::Status CreateTenant(grpc::ServerContext* context, const pb::CreateTenantRequest* request,
                             pb::Tenant* response) override;

@@ -54,11 +54,6 @@ pb::ApiKey DecodeKey(const pqxx::row& row) {
   return key;
 }
 
-void InsertAudit(pqxx::work& work, const std::string& tenant_id, const AuditEntry& audit) {
-  work.exec_prepared(queries::kInsertAudit, tenant_id, audit.actor, audit.actor_role, audit.action, audit.resource,
-                     audit.details_json.empty() ? std::string("{}") : audit.details_json);
-}
-
 absl::Status TenantNotFound(const std::string& tenant_id) {
   return absl::NotFoundError(absl::StrCat("tenants/", tenant_id, ": not found"));
 }
@@ -72,6 +67,7 @@ std::optional<int> OptionalInt(const std::optional<T>& value) {
 }  // namespace
 
 PgTenantStore::PgTenantStore(DbPool& db) : db_(db) {
+  db_.Prepare(queries::kTenantExists, queries::kTenantExistsSql);
   db_.Prepare(queries::kInsertTenant, queries::kInsertTenantSql);
   db_.Prepare(queries::kSelectTenant, queries::kSelectTenantSql);
   db_.Prepare(queries::kSelectTenantForUpdate, queries::kSelectTenantForUpdateSql);
@@ -82,9 +78,9 @@ PgTenantStore::PgTenantStore(DbPool& db) : db_(db) {
   db_.Prepare(queries::kListKeys, queries::kListKeysSql);
   db_.Prepare(queries::kSelectKeyForUpdate, queries::kSelectKeyForUpdateSql);
   db_.Prepare(queries::kUpdateKey, queries::kUpdateKeySql);
-  db_.Prepare(queries::kInsertAudit, queries::kInsertAuditSql);
   db_.Prepare(queries::kListAudit, queries::kListAuditSql);
   db_.Prepare(queries::kSwitchToParkLog, queries::kSwitchToParkLogSql);
+  db_.Prepare(queries::kTenantTables, queries::kTenantTablesSql);
 }
 
 absl::StatusOr<pb::Tenant> PgTenantStore::CreateTenant(const TenantScope& scope, const pb::Tenant& tenant,
@@ -158,10 +154,28 @@ absl::Status PgTenantStore::DeleteTenant(const TenantScope& scope, const std::st
   });
 }
 
+absl::StatusOr<int64_t> PgTenantStore::PurgeTenantRows(const std::string& tenant_id, int batch_rows) {
+  return db_.Transact<int64_t>(TenantScope::Tenant(tenant_id), [&](pqxx::work& work) -> absl::StatusOr<int64_t> {
+    for (const auto& table : work.exec_prepared(queries::kTenantTables)) {
+      // Table names come from the catalog, not from a request; quoted as identifiers all the same.
+      const std::string name = work.quote_name(table[0].as<std::string>());
+      const int64_t deleted =
+          work.exec_params(absl::StrCat("DELETE FROM ", name, " WHERE ctid IN (SELECT ctid FROM ", name,
+                                        " WHERE tenant_id = $1 LIMIT $2)"),
+                           tenant_id, batch_rows)
+              .affected_rows();
+      if (deleted > 0) return deleted;
+    }
+    return int64_t{0};
+  });
+}
+
 absl::StatusOr<pb::ApiKey> PgTenantStore::CreateApiKey(const TenantScope& scope, const StoredKey& stored,
                                                        const AuditEntry& audit) {
   const std::string tenant_id = scope.tenant_id;
   return db_.Transact<pb::ApiKey>(scope, [&](pqxx::work& work) -> absl::StatusOr<pb::ApiKey> {
+    // A park admin names the tenant; one that does not exist is NOT_FOUND, not a foreign-key failure.
+    if (work.exec_prepared(queries::kTenantExists, tenant_id).empty()) return TenantNotFound(tenant_id);
     const pb::ApiKey& key = stored.key;
     const int64_t expire = key.has_expire_time() ? Micros(key.expire_time()) : 0;
     pqxx::result result = work.exec_prepared(queries::kInsertKey, tenant_id, key.key_id(), key.display_name(),
@@ -184,6 +198,7 @@ absl::StatusOr<std::vector<pb::ApiKey>> PgTenantStore::ListApiKeys(const TenantS
   }
   return db_.Transact<std::vector<pb::ApiKey>>(
       scope, [&](pqxx::work& work) -> absl::StatusOr<std::vector<pb::ApiKey>> {
+        if (work.exec_prepared(queries::kTenantExists, tenant_id).empty()) return TenantNotFound(tenant_id);
         pqxx::result result = work.exec_prepared(queries::kListKeys, tenant_id, after_micros, after_key, limit);
         std::vector<pb::ApiKey> keys;
         for (const auto& row : result) keys.push_back(DecodeKey(row));
@@ -213,6 +228,7 @@ absl::StatusOr<std::vector<pb::AuditEvent>> PgTenantStore::ListAuditEvents(const
                                                                            int64_t before_event_id, int limit) {
   return db_.Transact<std::vector<pb::AuditEvent>>(
       scope, [&](pqxx::work& work) -> absl::StatusOr<std::vector<pb::AuditEvent>> {
+        if (work.exec_prepared(queries::kTenantExists, tenant_id).empty()) return TenantNotFound(tenant_id);
         pqxx::result result = work.exec_prepared(queries::kListAudit, tenant_id, before_event_id, limit);
         std::vector<pb::AuditEvent> events;
         for (const auto& row : result) {

@@ -10,21 +10,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/audit.h"
 #include "common/db.h"
 #include "parkbase/tenant/v1/tenant.pb.h"
 
 namespace parkbase::tenant {
 
 namespace pb = ::parkbase::tenant::v1;
-
-// One line of the audit log, written in the same transaction as the change it records.
-struct AuditEntry {
-  std::string actor;   // key resource name, or "system"
-  int actor_role = 0;  // pb::Role
-  std::string action;  // RPC name
-  std::string resource;
-  std::string details_json;
-};
 
 struct TenantFilter {
   std::optional<pb::TenantState> state;
@@ -59,6 +51,11 @@ class TenantStore {
   // tenant's log is deleted with it.
   virtual absl::Status DeleteTenant(const TenantScope& scope, const std::string& tenant_id,
                                     const TenantMutation& check, const AuditEntry& audit) = 0;
+  // Deletes up to `batch_rows` rows of the tenant from one table that holds tenant rows (every service's tables,
+  // found in the catalog), in a transaction of its own under the tenant's scope. Returns how many it deleted; 0
+  // once nothing but the tenants row is left. A large tenant is purged by repeated calls, each well inside the
+  // statement timeout, before its row is deleted.
+  virtual absl::StatusOr<int64_t> PurgeTenantRows(const std::string& tenant_id, int batch_rows) = 0;
 
   virtual absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
                                                   const AuditEntry& audit) = 0;
@@ -88,6 +85,7 @@ class PgTenantStore final : public TenantStore {
                                           const TenantMutation& mutate, const AuditEntry& audit) override;
   absl::Status DeleteTenant(const TenantScope& scope, const std::string& tenant_id, const TenantMutation& check,
                             const AuditEntry& audit) override;
+  absl::StatusOr<int64_t> PurgeTenantRows(const std::string& tenant_id, int batch_rows) override;
   absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
                                           const AuditEntry& audit) override;
   absl::StatusOr<std::vector<pb::ApiKey>> ListApiKeys(const TenantScope& scope, const std::string& tenant_id,

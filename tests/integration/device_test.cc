@@ -712,10 +712,14 @@ TEST_CASE("device: credentials are refused after revoke or disable and work agai
     remove.set_name(sibling.name());
     pb::DeleteDeviceResponse removed;
     REQUIRE(env.stub->DeleteDevice(Context(acme.admin_key).get(), remove, &removed).ok());
-    // Re-created under the same id, the device must not inherit the old key.
+    CHECK(GetDeviceCode(env, sibling_key, sibling.name()) == grpc::UNAUTHENTICATED);
+    // The id stays taken (its telemetry outlives it), and the old key stays revoked.
     pb::Device again = NewDevice("press", "SN-2");
     again.set_device_id(sibling.device_id());
-    MustCreateDevice(env, acme.admin_key, acme.tenant_id, again);
+    pb::Device created;
+    grpc::Status reused = CreateDevice(env, acme.admin_key, acme.tenant_id, again, &created);
+    CHECK(reused.error_code() == grpc::ALREADY_EXISTS);
+    CHECK(absl::StartsWith(reused.error_message(), "device.device_id"));
     CHECK(GetDeviceCode(env, sibling_key, sibling.name()) == grpc::UNAUTHENTICATED);
   }
 }

@@ -95,14 +95,6 @@ std::vector<std::string> PointTexts(const std::vector<telpb::DataPoint>& points)
   return texts;
 }
 
-std::string RedisUrlWithDatabase(int database) {
-  std::string url = RedisUrl();
-  const auto scheme = url.find("://");
-  const auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  if (slash != std::string::npos) url.resize(slash);
-  return absl::StrCat(url, "/", database);
-}
-
 namespace {
 // Compaction and retention run when a test says so, never on the server's timer, so a test knows what is compacted.
 ServerConfig WithoutBackgroundMaintenance(ServerConfig config) {

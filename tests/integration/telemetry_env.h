@@ -70,10 +70,6 @@ bool FindDetail(const grpc::Status& status, T* out) {
   return FindDetail(details, out);
 }
 
-// PARKBASE_TEST_REDIS_URL with another database number, so a test that flushes Redis flushes only its own server's
-// data and not the rate-limit buckets and caches of tests running beside it.
-std::string RedisUrlWithDatabase(int database);
-
 struct TelemetryTenant {
   TestTenant keys;
   std::string tenant_id;

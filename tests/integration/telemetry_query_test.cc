@@ -460,10 +460,10 @@ TEST_CASE("telemetry: ReadRange pages through a half-open time range ordered by 
 
 TEST_CASE("telemetry: GetLatest orders by device then metric and survives Redis losing its data",
           "[telemetry][integration]") {
-  // This test's server keeps its Redis data in a database of its own, so flushing it does not disturb other tests.
-  constexpr int kRedisDatabase = 11;
+  // This test's server keeps its Redis data in a database of its own, so flushing it disturbs nothing else.
+  const std::string redis_url = NewRedisDatabaseUrl();
   ServerConfig config;
-  config.redis_url = RedisUrlWithDatabase(kRedisDatabase);
+  config.redis_url = redis_url;
   TelemetryEnv env(config);
   TelemetryTenant acme = env.CreateTenant("lat", 3);
   const std::string d0 = acme.devices[0].device_id();
@@ -528,13 +528,13 @@ TEST_CASE("telemetry: GetLatest orders by device then metric and survives Redis 
     CHECK(absl::StrContains(status.error_message(), "devices"));
   }
 
-  auto redis = RedisClient::Create({.url = RedisUrlWithDatabase(kRedisDatabase)});
+  auto redis = RedisClient::Create({.url = redis_url});
   REQUIRE(redis.ok());
   auto flush = [&] { REQUIRE((*redis)->Command({"FLUSHDB"}).ok()); };
   flush();
   check_all("after a Redis flush");
 
-  TestMaintenance maintenance(env.server.clock(), RedisUrlWithDatabase(kRedisDatabase));
+  TestMaintenance maintenance(env.server.clock(), redis_url);
   maintenance.Compact(acme.tenant_id);
   check_all("after compaction");
   flush();

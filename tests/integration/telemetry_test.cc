@@ -591,17 +591,24 @@ TEST_CASE("telemetry: a batch sent again with its id is stored once and answered
     }
   };
   check_duplicate(env.MustWrite(acme.keys.admin_key, request));
-  // Another key of the tenant, and different content under the same id: still the first answer, nothing stored.
+  // The same writer reusing the id for other points is refused, and nothing of them is stored.
   telpb::WriteRequest changed = request;
   changed.mutable_points(0)->mutable_value()->set_double_value(99);
   changed.add_points()->CopyFrom(MakePoint(d0, "temp", t + absl::Seconds(5), DoubleValue(5)));
-  check_duplicate(env.MustWrite(acme.keys.developer_key, changed));
+  telpb::WriteResponse refused;
+  grpc::Status reused = env.Write(acme.keys.admin_key, changed, &refused);
+  CHECK(reused.error_code() == grpc::ALREADY_EXISTS);
+  CHECK(absl::StartsWith(reused.error_message(), "batch_id"));
+  google::rpc::ErrorInfo reason;
+  REQUIRE(FindDetail(reused, &reason));
+  CHECK(reason.reason() == "BATCH_ID_REUSED");
   CHECK(read() == expected);
 
   // After compaction the id is still remembered.
   TestMaintenance maintenance(env.server.clock());
   maintenance.Compact(acme.tenant_id);
-  check_duplicate(env.MustWrite(acme.keys.admin_key, changed));
+  check_duplicate(env.MustWrite(acme.keys.admin_key, request));
+  CHECK(env.Write(acme.keys.admin_key, changed, &refused).error_code() == grpc::ALREADY_EXISTS);
   CHECK(read() == expected);
 
   // Batch ids belong to their tenant: the same id is new for another tenant.
@@ -610,6 +617,70 @@ TEST_CASE("telemetry: a batch sent again with its id is stored once and answered
       Batch(other.parent, {MakePoint(other.devices[0].device_id(), "temp", t, DoubleValue(7))}, batch_id));
   CHECK_FALSE(theirs.duplicate());
   CHECK(theirs.accepted_points() == 1);
+}
+
+TEST_CASE("telemetry: batch ids are unique per writer, so two gateways numbering alike lose nothing",
+          "[telemetry][integration]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("wrt", 3);
+  const std::string d0 = acme.devices[0].device_id();
+  const std::string d1 = acme.devices[1].device_id();
+  const std::string d2 = acme.devices[2].device_id();
+  const absl::Time t = FloorTo(env.Now() - absl::Minutes(3), absl::Seconds(1));
+  auto points_of = [&](const std::string& device) {
+    return env.ReadAll(acme.keys.admin_key, acme.parent, device, t - absl::Hours(1), t + absl::Hours(1)).size();
+  };
+
+  SECTION("two keys: each its own writer") {
+    const telpb::WriteResponse first =
+        env.MustWrite(acme.keys.admin_key, Batch(acme.parent, {MakePoint(d0, "temp", t, DoubleValue(1))}, "1"));
+    const telpb::WriteResponse second =
+        env.MustWrite(acme.keys.developer_key, Batch(acme.parent, {MakePoint(d1, "temp", t, DoubleValue(2))}, "1"));
+    CHECK_FALSE(first.duplicate());
+    CHECK_FALSE(second.duplicate());
+    CHECK(points_of(d0) == 1);
+    CHECK(points_of(d1) == 1);
+  }
+  SECTION("one shared key, two named writers") {
+    telpb::WriteRequest a = Batch(acme.parent, {MakePoint(d0, "temp", t, DoubleValue(1))}, "7");
+    a.set_writer_id("gateway-a");
+    telpb::WriteRequest b = Batch(acme.parent, {MakePoint(d1, "temp", t, DoubleValue(2))}, "7");
+    b.set_writer_id("gateway-b");
+    CHECK_FALSE(env.MustWrite(acme.keys.developer_key, a).duplicate());
+    CHECK_FALSE(env.MustWrite(acme.keys.developer_key, b).duplicate());
+    CHECK(points_of(d1) == 1);
+    // A rotated key of the same gateway keeps its ids: a retry after rotation is a duplicate.
+    CHECK(env.MustWrite(acme.keys.admin_key, a).duplicate());
+  }
+  SECTION("a device key cannot claim another writer's ids nor read their answers") {
+    const std::string key0 = env.MintDeviceKey(acme, acme.devices[0]);
+    const std::string key2 = env.MintDeviceKey(acme, acme.devices[2]);
+    telpb::WriteRequest gateway = Batch(acme.parent, {MakePoint(d1, "nope", t, DoubleValue(1)),
+                                                      MakePoint(d1, "temp", t, DoubleValue(1))},
+                                        "42");
+    gateway.set_writer_id("gateway-a");
+    CHECK(env.MustWrite(acme.keys.developer_key, gateway).rejected_points() == 1);
+    // The device names the gateway's writer id and batch id: it is still only itself.
+    telpb::WriteRequest device = Batch(acme.parent, {MakePoint(d0, "temp", t, DoubleValue(3))}, "42");
+    device.set_writer_id("gateway-a");
+    const telpb::WriteResponse own = env.MustWrite(key0, device);
+    CHECK_FALSE(own.duplicate());
+    CHECK(own.rejections_size() == 0);
+    CHECK(points_of(d0) == 1);
+    // Two devices numbering alike do not collide either.
+    const telpb::WriteResponse other =
+        env.MustWrite(key2, Batch(acme.parent, {MakePoint(d2, "temp", t, DoubleValue(4))}, "42"));
+    CHECK_FALSE(other.duplicate());
+    CHECK(points_of(d2) == 1);
+  }
+  SECTION("writer ids are checked") {
+    telpb::WriteRequest bad = Batch(acme.parent, {MakePoint(d0, "temp", t, DoubleValue(1))}, "1");
+    bad.set_writer_id("has space");
+    telpb::WriteResponse response;
+    grpc::Status status = env.Write(acme.keys.admin_key, bad, &response);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK(absl::StartsWith(status.error_message(), "writer_id"));
+  }
 }
 
 TEST_CASE("telemetry: the last write of a device, metric and millisecond wins, in and across batches",

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/crypto.h"
 #include "common/page_token.h"
+#include "common/redis.h"
 #include "grpcpp/create_channel.h"
 #include "parkbase/all_services.h"
 #include "tenant/tenant_logic.h"
@@ -57,7 +58,50 @@ void EnsureRoles(pqxx::connection& admin) {
 }  // namespace
 
 std::string AdminUrl() { return RequiredEnv("PARKBASE_TEST_PG_ADMIN_URL"); }
-std::string RedisUrl() { return RequiredEnv("PARKBASE_TEST_REDIS_URL"); }
+
+namespace {
+
+// The test Redis runs with `--databases 4096` (scripts/lib.sh); a counter in database 0 hands them out in turn.
+constexpr int kTestRedisDatabases = 4096;
+
+std::string WithDatabase(const std::string& url, int database) {
+  std::string base = url;
+  const auto scheme = base.find("://");
+  const auto slash = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (slash != std::string::npos) base.resize(slash);
+  return absl::StrCat(base, "/", database);
+}
+
+}  // namespace
+
+int RedisDatabaseOf(const std::string& url) {
+  auto address = ParseRedisUrl(url);
+  return address.ok() ? address->database : -1;
+}
+
+std::string NewRedisDatabaseUrl() {
+  const std::string base = WithDatabase(RequiredEnv("PARKBASE_TEST_REDIS_URL"), 0);
+  auto counter = RedisClient::Create({.url = base});
+  if (!counter.ok()) throw std::runtime_error(counter.status().ToString());
+  auto next = (*counter)->Command({"INCR", "pb:test:next-database"});
+  if (!next.ok()) throw std::runtime_error(absl::StrCat("test Redis: ", next.status().ToString()));
+  const int database =
+      kFirstTestRedisDatabase + static_cast<int>(next->integer % (kTestRedisDatabases - kFirstTestRedisDatabase));
+  const std::string url = WithDatabase(base, database);
+  auto own = RedisClient::Create({.url = url});
+  if (!own.ok()) throw std::runtime_error(own.status().ToString());
+  auto flushed = (*own)->Command({"FLUSHDB"});
+  if (!flushed.ok()) {
+    throw std::runtime_error(absl::StrCat("test Redis database ", database, ": ", flushed.status().ToString(),
+                                          " (is Redis running with --databases ", kTestRedisDatabases, "?)"));
+  }
+  return url;
+}
+
+std::string RedisUrl() {
+  static const std::string* url = new std::string(NewRedisDatabaseUrl());
+  return *url;
+}
 
 std::string UniqueId(const std::string& prefix) {
   return absl::StrCat(prefix, absl::BytesToHexString(RandomBytes(5)));

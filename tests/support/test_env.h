@@ -14,9 +14,17 @@
 
 namespace parkbase::testing {
 
-// PARKBASE_TEST_PG_ADMIN_URL / PARKBASE_TEST_REDIS_URL; throws when unset.
+// PARKBASE_TEST_PG_ADMIN_URL; throws when unset.
 std::string AdminUrl();
+// A Redis database of this test process's own, on the Redis of PARKBASE_TEST_REDIS_URL (throws when unset), empty
+// when first handed out: tests run in parallel processes, and one that flushes or fills Redis must not disturb
+// another. Databases 0 to kFirstTestRedisDatabase - 1 are left to scripts (database 0 holds the counter).
+inline constexpr int kFirstTestRedisDatabase = 16;
 std::string RedisUrl();
+// Another empty database of its own, for a test that needs a second one (say, a server whose Redis it flushes).
+std::string NewRedisDatabaseUrl();
+// The database number of a redis:// URL (0 when it names none).
+int RedisDatabaseOf(const std::string& url);
 
 // A database that exists for the life of the object.
 class TestDatabase {

@@ -48,7 +48,8 @@ TEST_CASE("series: sorting matches a map model on random input", "[telemetry][un
   }
 }
 
-TEST_CASE("series: merging lets later sources win and a changed type replace the series", "[telemetry][unit]") {
+TEST_CASE("series: merging lets later sources win, and a changed value type keeps the older points",
+          "[telemetry][unit]") {
   SeriesMap merged;
   std::vector<SeriesEntry> older;
   older.push_back({"d", "m", Doubles({1, 2}, {1, 2})});
@@ -56,19 +57,34 @@ TEST_CASE("series: merging lets later sources win and a changed type replace the
   newer.push_back({"d", "m", Doubles({2, 3}, {20, 30})});
   MergeInto(std::move(older), merged);
   MergeInto(std::move(newer), merged);
-  SeriesData& series = merged[SeriesKey("d", "m")];
+  SeriesData& series = merged[SeriesId{"d", "m", ValueKind::kDouble}];
   SortAndDeduplicate(series);
   CHECK(series.doubles == std::vector<double>{1, 20, 30});
 
+  // The metric becomes STRING: a point at a new time adds a string series beside the doubles, and a point at an
+  // existing time replaces the double written there before (last write wins across types too).
   SeriesData strings;
   strings.kind = ValueKind::kString;
-  strings.timestamps_ms = {4};
-  strings.strings = {"x"};
+  strings.timestamps_ms = {4, 2};
+  strings.strings = {"x", "y"};
   std::vector<SeriesEntry> retyped;
   retyped.push_back({"d", "m", strings});
   MergeInto(std::move(retyped), merged);
-  CHECK(merged[SeriesKey("d", "m")].kind == ValueKind::kString);
-  CHECK(merged[SeriesKey("d", "m")].size() == 1);
+  REQUIRE(merged.size() == 2);
+  SeriesData& doubles = merged[SeriesId{"d", "m", ValueKind::kDouble}];
+  SortAndDeduplicate(doubles);
+  CHECK(doubles.timestamps_ms == std::vector<int64_t>{1, 3});
+  CHECK(doubles.doubles == std::vector<double>{1, 30});
+  CHECK(merged[SeriesId{"d", "m", ValueKind::kString}].strings == std::vector<std::string>{"x", "y"});
+
+  // And a later double at time 4 takes that time back from the string.
+  std::vector<SeriesEntry> back;
+  back.push_back({"d", "m", Doubles({4}, {40})});
+  MergeInto(std::move(back), merged);
+  CHECK(merged[SeriesId{"d", "m", ValueKind::kString}].timestamps_ms == std::vector<int64_t>{2});
+  SeriesData& final_doubles = merged[SeriesId{"d", "m", ValueKind::kDouble}];
+  SortAndDeduplicate(final_doubles);
+  CHECK(final_doubles.timestamps_ms == std::vector<int64_t>{1, 3, 4});
 }
 
 TEST_CASE("series: KeepRange is [start, end) and window starts floor", "[telemetry][unit]") {

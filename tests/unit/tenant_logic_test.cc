@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/match.h"
+
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/page_token.h"
@@ -20,6 +22,9 @@ class FakeTenantStore final : public TenantStore {
   std::map<std::string, StoredKey> keys;  // by key_id
   std::vector<AuditEntry> audit;
   int writes = 0;
+  // Rows other tables hold per tenant, and every purge call's batch size.
+  std::map<std::string, int64_t> rows;
+  std::vector<int64_t> purged_batches;
 
   absl::StatusOr<pb::Tenant> CreateTenant(const TenantScope& scope, const pb::Tenant& tenant,
                                           const AuditEntry& entry) override {
@@ -67,6 +72,12 @@ class FakeTenantStore final : public TenantStore {
     ++writes;
     return absl::OkStatus();
   }
+  absl::StatusOr<int64_t> PurgeTenantRows(const std::string& id, int batch_rows) override {
+    const int64_t deleted = std::min<int64_t>(rows[id], batch_rows);
+    rows[id] -= deleted;
+    purged_batches.push_back(deleted);
+    return deleted;
+  }
   absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
                                           const AuditEntry& entry) override {
     keys[key.key.key_id()] = key;
@@ -92,11 +103,24 @@ class FakeTenantStore final : public TenantStore {
   }
 };
 
+// Records purges; fails while `down`.
+class FakeCache final : public TenantCachePurger {
+ public:
+  absl::Status PurgeTenant(const std::string& tenant_id) override {
+    if (down) return absl::UnavailableError("redis down");
+    purged.push_back(tenant_id);
+    return absl::OkStatus();
+  }
+  bool down = false;
+  std::vector<std::string> purged;
+};
+
 struct Fixture {
   FakeTenantStore store;
+  FakeCache cache;
   FakeClock clock{absl::FromUnixSeconds(1'800'000'000)};
   PageTokens tokens{"unit-test-page-token-secret"};
-  TenantManager manager{store, clock, tokens};
+  TenantManager manager{store, clock, tokens, &cache};
   Principal park_admin{"park", Role::kParkAdmin, "k0", ""};
 
   Principal Key(const std::string& tenant, Role role) { return Principal{tenant, role, "k1", ""}; }
@@ -207,6 +231,68 @@ TEST_CASE("tenant logic: state changes are checked against the current state", "
   REQUIRE(f.manager.SuspendTenant(f.park_admin, suspend).ok());
   CHECK(f.manager.DeleteTenant(f.park_admin, remove).ok());
   CHECK(f.store.tenants.count("acme") == 0);
+}
+
+TEST_CASE("tenant logic: a deleted tenant's rows go in batches and its cache is purged before its row",
+          "[tenant][unit]") {
+  Fixture f;
+  f.Create("big");
+  f.store.rows["big"] = 12'345;
+  pb::SuspendTenantRequest suspend;
+  suspend.set_name("tenants/big");
+  suspend.set_reason("leaving the park");
+  REQUIRE(f.manager.SuspendTenant(f.park_admin, suspend).ok());
+  pb::DeleteTenantRequest remove;
+  remove.set_name("tenants/big");
+
+  SECTION("the cache is down: rows are gone, the tenant stays suspended, and a retry finishes") {
+    f.cache.down = true;
+    CHECK(f.manager.DeleteTenant(f.park_admin, remove).code() == absl::StatusCode::kUnavailable);
+    CHECK(f.store.rows["big"] == 0);
+    REQUIRE(f.store.tenants.count("big") == 1);
+    CHECK(f.store.tenants["big"].state() == pb::TENANT_STATE_SUSPENDED);
+    f.cache.down = false;
+  }
+  REQUIRE(f.manager.DeleteTenant(f.park_admin, remove).ok());
+  CHECK(f.store.tenants.count("big") == 0);
+  CHECK(f.cache.purged == std::vector<std::string>{"big"});
+  CHECK(f.store.rows["big"] == 0);
+  for (int64_t batch : f.store.purged_batches) CHECK(batch <= 5000);
+}
+
+TEST_CASE("tenant logic: quota fields left unset take the plan's value, zero installed apps is a limit",
+          "[tenant][unit]") {
+  Fixture f;
+  pb::CreateTenantRequest request;
+  request.set_tenant_id("no-apps");
+  request.mutable_tenant()->set_display_name("No apps");
+  request.mutable_tenant()->mutable_quota()->set_max_installed_apps(0);
+  auto created = f.manager.CreateTenant(f.park_admin, request);
+  REQUIRE(created.ok());
+  CHECK(created->quota().max_installed_apps() == 0);
+  CHECK(created->quota().max_devices() == PlanQuota(pb::PLAN_FREE).max_devices());
+
+  pb::UpdateTenantRequest update;
+  update.mutable_tenant()->set_name("tenants/no-apps");
+  update.mutable_update_mask()->add_paths("quota.max_installed_apps");
+  SECTION("a field in the mask but unset goes back to the plan's value") {
+    auto updated = f.manager.UpdateTenant(f.park_admin, update);
+    REQUIRE(updated.ok());
+    CHECK(updated->quota().max_installed_apps() == PlanQuota(pb::PLAN_FREE).max_installed_apps());
+  }
+  SECTION("zero stays zero") {
+    update.mutable_tenant()->mutable_quota()->set_max_installed_apps(0);
+    auto updated = f.manager.UpdateTenant(f.park_admin, update);
+    REQUIRE(updated.ok());
+    CHECK(updated->quota().max_installed_apps() == 0);
+  }
+  SECTION("zero devices is refused, naming the field") {
+    update.mutable_update_mask()->add_paths("quota.max_devices");
+    update.mutable_tenant()->mutable_quota()->set_max_devices(0);
+    auto updated = f.manager.UpdateTenant(f.park_admin, update);
+    CHECK(updated.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(absl::StartsWith(updated.status().message(), "tenant.quota.max_devices"));
+  }
 }
 
 TEST_CASE("tenant logic: list pages continue where they stopped", "[tenant][unit]") {
