@@ -6,12 +6,12 @@
 #include <optional>
 
 #include "absl/flags/flag.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
-#include "google/protobuf/util/time_util.h"
 #include "common/errors.h"
 #include "common/grpc_client.h"
 #include "parkbase/tenant/v1/tenant.grpc.pb.h"
@@ -42,7 +42,6 @@ namespace parkbase::cli {
 namespace {
 
 namespace pb = ::parkbase::tenant::v1;
-using google::protobuf::util::TimeUtil;
 
 struct Command {
   std::string usage;
@@ -86,10 +85,28 @@ const std::map<std::string, Command>& Commands() {
 
 constexpr char kCommonFlags[] =
     "Common flags: --address=HOST:PORT (PARKBASE_ADDRESS) --key=API_KEY (PARKBASE_KEY) --output=table|json "
-    "(PARKBASE_OUTPUT) --tls --timeout_seconds=N\n"
-    "Exit codes: 0 ok, 1 local failure, 2 usage, 10+gRPC code when the server refused (15 NOT_FOUND, "
-    "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE, 26 UNAUTHENTICATED, "
-    "13 INVALID_ARGUMENT).\n";
+    "(PARKBASE_OUTPUT) --tls --timeout_seconds=N\n";
+
+// The range of google.protobuf.Timestamp (0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, from
+// timestamp.proto): protobuf's TimeUtil aborts the program on a value outside it, so every conversion checks first.
+constexpr int64_t kMinTimestampSeconds = -62135596800;
+constexpr int64_t kMaxTimestampSeconds = 253402300799;
+// --timeout_seconds beyond a day is a mistake rather than a wish (the longest call, a full listing, takes seconds).
+constexpr int32_t kMaxTimeoutSeconds = 86400;
+
+// The "Exit codes" paragraph of every help text. Fail() can return 10 + any gRPC code, so the list is made from
+// the codes themselves and cannot miss one.
+std::string ExitCodesHelp() {
+  std::string text =
+      "Exit codes: 0 ok, 1 local failure (and health when not SERVING), 2 usage, 10 + the gRPC code when the call "
+      "failed:";
+  const int first = static_cast<int>(absl::StatusCode::kCancelled);
+  for (int code = first; code <= static_cast<int>(absl::StatusCode::kUnauthenticated); ++code) {
+    absl::StrAppend(&text, code == first ? " " : ", ", kExitServerErrorBase + code, " ",
+                    absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
+  }
+  return absl::StrCat(text, ".\n");
+}
 
 int Usage(const std::string& message) {
   std::cerr << "parkbase: " << message << "\n(run with --help for usage)\n";
@@ -112,10 +129,44 @@ void PrintJson(const google::protobuf::Message& message) {
   std::cout << json;
 }
 
+bool IsValidTimestamp(const google::protobuf::Timestamp& time) {
+  return time.seconds() >= kMinTimestampSeconds && time.seconds() <= kMaxTimestampSeconds && time.nanos() >= 0 &&
+         time.nanos() <= 999999999;
+}
+
 std::string Time(const google::protobuf::Timestamp& time) {
   if (time.seconds() == 0 && time.nanos() == 0) return "-";
+  if (!IsValidTimestamp(time)) return "(invalid)";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(time.seconds()), absl::UTCTimeZone());
 }
+
+// The Timestamp `duration` after `now`, for --expire_in: the duration must parse, be positive and finite, and end
+// within the Timestamp range.
+absl::StatusOr<google::protobuf::Timestamp> ExpiryFromFlag(const std::string& text, absl::Time now) {
+  absl::Duration duration;
+  if (!absl::ParseDuration(text, &duration)) {
+    return absl::InvalidArgumentError(absl::StrCat("--expire_in: must be a duration such as 720h, got '", text, "'"));
+  }
+  if (duration == absl::InfiniteDuration() || duration == -absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("--expire_in: must be finite, got '", text, "'"));
+  }
+  if (duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("--expire_in: must be positive, got '", text, "'"));
+  }
+  const absl::Time latest = absl::FromUnixSeconds(kMaxTimestampSeconds);
+  if (duration > latest - now) {  // now + duration would pass the last Timestamp (or overflow)
+    return absl::InvalidArgumentError(absl::StrCat("--expire_in: must end by 9999-12-31T23:59:59Z, got '", text,
+                                                   "' (", absl::FormatDuration(latest - now), " is the most)"));
+  }
+  const absl::Time end = now + duration;
+  google::protobuf::Timestamp expiry;
+  expiry.set_seconds(absl::ToUnixSeconds(end));
+  expiry.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(end - absl::FromUnixSeconds(expiry.seconds()))));
+  return expiry;
+}
+
+// The deadline of one call, from --timeout_seconds (checked by RunAdminCommand).
+absl::Time Deadline() { return absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds)); }
 
 std::string Short(const std::string& enum_name, absl::string_view prefix) {
   return enum_name.size() > prefix.size() ? enum_name.substr(prefix.size()) : enum_name;
@@ -154,7 +205,7 @@ class Client {
   absl::Status Call(grpc::Status (pb::TenantService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                     const Request& request, Response* response) {
     grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds))));
+    context.set_deadline(absl::ToChronoTime(Deadline()));
     context.AddMetadata("authorization", absl::StrCat("Bearer ", absl::GetFlag(FLAGS_key)));
     return FromGrpcStatus(((*stub_).*method)(&context, request, response));
   }
@@ -310,10 +361,9 @@ int KeyCommand(const std::string& verb, const std::vector<std::string>& args) {
     if (!pb::Role_Parse(role, &parsed)) return Usage("--role must be tenant_admin, developer, provider or park_admin");
     request.mutable_api_key()->set_role(parsed);
     if (auto expire_in = absl::GetFlag(FLAGS_expire_in)) {
-      absl::Duration duration;
-      if (!absl::ParseDuration(*expire_in, &duration)) return Usage("--expire_in must be a duration such as 720h");
-      *request.mutable_api_key()->mutable_expire_time() =
-          TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now() + duration));
+      auto expiry = ExpiryFromFlag(*expire_in, absl::Now());
+      if (!expiry.ok()) return Usage(std::string(expiry.status().message()));
+      *request.mutable_api_key()->mutable_expire_time() = *expiry;
     }
     pb::CreateApiKeyResponse response;
     if (auto s = client.Call(&pb::TenantService::Stub::CreateApiKey, request, &response); !s.ok()) return Fail(s);
@@ -399,7 +449,7 @@ bool PrintHelp(const std::vector<std::string>& command) {
     std::cout << "  " << info.usage << "\n      " << info.summary << "\n";
     if (!info.flags.empty()) std::cout << "      flags: " << info.flags << "\n";
   }
-  if (found) std::cout << "\n" << kCommonFlags;
+  if (found) std::cout << "\n" << kCommonFlags << ExitCodesHelp();
   return found;
 }
 
@@ -407,6 +457,9 @@ int RunAdminCommand(const std::vector<std::string>& args) {
   if (args.empty()) return Usage("missing command");
   if (absl::GetFlag(FLAGS_output) != "table" && absl::GetFlag(FLAGS_output) != "json") {
     return Usage("--output must be table or json");
+  }
+  if (const int32_t timeout = absl::GetFlag(FLAGS_timeout_seconds); timeout < 1 || timeout > kMaxTimeoutSeconds) {
+    return Usage(absl::StrCat("--timeout_seconds: must be 1 to ", kMaxTimeoutSeconds, ", got ", timeout));
   }
   if (args[0] == "health") return args.size() == 1 ? HealthCommand() : Usage("health takes no arguments");
   if (args.size() < 2) return Usage(absl::StrCat(args[0], ": missing sub-command"));

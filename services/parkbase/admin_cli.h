@@ -7,9 +7,9 @@
 
 namespace parkbase::cli {
 
-// Exit codes: 0 success, 1 local failure, 2 usage error, and 10 + the gRPC status code when the server refused
-// (e.g. 15 NOT_FOUND, 16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 24 UNAVAILABLE,
-// 26 UNAUTHENTICATED).
+// Exit codes: 0 success, 1 local failure, 2 usage error, and 10 + the gRPC status code when a call failed, 11
+// CANCELLED to 26 UNAUTHENTICATED (e.g. 14 DEADLINE_EXCEEDED, 15 NOT_FOUND, 24 UNAVAILABLE); the help text lists
+// them all.
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitServerErrorBase = 10;
 

@@ -4,10 +4,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "common/config.h"
 #include "common/db.h"
 #include "common/log.h"
@@ -98,6 +104,10 @@ int Main(int argc, char** argv) {
   }
   if (absl::Status status = ApplyEnvironmentToFlags(); !status.ok()) {
     std::cerr << "parkbase: " << status.message() << "\n";
+    return cli::kExitUsage;
+  }
+  if (absl::Status status = CheckFlagArguments(argc, argv); !status.ok()) {
+    std::cerr << "parkbase: " << status.message() << "\n(run with --help for usage)\n";
     return cli::kExitUsage;
   }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);

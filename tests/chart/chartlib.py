@@ -94,6 +94,36 @@ def render(values_files=(), set_values=()):
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
+# A template added to a copy of the chart by render_notes: NOTES.txt is a template of the chart like any other (Helm
+# parses every file under templates/ into one set, named <chart>/templates/<file>), so including it renders exactly
+# what `helm install` prints after "NOTES:".
+NOTES_PROBE = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: rendered-notes
+data:
+  notes: {{ include "parkbase/templates/NOTES.txt" . | toJson }}
+"""
+
+
+def render_notes(values_files=(), set_values=()):
+    """The NOTES.txt text `helm install` would print with these values.
+
+    `helm install --dry-run` needs a reachable cluster even with --dry-run=client (helm/helm#13144) and `helm
+    template` leaves NOTES.txt out, so this renders a copy of the chart with one extra template that includes it.
+    """
+    copy = Path(tempfile.mkdtemp(dir=work_dir(), prefix="notes-")) / CHART.name
+    try:
+        shutil.copytree(CHART, copy)
+        (copy / "templates" / "zz-rendered-notes.yaml").write_text(NOTES_PROBE)
+        text = run([tool("helm"), "template", RELEASE, str(copy), "--namespace", NAMESPACE,
+                    "--show-only", "templates/zz-rendered-notes.yaml",
+                    *helm_values_args(values_files, set_values)]).stdout
+    finally:
+        shutil.rmtree(copy.parent, ignore_errors=True)
+    return yaml.safe_load(text)["data"]["notes"]
+
+
 def values_sets():
     """(name, path) of every values file the chart is checked with; 'default' has no file."""
     return [("default", None)] + [(path.stem, path) for path in sorted(VALUES_DIR.glob("*.yaml"))]

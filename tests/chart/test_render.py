@@ -223,6 +223,39 @@ class Render(unittest.TestCase):
                 "key": migrations["key"] or values["database"]["key"]})
             self.assertEqual(chartlib.pod_spec(job)["restartPolicy"], "Never")
 
+    def test_migrations_use_the_serving_role_only_when_allowed(self):
+        for name, values, objects in self.each_values_set():
+            (job,) = chartlib.by_kind(objects, "Job")
+            (container,) = chartlib.pod_spec(job)["containers"]
+            (env,) = container["env"]
+            if name == "default":
+                self.assertEqual(env["valueFrom"]["secretKeyRef"], {"name": "parkbase-database-owner", "key": "url"},
+                                 "by default the migrations Job logs in as the owner, never as the services' role")
+            database = values["database"]
+            serving = env["valueFrom"]["secretKeyRef"] == {"name": database["existingSecret"], "key": database["key"]}
+            self.assertEqual(serving, values["migrations"]["allowServingRoleAsOwner"],
+                             "the migrations Job logs in as the services' role exactly when that is allowed")
+
+    def test_notes_warn_when_the_serving_role_owns_the_tables(self):
+        for name, values, objects in self.each_values_set():
+            (job,) = chartlib.by_kind(objects, "Job")
+            (env,) = chartlib.pod_spec(job)["containers"][0]["env"]
+            database = values["database"]
+            serving = env["valueFrom"]["secretKeyRef"] == {"name": database["existingSecret"], "key": database["key"]}
+            path = dict(chartlib.values_sets())[name]
+            notes = chartlib.render_notes([path] if path else [])
+            if not serving:
+                self.assertNotIn("WARNING", notes)
+                continue
+            first_lines = "\n".join(notes.splitlines()[:3])
+            self.assertIn("WARNING: THE SERVICES' DATABASE ROLE OWNS EVERY PARKBASE TABLE", first_lines,
+                          "the warning opens the notes")
+            flat = " ".join(notes.split())
+            self.assertIn(f"(Secret {database['existingSecret']}, key {database['key']})", flat)
+            self.assertIn("can switch its row-level security off", flat)
+            self.assertIn("The servers refuse to start when their role owns a tenant table", flat)
+            self.assertIn("set migrations.existingSecret", flat)
+
     def test_helm_test_pod_checks_every_enabled_service(self):
         for _, values, objects in self.each_values_set():
             (pod,) = [o for o in chartlib.by_kind(objects, "Pod") if chartlib.hook(o) == "test"]
@@ -255,6 +288,20 @@ class Render(unittest.TestCase):
                 for service in chartlib.by_kind(objects, "Service"):
                     self.assertLessEqual(selector.items(), service["metadata"]["labels"].items())
                     self.assertIn("http-metrics", {p["name"] for p in service["spec"]["ports"]})
+
+    def test_metrics_are_open_only_to_the_monitoring_namespace(self):
+        for name, values, objects in self.each_values_set():
+            np = values["networkPolicy"]
+            for policy in chartlib.by_kind(objects, "NetworkPolicy"):
+                (rule,) = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "http-metrics"]
+                self.assertEqual(rule["ports"], [{"port": "http-metrics", "protocol": "TCP"}])
+                # A rule without `from` admits every source: /metrics would tell anyone every tenant id.
+                if name == "default":
+                    self.assertEqual(rule.get("from"), [{"namespaceSelector": {"matchLabels": {
+                        "kubernetes.io/metadata.name": "monitoring"}}}], "by default only the monitoring namespace")
+                monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name":
+                                                                      np["monitoringNamespace"]}}}]
+                self.assertEqual(rule.get("from"), np["metricsFrom"] or monitoring)
 
     def test_network_policy_opens_only_the_servers_ports(self):
         for _, values, objects in self.each_values_set():

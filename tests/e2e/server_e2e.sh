@@ -13,6 +13,43 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # Tools and tests put their own PARKBASE_* variables in the environment; the binaries must not see them.
 run() { env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$@"; }
 
+# docs/admin.md, "The first key": its code blocks run as written and in their order, the placeholders filled in as a
+# reader would (the database URL, the server's address, the park key they hold, the key id `key list` shows them).
+admin_doc="$(dirname "$0")/../../docs/admin.md"
+first_key_block() {  # first_key_block N: the lines of the section's Nth ```bash block
+  awk -v want="$1" '
+    /^## / { section = ($0 == "## The first key") }
+    section && /^```/ { if (inside) inside = 0; else if ($0 == "```bash") { inside = 1; block++ }; next }
+    section && inside && block == want { print }' "$admin_doc"
+}
+parkbase() { run "$bin/parkbase" "$@"; }  # the doc's `parkbase`
+doc_key=""     # the newest park key the reader has: what the doc writes as pbk.park.…
+doc_printed="" # what the last step that printed something printed
+doc_step() {
+  local line="$1" cmd id code=0
+  cmd="${line%%  #*}"  # the doc's comments follow two spaces
+  cmd="${cmd//postgresql:\/\/…\/parkbase/$owner_url}"
+  cmd="${cmd//parkbase.example.internal:50051/127.0.0.1:${port:-}}"
+  cmd="${cmd//pbk.park.…/$doc_key}"
+  if [[ "$cmd" == *"<bootstrap key id>"* ]]; then
+    id="$(awk '$2 == "bootstrap" { print $1 }' <<<"$doc_printed")"
+    [[ -n "$id" && "$id" != *$'\n'* ]] || fail "docs/admin.md: no single key named bootstrap in: $doc_printed"
+    cmd="${cmd//<bootstrap key id>/$id}"
+  fi
+  [[ "$cmd" != *…* && "$cmd" != *"<"*">"* ]] || fail "docs/admin.md: a placeholder this test cannot fill in: $line"
+  eval "$cmd" >"$log.doc" 2>"$log.err" || code=$?
+  [[ $code == 0 ]] || fail "docs/admin.md step '$line' exited $code: $(cat "$log.err")"
+  if [[ -s "$log.doc" ]]; then
+    doc_printed="$(cat "$log.doc")"
+    # A new key: bootstrap-key prints only the key; key create prints it after "secret (shown once ...".
+    if [[ "$doc_printed" == pbk.* ]]; then
+      doc_key="$doc_printed"
+    elif grep -q "^secret (shown once" <<<"$doc_printed"; then
+      doc_key="$(grep -A1 "^secret (shown once" <<<"$doc_printed" | tail -1)"
+    fi
+  fi
+}
+
 db="pbe2e_$$_$RANDOM"
 admin_url="$PARKBASE_TEST_PG_ADMIN_URL"
 base="${admin_url%/*}"
@@ -21,16 +58,22 @@ service_url="${base/postgres@/parkbase_service@}/$db"
 psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
 log="$(mktemp)"
 server_pid=""
+silent_pid=""
 cleanup() {
   [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
+  [[ -n "$silent_pid" ]] && kill "$silent_pid" 2>/dev/null || true
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -f "$log"
+  rm -f "$log" "$log.doc" "$log.err"
 }
 trap cleanup EXIT
 
 run "$bin/parkbase" migrate --database_url="$owner_url" | grep -q "migrations applied: [1-9]" || fail "first migrate"
 run "$bin/parkbase" migrate --database_url="$owner_url" | grep -q "migrations applied: 0" || fail "second migrate"
-key="$(run "$bin/parkbase" admin bootstrap-key --database_url="$owner_url")"
+# The first key, as docs/admin.md mints it.
+mapfile -t doc_lines < <(first_key_block 1)
+[[ "${doc_lines[*]}" == *"admin bootstrap-key"* ]] || fail "docs/admin.md: the first block of 'The first key' mints no key"
+for line in "${doc_lines[@]}"; do doc_step "$line"; done
+key="$doc_key"
 [[ "$key" == pbk.park.* ]] || fail "bootstrap-key printed '$key'"
 
 # A Redis database of its own, emptied first: the services' caches key on tenant and device ids ("acme",
@@ -59,6 +102,18 @@ grep -qx "parkbase.tenant.v1.TenantService" <<<"$services" || fail "reflection l
 grep -qx "grpc.health.v1.Health" <<<"$services" || fail "reflection does not list grpc.health.v1.Health"
 grpcurl -plaintext "127.0.0.1:$port" describe parkbase.tenant.v1.TenantService.CreateTenant >/dev/null \
   || fail "reflection describe"
+
+# docs/admin.md's next steps with the bootstrap key: mint an administrator's key, switch to it, revoke the bootstrap
+# key. The key they leave in PARKBASE_KEY must work, as every later step of the guide (and of this test) uses it.
+mapfile -t doc_lines < <(first_key_block 2)
+[[ "${doc_lines[*]}" == *"key revoke"* ]] || fail "docs/admin.md: the second block of 'The first key' revokes nothing"
+for line in "${doc_lines[@]}"; do doc_step "$line"; done
+[[ "$PARKBASE_KEY" != "$key" ]] || fail "docs/admin.md's first-key steps leave PARKBASE_KEY on the revoked bootstrap key"
+code=0
+PARKBASE_KEY="$key" run "$bin/parkbase" key list park >/dev/null 2>&1 || code=$?
+[[ $code == 26 ]] || fail "the revoked bootstrap key: exit $code, want 26 (UNAUTHENTICATED)"
+run "$bin/parkbase" key list park >/dev/null || fail "the key docs/admin.md's first-key steps leave does not work"
+key="$PARKBASE_KEY"
 
 # The README's example call, then the command line.
 out="$(grpcurl -plaintext -H "authorization: Bearer $key" \
@@ -94,6 +149,59 @@ set -e
 run "$bin/parkbase" tenant resume acme >/dev/null || fail "cli resume"
 help_text="$(run "$bin/parkbase" tenant get --help)" || fail "--help exit code"
 grep -q "parkbase tenant get" <<<"$help_text" || fail "--help"
+
+# Usage errors exit 2 with a message naming the flag, before any call: a flag that does not exist or a value that
+# does not parse (Abseil's parser alone exits 1), and an --expire_in no Timestamp can hold (protobuf would abort).
+expect_usage() {  # expect_usage FLAG ARGS...
+  local flag="$1" code=0
+  shift
+  run "$bin/parkbase" "$@" >/dev/null 2>"$log.err" || code=$?
+  [[ $code == 2 ]] || fail "parkbase $*: exit $code, want 2 (usage): $(cat "$log.err")"
+  grep -q -- "$flag" "$log.err" || fail "parkbase $*: the message does not name $flag: $(cat "$log.err")"
+}
+expect_usage --bogus_flag tenant list --bogus_flag
+expect_usage --bogus_flag tenant list --bogus_flag=1
+expect_usage --nobogus tenant list --nobogus
+expect_usage --page_size tenant list --page_size=abc
+expect_usage --tls tenant list --tls=maybe
+expect_usage --timeout_seconds tenant list --timeout_seconds=0
+expect_usage --expire_in key create acme --display_name=ci --role=developer --expire_in=inf
+expect_usage --expire_in key create acme --display_name=ci --role=developer --expire_in=9999999999h
+expect_usage --expire_in key create acme --display_name=ci --role=developer --expire_in=-1h
+# Abseil's own usage flags still reach its parser (which prints its help and exits 1).
+helpshort="$(run "$bin/parkbase" --helpshort 2>&1)" || true
+grep -q -- "--helpfull" <<<"$helpshort" || fail "--helpshort no longer prints Abseil's help: $helpshort"
+created="$(run "$bin/parkbase" key create acme --display_name=ci --role=developer --expire_in=720h --output=json)" \
+  || fail "key create --expire_in=720h"
+python3 -c 'import datetime, json, sys
+expire = datetime.datetime.fromisoformat(json.load(sys.stdin)["api_key"]["expire_time"].replace("Z", "+00:00"))
+ahead = expire - datetime.datetime.now(datetime.timezone.utc)
+assert abs(ahead - datetime.timedelta(hours=720)) < datetime.timedelta(minutes=5), ahead' <<<"$created" \
+  || fail "key create --expire_in=720h: expire_time is not 720 h ahead: $created"
+# No answer within --timeout_seconds: 14 (DEADLINE_EXCEEDED), from a port that accepts connections but never speaks.
+silent_port_file="$(mktemp)"
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "$silent_port_file" &
+silent_pid=$!
+for _ in $(seq 50); do [[ -s "$silent_port_file" ]] && break; sleep 0.1; done
+code=0
+run "$bin/parkbase" tenant list --address="127.0.0.1:$(cat "$silent_port_file")" --timeout_seconds=1 \
+  >/dev/null 2>"$log.err" || code=$?
+kill "$silent_pid" 2>/dev/null || true
+rm -f "$silent_port_file"
+[[ $code == 14 ]] || fail "a server that never answers: exit $code, want 14 (DEADLINE_EXCEEDED): $(cat "$log.err")"
+# Every exit code the command line can return is in its help and in both guides.
+codes="$(grep '^Exit codes:' <<<"$(run "$bin/parkbase" --help)")" || fail "--help lists no exit codes"
+grep -q "0 ok, 1 local failure.*2 usage" <<<"$codes" || fail "--help exit codes: $codes"
+mapfile -t call_codes < <(grep -oE '\b[12][0-9] [A-Z_]+' <<<"$codes")
+[[ ${#call_codes[@]} == 16 ]] || fail "--help lists ${#call_codes[@]} of the 16 gRPC codes: $codes"
+[[ " ${call_codes[*]} " == *" 14 DEADLINE_EXCEEDED "* ]] || fail "--help omits 14 DEADLINE_EXCEEDED"
+for entry in "${call_codes[@]}"; do
+  grep -qF "$entry" "$admin_doc" || fail "docs/admin.md does not list exit code $entry"
+  grep -qE "^\| ${entry% *} \| ${entry#* }( |$)" "$(dirname "$0")/../../docs/api.md" \
+    || fail "docs/api.md does not list exit code $entry"
+done
 audit="$(run "$bin/parkbase" audit list acme)" || fail "audit list"
 grep -q "SuspendTenant" <<<"$audit" || fail "audit list: $audit"
 
@@ -110,11 +218,11 @@ now_s="$(date +%s)"
 t0=$(( (now_s - 120) * 1000 ))          # two minutes ago, in ms
 t0_iso="$(date -u -d "@$((now_s - 120))" +%Y-%m-%dT%H:%M:%SZ)"
 end_iso="$(date -u -d "@$((now_s + 60))" +%Y-%m-%dT%H:%M:%SZ)"
-out="$(call parkbase.telemetry.v1.TelemetryService/Write "{\"parent\":\"tenants/acme\",\"batch_id\":\"e2e-1\",
+batch="{\"parent\":\"tenants/acme\",\"batch_id\":\"e2e-1\",
   \"points\":[{\"device\":\"press-1\",\"metric\":\"pressure\",\"time\":\"$t0_iso\",\"value\":{\"double_value\":2150.25}},
               {\"device\":\"press-1\",\"metric\":\"pressure\",\"time\":\"$t0_iso\",\"value\":{\"double_value\":-1}}],
-  \"series\":[{\"device\":\"press-1\",\"metric\":\"strokes\",\"timestamps_ms\":[$t0,$((t0 + 1000)),$((t0 + 2000))],\"int_values\":[7,8,9]}]}")" \
-  || fail "telemetry Write"
+  \"series\":[{\"device\":\"press-1\",\"metric\":\"strokes\",\"timestamps_ms\":[$t0,$((t0 + 1000)),$((t0 + 2000))],\"int_values\":[7,8,9]}]}"
+out="$(call parkbase.telemetry.v1.TelemetryService/Write "$batch")" || fail "telemetry Write"
 grep -q '"accepted_points": "4"' <<<"$out" || fail "Write answer: $out"
 grep -q '"reason": "REJECTION_REASON_INVALID_VALUE"' <<<"$out" || fail "Write did not reject the negative pressure: $out"
 # The log row is folded into chunks and deleted by the compactor; wait for that (at most 10 s).
@@ -138,12 +246,6 @@ out="$(call parkbase.telemetry.v1.TelemetryService/GetLatest '{"parent":"tenants
   || fail "GetLatest"
 grep -q '"double_value": 2150.25' <<<"$out" || fail "GetLatest pressure: $out"
 grep -q '"int_value": "9"' <<<"$out" || fail "GetLatest strokes: $out"
-# The same batch id again: answered from the first commit, nothing stored twice.
-out="$(call parkbase.telemetry.v1.TelemetryService/Write "{\"parent\":\"tenants/acme\",\"batch_id\":\"e2e-1\",
-  \"points\":[{\"device\":\"press-1\",\"metric\":\"pressure\",\"time\":\"$t0_iso\",\"value\":{\"double_value\":1}}]}")" \
-  || fail "telemetry Write again"
-grep -q '"duplicate": true' <<<"$out" || fail "a repeated batch id was not answered as a duplicate: $out"
-
 metrics_text="$(curl -fsS "http://127.0.0.1:$metrics/metrics")" || fail "GET /metrics"
 grep -q '^parkbase_points_ingested_total{tenant="acme"} 4$' <<<"$metrics_text" \
   || fail "/metrics lacks parkbase_points_ingested_total{tenant=\"acme\"} 4"
@@ -151,6 +253,13 @@ grep -q '^parkbase_points_rejected_total{reason="REJECTION_REASON_INVALID_VALUE"
   || fail "/metrics lacks parkbase_points_rejected_total for the invalid value"
 grep -q '^grpc_server_handled_total{grpc_code="OK",grpc_method="CreateTenant"' <<<"$metrics_text" \
   || fail "/metrics lacks grpc_server_handled_total for CreateTenant"
+
+# The same batch again, as a client retries it: answered from the first commit, nothing stored twice.
+out="$(call parkbase.telemetry.v1.TelemetryService/Write "$batch")" || fail "telemetry Write again"
+grep -q '"duplicate": true' <<<"$out" || fail "a repeated batch id was not answered as a duplicate: $out"
+metrics_text="$(curl -fsS "http://127.0.0.1:$metrics/metrics")" || fail "GET /metrics"
+grep -q '^parkbase_points_ingested_total{tenant="acme"} 4$' <<<"$metrics_text" \
+  || fail "a repeated batch was counted as ingested again"
 grep -q '"msg":"rpc"' "$log" || grep -q '"msg": "rpc"' "$log" || fail "no JSON call log line"
 
 kill -TERM "$server_pid"

@@ -114,6 +114,25 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
       key: {{ .key }}
 {{- end }}
 
+{{/*
+The Secret and key the migrations Job reads its DSN from: migrations.existingSecret/key, with "" falling back to
+database.existingSecret/key (which parkbase.validate allows only with migrations.allowServingRoleAsOwner).
+*/}}
+{{- define "parkbase.migrationsSecret" -}}
+{{- default .Values.database.existingSecret .Values.migrations.existingSecret }}
+{{- end }}
+{{- define "parkbase.migrationsKey" -}}
+{{- default .Values.database.key .Values.migrations.key }}
+{{- end }}
+
+{{/*
+"true" when the migrations Job would log in with the services' own DSN (the same Secret and key), so the serving
+role would own every table: a table's owner can switch its row-level security off.
+*/}}
+{{- define "parkbase.migrationsUseServingRole" -}}
+{{- if and .Values.migrations.enabled (eq (include "parkbase.migrationsSecret" .) .Values.database.existingSecret) (eq (include "parkbase.migrationsKey" .) .Values.database.key) }}true{{ end }}
+{{- end }}
+
 {{/* A native gRPC probe: (dict "ctx" $ "probe" <probes.X values> "service" <health service name>). */}}
 {{- define "parkbase.grpcProbe" -}}
 grpc:
@@ -146,6 +165,13 @@ only reports them: in lint mode Helm turns `fail` into an INFO line.)
 {{- end }}
 {{- if le (int $v.terminationGracePeriodSeconds) (int $v.server.drainSeconds) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed server.drainSeconds (%v), or the kubelet kills servers mid-drain" $v.terminationGracePeriodSeconds $v.server.drainSeconds) }}
+{{- end }}
+{{- if and (include "parkbase.migrationsUseServingRole" .) (not $v.migrations.allowServingRoleAsOwner) }}
+{{- $problem := "is empty, so the migrations Job would log in" }}
+{{- if $v.migrations.existingSecret }}
+{{- $problem = "and migrations.key make the migrations Job log in" }}
+{{- end }}
+{{- fail (printf "migrations.existingSecret %s with the services' own DSN (Secret %q, key %q): that role would own every table and could switch row-level security off. Create a Secret with the schema owner's DSN and set migrations.existingSecret (default: parkbase-database-owner), or set migrations.allowServingRoleAsOwner=true to accept the risk" $problem $v.database.existingSecret $v.database.key) }}
 {{- end }}
 {{- range $name := include "parkbase.enabledServices" . | splitList " " }}
 {{- $a := (index $v $name).autoscaling }}
