@@ -6,12 +6,14 @@
 #include <array>
 #include "absl/strings/string_view.h"
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 extern char** environ;
 
@@ -44,6 +46,10 @@ ABSL_FLAG(int64_t, max_parsing_bytes, int64_t{512} << 20,
           "Estimated memory of requests being parsed and held at once, server-wide; 16 MiB to 64 GiB");
 ABSL_FLAG(int32_t, bulk_statement_timeout_ms, 60000,
           "statement_timeout of bulk work such as an ImportDevices batch, 1000 to 3600000");
+ABSL_FLAG(int64_t, max_scan_bytes, int64_t{256} << 20,
+          "Stored telemetry one read (a ReadRange page, an Aggregate) may fetch, bytes; 1 MiB to 16 GiB");
+ABSL_FLAG(int64_t, max_scan_points, 50'000'000,
+          "Telemetry points one read (a ReadRange page, an Aggregate) may decode; 10000 to 10000000000");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(int32_t, telemetry_compaction_interval_ms, 2000,
           "How often the telemetry compactor folds the ingest log into chunks, 0 (off) or 100 to 3600000");
@@ -88,7 +94,71 @@ absl::Status CheckRange(absl::string_view field, int64_t value, int64_t low, int
   return absl::OkStatus();
 }
 
+// Flags whose values Abseil's parser acts on itself (reading files or the environment, skipping unknown flags); the
+// check below leaves them to it.
+bool IsGeneratorFlag(absl::string_view name) {
+  return name == "flagfile" || name == "fromenv" || name == "tryfromenv" || name == "undefok";
+}
+
+// Abseil's usage flags (--helpshort, --helpon=FILE, --version, ...), which are not flags in its registry: its parser
+// recognizes them by name (absl/flags/internal/usage.h, DeduceUsageFlags) and takes a value only after "=".
+bool IsUsageFlag(absl::string_view name) {
+  return name == "help" || name == "helpfull" || name == "helpshort" || name == "helppackage" || name == "helpon" ||
+         name == "helpmatch" || name == "version" || name == "only_check_args";
+}
+
+// absl::ParseCommandLine exits 1 on its own at an unknown flag or a value that does not parse, but a usage error
+// must exit kExitUsage (2). So every flag argument is checked first, read as ParseCommandLine reads it (Abseil
+// 20220623, absl/flags/parse.cc): "-name" or "--name"; "=value", or for a non-boolean flag the next argument;
+// "--noname" for a boolean; "--" ends the flags. Checking a value parses it into the flag, which ParseCommandLine
+// then does again with the same text.
+absl::Status CheckFlagArgumentsImpl(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (!absl::ConsumePrefix(&arg, "-") || arg.empty()) continue;  // a positional argument, or "-"
+    absl::ConsumePrefix(&arg, "-");
+    if (arg.empty()) break;  // "--": the rest is positional
+    const size_t equals = arg.find('=');
+    const absl::string_view name = arg.substr(0, equals);
+    const bool has_value = equals != absl::string_view::npos;
+    if (IsUsageFlag(name)) continue;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    bool negative = false;
+    if (flag == nullptr && absl::StartsWith(name, "no")) {
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      negative = flag != nullptr;
+    }
+    if (flag == nullptr) return absl::InvalidArgumentError(absl::StrCat("--", name, ": no such flag"));
+    const bool is_bool = flag->IsOfType<bool>();
+    if (negative && !is_bool) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": --", flag->Name(), " is not a boolean flag"));
+    }
+    if (negative && has_value) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, ": takes no value (write --", name, " or --", flag->Name(), "=false)"));
+    }
+    std::string value;
+    if (has_value) {
+      value = std::string(arg.substr(equals + 1));
+    } else if (is_bool) {
+      value = negative ? "false" : "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": needs a value (--", name, "=VALUE)"));
+    }
+    if (IsGeneratorFlag(flag->Name()) || flag->IsRetired()) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag->Name(), ": cannot use '", value, "': ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status CheckFlagArguments(int argc, char** argv) { return CheckFlagArgumentsImpl(argc, argv); }
 
 int StreamReserve(int server_threads) { return std::max(8, server_threads / 8); }
 
@@ -169,6 +239,13 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = CheckRange("max_scan_bytes", config.max_scan_bytes, int64_t{1} << 20, int64_t{16} << 30);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("max_scan_points", config.max_scan_points, 10'000, 10'000'000'000); !s.ok()) {
+    return s;
+  }
   if (absl::Status s = CheckRange("bulk_statement_timeout_ms", absl::ToInt64Milliseconds(config.bulk_statement_timeout),
                                   1000, 3'600'000);
       !s.ok()) {
@@ -214,6 +291,8 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.stream_max_age = absl::Seconds(absl::GetFlag(FLAGS_stream_max_age_s));
   config.max_parsing_bytes = absl::GetFlag(FLAGS_max_parsing_bytes);
   config.bulk_statement_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_bulk_statement_timeout_ms));
+  config.max_scan_bytes = absl::GetFlag(FLAGS_max_scan_bytes);
+  config.max_scan_points = absl::GetFlag(FLAGS_max_scan_points);
   config.telemetry_compaction_interval = absl::Milliseconds(absl::GetFlag(FLAGS_telemetry_compaction_interval_ms));
   config.telemetry_retention_interval = absl::Seconds(absl::GetFlag(FLAGS_telemetry_retention_interval_s));
   config.log_level = absl::GetFlag(FLAGS_log_level);

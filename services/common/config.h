@@ -35,6 +35,8 @@ ABSL_DECLARE_FLAG(int32_t, stream_idle_timeout_s);
 ABSL_DECLARE_FLAG(int32_t, stream_max_age_s);
 ABSL_DECLARE_FLAG(int64_t, max_parsing_bytes);
 ABSL_DECLARE_FLAG(int32_t, bulk_statement_timeout_ms);
+ABSL_DECLARE_FLAG(int64_t, max_scan_bytes);
+ABSL_DECLARE_FLAG(int64_t, max_scan_points);
 
 namespace parkbase {
 
@@ -69,6 +71,10 @@ struct ServerConfig {
   int64_t max_parsing_bytes = int64_t{512} << 20;
   // statement_timeout of bulk work (an ImportDevices batch), which would not fit an interactive call's budget.
   absl::Duration bulk_statement_timeout = absl::Seconds(60);
+  // What one telemetry read (a ReadRange page, an Aggregate) may fetch from PostgreSQL and decode. At ~2.5 bytes
+  // a stored point, 256 MiB is ~100M points; decoding 50M points takes a few seconds of a core.
+  int64_t max_scan_bytes = int64_t{256} << 20;
+  int64_t max_scan_points = 50'000'000;
   std::string log_level = "info";
   // Telemetry background work; zero turns it off (tests run it on demand).
   absl::Duration telemetry_compaction_interval = absl::Seconds(2);
@@ -86,6 +92,11 @@ int MaxStreams(const ServerConfig& config);
 // PARKBASE_TEST_*, PARKBASE_BUILD_DIR, PARKBASE_FUZZ_SECONDS, PARKBASE_SOAK_SECONDS, and the command line's
 // PARKBASE_ADDRESS, PARKBASE_KEY and PARKBASE_OUTPUT.
 absl::Status ApplyEnvironmentToFlags();
+
+// absl::ParseCommandLine exits 1 by itself at an unknown flag or a value that does not parse; a usage error must
+// exit 2. Checks every flag argument first, reading argv as ParseCommandLine does: INVALID_ARGUMENT naming the
+// flag for anything it would refuse.
+absl::Status CheckFlagArguments(int argc, char** argv);
 
 // Reads and validates the server flags.
 absl::StatusOr<ServerConfig> ServerConfigFromFlags();

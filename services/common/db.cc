@@ -42,7 +42,24 @@ std::string PgInt64Array(const std::vector<int64_t>& values) {
 }
 
 std::string SqlState(const std::exception& error) {
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error)) return sql->sqlstate();
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error); sql != nullptr && !sql->sqlstate().empty()) {
+    return sql->sqlstate();
+  }
+  // libpqxx 6.4 throws these classes without the SQLSTATE it chose them by (its result.cxx), and the rollback ones
+  // are not even sql_errors: give the code back, or a serialization failure would never become ABORTED.
+  if (dynamic_cast<const pqxx::serialization_failure*>(&error) != nullptr) return "40001";
+  if (dynamic_cast<const pqxx::deadlock_detected*>(&error) != nullptr) return "40P01";
+  if (dynamic_cast<const pqxx::statement_completion_unknown*>(&error) != nullptr) return "40003";
+  if (dynamic_cast<const pqxx::transaction_rollback*>(&error) != nullptr) return "40000";
+  if (dynamic_cast<const pqxx::insufficient_privilege*>(&error) != nullptr) return "42501";
+  if (dynamic_cast<const pqxx::unique_violation*>(&error) != nullptr) return "23505";
+  if (dynamic_cast<const pqxx::foreign_key_violation*>(&error) != nullptr) return "23503";
+  if (dynamic_cast<const pqxx::not_null_violation*>(&error) != nullptr) return "23502";
+  if (dynamic_cast<const pqxx::check_violation*>(&error) != nullptr) return "23514";
+  if (dynamic_cast<const pqxx::restrict_violation*>(&error) != nullptr) return "23001";
+  if (dynamic_cast<const pqxx::disk_full*>(&error) != nullptr) return "53100";
+  if (dynamic_cast<const pqxx::out_of_memory*>(&error) != nullptr) return "53200";
+  if (dynamic_cast<const pqxx::insufficient_resources*>(&error) != nullptr) return "53000";
   return "";
 }
 

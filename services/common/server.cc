@@ -252,6 +252,10 @@ int RunServerMain(absl::string_view program, int argc, char** argv, const std::v
     LogLine(LogLevel::kError, "bad configuration").Str("error", status.message()).Emit();
     return 2;
   }
+  if (absl::Status status = CheckFlagArguments(argc, argv); !status.ok()) {
+    LogLine(LogLevel::kError, "bad configuration").Str("error", status.message()).Emit();
+    return 2;
+  }
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     LogLine(LogLevel::kError, "bad configuration").Str("error", absl::StrCat("unexpected argument ", rest[1])).Emit();

@@ -161,9 +161,11 @@ void StreamRegistry::Watch() {
                                                                     "; open a new one when there is data to send")));
         }
       }
-      // An ended stream whose handler did not finish within an interval is blocked (in a read, or a write to a
-      // client that stopped reading): cancel it. The context is valid while the entry exists (Close takes mu_).
-      if (entry.ended_at != absl::InfiniteFuture() && absl::Now() - entry.ended_at >= limits_.recheck_interval) {
+      // An ended stream whose handler did not finish within two intervals is blocked (in a read, or a write to a
+      // client that stopped reading): cancel it. Handlers that loop (Subscribe waits at most 250 ms at a time) end
+      // themselves first, with the status that says why. The context is valid while the entry exists (Close takes
+      // mu_).
+      if (entry.ended_at != absl::InfiniteFuture() && absl::Now() - entry.ended_at >= 2 * limits_.recheck_interval) {
         entry.context->TryCancel();
       }
     }

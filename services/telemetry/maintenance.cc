@@ -95,6 +95,7 @@ class Maintenance final : public TelemetryMaintenance {
       bool more = false;
       absl::StatusOr<CompactionStats> pass = CompactPass(tenant_id, &more);
       if (!pass.ok()) return pass.status();
+      if (pass->log_rows > 0) total.passes++;
       total.log_rows += pass->log_rows;
       total.points += pass->points;
       total.chunks_written += pass->chunks_written;
@@ -112,6 +113,7 @@ class Maintenance final : public TelemetryMaintenance {
           return CompactTenant(tenant);
         },
         [](CompactionStats& total, const CompactionStats& one) {
+          total.passes += one.passes;
           total.log_rows += one.log_rows;
           total.points += one.points;
           total.chunks_written += one.chunks_written;

@@ -19,6 +19,7 @@
 namespace parkbase::telemetry {
 
 struct CompactionStats {
+  int64_t passes = 0;          // transactions that folded log rows
   int64_t log_rows = 0;        // ingest-log rows folded and deleted
   int64_t points = 0;          // points read from them
   int64_t chunks_written = 0;  // chunk rows inserted or rewritten

@@ -39,14 +39,6 @@ constexpr int64_t kMaxAggregateBuckets = 100'000;
 // The widest bucket: ten years. Also keeps bucket * 1000 far from int64's end.
 constexpr int64_t kMaxBucketSeconds = int64_t{3650} * 86'400;
 constexpr int kMaxRetentionDays = 3650;
-// What one call may read from storage (telemetry_store.h ScanBudget). A ReadRange page that reaches the budget
-// answers the points it found with a page token that resumes after what it scanned; Aggregate, which cannot
-// answer part of a bucket, is RESOURCE_EXHAUSTED. At ~2.5 bytes a stored point, 256 MiB is ~100M points of a
-// group of 16 devices; decoding 20M points takes about a second of a core.
-constexpr int64_t kReadScanBytes = int64_t{256} << 20;
-constexpr int64_t kReadScanPoints = 20'000'000;
-constexpr int64_t kAggregateScanBytes = int64_t{512} << 20;
-constexpr int64_t kAggregateScanPoints = 100'000'000;
 constexpr size_t kMaxWriterIdBytes = 128;
 
 std::string Quoted(absl::string_view text) { return absl::StrCat("\"", absl::CEscape(text.substr(0, 100)), "\""); }
@@ -63,6 +55,13 @@ absl::StatusOr<int64_t> TimeField(absl::string_view field, const google::protobu
 google::protobuf::Timestamp Millis(int64_t time_ms) { return TimeUtil::MillisecondsToTimestamp(time_ms); }
 
 std::string RandomBatchId() { return absl::StrCat("server-", absl::BytesToHexString(RandomBytes(12))); }
+
+// Counts what a read fetched, however it ends.
+struct ScanAccount {
+  const ScanBudget& budget;
+  prometheus::Counter& counter;
+  ~ScanAccount() { counter.Increment(static_cast<double>(budget.bytes)); }
+};
 
 // Batch ids are unique per writer. A device key is always its device (with the writer id it names, if any), so no
 // device key can claim another writer's ids; a gateway that shares or rotates keys names its writer id.
@@ -122,6 +121,8 @@ TelemetryManager::TelemetryManager(Parts parts)
       live_(parts.live),
       page_tokens_(parts.page_tokens),
       clock_(parts.clock),
+      max_scan_bytes_(parts.max_scan_bytes),
+      max_scan_points_(parts.max_scan_points),
       ingested_(prometheus::BuildCounter()
                     .Name("parkbase_points_ingested_total")
                     .Help("Telemetry points committed, by tenant.")
@@ -129,7 +130,11 @@ TelemetryManager::TelemetryManager(Parts parts)
       rejected_(prometheus::BuildCounter()
                     .Name("parkbase_points_rejected_total")
                     .Help("Telemetry points refused by validation, by tenant and reason.")
-                    .Register(parts.registry)) {}
+                    .Register(parts.registry)),
+      scanned_(prometheus::BuildCounter()
+                   .Name("parkbase_telemetry_scanned_bytes_total")
+                   .Help("Stored telemetry fetched from PostgreSQL by reads, by method.")
+                   .Register(parts.registry)) {}
 
 // Another tenant is NOT_FOUND, never PERMISSION_DENIED, so a caller cannot probe which tenants exist.
 absl::StatusOr<TenantScope> TelemetryManager::Authorize(const Principal& caller, absl::string_view field,
@@ -384,8 +389,11 @@ absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principa
 
   // Metric by metric, each scanned from where the page starts, a chunk window at a time: a page costs about what
   // it returns, not the whole range, and the scan budget bounds even a sparse metric over decades.
+  // What a page may read (ServerConfig::max_scan_bytes): a page that reaches it answers the points it found with
+  // a page token that resumes after what it scanned.
   pb::ReadRangeResponse response;
-  ScanBudget budget{.max_bytes = kReadScanBytes, .max_points = kReadScanPoints};
+  ScanBudget budget{.max_bytes = max_scan_bytes_, .max_points = max_scan_points_};
+  const ScanAccount account{budget, scanned_.Add({{"method", "ReadRange"}})};
   auto token = [&](const std::string& metric, int64_t through_ms) {
     response.set_next_page_token(page_tokens_.Encode(binding, absl::StrCat(metric, "\n", through_ms)));
   };
@@ -496,7 +504,9 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
     return response;
   }
   const SeriesFilter filter{ids, {request.metric()}};
-  ScanBudget budget{.max_bytes = kAggregateScanBytes, .max_points = kAggregateScanPoints};
+  // Aggregate cannot answer part of a bucket: past the budget it is RESOURCE_EXHAUSTED.
+  ScanBudget budget{.max_bytes = max_scan_bytes_, .max_points = max_scan_points_};
+  const ScanAccount account{budget, scanned_.Add({{"method", "Aggregate"}})};
   // Epoch-aligned buckets: the first one starts at or before start_time.
   auto aligned_bucket = [&](int64_t time) { return WindowStart(time, bucket_ms); };
 

@@ -39,6 +39,9 @@ class TelemetryManager {
     PageTokens& page_tokens;
     Clock& clock;
     prometheus::Registry& registry;
+    // What one read may fetch and decode (ServerConfig::max_scan_bytes, max_scan_points).
+    int64_t max_scan_bytes = int64_t{256} << 20;
+    int64_t max_scan_points = 50'000'000;
   };
   explicit TelemetryManager(Parts parts);
 
@@ -87,8 +90,12 @@ class TelemetryManager {
   LiveFeed& live_;
   PageTokens& page_tokens_;
   Clock& clock_;
+  const int64_t max_scan_bytes_;
+  const int64_t max_scan_points_;
   prometheus::Family<prometheus::Counter>& ingested_;
   prometheus::Family<prometheus::Counter>& rejected_;
+  // Bytes reads fetched from PostgreSQL, by method: what the scan budgets bound.
+  prometheus::Family<prometheus::Counter>& scanned_;
 
   struct CachedLimits {
     TenantLimits limits;

@@ -19,8 +19,9 @@
 namespace parkbase::telemetry {
 namespace {
 
-// How long one XREAD waits for new entries: also how soon a cancelled subscription notices.
-constexpr int kSubscribeBlockMs = 500;
+// How long one XREAD waits for new entries: also how soon a subscription notices that it must end (a revoked
+// credential: streams.h checks every 250 ms, so an ended subscription stops within about half a second).
+constexpr int kSubscribeBlockMs = 250;
 // Entries read at a time from the live stream.
 constexpr int kSubscribeReadCount = 100;
 
@@ -229,7 +230,9 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       .live = live,
       .page_tokens = host.page_tokens(),
       .clock = host.clock(),
-      .registry = host.registry()}));
+      .registry = host.registry(),
+      .max_scan_bytes = config.max_scan_bytes,
+      .max_scan_points = config.max_scan_points}));
   auto& service =
       host.Own(std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, config.redis_url));
   host.Own(std::make_unique<MaintenanceRunner>(MakeTelemetryMaintenance(host.db(), host.redis(), host.clock()),

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "common/db.h"
 #include "common/errors.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -53,6 +54,25 @@ TEST_CASE("errors: details survive the round trip through grpc::Status", "[error
   absl::Status back = FromGrpcStatus(ToGrpcStatus(original));
   CHECK(back.code() == absl::StatusCode::kPermissionDenied);
   CHECK(back.GetPayload("type.googleapis.com/google.rpc.ErrorInfo").has_value());
+}
+
+}  // namespace
+}  // namespace parkbase
+
+namespace parkbase {
+namespace {
+
+TEST_CASE("errors: libpqxx's typed errors keep their SQLSTATE's meaning", "[errors][unit]") {
+  // libpqxx 6.4 throws these without the SQLSTATE; a serialization failure must still be ABORTED (retry the
+  // transaction), not INTERNAL.
+  CHECK(TranslateDbError(pqxx::serialization_failure("could not serialize access")).code() ==
+        absl::StatusCode::kAborted);
+  CHECK(TranslateDbError(pqxx::deadlock_detected("deadlock detected")).code() == absl::StatusCode::kAborted);
+  CHECK(SqlState(pqxx::insufficient_privilege("permission denied")) == "42501");
+  CHECK(SqlState(pqxx::unique_violation("duplicate key")) == "23505");
+  CHECK(SqlState(pqxx::sql_error("timeout", "SELECT 1", "57014")) == "57014");
+  CHECK(TranslateDbError(pqxx::sql_error("timeout", "SELECT 1", "57014")).code() ==
+        absl::StatusCode::kDeadlineExceeded);
 }
 
 }  // namespace
