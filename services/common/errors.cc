@@ -81,6 +81,15 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(code, message, rich.SerializeAsString());
 }
 
+google::rpc::Status ToRpcStatus(const absl::Status& status) {
+  const grpc::Status wire = ToGrpcStatus(status);
+  google::rpc::Status rpc;
+  if (!wire.error_details().empty() && rpc.ParseFromString(wire.error_details())) return rpc;
+  rpc.set_code(wire.error_code());
+  rpc.set_message(wire.error_message());
+  return rpc;
+}
+
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   absl::Status result(static_cast<absl::StatusCode>(status.error_code()), status.error_message());

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "google/rpc/status.pb.h"
 #include "grpcpp/support/status.h"
 
 namespace parkbase {
@@ -29,6 +30,10 @@ absl::Status WithDetail(absl::Status status, const google::protobuf::Message& de
 // The one mapping from absl::Status to the wire. INTERNAL and UNKNOWN messages are replaced: their text may come
 // from a database driver and must never reach a tenant (it is logged instead).
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The google.rpc.Status a response message carries when a whole part of a call failed but the call answers (a
+// WriteStream batch refused whole, an import that stopped early): the same code, message and details as the wire.
+google::rpc::Status ToRpcStatus(const absl::Status& status);
 
 // The reverse, used by clients (the admin command line, tests) to read a server's answer.
 absl::Status FromGrpcStatus(const grpc::Status& status);

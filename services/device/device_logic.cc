@@ -658,9 +658,11 @@ absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
     results.clear();
     return response;
   };
-  // Ends the call early with `why`, saying which rows were stored: every row seen has its result (a batch that was
-  // not applied is FAILED with `why`), and the results travel as a detail of the error.
-  auto stop = [&](absl::Status why, bool batch_not_applied) -> absl::Status {
+  // Ends the import early with `why`, saying exactly which rows were stored: every row read has its result (a batch
+  // that was not applied is FAILED with `why`), and `error` says why it stopped. The call itself answers OK: a
+  // hundred thousand results do not fit in an error's details.
+  std::optional<pb::ImportDevicesResponse> stopped;
+  auto stop = [&](const absl::Status& why, bool batch_not_applied) {
     if (batch_not_applied) {
       for (const ImportRow& row : batch) {
         pb::ImportRowResult& result = results[row.index];
@@ -671,24 +673,24 @@ absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
       }
     }
     batch.clear();
-    const int64_t seen = static_cast<int64_t>(results.size());
-    pb::ImportDevicesResponse partial = summary();
-    absl::Status status(why.code(), absl::StrCat(why.message(), " [import stopped after ", seen, " rows: ",
-                                                 partial.created_count(), " created, ", partial.unchanged_count(),
-                                                 " unchanged, ", partial.failed_count(),
-                                                 " failed or not applied; the ImportDevicesResponse in the error "
-                                                 "details has every row's result]"));
-    why.ForEachPayload([&](absl::string_view type, const absl::Cord& payload) { status.SetPayload(type, payload); });
-    return WithDetail(std::move(status), partial);
+    stopped = summary();
+    *stopped->mutable_error() = ToRpcStatus(why);
   };
-  auto flush = [&]() -> absl::Status {
-    if (batch.empty()) return absl::OkStatus();
-    if (absl::Status allowed = may_write(); !allowed.ok()) return stop(allowed, /*batch_not_applied=*/true);
+  // Stores the pending batch; false when the import had to stop there (`stopped` says how).
+  auto flush = [&]() -> bool {
+    if (batch.empty()) return true;
+    if (absl::Status allowed = may_write(); !allowed.ok()) {
+      stop(allowed, /*batch_not_applied=*/true);
+      return false;
+    }
     absl::StatusOr<std::vector<pb::ImportRowResult>> outcomes = store_.ImportBatch(*scope, park_code_, batch);
-    if (!outcomes.ok()) return stop(outcomes.status(), /*batch_not_applied=*/true);
+    if (!outcomes.ok()) {
+      stop(outcomes.status(), /*batch_not_applied=*/true);
+      return false;
+    }
     for (auto& outcome : *outcomes) results[outcome.row_index()] = std::move(outcome);
     batch.clear();
-    return absl::OkStatus();
+    return true;
   };
 
   pb::ImportDevicesRequest message;
@@ -696,8 +698,9 @@ absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
     absl::StatusOr<bool> more = next(&message);
     if (!more.ok()) {
       if (!scope.has_value()) return more.status();
-      RETURN_IF_ERROR(flush());  // what came before a malformed message is stored, and said so
-      return stop(more.status(), /*batch_not_applied=*/false);
+      // What came before a malformed message is stored, and said so.
+      if (flush()) stop(more.status(), /*batch_not_applied=*/false);
+      return *std::move(stopped);
     }
     if (!*more) break;
     if (!scope.has_value()) {
@@ -706,16 +709,21 @@ absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
       ASSIGN_OR_RETURN(scope, Authorize(caller, tenant_id, message.parent(), Access::kWrite));
       parent = message.parent();
     } else if (!message.parent().empty() && message.parent() != parent) {
-      RETURN_IF_ERROR(flush());
-      return stop(FieldError("parent", absl::StrCat("must stay ", parent, " for the whole call")), /*batch_not_applied=*/false);
+      if (flush()) {
+        stop(FieldError("parent", absl::StrCat("must stay ", parent, " for the whole call")),
+             /*batch_not_applied=*/false);
+      }
+      return *std::move(stopped);
     }
     for (const pb::Device& requested : message.devices()) {
       const int index = static_cast<int>(results.size());
       if (index >= kMaxImportRows) {
-        RETURN_IF_ERROR(flush());
-        return stop(FieldError("devices", absl::StrCat("at most ", kMaxImportRows, " rows a call; rows from ",
-                                                       kMaxImportRows, " on were not read; send them in another call")),
-                    /*batch_not_applied=*/false);
+        if (flush()) {
+          stop(FieldError("devices", absl::StrCat("at most ", kMaxImportRows, " rows a call; rows from ",
+                                                  kMaxImportRows, " on were not read; send them in another call")),
+               /*batch_not_applied=*/false);
+        }
+        return *std::move(stopped);
       }
       pb::ImportRowResult& result = results.emplace_back();
       result.set_row_index(index);
@@ -737,11 +745,11 @@ absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
         continue;
       }
       batch.push_back(ImportRow{index, NewDevice(requested)});
-      if (static_cast<int>(batch.size()) >= kImportBatchRows) RETURN_IF_ERROR(flush());
+      if (static_cast<int>(batch.size()) >= kImportBatchRows && !flush()) return *std::move(stopped);
     }
   }
   if (!scope.has_value()) return FieldError("parent", "required in the first message");
-  RETURN_IF_ERROR(flush());
+  if (!flush()) return *std::move(stopped);
   return summary();
 }
 

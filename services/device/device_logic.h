@@ -54,8 +54,8 @@ class DeviceManager {
   // `next` fills the next streamed message: true, false at the end of the stream, or an error (a malformed message,
   // a stream that must end). `may_write` is asked before each batch is stored (a revoked credential stops there).
   // An import that stops early (past kMaxImportRows, a batch the database refused, an error from `next` or
-  // `may_write`) answers that error, and the error carries the ImportDevicesResponse of every row seen so far as a
-  // detail: what was stored, what failed, and the rows of a batch that was not applied marked FAILED saying so.
+  // `may_write`) still answers the result of every row it read — what was stored, what failed, the rows of a batch
+  // that was not applied marked FAILED saying so — with `error` set to why it stopped.
   absl::StatusOr<pb::ImportDevicesResponse> ImportDevices(
       const Principal& caller, absl::FunctionRef<absl::StatusOr<bool>(pb::ImportDevicesRequest*)> next,
       absl::FunctionRef<absl::Status()> may_write);

@@ -15,16 +15,6 @@
 namespace parkbase::telemetry {
 namespace {
 
-// A whole-batch refusal as the google.rpc.Status a WriteStream response carries.
-google::rpc::Status RpcStatus(const absl::Status& status) {
-  const grpc::Status wire = ToGrpcStatus(status);
-  google::rpc::Status rpc;
-  if (!wire.error_details().empty() && rpc.ParseFromString(wire.error_details())) return rpc;
-  rpc.set_code(wire.error_code());
-  rpc.set_message(wire.error_message());
-  return rpc;
-}
-
 // A read request with the parse budget it holds, until its batch is answered.
 struct Item {
   int64_t sequence = 0;
@@ -201,7 +191,7 @@ absl::Status WriteStreamPipeline::Run(const Stages& stages, const ThreadStarter&
         } else {
           // The batch is refused whole; the stream goes on so the client can tell which batches to send again.
           response.set_batch_id(item->batch_id);
-          *response.mutable_error() = RpcStatus(answer.status());
+          *response.mutable_error() = ToRpcStatus(answer.status());
         }
         const int64_t bytes = item->held.bytes();
         item->held.Release();

@@ -29,6 +29,7 @@ constexpr int32_t kMaxRetentionDaysLimit = 3650;
 constexpr int32_t kMaxInstalledAppsLimit = 1000;
 // Rows deleted per transaction when a tenant is deleted: a few hundred milliseconds of work even for chunk rows.
 constexpr int kPurgeBatchRows = 5000;
+constexpr int kMinPurgeBatchRows = 50;
 
 enum class Access { kRead, kReadAudit, kManageKeys };
 
@@ -368,9 +369,17 @@ absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::Dele
   // Its rows first, a batch per transaction (a tenant's telemetry can be millions of rows: one cascading DELETE
   // would outlast the statement timeout), then what Redis holds for it, then the tenant itself. A failure at any
   // step leaves the tenant suspended and the delete can simply be sent again.
+  // A batch that outlasts the statement timeout is halved and tried again: rows differ in cost (chunk rows carry
+  // large values, devices several index entries).
+  int batch_rows = kPurgeBatchRows;
   while (true) {
-    ASSIGN_OR_RETURN(const int64_t deleted, store_.PurgeTenantRows(tenant_id, kPurgeBatchRows));
-    if (deleted == 0) break;
+    absl::StatusOr<int64_t> deleted = store_.PurgeTenantRows(tenant_id, batch_rows);
+    if (absl::IsDeadlineExceeded(deleted.status()) && batch_rows > kMinPurgeBatchRows) {
+      batch_rows = std::max(kMinPurgeBatchRows, batch_rows / 2);
+      continue;
+    }
+    if (!deleted.ok()) return deleted.status();
+    if (*deleted == 0) break;
   }
   if (cache_ != nullptr) RETURN_IF_ERROR(cache_->PurgeTenant(tenant_id));
   return store_.DeleteTenant(

@@ -3,6 +3,7 @@
 #include <set>
 
 #include <catch2/catch.hpp>
+#include <pqxx/pqxx>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,9 @@ ServerConfig ImportConfig() {
 }
 
 struct ImportEnv {
+  ImportEnv() = default;
+  explicit ImportEnv(ServerConfig config) : server(SharedDatabase(), std::move(config)) {}
+
   TestServer server{SharedDatabase(), ImportConfig()};
   TenantClient tenants{server};
   std::unique_ptr<pb::DeviceService::Stub> stub = pb::DeviceService::NewStub(server.channel());
@@ -184,6 +188,126 @@ TEST_CASE("device: bulk import applies the device quota row by row", "[device][i
     CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
     CHECK(absl::StartsWith(status.error_message(), "parent"));
   }
+}
+
+}  // namespace
+}  // namespace parkbase::testing
+
+namespace parkbase::testing {
+namespace {
+
+TEST_CASE("device: an import past 100,000 rows stores exactly what its answer says", "[device][integration][defects]") {
+  ImportEnv env;
+  TestTenant acme = env.tenants.CreateTenant("limit", tenantpb::PLAN_ENTERPRISE);
+  CreateType(env, acme.admin_key, acme.tenant_id);
+  constexpr int kRows = 100'003;  // the last batch before the limit is partial: 100,000 = 20 x 5,000
+  std::vector<pb::Device> rows(kRows);
+  for (int i = 0; i < kRows; ++i) {
+    rows[i].set_device_type_id("meter");
+    rows[i].set_serial_number(absl::StrCat("L-", i));
+  }
+  rows[99'998].set_serial_number("");  // one bad row among the last ones read
+  pb::ImportDevicesResponse partial;
+  grpc::Status status = Import(env, acme.admin_key, acme.tenant_id, rows, 7'000, &partial);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  // Every row read has its result, and `error` says the import stopped and why.
+  CHECK(partial.error().code() == grpc::INVALID_ARGUMENT);
+  CHECK(absl::StartsWith(partial.error().message(), "devices: at most 100000 rows a call"));
+  REQUIRE(partial.results_size() == 100'000);
+  CHECK(partial.created_count() == 99'999);
+  CHECK(partial.failed_count() == 1);
+  CHECK(partial.results(99'998).outcome() == pb::IMPORT_OUTCOME_FAILED);
+  CHECK(partial.results(99'999).outcome() == pb::IMPORT_OUTCOME_CREATED);
+
+  // Exactly the created rows are stored: the pending batch was flushed before the refusal.
+  pqxx::connection owner(SharedDatabase().owner_url());
+  pqxx::work work(owner);
+  CHECK(work.exec_params("SELECT count(*) FROM devices WHERE tenant_id = $1", acme.tenant_id)[0][0].as<int>() ==
+        99'999);
+}
+
+TEST_CASE("device: bulk import has a statement budget of its own", "[device][integration][defects]") {
+  // Interactive calls get 100 ms, which a 5,000-row import batch does not fit.
+  ServerConfig config = ImportConfig();
+  config.statement_timeout = absl::Milliseconds(100);
+  ImportEnv env(config);
+  TestTenant acme = env.tenants.CreateTenant("budget", tenantpb::PLAN_ENTERPRISE);
+  CreateType(env, acme.admin_key, acme.tenant_id);
+  auto& stub = env.stub;
+  constexpr int kRows = 20'000;
+  std::vector<pb::Device> rows(kRows);
+  for (int i = 0; i < kRows; ++i) {
+    rows[i].set_device_type_id("meter");
+    rows[i].set_serial_number(absl::StrCat("B-", i));
+    (*rows[i].mutable_labels())["line"] = absl::StrCat(i % 10);
+  }
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", acme.admin_key));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  pb::ImportDevicesResponse response;
+  auto writer = stub->ImportDevices(&context, &response);
+  for (int start = 0; start < kRows; start += 2'000) {
+    pb::ImportDevicesRequest message;
+    if (start == 0) message.set_parent(absl::StrCat("tenants/", acme.tenant_id));
+    for (int i = start; i < start + 2'000; ++i) *message.add_devices() = rows[i];
+    REQUIRE(writer->Write(message));
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  CHECK(response.created_count() == kRows);
+}
+
+}  // namespace
+}  // namespace parkbase::testing
+
+namespace parkbase::testing {
+namespace {
+
+TEST_CASE("tenant: a large tenant is deleted in batches, each within a short statement timeout",
+          "[device][integration][defects]") {
+  // 100 ms a statement: one cascading DELETE of 30,000 devices with their identifiers does not fit.
+  ServerConfig config = ImportConfig();
+  config.statement_timeout = absl::Milliseconds(100);
+  ImportEnv env(config);
+  TestTenant big = env.tenants.CreateTenant("large", tenantpb::PLAN_ENTERPRISE);
+  CreateType(env, big.admin_key, big.tenant_id);
+  constexpr int kRows = 30'000;
+  std::vector<pb::Device> rows(kRows);
+  for (int i = 0; i < kRows; ++i) {
+    rows[i].set_device_type_id("meter");
+    rows[i].set_serial_number(absl::StrCat("G-", i));
+    (*rows[i].mutable_labels())["line"] = absl::StrCat(i % 10);
+  }
+  pb::ImportDevicesResponse imported;
+  REQUIRE(Import(env, big.admin_key, big.tenant_id, rows, 5'000, &imported).ok());
+  REQUIRE(imported.created_count() == kRows);
+
+  tenantpb::SuspendTenantRequest suspend;
+  suspend.set_name(absl::StrCat("tenants/", big.tenant_id));
+  suspend.set_reason("leaving");
+  tenantpb::Tenant suspended;
+  REQUIRE(env.tenants.stub().SuspendTenant(Context(env.server.park_admin_key()).get(), suspend, &suspended).ok());
+  tenantpb::DeleteTenantRequest remove;
+  remove.set_name(absl::StrCat("tenants/", big.tenant_id));
+  tenantpb::DeleteTenantResponse removed;
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", env.server.park_admin_key()));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  grpc::Status status = env.tenants.stub().DeleteTenant(&context, remove, &removed);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  pqxx::connection owner(SharedDatabase().owner_url());
+  pqxx::work work(owner);
+  CHECK(work.exec_params("SELECT count(*) FROM devices WHERE tenant_id = $1", big.tenant_id)[0][0].as<int>() == 0);
+  CHECK(work.exec_params("SELECT count(*) FROM tenants WHERE tenant_id = $1", big.tenant_id)[0][0].as<int>() == 0);
+  // The deletion is in the park's audit log.
+  CHECK(work.exec_params("SELECT count(*) FROM audit_events WHERE tenant_id = 'park' AND action = 'DeleteTenant' "
+                         "AND resource = $1",
+                         absl::StrCat("tenants/", big.tenant_id))[0][0]
+            .as<int>() == 1);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_client.h"
 #include "common/migrations.h"
@@ -220,6 +221,54 @@ TEST_CASE("redis: an unreachable server is UNAVAILABLE, not a hang", "[platform]
   auto client = RedisClient::Create({.url = "redis://127.0.0.1:1", .connect_timeout = absl::Milliseconds(500)});
   REQUIRE(client.ok());
   CHECK((*client)->Ping().code() == absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace parkbase::testing
+
+namespace parkbase::testing {
+namespace {
+
+TEST_CASE("serve: a role that row-level security would not bind may not serve", "[platform][integration][defects]") {
+  SECTION("a superuser") {
+    ServerConfig config;
+    config.database_url = SharedDatabase().owner_url();  // postgres: superuser and owner of every table
+    try {
+      TestServer server(SharedDatabase(), config);
+      FAIL("the server started as a superuser");
+    } catch (const std::runtime_error& error) {
+      const std::string message = error.what();
+      CHECK(absl::StrContains(message, "FAILED_PRECONDITION"));
+      CHECK(absl::StrContains(message, "is a superuser"));
+      CHECK(absl::StrContains(message, "--database_url"));
+    }
+  }
+  SECTION("a role that owns a tenant table, or may act as its owner") {
+    const std::string role = UniqueId("pbowner");
+    pqxx::connection admin(SharedDatabase().owner_url());
+    {
+      pqxx::nontransaction work(admin);
+      work.exec(absl::StrCat("CREATE ROLE ", role, " LOGIN NOSUPERUSER NOBYPASSRLS IN ROLE parkbase_app"));
+      work.exec(absl::StrCat("ALTER TABLE device_tombstones OWNER TO ", role));
+    }
+    ServerConfig config;
+    std::string url = SharedDatabase().app_url();
+    url.replace(url.find("parkbase_service"), std::string("parkbase_service").size(), role);
+    config.database_url = url;
+    try {
+      TestServer server(SharedDatabase(), config);
+      FAIL("the server started as the owner of device_tombstones");
+    } catch (const std::runtime_error& error) {
+      CHECK(absl::StrContains(error.what(), "owns (or may act as the owner of) device_tombstones"));
+    }
+    pqxx::nontransaction work(admin);
+    work.exec("ALTER TABLE device_tombstones OWNER TO postgres");
+    work.exec(absl::StrCat("DROP ROLE ", role));
+  }
+  SECTION("the services' role serves") {
+    TestServer server;
+    CHECK(server.server().port() != 0);
+  }
 }
 
 }  // namespace
