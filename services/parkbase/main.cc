@@ -92,7 +92,9 @@ int Main(int argc, char** argv) {
         std::cout << "\nServer flags (each also PARKBASE_<FLAG>): --listen --health_listen --metrics_listen "
                      "--database_url --redis_url --park_code --tls_cert_file --tls_key_file --page_token_secret "
                      "--db_pool_size --statement_timeout_ms --drain_seconds --max_message_bytes --server_threads "
-                     "--log_level\n";
+                     "--max_streams --max_streams_per_key --max_streams_per_tenant --stream_idle_timeout_s "
+                     "--stream_max_age_s --max_parsing_bytes --bulk_statement_timeout_ms --max_scan_bytes "
+                     "--max_scan_points --log_level\n";
       }
       return 0;
     }

@@ -92,6 +92,15 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 - --drain_seconds={{ int64 $v.server.drainSeconds }}
 - --max_message_bytes={{ int64 $v.server.maxMessageBytes }}
 - --server_threads={{ int64 $v.server.threads }}
+- --max_streams={{ int64 $v.server.maxStreams }}
+- --max_streams_per_key={{ int64 $v.server.maxStreamsPerKey }}
+- --max_streams_per_tenant={{ int64 $v.server.maxStreamsPerTenant }}
+- --stream_idle_timeout_s={{ int64 $v.server.streamIdleTimeoutSeconds }}
+- --stream_max_age_s={{ int64 $v.server.streamMaxAgeSeconds }}
+- --max_parsing_bytes={{ int64 $v.server.maxParsingBytes }}
+- --bulk_statement_timeout_ms={{ int64 $v.server.bulkStatementTimeoutMs }}
+- --max_scan_bytes={{ int64 $v.server.maxScanBytes }}
+- --max_scan_points={{ int64 $v.server.maxScanPoints }}
 {{- if $v.tls.enabled }}
 - --tls_cert_file={{ include "parkbase.tlsDir" .ctx }}/tls.crt
 - --tls_key_file={{ include "parkbase.tlsDir" .ctx }}/tls.key
