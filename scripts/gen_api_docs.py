@@ -72,28 +72,42 @@ def compile_protos(files):
             return descriptor_pb2.FileDescriptorSet.FromString(f.read())
 
 
-class HttpRules:
-    """Decodes the google.api.http option of methods through a descriptor pool built from the compiled set."""
+class MethodOption:
+    """Decodes one extension of MethodOptions through a descriptor pool built from the compiled set."""
 
-    def __init__(self, fds):
+    def __init__(self, fds, extension_name):
         self.extension = None
         pool = descriptor_pool.DescriptorPool()
         for f in fds.file:
             pool.Add(f)
         try:
-            self.extension = pool.FindExtensionByName("google.api.http")
+            self.extension = pool.FindExtensionByName(extension_name)
         except KeyError:
             return
         classes = message_factory.GetMessageClassesForFiles([f.name for f in fds.file], pool)
         self.options_class = classes["google.protobuf.MethodOptions"]
 
-    def of(self, method):
+    def value(self, method):
+        """The option's value on `method`, or None when it is not set."""
         if self.extension is None or not method.HasField("options"):
-            return []
+            return None
         options = self.options_class.FromString(method.options.SerializeToString())
         if not options.HasExtension(self.extension):
+            return None
+        return options.Extensions[self.extension]
+
+
+class HttpRules(MethodOption):
+    """The google.api.http option of methods."""
+
+    def __init__(self, fds):
+        super().__init__(fds, "google.api.http")
+
+    def of(self, method):
+        rule = self.value(method)
+        if rule is None:
             return []
-        rules = [options.Extensions[self.extension]]
+        rules = [rule]
         rules += list(rules[0].additional_bindings)
         out = []
         for rule in rules:
@@ -108,6 +122,34 @@ class HttpRules:
                 text += f", body `{rule.body}`"
             out.append(text)
         return out
+
+
+class AccessRules(MethodOption):
+    """The parkbase.access.v1.rule option of methods: who may call them."""
+
+    ROLE_NAMES = {1: "park admin", 2: "tenant admin", 3: "developer", 4: "device", 5: "provider"}
+
+    def __init__(self, fds):
+        super().__init__(fds, "parkbase.access.v1.rule")
+
+    def of(self, method):
+        """A sentence saying who may call `method`, or "" when it declares no rule."""
+        rule = self.value(method)
+        if rule is None:
+            return ""
+        if rule.any_tenant:
+            return "any authenticated caller of any tenant"
+        who = []
+        roles = [self.ROLE_NAMES.get(r, str(r)) for r in rule.roles]
+        where = f"the tenant named by `{rule.tenant_field}`" if rule.tenant_field else "their own tenant"
+        if roles:
+            text = ", ".join(roles) + f" keys of {where}"
+            if rule.device_field:
+                text += f" (a device key only for its own device, named by `{rule.device_field}`)"
+            who.append(text)
+        if rule.park_admin:
+            who.append("the park admin, for any tenant")
+        return "; ".join(who)
 
 
 class Comments:
@@ -170,6 +212,7 @@ class Generator:
         self.fds = fds
         self.files = [f for f in fds.file if f.name in files]
         self.http = HttpRules(fds)
+        self.access = AccessRules(fds)
         self.local = set()
         self.maps = {}  # full name of a map entry message -> (key field, value field)
         for f in self.files:
@@ -273,6 +316,11 @@ class Generator:
             out.append(f"- Response: {stream_out}{resp}")
             for h in self.http.of(method):
                 out.append(f"- HTTP: {h}")
+            who = self.access.of(method)
+            if who:
+                out.append(f"- Who may call: {who}")
+            elif pkg.startswith("parkbase."):
+                self.missing.append(f"{file_name}: method {full}.{method.name} declares no (parkbase.access.v1.rule)")
             out.append(f"- gRPC: `/{full}/{method.name}`")
             out.append("")
         return out

@@ -30,8 +30,18 @@ std::string RequestId(const grpc::ServerContext& context) {
 CallRunner::CallRunner(Authenticator& authenticator, StreamRegistry* streams)
     : authenticator_(authenticator), streams_(streams) {}
 
-grpc::Status CallRunner::Run(grpc::ServerContext* context, absl::string_view method,
+grpc::Status CallRunner::Run(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
+                             const google::protobuf::Message& request,
                              absl::FunctionRef<absl::Status(const Principal&)> body) {
+  return Authenticated(context, method.name(), [&](const Principal& caller) -> absl::Status {
+    absl::StatusOr<AccessGrant> grant = AdmitCall(caller, method, request);
+    if (!grant.ok()) return grant.status();
+    return body(caller);
+  });
+}
+
+grpc::Status CallRunner::Authenticated(grpc::ServerContext* context, absl::string_view method,
+                                       absl::FunctionRef<absl::Status(const Principal&)> body) {
   const absl::Time start = absl::Now();
   const std::string request_id = RequestId(*context);
   context->AddInitialMetadata("x-request-id", request_id);
@@ -53,15 +63,30 @@ grpc::Status CallRunner::Run(grpc::ServerContext* context, absl::string_view met
   return Finish(method, start, request_id, tenant, status);
 }
 
-grpc::Status CallRunner::RunStream(grpc::ServerContext* context, absl::string_view method, bool client_sends,
+grpc::Status CallRunner::RunStream(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
+                                   const google::protobuf::Message* request, bool client_sends,
                                    absl::FunctionRef<absl::Status(const Principal&, StreamRegistry::Stream&)> body) {
-  return Run(context, method, [&](const Principal& caller) -> absl::Status {
+  return Authenticated(context, method.name(), [&](const Principal& caller) -> absl::Status {
+    if (request != nullptr) {
+      absl::StatusOr<AccessGrant> grant = AdmitCall(caller, method, *request);
+      if (!grant.ok()) return grant.status();
+    }
     if (streams_ == nullptr) return absl::UnavailableError("this server takes no streaming calls");
     absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> stream =
-        streams_->Open(context, caller, Metadata(*context, "authorization"), method, client_sends);
+        streams_->Open(context, caller, Metadata(*context, "authorization"), method.name(), client_sends);
     if (!stream.ok()) return stream.status();
+    if (request != nullptr) (*stream)->MarkAdmitted();
     return body(caller, **stream);
   });
+}
+
+absl::StatusOr<AccessGrant> CallRunner::AdmitFirstMessage(const google::protobuf::MethodDescriptor& method,
+                                                          const Principal& caller,
+                                                          const google::protobuf::Message& first,
+                                                          StreamRegistry::Stream& stream) {
+  absl::StatusOr<AccessGrant> grant = AdmitCall(caller, method, first);
+  if (grant.ok()) stream.MarkAdmitted();
+  return grant;
 }
 
 grpc::Status CallRunner::Refuse(grpc::ServerContext* context, absl::string_view method, const absl::Status& status) {

@@ -9,8 +9,11 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
+#include "common/access.h"
 #include "common/auth.h"
 #include "common/streams.h"
 
@@ -21,35 +24,45 @@ class CallRunner {
   // `streams` admits streaming calls; null refuses them (tools and tests that host no streaming method).
   explicit CallRunner(Authenticator& authenticator, StreamRegistry* streams = nullptr);
 
-  // Runs `body` for an authenticated caller. Exceptions become INTERNAL (logged, never sent).
-  grpc::Status Run(grpc::ServerContext* context, absl::string_view method,
-                   absl::FunctionRef<absl::Status(const Principal&)> body);
-
-  // Run for a streaming call: the caller is also admitted under the server's stream limits, and `body` gets the
-  // stream's handle (Touch it on every message, Check it before every side effect). `client_sends`: the client
-  // streams messages.
-  grpc::Status RunStream(grpc::ServerContext* context, absl::string_view method, bool client_sends,
-                         absl::FunctionRef<absl::Status(const Principal&, StreamRegistry::Stream&)> body);
-
-  // Answers a call refused before its handler could run (a request that does not parse), with the same log line
-  // and status mapping as every other call.
-  grpc::Status Refuse(grpc::ServerContext* context, absl::string_view method, const absl::Status& status);
+  // Runs `body` for an authenticated caller whom `method`'s declared access rule admits with `request`
+  // (common/access.h). Exceptions become INTERNAL (logged, never sent).
+  grpc::Status Run(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
+                   const google::protobuf::Message& request, absl::FunctionRef<absl::Status(const Principal&)> body);
 
   // The common handler shape: call a logic method `(logic.*method)(caller, request)` returning StatusOr<Response>
   // and store its value in `response`.
   template <typename Logic, typename Request, typename Response>
-  grpc::Status Serve(grpc::ServerContext* context, absl::string_view name, Logic& logic,
-                     absl::StatusOr<Response> (Logic::*method)(const Principal&, const Request&),
+  grpc::Status Serve(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method, Logic& logic,
+                     absl::StatusOr<Response> (Logic::*function)(const Principal&, const Request&),
                      const Request* request, Response* response) {
-    return Run(context, name, [&](const Principal& caller) -> absl::Status {
-      absl::StatusOr<Response> result = (logic.*method)(caller, *request);
+    return Run(context, method, *request, [&](const Principal& caller) -> absl::Status {
+      absl::StatusOr<Response> result = (logic.*function)(caller, *request);
       if (!result.ok()) return result.status();
       *response = *std::move(result);
       return absl::OkStatus();
     });
   }
 
+  // Run for a streaming call: the caller is also admitted under the server's stream limits, and `body` gets the
+  // stream's handle (Touch it on every message, Check it before every side effect). A server stream's `request`
+  // passes the access gate at once; a client stream (request null) passes it with its first message, through
+  // AdmitFirstMessage — until then the handle's Check refuses every side effect.
+  grpc::Status RunStream(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
+                         const google::protobuf::Message* request, bool client_sends,
+                         absl::FunctionRef<absl::Status(const Principal&, StreamRegistry::Stream&)> body);
+  // The access gate for a client stream's first message; marks the stream admitted.
+  absl::StatusOr<AccessGrant> AdmitFirstMessage(const google::protobuf::MethodDescriptor& method,
+                                                const Principal& caller, const google::protobuf::Message& first,
+                                                StreamRegistry::Stream& stream);
+
+  // Answers a call refused before its handler could run (a request that does not parse), with the same log line
+  // and status mapping as every other call.
+  grpc::Status Refuse(grpc::ServerContext* context, absl::string_view method, const absl::Status& status);
+
  private:
+  // Authenticates the caller and runs `body`, with the log line and status mapping of every call.
+  grpc::Status Authenticated(grpc::ServerContext* context, absl::string_view method,
+                             absl::FunctionRef<absl::Status(const Principal&)> body);
   grpc::Status Finish(absl::string_view method, absl::Time start, const std::string& request_id,
                       const std::string& tenant, const absl::Status& status);
 

@@ -100,6 +100,10 @@ class OwnParsing : public GeneratedService {
             std::string(service_full_name))) {}
 
   RequestParser& parser() { return parser_; }
+  // The descriptor of one of this service's methods (for CallRunner, which checks its access rule).
+  const google::protobuf::MethodDescriptor& Method(absl::string_view method) const {
+    return *descriptor_->method(Index(method));
+  }
 
   // A unary method, implemented as usual.
   template <class Impl, class Request, class Response>

@@ -22,6 +22,7 @@ bool EndsStream(const absl::Status& status) {
 
 struct StreamRegistry::Stream::State {
   mutable absl::Mutex mu;
+  bool admitted ABSL_GUARDED_BY(mu) = false;
   absl::Status ended ABSL_GUARDED_BY(mu);
   absl::Time last_activity ABSL_GUARDED_BY(mu);
 };
@@ -37,8 +38,14 @@ void StreamRegistry::Stream::Touch() {
   state_->last_activity = now;
 }
 
+void StreamRegistry::Stream::MarkAdmitted() {
+  absl::MutexLock lock(&state_->mu);
+  state_->admitted = true;
+}
+
 absl::Status StreamRegistry::Stream::Check() const {
   absl::MutexLock lock(&state_->mu);
+  if (!state_->admitted) return absl::PermissionDeniedError("the stream's first message was not admitted");
   return state_->ended;
 }
 

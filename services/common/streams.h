@@ -55,6 +55,8 @@ class StreamRegistry {
 
     // The client sent a message: the stream is not idle.
     void Touch();
+    // The access gate admitted the stream's request (CallRunner): until then Check refuses every side effect.
+    void MarkAdmitted();
     // OK while the stream may go on; otherwise why it must end, which is what the call answers. Handlers check it
     // before every side effect (a commit, a delivery), so nothing happens on behalf of a revoked credential once
     // the watchdog has seen the revocation.

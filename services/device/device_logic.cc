@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/access.h"
 #include "common/audit.h"
 #include "common/crypto.h"
 #include "common/errors.h"
@@ -32,37 +33,7 @@ constexpr size_t kMaxLabelValueBytes = 63;
 constexpr size_t kMaxStringAttributeBytes = 1024;
 constexpr size_t kMaxSerialBytes = 64;
 
-enum class Access {
-  kRead,         // tenant admins and developers
-  kWrite,        // tenant admins and developers
-  kCredentials,  // tenant admins
-};
-
 std::string Quoted(absl::string_view text) { return absl::StrCat("\"", absl::CEscape(text.substr(0, 100)), "\""); }
-
-absl::Status NotFound(absl::string_view resource) { return absl::NotFoundError(absl::StrCat(resource, ": not found")); }
-
-// Another tenant's resources are NOT_FOUND, never PERMISSION_DENIED, so a caller cannot probe what exists. Device
-// keys are refused here for everything; the two methods a device may call check it before calling this.
-absl::StatusOr<TenantScope> Authorize(const Principal& caller, const std::string& tenant_id,
-                                      absl::string_view resource, Access access) {
-  if (caller.IsParkAdmin()) return TenantScope::ParkAdmin(tenant_id);
-  if (caller.tenant_id != tenant_id) return NotFound(resource);
-  bool allowed = false;
-  switch (access) {
-    case Access::kRead:
-    case Access::kWrite:
-      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper;
-      break;
-    case Access::kCredentials:
-      allowed = caller.role == Role::kTenantAdmin;
-      break;
-  }
-  if (!allowed) {
-    return absl::PermissionDeniedError(absl::StrCat("role ", RoleName(caller.role), " may not do this on ", resource));
-  }
-  return TenantScope::Tenant(tenant_id);
-}
 
 // Device ids and device type ids: 3 to 63 characters of [a-z0-9-], starting with a letter, not ending with '-'
 // (DNS-label-like, so they are safe in names, URLs and metric labels).
@@ -326,7 +297,7 @@ DeviceManager::DeviceManager(DeviceStore& store, PageTokens& page_tokens, Schema
 absl::StatusOr<pb::DeviceType> DeviceManager::CreateDeviceType(const Principal& caller,
                                                                const pb::CreateDeviceTypeRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantFromParent("parent", request.parent()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, request.parent(), Access::kWrite));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, tenant_id, request.parent()));
   RETURN_IF_ERROR(ValidateId("device_type_id", request.device_type_id()));
   RETURN_IF_ERROR(ValidateTypeFields(request.device_type(), {}));
   pb::DeviceType type = request.device_type();
@@ -337,7 +308,7 @@ absl::StatusOr<pb::DeviceType> DeviceManager::CreateDeviceType(const Principal& 
 absl::StatusOr<pb::DeviceType> DeviceManager::GetDeviceType(const Principal& caller,
                                                             const pb::GetDeviceTypeRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "deviceTypes"));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   if (request.version() < 0) return FieldError("version", absl::StrCat("must be >= 0, got ", request.version()));
   return store_.GetDeviceType(scope, name.id, request.version());
 }
@@ -345,7 +316,7 @@ absl::StatusOr<pb::DeviceType> DeviceManager::GetDeviceType(const Principal& cal
 absl::StatusOr<pb::ListDeviceTypesResponse> DeviceManager::ListDeviceTypes(const Principal& caller,
                                                                            const pb::ListDeviceTypesRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantFromParent("parent", request.parent()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, request.parent(), Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, tenant_id, request.parent()));
   ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
   const std::string binding = Binding(caller, "ListDeviceTypes", request.parent(), "");
   std::string after;
@@ -368,7 +339,7 @@ absl::StatusOr<pb::ListDeviceTypesResponse> DeviceManager::ListDeviceTypes(const
 absl::StatusOr<pb::DeviceType> DeviceManager::UpdateDeviceType(const Principal& caller,
                                                                const pb::UpdateDeviceTypeRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("device_type.name", request.device_type().name(), "deviceTypes"));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kWrite));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   if (request.update_mask().paths_size() == 0) {
     return FieldError("update_mask", "required: name the fields to change, e.g. metrics");
   }
@@ -400,7 +371,7 @@ absl::StatusOr<pb::DeviceType> DeviceManager::UpdateDeviceType(const Principal& 
 absl::StatusOr<pb::DeleteDeviceTypeResponse> DeviceManager::DeleteDeviceType(
     const Principal& caller, const pb::DeleteDeviceTypeRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "deviceTypes"));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kWrite));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   RETURN_IF_ERROR(store_.DeleteDeviceType(scope, name.id));
   invalidator_.TenantChanged(name.tenant_id);
   return pb::DeleteDeviceTypeResponse();
@@ -411,26 +382,22 @@ absl::StatusOr<pb::DeleteDeviceTypeResponse> DeviceManager::DeleteDeviceType(
 absl::StatusOr<pb::Device> DeviceManager::CreateDevice(const Principal& caller,
                                                        const pb::CreateDeviceRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantFromParent("parent", request.parent()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, request.parent(), Access::kWrite));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, tenant_id, request.parent()));
   RETURN_IF_ERROR(ValidateNewDevice(request.device()));
   return store_.CreateDevice(scope, park_code_, NewDevice(request.device()));
 }
 
 absl::StatusOr<pb::Device> DeviceManager::GetDevice(const Principal& caller, const pb::GetDeviceRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "devices"));
-  if (caller.role == Role::kDevice) {
-    // A device reads only itself; any other device is as good as absent.
-    if (caller.tenant_id != name.tenant_id || caller.device_id != name.id) return NotFound(name.resource);
-    return store_.GetDevice(TenantScope::Tenant(name.tenant_id), name.id);
-  }
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kRead));
+  // A device key reaches only its own device: the access rule's device_field sees to that.
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   return store_.GetDevice(scope, name.id);
 }
 
 absl::StatusOr<pb::ListDevicesResponse> DeviceManager::ListDevices(const Principal& caller,
                                                                    const pb::ListDevicesRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantFromParent("parent", request.parent()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, request.parent(), Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, tenant_id, request.parent()));
   ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
   ASSIGN_OR_RETURN(const DeviceFilter filter, ParseDeviceFilter(request.filter()));
   const std::string binding = Binding(caller, "ListDevices", request.parent(), request.filter());
@@ -450,7 +417,7 @@ absl::StatusOr<pb::ListDevicesResponse> DeviceManager::ListDevices(const Princip
 absl::StatusOr<pb::Device> DeviceManager::UpdateDevice(const Principal& caller,
                                                        const pb::UpdateDeviceRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("device.name", request.device().name(), "devices"));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kWrite));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   if (request.update_mask().paths_size() == 0) {
     return FieldError("update_mask", "required: name the fields to change, e.g. labels");
   }
@@ -502,7 +469,7 @@ absl::StatusOr<pb::Device> DeviceManager::UpdateDevice(const Principal& caller,
 absl::StatusOr<pb::DeleteDeviceResponse> DeviceManager::DeleteDevice(const Principal& caller,
                                                                      const pb::DeleteDeviceRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "devices"));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kWrite));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   RETURN_IF_ERROR(store_.DeleteDevice(scope, name.id, MakeAudit(caller, "DeleteDevice", name.resource, request)));
   invalidator_.TenantChanged(name.tenant_id);
   invalidator_.DeviceDeleted(name.tenant_id, name.id);
@@ -512,7 +479,7 @@ absl::StatusOr<pb::DeleteDeviceResponse> DeviceManager::DeleteDevice(const Princ
 absl::StatusOr<pb::Device> DeviceManager::ChangeState(const Principal& caller, const std::string& resource,
                                                       bool disable, const google::protobuf::Message& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", resource, "devices"));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kWrite));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   const AuditEntry audit = MakeAudit(caller, disable ? "DisableDevice" : "EnableDevice", name.resource, request);
   absl::StatusOr<pb::Device> updated =
                    store_.UpdateDevice(
@@ -547,14 +514,9 @@ absl::StatusOr<pb::Device> DeviceManager::EnableDevice(const Principal& caller,
 absl::StatusOr<pb::Device> DeviceManager::SetDeviceAttributes(const Principal& caller,
                                                               const pb::SetDeviceAttributesRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "devices"));
-  TenantScope scope;
+  // A device key may call this for its own device only (its access rule's device_field).
   const bool self = caller.role == Role::kDevice;
-  if (self) {
-    if (caller.tenant_id != name.tenant_id || caller.device_id != name.id) return NotFound(name.resource);
-    scope = TenantScope::Tenant(name.tenant_id);
-  } else {
-    ASSIGN_OR_RETURN(scope, Authorize(caller, name.tenant_id, name.resource, Access::kWrite));
-  }
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   RETURN_IF_ERROR(ValidateAttributes("attributes", request.attributes()));
   for (const std::string& key : request.remove_keys()) {
     RETURN_IF_ERROR(ValidateKey("remove_keys", key));
@@ -592,7 +554,7 @@ absl::StatusOr<pb::Device> DeviceManager::SetDeviceAttributes(const Principal& c
 absl::StatusOr<pb::CreateDeviceCredentialResponse> DeviceManager::CreateDeviceCredential(
     const Principal& caller, const pb::CreateDeviceCredentialRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("parent", request.parent(), "devices"));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kCredentials));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   RETURN_IF_ERROR(ValidateText("credential.display_name", request.credential().display_name(), 1, 200));
   absl::StatusOr<NewCredential> created =
       store_.CreateCredential(scope, name.id, request.credential().display_name(), caller.KeyName(),
@@ -607,7 +569,7 @@ absl::StatusOr<pb::CreateDeviceCredentialResponse> DeviceManager::CreateDeviceCr
 absl::StatusOr<pb::ListDeviceCredentialsResponse> DeviceManager::ListDeviceCredentials(
     const Principal& caller, const pb::ListDeviceCredentialsRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("parent", request.parent(), "devices"));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, name.tenant_id, name.resource, Access::kCredentials));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   ASSIGN_OR_RETURN(auto credentials, store_.ListCredentials(scope, name.id));
   pb::ListDeviceCredentialsResponse response;
   for (auto& credential : credentials) *response.add_credentials() = std::move(credential);
@@ -619,7 +581,7 @@ absl::StatusOr<pb::RevokeDeviceCredentialResponse> DeviceManager::RevokeDeviceCr
   ASSIGN_OR_RETURN(auto parts, ParseResourceName("name", request.name(), "tenants/*/devices/*/credentials/*"));
   RETURN_IF_ERROR(ValidateTenantId("name", parts[0]));
   RETURN_IF_ERROR(ValidateId("name", parts[1]));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, parts[0], request.name(), Access::kCredentials));
+  ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, parts[0], request.name()));
   RETURN_IF_ERROR(
       store_.RevokeCredential(scope, parts[1], parts[2], MakeAudit(caller, "RevokeDeviceCredential", request.name(), request)));
   return pb::RevokeDeviceCredentialResponse();
@@ -706,7 +668,7 @@ absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
     if (!scope.has_value()) {
       if (message.parent().empty()) return FieldError("parent", "required in the first message");
       ASSIGN_OR_RETURN(const std::string tenant_id, TenantFromParent("parent", message.parent()));
-      ASSIGN_OR_RETURN(scope, Authorize(caller, tenant_id, message.parent(), Access::kWrite));
+      ASSIGN_OR_RETURN(scope, ScopeFor(caller, tenant_id, message.parent()));
       parent = message.parent();
     } else if (!message.parent().empty() && message.parent() != parent) {
       if (flush()) {

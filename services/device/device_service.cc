@@ -25,102 +25,111 @@ DeviceServiceImpl::DeviceServiceImpl(CallRunner& calls, RequestParser& parser, D
 
 grpc::Status DeviceServiceImpl::CreateDeviceType(grpc::ServerContext* context, const pb::CreateDeviceTypeRequest* request,
                                     pb::DeviceType* response) {
-  return calls_.Serve(context, "CreateDeviceType", manager_, &DeviceManager::CreateDeviceType, request, response);
+  return calls_.Serve(context, Method("CreateDeviceType"), manager_, &DeviceManager::CreateDeviceType, request, response);
 }
 
 grpc::Status DeviceServiceImpl::GetDeviceType(grpc::ServerContext* context, const pb::GetDeviceTypeRequest* request,
                                     pb::DeviceType* response) {
-  return calls_.Serve(context, "GetDeviceType", manager_, &DeviceManager::GetDeviceType, request, response);
+  return calls_.Serve(context, Method("GetDeviceType"), manager_, &DeviceManager::GetDeviceType, request, response);
 }
 
 grpc::Status DeviceServiceImpl::ListDeviceTypes(grpc::ServerContext* context, const pb::ListDeviceTypesRequest* request,
                                     pb::ListDeviceTypesResponse* response) {
-  return calls_.Serve(context, "ListDeviceTypes", manager_, &DeviceManager::ListDeviceTypes, request, response);
+  return calls_.Serve(context, Method("ListDeviceTypes"), manager_, &DeviceManager::ListDeviceTypes, request, response);
 }
 
 grpc::Status DeviceServiceImpl::UpdateDeviceType(grpc::ServerContext* context, const pb::UpdateDeviceTypeRequest* request,
                                     pb::DeviceType* response) {
-  return calls_.Serve(context, "UpdateDeviceType", manager_, &DeviceManager::UpdateDeviceType, request, response);
+  return calls_.Serve(context, Method("UpdateDeviceType"), manager_, &DeviceManager::UpdateDeviceType, request, response);
 }
 
 grpc::Status DeviceServiceImpl::DeleteDeviceType(grpc::ServerContext* context, const pb::DeleteDeviceTypeRequest* request,
                                     pb::DeleteDeviceTypeResponse* response) {
-  return calls_.Serve(context, "DeleteDeviceType", manager_, &DeviceManager::DeleteDeviceType, request, response);
+  return calls_.Serve(context, Method("DeleteDeviceType"), manager_, &DeviceManager::DeleteDeviceType, request, response);
 }
 
 grpc::Status DeviceServiceImpl::CreateDevice(grpc::ServerContext* context, const pb::CreateDeviceRequest* request,
                                     pb::Device* response) {
-  return calls_.Serve(context, "CreateDevice", manager_, &DeviceManager::CreateDevice, request, response);
+  return calls_.Serve(context, Method("CreateDevice"), manager_, &DeviceManager::CreateDevice, request, response);
 }
 
 grpc::Status DeviceServiceImpl::GetDevice(grpc::ServerContext* context, const pb::GetDeviceRequest* request,
                                     pb::Device* response) {
-  return calls_.Serve(context, "GetDevice", manager_, &DeviceManager::GetDevice, request, response);
+  return calls_.Serve(context, Method("GetDevice"), manager_, &DeviceManager::GetDevice, request, response);
 }
 
 grpc::Status DeviceServiceImpl::ListDevices(grpc::ServerContext* context, const pb::ListDevicesRequest* request,
                                     pb::ListDevicesResponse* response) {
-  return calls_.Serve(context, "ListDevices", manager_, &DeviceManager::ListDevices, request, response);
+  return calls_.Serve(context, Method("ListDevices"), manager_, &DeviceManager::ListDevices, request, response);
 }
 
 grpc::Status DeviceServiceImpl::UpdateDevice(grpc::ServerContext* context, const pb::UpdateDeviceRequest* request,
                                     pb::Device* response) {
-  return calls_.Serve(context, "UpdateDevice", manager_, &DeviceManager::UpdateDevice, request, response);
+  return calls_.Serve(context, Method("UpdateDevice"), manager_, &DeviceManager::UpdateDevice, request, response);
 }
 
 grpc::Status DeviceServiceImpl::DeleteDevice(grpc::ServerContext* context, const pb::DeleteDeviceRequest* request,
                                     pb::DeleteDeviceResponse* response) {
-  return calls_.Serve(context, "DeleteDevice", manager_, &DeviceManager::DeleteDevice, request, response);
+  return calls_.Serve(context, Method("DeleteDevice"), manager_, &DeviceManager::DeleteDevice, request, response);
 }
 
 grpc::Status DeviceServiceImpl::DisableDevice(grpc::ServerContext* context, const pb::DisableDeviceRequest* request,
                                     pb::Device* response) {
-  return calls_.Serve(context, "DisableDevice", manager_, &DeviceManager::DisableDevice, request, response);
+  return calls_.Serve(context, Method("DisableDevice"), manager_, &DeviceManager::DisableDevice, request, response);
 }
 
 grpc::Status DeviceServiceImpl::EnableDevice(grpc::ServerContext* context, const pb::EnableDeviceRequest* request,
                                     pb::Device* response) {
-  return calls_.Serve(context, "EnableDevice", manager_, &DeviceManager::EnableDevice, request, response);
+  return calls_.Serve(context, Method("EnableDevice"), manager_, &DeviceManager::EnableDevice, request, response);
 }
 
 grpc::Status DeviceServiceImpl::SetDeviceAttributes(grpc::ServerContext* context, const pb::SetDeviceAttributesRequest* request,
                                     pb::Device* response) {
-  return calls_.Serve(context, "SetDeviceAttributes", manager_, &DeviceManager::SetDeviceAttributes, request, response);
+  return calls_.Serve(context, Method("SetDeviceAttributes"), manager_, &DeviceManager::SetDeviceAttributes, request, response);
 }
 
 grpc::Status DeviceServiceImpl::CreateDeviceCredential(grpc::ServerContext* context, const pb::CreateDeviceCredentialRequest* request,
                                     pb::CreateDeviceCredentialResponse* response) {
-  return calls_.Serve(context, "CreateDeviceCredential", manager_, &DeviceManager::CreateDeviceCredential, request, response);
+  return calls_.Serve(context, Method("CreateDeviceCredential"), manager_, &DeviceManager::CreateDeviceCredential, request, response);
 }
 
 grpc::Status DeviceServiceImpl::ListDeviceCredentials(grpc::ServerContext* context, const pb::ListDeviceCredentialsRequest* request,
                                     pb::ListDeviceCredentialsResponse* response) {
-  return calls_.Serve(context, "ListDeviceCredentials", manager_, &DeviceManager::ListDeviceCredentials, request, response);
+  return calls_.Serve(context, Method("ListDeviceCredentials"), manager_, &DeviceManager::ListDeviceCredentials, request, response);
 }
 
 grpc::Status DeviceServiceImpl::RevokeDeviceCredential(grpc::ServerContext* context, const pb::RevokeDeviceCredentialRequest* request,
                                     pb::RevokeDeviceCredentialResponse* response) {
-  return calls_.Serve(context, "RevokeDeviceCredential", manager_, &DeviceManager::RevokeDeviceCredential, request, response);
+  return calls_.Serve(context, Method("RevokeDeviceCredential"), manager_, &DeviceManager::RevokeDeviceCredential, request, response);
 }
 
 grpc::Status DeviceServiceImpl::ResolveIdentifier(grpc::ServerContext* context, const pb::ResolveIdentifierRequest* request,
                                     pb::IdentifierRecord* response) {
-  return calls_.Serve(context, "ResolveIdentifier", manager_, &DeviceManager::ResolveIdentifier, request, response);
+  return calls_.Serve(context, Method("ResolveIdentifier"), manager_, &DeviceManager::ResolveIdentifier, request, response);
 }
 
 grpc::Status DeviceServiceImpl::ServeImportDevices(
     grpc::ServerContext* context, RawStream<pb::ImportDevicesRequest, pb::ImportDevicesResponse>* stream) {
   return calls_.RunStream(
-      context, "ImportDevices", /*client_sends=*/true,
+      context, Method("ImportDevices"), /*request=*/nullptr, /*client_sends=*/true,
       [&](const Principal& caller, StreamRegistry::Stream& open) -> absl::Status {
         ParseBudget::Reservation held;
+        bool first = true;
         auto result = manager_.ImportDevices(
             caller,
             [&](pb::ImportDevicesRequest* message) -> absl::StatusOr<bool> {
               message->Clear();
               absl::StatusOr<bool> read = stream->Read(message, &held);
-              if (read.ok() && *read) open.Touch();
-              return read;
+              if (!read.ok() || !*read) return read;
+              open.Touch();
+              if (first) {
+                // The first message names the tenant and passes the access gate.
+                first = false;
+                absl::StatusOr<AccessGrant> admitted =
+                    calls_.AdmitFirstMessage(Method("ImportDevices"), caller, *message, open);
+                if (!admitted.ok()) return admitted.status();
+              }
+              return true;
             },
             [&] { return open.Check(); });
         if (!result.ok()) return result.status();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/access.h"
 #include "common/crypto.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -136,30 +137,13 @@ TelemetryManager::TelemetryManager(Parts parts)
                    .Help("Stored telemetry fetched from PostgreSQL by reads, by method.")
                    .Register(parts.registry)) {}
 
-// Another tenant is NOT_FOUND, never PERMISSION_DENIED, so a caller cannot probe which tenants exist.
+// Who may call what is declared on the RPCs and checked before any of this runs (common/access.h); here the
+// resource name is checked in full and the call's scope computed.
 absl::StatusOr<TenantScope> TelemetryManager::Authorize(const Principal& caller, absl::string_view field,
-                                                        absl::string_view parent, Access access) {
+                                                        absl::string_view parent) {
   const absl::string_view pattern = absl::EndsWith(field, "name") ? "tenants/*/retentionPolicy" : "tenants/*";
   ASSIGN_OR_RETURN(const std::vector<std::string> parts, ParseResourceName(field, parent, pattern));
-  const std::string& tenant_id = parts[0];
-  if (caller.IsParkAdmin()) return TenantScope::ParkAdmin(tenant_id);
-  if (caller.tenant_id != tenant_id) return absl::NotFoundError(absl::StrCat(parent, ": not found"));
-  bool allowed = false;
-  switch (access) {
-    case Access::kWrite:
-      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper || caller.role == Role::kDevice;
-      break;
-    case Access::kRead:
-      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper;
-      break;
-    case Access::kAdmin:
-      allowed = caller.role == Role::kTenantAdmin;
-      break;
-  }
-  if (!allowed) {
-    return absl::PermissionDeniedError(absl::StrCat("role ", RoleName(caller.role), " may not do this on ", parent));
-  }
-  return TenantScope::Tenant(tenant_id);
+  return ScopeFor(caller, parts[0], parent);
 }
 
 absl::StatusOr<TenantLimits> TelemetryManager::Limits(const TenantScope& scope) {
@@ -189,7 +173,7 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::Write(const Principal& calle
 absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(const Principal& caller,
                                                                                const pb::WriteRequest& request,
                                                                                bool streamed) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kWrite));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
   RETURN_IF_ERROR(CheckBatchShape(request, streamed));
   RETURN_IF_ERROR(ValidateWriterId(request.writer_id()));
   ASSIGN_OR_RETURN(const TenantLimits limits, Limits(scope));
@@ -285,7 +269,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const DeviceInfo>>> TelemetryManager:
 
 absl::StatusOr<pb::GetLatestResponse> TelemetryManager::GetLatest(const Principal& caller,
                                                                   const pb::GetLatestRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
   if (request.devices_size() == 0) return FieldError("devices", "at least one device is required");
   ASSIGN_OR_RETURN(const auto devices, ResolveDevices(scope, "devices", request.devices()));
   std::vector<std::string> ids;
@@ -344,7 +328,7 @@ absl::StatusOr<pb::GetLatestResponse> TelemetryManager::GetLatest(const Principa
 
 absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principal& caller,
                                                                   const pb::ReadRangeRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
   ASSIGN_OR_RETURN(const int64_t start_ms, TimeField("start_time", request.start_time(), request.has_start_time()));
   ASSIGN_OR_RETURN(const int64_t end_ms, TimeField("end_time", request.end_time(), request.has_end_time()));
   if (end_ms <= start_ms) return FieldError("end_time", "must be after start_time");
@@ -442,7 +426,7 @@ absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principa
 
 absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principal& caller,
                                                                   const pb::AggregateRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
   if (request.metric().empty()) return FieldError("metric", "required");
   ASSIGN_OR_RETURN(const int64_t start_ms, TimeField("start_time", request.start_time(), request.has_start_time()));
   ASSIGN_OR_RETURN(const int64_t end_ms, TimeField("end_time", request.end_time(), request.has_end_time()));
@@ -620,7 +604,7 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
 
 absl::StatusOr<pb::RetentionPolicy> TelemetryManager::GetRetentionPolicy(
     const Principal& caller, const pb::GetRetentionPolicyRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "name", request.name(), Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "name", request.name()));
   ASSIGN_OR_RETURN(const TenantLimits limits, store_.LoadLimits(TenantScope::Tenant(scope.tenant_id)));
   pb::RetentionPolicy policy;
   policy.set_name(absl::StrCat("tenants/", scope.tenant_id, "/retentionPolicy"));
@@ -637,7 +621,7 @@ absl::StatusOr<pb::RetentionPolicy> TelemetryManager::UpdateRetentionPolicy(
     const Principal& caller, const pb::UpdateRetentionPolicyRequest& request) {
   const pb::RetentionPolicy& update = request.retention_policy();
   ASSIGN_OR_RETURN(const TenantScope scope,
-                   Authorize(caller, "retention_policy.name", update.name(), Access::kAdmin));
+                   Authorize(caller, "retention_policy.name", update.name()));
   if (!request.has_update_mask() || request.update_mask().paths_size() == 0) {
     return FieldError("update_mask", "name the fields to change");
   }
@@ -700,7 +684,7 @@ absl::StatusOr<pb::RetentionPolicy> TelemetryManager::UpdateRetentionPolicy(
 
 absl::StatusOr<SubscriptionFilter> TelemetryManager::AuthorizeSubscription(const Principal& caller,
                                                                            const pb::SubscribeRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent(), Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
   ASSIGN_OR_RETURN(const auto devices, ResolveDevices(scope, "devices", request.devices()));
   SubscriptionFilter filter;
   filter.tenant_id = scope.tenant_id;

@@ -75,9 +75,7 @@ class TelemetryManager {
   static std::vector<pb::DataPoint> FilterBlock(const SubscriptionFilter& filter, absl::string_view block);
 
  private:
-  enum class Access { kWrite, kRead, kAdmin };
-  absl::StatusOr<TenantScope> Authorize(const Principal& caller, absl::string_view field, absl::string_view parent,
-                                        Access access);
+  absl::StatusOr<TenantScope> Authorize(const Principal& caller, absl::string_view field, absl::string_view parent);
   absl::StatusOr<TenantLimits> Limits(const TenantScope& scope);
   // Device references of a read request to device ids; NOT_FOUND naming `field[i]` for an unknown one.
   absl::StatusOr<std::vector<std::shared_ptr<const DeviceInfo>>> ResolveDevices(

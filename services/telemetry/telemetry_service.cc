@@ -45,7 +45,7 @@ TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, RequestParser& par
 
 grpc::Status TelemetryServiceImpl::Write(grpc::ServerContext* context, const pb::WriteRequest* request,
                                          pb::WriteResponse* response) {
-  return calls_.Run(context, "Write", [&](const Principal& caller) -> absl::Status {
+  return calls_.Run(context, Method("Write"), *request, [&](const Principal& caller) -> absl::Status {
     ASSIGN_OR_RETURN(*response, manager_.Write(caller, *request, /*streamed=*/false));
     return absl::OkStatus();
   });
@@ -54,13 +54,26 @@ grpc::Status TelemetryServiceImpl::Write(grpc::ServerContext* context, const pb:
 grpc::Status TelemetryServiceImpl::ServeWriteStream(grpc::ServerContext* context,
                                                     RawStream<pb::WriteRequest, pb::WriteResponse>* stream) {
   return calls_.RunStream(
-      context, "WriteStream", /*client_sends=*/true,
+      context, Method("WriteStream"), /*request=*/nullptr, /*client_sends=*/true,
       [&](const Principal& caller, StreamRegistry::Stream& open) -> absl::Status {
+        // The first message names the tenant and passes the access gate; every later one stays with that tenant.
+        std::string parent;
         WriteStreamPipeline::Stages stages;
         stages.read = [&](pb::WriteRequest* request, ParseBudget::Reservation* held) -> absl::StatusOr<bool> {
           absl::StatusOr<bool> read = stream->Read(request, held);
-          if (read.ok() && *read) open.Touch();
-          return read;
+          if (!read.ok() || !*read) return read;
+          open.Touch();
+          if (parent.empty()) {
+            absl::StatusOr<AccessGrant> admitted = calls_.AdmitFirstMessage(Method("WriteStream"), caller, *request,
+                                                                            open);
+            if (!admitted.ok()) return admitted.status();
+            parent = request->parent();
+          } else if (request->parent().empty()) {
+            request->set_parent(parent);
+          } else if (request->parent() != parent) {
+            return FieldError("parent", absl::StrCat("must stay ", parent, " for the whole stream"));
+          }
+          return true;
         };
         stages.prepare = [&](const pb::WriteRequest& request) {
           return manager_.PrepareWrite(caller, request, /*streamed=*/true);
@@ -75,37 +88,37 @@ grpc::Status TelemetryServiceImpl::ServeWriteStream(grpc::ServerContext* context
 
 grpc::Status TelemetryServiceImpl::GetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
                                              pb::GetLatestResponse* response) {
-  return calls_.Serve(context, "GetLatest", manager_, &TelemetryManager::GetLatest, request, response);
+  return calls_.Serve(context, Method("GetLatest"), manager_, &TelemetryManager::GetLatest, request, response);
 }
 
 grpc::Status TelemetryServiceImpl::ReadRange(grpc::ServerContext* context, const pb::ReadRangeRequest* request,
                                              pb::ReadRangeResponse* response) {
-  return calls_.Serve(context, "ReadRange", manager_, &TelemetryManager::ReadRange, request, response);
+  return calls_.Serve(context, Method("ReadRange"), manager_, &TelemetryManager::ReadRange, request, response);
 }
 
 grpc::Status TelemetryServiceImpl::Aggregate(grpc::ServerContext* context, const pb::AggregateRequest* request,
                                              pb::AggregateResponse* response) {
-  return calls_.Serve(context, "Aggregate", manager_, &TelemetryManager::Aggregate, request, response);
+  return calls_.Serve(context, Method("Aggregate"), manager_, &TelemetryManager::Aggregate, request, response);
 }
 
 grpc::Status TelemetryServiceImpl::GetRetentionPolicy(grpc::ServerContext* context,
                                                       const pb::GetRetentionPolicyRequest* request,
                                                       pb::RetentionPolicy* response) {
-  return calls_.Serve(context, "GetRetentionPolicy", manager_, &TelemetryManager::GetRetentionPolicy, request,
+  return calls_.Serve(context, Method("GetRetentionPolicy"), manager_, &TelemetryManager::GetRetentionPolicy, request,
                       response);
 }
 
 grpc::Status TelemetryServiceImpl::UpdateRetentionPolicy(grpc::ServerContext* context,
                                                          const pb::UpdateRetentionPolicyRequest* request,
                                                          pb::RetentionPolicy* response) {
-  return calls_.Serve(context, "UpdateRetentionPolicy", manager_, &TelemetryManager::UpdateRetentionPolicy, request,
+  return calls_.Serve(context, Method("UpdateRetentionPolicy"), manager_, &TelemetryManager::UpdateRetentionPolicy, request,
                       response);
 }
 
 grpc::Status TelemetryServiceImpl::ServeSubscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
                                                   grpc::internal::WriterInterface<pb::SubscribeResponse>* writer) {
   return calls_.RunStream(
-      context, "Subscribe", /*client_sends=*/false,
+      context, Method("Subscribe"), request, /*client_sends=*/false,
       [&](const Principal& caller, StreamRegistry::Stream& open) -> absl::Status {
         ASSIGN_OR_RETURN(const SubscriptionFilter filter, manager_.AuthorizeSubscription(caller, *request));
         // A connection of its own: XREAD blocks it.

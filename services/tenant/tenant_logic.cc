@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "common/access.h"
 #include "common/errors.h"
 #include "common/list_filter.h"
 #include "common/names.h"
@@ -31,40 +32,10 @@ constexpr int32_t kMaxInstalledAppsLimit = 1000;
 constexpr int kPurgeBatchRows = 5000;
 constexpr int kMinPurgeBatchRows = 50;
 
-enum class Access { kRead, kReadAudit, kManageKeys };
-
-absl::Status NotFound(const std::string& tenant_id) {
-  return absl::NotFoundError(absl::StrCat("tenants/", tenant_id, ": not found"));
-}
-
-// Decides the scope of a call on `tenant_id`. Another tenant's resources are NOT_FOUND, never PERMISSION_DENIED,
-// so a caller cannot probe which tenants exist.
-absl::StatusOr<TenantScope> Authorize(const Principal& caller, const std::string& tenant_id, Access access) {
-  if (caller.IsParkAdmin()) return TenantScope::ParkAdmin(tenant_id);
-  if (caller.tenant_id != tenant_id) return NotFound(tenant_id);
-  bool allowed = false;
-  switch (access) {
-    case Access::kRead:
-      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper || caller.role == Role::kProvider;
-      break;
-    case Access::kReadAudit:
-      allowed = caller.role == Role::kTenantAdmin || caller.role == Role::kDeveloper;
-      break;
-    case Access::kManageKeys:
-      allowed = caller.role == Role::kTenantAdmin;
-      break;
-  }
-  if (!allowed) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("role ", RoleName(caller.role), " may not do this on tenants/", tenant_id));
-  }
-  return TenantScope::Tenant(tenant_id);
-}
-
-absl::Status RequireParkAdmin(const Principal& caller, const std::string& tenant_id) {
-  if (caller.IsParkAdmin()) return absl::OkStatus();
-  if (caller.tenant_id != tenant_id) return NotFound(tenant_id);
-  return absl::PermissionDeniedError("only the park administrator may do this");
+// Who may call each RPC is declared on the RPC (access rules, common/access.h) and checked before any of this
+// runs; here only the scope of the call is computed.
+absl::StatusOr<TenantScope> Scope(const Principal& caller, const std::string& tenant_id) {
+  return ScopeFor(caller, tenant_id, absl::StrCat("tenants/", tenant_id));
 }
 
 absl::StatusOr<std::string> TenantIdFromName(absl::string_view field, const std::string& name) {
@@ -191,7 +162,6 @@ TenantManager::TenantManager(TenantStore& store, Clock& clock, PageTokens& page_
 
 absl::StatusOr<pb::Tenant> TenantManager::CreateTenant(const Principal& caller,
                                                        const pb::CreateTenantRequest& request) {
-  if (!caller.IsParkAdmin()) return absl::PermissionDeniedError("only the park administrator may create tenants");
   RETURN_IF_ERROR(ValidateTenantId("tenant_id", request.tenant_id()));
   const pb::Tenant& requested = request.tenant();
   RETURN_IF_ERROR(ValidateText("tenant.display_name", requested.display_name(), 1, 200));
@@ -212,7 +182,7 @@ absl::StatusOr<pb::Tenant> TenantManager::CreateTenant(const Principal& caller,
 
 absl::StatusOr<pb::Tenant> TenantManager::GetTenant(const Principal& caller, const pb::GetTenantRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("name", request.name()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kRead));
+  ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
   return store_.GetTenant(scope, tenant_id);
 }
 
@@ -229,7 +199,7 @@ absl::StatusOr<pb::ListTenantsResponse> TenantManager::ListTenants(const Princip
   if (caller.IsParkAdmin()) {
     scope = TenantScope::ParkAdmin("park");
   } else {
-    ASSIGN_OR_RETURN(scope, Authorize(caller, caller.tenant_id, Access::kRead));
+    ASSIGN_OR_RETURN(scope, Scope(caller, caller.tenant_id));
   }
   // One row more than asked tells whether another page exists without a count query.
   ASSIGN_OR_RETURN(auto tenants, store_.ListTenants(scope, filter, after, page_size + 1));
@@ -247,7 +217,7 @@ absl::StatusOr<pb::ListTenantsResponse> TenantManager::ListTenants(const Princip
 absl::StatusOr<pb::Tenant> TenantManager::UpdateTenant(const Principal& caller,
                                                        const pb::UpdateTenantRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("tenant.name", request.tenant().name()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kManageKeys));
+  ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
   if (request.update_mask().paths_size() == 0) {
     return FieldError("update_mask", "required: name the fields to change, e.g. display_name");
   }
@@ -323,7 +293,6 @@ absl::StatusOr<pb::Tenant> TenantManager::ChangeState(const Principal& caller, c
                                                       const google::protobuf::Message& request,
                                                       const TenantMutation& mutate) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("name", name));
-  RETURN_IF_ERROR(RequireParkAdmin(caller, tenant_id));
   if (tenant_id == kParkTenantId) {
     return absl::FailedPreconditionError("tenants/park: the park's own tenant cannot be suspended or deleted");
   }
@@ -358,7 +327,6 @@ absl::StatusOr<pb::Tenant> TenantManager::ResumeTenant(const Principal& caller,
 
 absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::DeleteTenantRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("name", request.name()));
-  RETURN_IF_ERROR(RequireParkAdmin(caller, tenant_id));
   if (tenant_id == kParkTenantId) {
     return absl::FailedPreconditionError("tenants/park: the park's own tenant cannot be suspended or deleted");
   }
@@ -420,7 +388,7 @@ absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::MintKey(const Principal&
 absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::CreateApiKey(const Principal& caller,
                                                                      const pb::CreateApiKeyRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("parent", request.parent()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kManageKeys));
+  ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
   const pb::ApiKey& requested = request.api_key();
   RETURN_IF_ERROR(ValidateText("api_key.display_name", requested.display_name(), 1, 200));
   switch (requested.role()) {
@@ -465,7 +433,7 @@ absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::CreateApiKey(const Princ
 absl::StatusOr<pb::ListApiKeysResponse> TenantManager::ListApiKeys(const Principal& caller,
                                                                    const pb::ListApiKeysRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("parent", request.parent()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kManageKeys));
+  ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
   ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
   const std::string binding = Binding(caller, "ListApiKeys", request.parent());
   std::string after;
@@ -489,7 +457,7 @@ absl::StatusOr<pb::ApiKey> TenantManager::RevokeApiKey(const Principal& caller,
                                                        const pb::RevokeApiKeyRequest& request) {
   ASSIGN_OR_RETURN(auto parts, ParseResourceName("name", request.name(), "tenants/*/apiKeys/*"));
   RETURN_IF_ERROR(ValidateTenantId("name", parts[0]));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, parts[0], Access::kManageKeys));
+  ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, parts[0]));
   const absl::Time now = clock_.Now();
   return store_.UpdateApiKey(
       scope, parts[0], parts[1],
@@ -504,7 +472,7 @@ absl::StatusOr<pb::ApiKey> TenantManager::RevokeApiKey(const Principal& caller,
 absl::StatusOr<pb::ListAuditEventsResponse> TenantManager::ListAuditEvents(const Principal& caller,
                                                                            const pb::ListAuditEventsRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("parent", request.parent()));
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, tenant_id, Access::kReadAudit));
+  ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
   ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
   const std::string binding = Binding(caller, "ListAuditEvents", request.parent());
   int64_t before = 0;

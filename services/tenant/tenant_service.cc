@@ -21,59 +21,59 @@ TenantServiceImpl::TenantServiceImpl(CallRunner& calls, RequestParser& parser, T
 
 grpc::Status TenantServiceImpl::CreateTenant(grpc::ServerContext* context, const pb::CreateTenantRequest* request,
                                              pb::Tenant* response) {
-  return calls_.Serve(context, "CreateTenant", manager_, &TenantManager::CreateTenant, request, response);
+  return calls_.Serve(context, Method("CreateTenant"), manager_, &TenantManager::CreateTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::GetTenant(grpc::ServerContext* context, const pb::GetTenantRequest* request,
                                           pb::Tenant* response) {
-  return calls_.Serve(context, "GetTenant", manager_, &TenantManager::GetTenant, request, response);
+  return calls_.Serve(context, Method("GetTenant"), manager_, &TenantManager::GetTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::ListTenants(grpc::ServerContext* context, const pb::ListTenantsRequest* request,
                                             pb::ListTenantsResponse* response) {
-  return calls_.Serve(context, "ListTenants", manager_, &TenantManager::ListTenants, request, response);
+  return calls_.Serve(context, Method("ListTenants"), manager_, &TenantManager::ListTenants, request, response);
 }
 
 grpc::Status TenantServiceImpl::UpdateTenant(grpc::ServerContext* context, const pb::UpdateTenantRequest* request,
                                              pb::Tenant* response) {
-  return calls_.Serve(context, "UpdateTenant", manager_, &TenantManager::UpdateTenant, request, response);
+  return calls_.Serve(context, Method("UpdateTenant"), manager_, &TenantManager::UpdateTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::SuspendTenant(grpc::ServerContext* context, const pb::SuspendTenantRequest* request,
                                               pb::Tenant* response) {
-  return calls_.Serve(context, "SuspendTenant", manager_, &TenantManager::SuspendTenant, request, response);
+  return calls_.Serve(context, Method("SuspendTenant"), manager_, &TenantManager::SuspendTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::ResumeTenant(grpc::ServerContext* context, const pb::ResumeTenantRequest* request,
                                              pb::Tenant* response) {
-  return calls_.Serve(context, "ResumeTenant", manager_, &TenantManager::ResumeTenant, request, response);
+  return calls_.Serve(context, Method("ResumeTenant"), manager_, &TenantManager::ResumeTenant, request, response);
 }
 
 grpc::Status TenantServiceImpl::DeleteTenant(grpc::ServerContext* context, const pb::DeleteTenantRequest* request,
                                              pb::DeleteTenantResponse* response) {
-  return calls_.Run(context, "DeleteTenant",
+  return calls_.Run(context, Method("DeleteTenant"), *request,
                     [&](const Principal& caller) { return manager_.DeleteTenant(caller, *request); });
 }
 
 grpc::Status TenantServiceImpl::CreateApiKey(grpc::ServerContext* context, const pb::CreateApiKeyRequest* request,
                                              pb::CreateApiKeyResponse* response) {
-  return calls_.Serve(context, "CreateApiKey", manager_, &TenantManager::CreateApiKey, request, response);
+  return calls_.Serve(context, Method("CreateApiKey"), manager_, &TenantManager::CreateApiKey, request, response);
 }
 
 grpc::Status TenantServiceImpl::ListApiKeys(grpc::ServerContext* context, const pb::ListApiKeysRequest* request,
                                             pb::ListApiKeysResponse* response) {
-  return calls_.Serve(context, "ListApiKeys", manager_, &TenantManager::ListApiKeys, request, response);
+  return calls_.Serve(context, Method("ListApiKeys"), manager_, &TenantManager::ListApiKeys, request, response);
 }
 
 grpc::Status TenantServiceImpl::RevokeApiKey(grpc::ServerContext* context, const pb::RevokeApiKeyRequest* request,
                                              pb::ApiKey* response) {
-  return calls_.Serve(context, "RevokeApiKey", manager_, &TenantManager::RevokeApiKey, request, response);
+  return calls_.Serve(context, Method("RevokeApiKey"), manager_, &TenantManager::RevokeApiKey, request, response);
 }
 
 grpc::Status TenantServiceImpl::ListAuditEvents(grpc::ServerContext* context,
                                                 const pb::ListAuditEventsRequest* request,
                                                 pb::ListAuditEventsResponse* response) {
-  return calls_.Serve(context, "ListAuditEvents", manager_, &TenantManager::ListAuditEvents, request, response);
+  return calls_.Serve(context, Method("ListAuditEvents"), manager_, &TenantManager::ListAuditEvents, request, response);
 }
 
 namespace {

@@ -285,6 +285,31 @@ TEST_CASE("tenant: a large tenant is deleted in batches, each within a short sta
   REQUIRE(Import(env, big.admin_key, big.tenant_id, rows, 5'000, &imported).ok());
   REQUIRE(imported.created_count() == kRows);
 
+  {
+    // Telemetry of a busy year: a million chunk rows (tiny blocks; what matters is the rows the cascade visits).
+    pqxx::connection owner(SharedDatabase().owner_url());
+    pqxx::work work(owner);
+    work.exec_params(
+        "INSERT INTO telemetry_chunks (tenant_id, group_id, window_start_ms, generation, device_type_id, "
+        "min_time_ms, max_time_ms, point_count, block) SELECT $1, g / 1000, (g % 1000)::bigint * 3600000, 0, "
+        "'meter', 0, 0, 1, '\\x00' FROM generate_series(0, 999999) g",
+        big.tenant_id);
+    work.commit();
+  }
+  {
+    // The defect's precondition holds on this machine: one cascading DELETE of the tenant does not fit the
+    // statement timeout (were it to fit, this test could not tell batches from one statement).
+    pqxx::connection owner(SharedDatabase().owner_url());
+    pqxx::work work(owner);
+    work.exec("SET LOCAL statement_timeout = '100ms'");
+    bool timed_out = false;
+    try {
+      work.exec_params("DELETE FROM tenants WHERE tenant_id = $1", big.tenant_id);
+    } catch (const pqxx::sql_error& error) {
+      timed_out = error.sqlstate() == "57014";
+    }
+    REQUIRE(timed_out);
+  }
   tenantpb::SuspendTenantRequest suspend;
   suspend.set_name(absl::StrCat("tenants/", big.tenant_id));
   suspend.set_reason("leaving");
@@ -302,6 +327,8 @@ TEST_CASE("tenant: a large tenant is deleted in batches, each within a short sta
   pqxx::connection owner(SharedDatabase().owner_url());
   pqxx::work work(owner);
   CHECK(work.exec_params("SELECT count(*) FROM devices WHERE tenant_id = $1", big.tenant_id)[0][0].as<int>() == 0);
+  CHECK(work.exec_params("SELECT count(*) FROM telemetry_chunks WHERE tenant_id = $1", big.tenant_id)[0][0].as<int>() ==
+        0);
   CHECK(work.exec_params("SELECT count(*) FROM tenants WHERE tenant_id = $1", big.tenant_id)[0][0].as<int>() == 0);
   // The deletion is in the park's audit log.
   CHECK(work.exec_params("SELECT count(*) FROM audit_events WHERE tenant_id = 'park' AND action = 'DeleteTenant' "

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "grpcpp/channel.h"
 #include "grpcpp/support/status.h"
@@ -12,5 +13,9 @@ namespace parkbase::testing {
 // Sends one (empty unless given) request message with `authorization` (none when empty) and returns the status.
 grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_method, const std::string& key,
                            const std::string& request = "");
+
+// As CallAnyMethod, keeping the response messages' bytes.
+grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_method, const std::string& key,
+                           const std::string& request, std::vector<std::string>* responses);
 
 }  // namespace parkbase::testing

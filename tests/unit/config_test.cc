@@ -36,7 +36,7 @@ TEST_CASE("config: each bad value is refused naming its flag", "[config][unit]")
   CHECK(std::string(status.message()).find(flag) != std::string::npos);
 }
 
-TEST_CASE("config: PARKBASE_* environment sets flags; an unknown one fails fast", "[config][unit]") {
+TEST_CASE("config: PARKBASE_* environment sets flags and an unknown one fails fast", "[config][unit]") {
   ::setenv("PARKBASE_PARK_CODE", "4242", 1);
   REQUIRE(ApplyEnvironmentToFlags().ok());
   CHECK(absl::GetFlag(FLAGS_park_code) == "4242");

@@ -87,7 +87,7 @@ TEST_CASE("series: merging lets later sources win, and a changed value type keep
   CHECK(final_doubles.timestamps_ms == std::vector<int64_t>{1, 3, 4});
 }
 
-TEST_CASE("series: KeepRange is [start, end) and window starts floor", "[telemetry][unit]") {
+TEST_CASE("series: KeepRange keeps start and drops end, window starts floor", "[telemetry][unit]") {
   SeriesData data = Doubles({9, 10, 15, 20, 21}, {1, 2, 3, 4, 5});
   KeepRange(data, 10, 21);
   CHECK(data.timestamps_ms == std::vector<int64_t>{10, 15, 20});
