@@ -11,7 +11,8 @@
 #   scripts/test.sh --soak-seconds 600    length of soak tests (PARKBASE_SOAK_SECONDS, default 0: off)
 #   scripts/test.sh -- ARGS...            further arguments for ctest, e.g. -- -R tenant
 #
-# Tests see: PARKBASE_TEST_PG_ADMIN_URL (superuser URL of the throwaway cluster; each suite creates its own
+# Tests see: PARKBASE_TEST_SECRETS_DIR (where they record the keys they use; after ctest no server log line may
+# hold one), PARKBASE_TEST_PG_ADMIN_URL (superuser URL of the throwaway cluster; each suite creates its own
 # database), PARKBASE_TEST_REDIS_URL, PB_PYTHON (venv python with kubernetes-validate), PB_ROOT, PB_BUILD_DIR,
 # and ~/go/bin on PATH. The build folder is build/ unless PARKBASE_BUILD_DIR says otherwise.
 set -euo pipefail
@@ -66,7 +67,20 @@ exclude=(-LE bench)
 for label in "${labels[@]}"; do
   if [[ "$label" == *bench* ]]; then exclude=(); fi
 done
+# Every key the suites use is recorded here, and their server logs are read afterwards for any of them.
+PARKBASE_TEST_SECRETS_DIR="$(mktemp -d /tmp/parkbase-secrets.XXXXXX)"
+export PARKBASE_TEST_SECRETS_DIR
 pb_log "setup took $((SECONDS - started))s; running ctest"
 ctest --test-dir "$PB_BUILD_DIR" --output-on-failure --no-tests=error --timeout 900 -j2 \
   "${exclude[@]}" "${labels[@]}" "${ctest_extra[@]}"
+if compgen -G "$PARKBASE_TEST_SECRETS_DIR/secrets-*.txt" >/dev/null; then
+  extra_logs=()
+  for f in "$PARKBASE_TEST_SECRETS_DIR"/logs/*.log; do [[ -f "$f" ]] && extra_logs+=(--log "$f"); done
+  "$PB_PYTHON" tests/lint/secrets_in_logs.py --secrets-dir "$PARKBASE_TEST_SECRETS_DIR" \
+    --log "$PB_BUILD_DIR/Testing/Temporary/LastTest.log" "${extra_logs[@]}" ||
+    pb_die "a key the tests used appears in a server log line (see above)"
+else
+  pb_log "secrets check: no suite that uses keys ran"
+fi
+rm -rf "$PARKBASE_TEST_SECRETS_DIR"
 pb_log "all tests passed in $((SECONDS - started))s"

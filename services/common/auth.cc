@@ -80,6 +80,14 @@ absl::StatusOr<ApiKeyParts> ParseApiKey(absl::string_view key) {
   return ApiKeyParts{std::string(parts[1]), std::string(parts[2]), std::string(parts[3])};
 }
 
+std::string KeyIdOf(absl::string_view authorization) {
+  absl::string_view token = authorization;
+  if (!absl::ConsumePrefix(&token, "Bearer ") && !absl::ConsumePrefix(&token, "bearer ")) return "";
+  absl::StatusOr<ApiKeyParts> parts = ParseApiKey(absl::StripAsciiWhitespace(token));
+  if (!parts.ok()) return "";
+  return absl::StrCat(parts->tenant_id, "/", parts->key_id);
+}
+
 MintedKey MintApiKey(absl::string_view tenant_id) {
   MintedKey minted;
   minted.key_id = absl::BytesToHexString(RandomBytes(kKeyIdBytes));

@@ -43,6 +43,10 @@ struct ApiKeyParts {
 // Splits and checks the shape of a key string. Errors are UNAUTHENTICATED and never echo the key.
 absl::StatusOr<ApiKeyParts> ParseApiKey(absl::string_view key);
 
+// "<tenant>/<key_id>" of the key in an `authorization` value ("Bearer pbk...."), whether or not the key is valid;
+// empty when it does not have a key's shape. Never the secret.
+std::string KeyIdOf(absl::string_view authorization);
+
 // A freshly minted key: the string to hand out once, and what to store.
 struct MintedKey {
   std::string key_id;

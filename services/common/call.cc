@@ -27,8 +27,23 @@ std::string RequestId(const grpc::ServerContext& context) {
 
 }  // namespace
 
-CallRunner::CallRunner(Authenticator& authenticator, StreamRegistry* streams)
-    : authenticator_(authenticator), streams_(streams) {}
+CallRunner::CallRunner(Authenticator& authenticator, StreamRegistry* streams, AuthFailureLimiter* auth_failures,
+                       const SourceAddresses* sources)
+    : authenticator_(authenticator), streams_(streams), auth_failures_(auth_failures), sources_(sources) {}
+
+absl::StatusOr<Principal> CallRunner::Authenticate(const grpc::ServerContext& context) {
+  const std::string authorization = Metadata(context, "authorization");
+  if (auth_failures_ == nullptr) return authenticator_.Authenticate(authorization);
+  const std::string source = sources_ != nullptr ? sources_->Of(context.peer(), Metadata(context, "x-forwarded-for"))
+                                                 : PeerAddress(context.peer());
+  const std::string key_id = KeyIdOf(authorization);
+  if (absl::Status admitted = auth_failures_->Admit(source, key_id); !admitted.ok()) return admitted;
+  absl::StatusOr<Principal> principal = authenticator_.Authenticate(authorization);
+  if (!principal.ok() && principal.status().code() == absl::StatusCode::kUnauthenticated) {
+    auth_failures_->RecordFailure(source, key_id);
+  }
+  return principal;
+}
 
 grpc::Status CallRunner::Run(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
                              const google::protobuf::Message& request,
@@ -48,7 +63,7 @@ grpc::Status CallRunner::Authenticated(grpc::ServerContext* context, absl::strin
   std::string tenant;
   absl::Status status;
   try {
-    auto principal = authenticator_.Authenticate(Metadata(*context, "authorization"));
+    absl::StatusOr<Principal> principal = Authenticate(*context);
     if (principal.ok()) {
       tenant = principal->tenant_id;
       status = body(*principal);

@@ -15,6 +15,7 @@
 #include "grpcpp/support/status.h"
 #include "common/access.h"
 #include "common/auth.h"
+#include "common/auth_limits.h"
 #include "common/streams.h"
 
 namespace parkbase {
@@ -22,7 +23,10 @@ namespace parkbase {
 class CallRunner {
  public:
   // `streams` admits streaming calls; null refuses them (tools and tests that host no streaming method).
-  explicit CallRunner(Authenticator& authenticator, StreamRegistry* streams = nullptr);
+  // `auth_failures` (may be null: no limit) refuses callers that failed authentication too often, by the source
+  // address `sources` finds (null: the peer's address).
+  explicit CallRunner(Authenticator& authenticator, StreamRegistry* streams = nullptr,
+                      AuthFailureLimiter* auth_failures = nullptr, const SourceAddresses* sources = nullptr);
 
   // Runs `body` for an authenticated caller whom `method`'s declared access rule admits with `request`
   // (common/access.h). Exceptions become INTERNAL (logged, never sent).
@@ -66,8 +70,13 @@ class CallRunner {
   grpc::Status Finish(absl::string_view method, absl::Time start, const std::string& request_id,
                       const std::string& tenant, const absl::Status& status);
 
+  // Authenticates under the failed-authentication limits.
+  absl::StatusOr<Principal> Authenticate(const grpc::ServerContext& context);
+
   Authenticator& authenticator_;
   StreamRegistry* streams_;
+  AuthFailureLimiter* auth_failures_;
+  const SourceAddresses* sources_;
 };
 
 }  // namespace parkbase

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/auth_limits.h"
 
 extern char** environ;
 
@@ -26,6 +27,15 @@ ABSL_FLAG(std::string, redis_url, "", "Redis URL, redis://[:password@]host:port[
 ABSL_FLAG(std::string, park_code, "1", "The park's segment of industrial identifiers, 88.<park_code>.<tenant>/<serial>");
 ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate chain for the API port; set with --tls_key_file");
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for the API port; set with --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates; when set, the API port requires a client certificate signed by one (mutual TLS)");
+ABSL_FLAG(std::string, trusted_proxies, "",
+          "Comma-separated IP addresses or CIDR ranges of proxies whose x-forwarded-for names the caller");
+ABSL_FLAG(int32_t, auth_failures_per_source, 120,
+          "Failed authentications one source address may make per window before it is refused, 1 to 1000000");
+ABSL_FLAG(int32_t, auth_failures_per_key, 10,
+          "Failed authentications with one key id per window before that key id is refused, 1 to 1000000");
+ABSL_FLAG(int32_t, auth_failure_window_s, 60, "The window of the failed-authentication limits, seconds, 1 to 86400");
 ABSL_FLAG(std::string, page_token_secret, "",
           "HMAC secret for page tokens; every replica must share it (empty: a random one per process)");
 ABSL_FLAG(int32_t, db_pool_size, 8, "PostgreSQL connections per process, 1 to 256");
@@ -206,6 +216,24 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
     return absl::InvalidArgumentError("--tls_cert_file, --tls_key_file: set both or neither");
   }
+  if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError("--tls_client_ca_file: needs --tls_cert_file and --tls_key_file (mutual TLS "
+                                      "is TLS with client certificates)");
+  }
+  if (absl::StatusOr<std::vector<AddressRange>> ranges = ParseAddressRanges("--trusted_proxies", config.trusted_proxies);
+      !ranges.ok()) {
+    return absl::InvalidArgumentError(ranges.status().message());
+  }
+  if (absl::Status s = CheckRange("auth_failures_per_source", config.auth_failures_per_source, 1, 1'000'000); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("auth_failures_per_key", config.auth_failures_per_key, 1, 1'000'000); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("auth_failure_window_s", absl::ToInt64Seconds(config.auth_failure_window), 1, 86'400);
+      !s.ok()) {
+    return s;
+  }
   if (!config.page_token_secret.empty() && config.page_token_secret.size() < 16) {
     return absl::InvalidArgumentError("--page_token_secret: must be at least 16 characters");
   }
@@ -278,6 +306,11 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.park_code = absl::GetFlag(FLAGS_park_code);
   config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  config.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
+  config.auth_failures_per_source = absl::GetFlag(FLAGS_auth_failures_per_source);
+  config.auth_failures_per_key = absl::GetFlag(FLAGS_auth_failures_per_key);
+  config.auth_failure_window = absl::Seconds(absl::GetFlag(FLAGS_auth_failure_window_s));
   config.page_token_secret = absl::GetFlag(FLAGS_page_token_secret);
   config.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
   config.statement_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_statement_timeout_ms));

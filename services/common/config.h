@@ -19,6 +19,11 @@ ABSL_DECLARE_FLAG(std::string, redis_url);
 ABSL_DECLARE_FLAG(std::string, park_code);
 ABSL_DECLARE_FLAG(std::string, tls_cert_file);
 ABSL_DECLARE_FLAG(std::string, tls_key_file);
+ABSL_DECLARE_FLAG(std::string, tls_client_ca_file);
+ABSL_DECLARE_FLAG(std::string, trusted_proxies);
+ABSL_DECLARE_FLAG(int32_t, auth_failures_per_source);
+ABSL_DECLARE_FLAG(int32_t, auth_failures_per_key);
+ABSL_DECLARE_FLAG(int32_t, auth_failure_window_s);
 ABSL_DECLARE_FLAG(std::string, page_token_secret);
 ABSL_DECLARE_FLAG(int32_t, db_pool_size);
 ABSL_DECLARE_FLAG(int32_t, statement_timeout_ms);
@@ -49,6 +54,14 @@ struct ServerConfig {
   std::string park_code = "1";
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Set: mutual TLS, every client presents a certificate signed by one of these CAs.
+  std::string tls_client_ca_file;
+  // Proxies (CIDR list) whose x-forwarded-for is believed when finding a caller's source address.
+  std::string trusted_proxies;
+  // Failed authentications allowed per window, per source address and per key id (common/auth_limits.h).
+  int auth_failures_per_source = 120;
+  int auth_failures_per_key = 10;
+  absl::Duration auth_failure_window = absl::Minutes(1);
   // Empty means "generate one": fine for one replica, and start-up warns that replicas must share one.
   std::string page_token_secret;
   int db_pool_size = 8;

@@ -16,6 +16,14 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, bool tls)
   return grpc::CreateChannel(address, credentials);
 }
 
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ClientTls& tls) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = tls.root_certs;
+  options.pem_cert_chain = tls.cert_chain;
+  options.pem_private_key = tls.private_key;
+  return grpc::CreateChannel(address, grpc::SslCredentials(options));
+}
+
 absl::StatusOr<std::string> RawUnaryCall(grpc::Channel& channel, const std::string& method,
                                          const std::string& request, grpc::ClientContext& context) {
   grpc::GenericStub stub(std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));

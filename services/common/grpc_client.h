@@ -14,6 +14,15 @@ namespace parkbase {
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, bool tls);
 
+// TLS towards a server, from PEM text: the CAs to trust (empty: the system's) and, for mutual TLS, the client's
+// certificate chain and key.
+struct ClientTls {
+  std::string root_certs;
+  std::string cert_chain;
+  std::string private_key;
+};
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ClientTls& tls);
+
 // Calls `method` ("/pkg.Service/Method") with a serialized request and returns the serialized response.
 absl::StatusOr<std::string> RawUnaryCall(grpc::Channel& channel, const std::string& method,
                                          const std::string& request, grpc::ClientContext& context);

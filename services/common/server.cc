@@ -48,6 +48,12 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ApiCredentials(const Se
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions options;
   options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!config.tls_client_ca_file.empty()) {
+    auto client_ca = ReadFile(config.tls_client_ca_file, "tls_client_ca_file");
+    if (!client_ca.ok()) return client_ca.status();
+    options.pem_root_certs = *client_ca;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
   return grpc::SslServerCredentials(options);
 }
 
@@ -107,7 +113,17 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
                              .max_age = cfg.stream_max_age},
       *server->authenticator_, *server->clock_);
   server->parse_budget_ = std::make_unique<ParseBudget>(cfg.max_parsing_bytes);
-  server->calls_ = std::make_unique<CallRunner>(*server->authenticator_, server->streams_.get());
+  absl::StatusOr<std::vector<AddressRange>> trusted_proxies =
+      ParseAddressRanges("--trusted_proxies", cfg.trusted_proxies);
+  if (!trusted_proxies.ok()) return trusted_proxies.status();
+  server->sources_ = std::make_unique<SourceAddresses>(*std::move(trusted_proxies));
+  server->auth_failures_ = std::make_unique<AuthFailureLimiter>(
+      AuthFailureLimiter::Options{.max_failures_per_source = cfg.auth_failures_per_source,
+                                  .max_failures_per_key = cfg.auth_failures_per_key,
+                                  .window = cfg.auth_failure_window},
+      *server->clock_, server->registry_.get());
+  server->calls_ = std::make_unique<CallRunner>(*server->authenticator_, server->streams_.get(),
+                                                server->auth_failures_.get(), server->sources_.get());
   server->parser_ = std::make_unique<RequestParser>(*server->calls_, *server->parse_budget_);
   server->host_ = std::make_unique<ServiceHost>(cfg, *server->db_, server->redis_.get(), *server->clock_,
                                                 *server->registry_, *server->calls_, *server->page_tokens_,
@@ -189,7 +205,7 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
       .Num("port", server->port_)
       .Num("health_port", server->health_port_)
       .Num("metrics_port", server->metrics_port_)
-      .Str("tls", cfg.tls_cert_file.empty() ? "off" : "on")
+      .Str("tls", cfg.tls_cert_file.empty() ? "off" : (cfg.tls_client_ca_file.empty() ? "on" : "mutual"))
       .Emit();
   return server;
 }

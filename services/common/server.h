@@ -130,6 +130,8 @@ class PlatformServer {
   std::unique_ptr<DbPool> db_;
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<PgAuthenticator> authenticator_;
+  std::unique_ptr<AuthFailureLimiter> auth_failures_;
+  std::unique_ptr<SourceAddresses> sources_;
   std::unique_ptr<StreamRegistry> streams_;
   std::unique_ptr<ParseBudget> parse_budget_;
   std::unique_ptr<CallRunner> calls_;

@@ -1,9 +1,12 @@
 #include "parkbase/admin_cli.h"
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
+#include <tuple>
 
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
@@ -20,6 +23,10 @@ ABSL_FLAG(std::string, address, "127.0.0.1:50051", "Server address (PARKBASE_ADD
 ABSL_FLAG(std::string, key, "", "API key (PARKBASE_KEY)");
 ABSL_FLAG(std::string, output, "table", "table or json (PARKBASE_OUTPUT)");
 ABSL_FLAG(bool, tls, false, "Use TLS to reach the server");
+ABSL_FLAG(std::string, tls_ca_file, "", "PEM CAs to trust for the server's certificate (implies --tls; default: the system's)");
+ABSL_FLAG(std::string, tls_client_cert_file, "",
+          "PEM client certificate chain for a server that requires mutual TLS (implies --tls; with --tls_client_key_file)");
+ABSL_FLAG(std::string, tls_client_key_file, "", "PEM private key of --tls_client_cert_file");
 ABSL_FLAG(int32_t, timeout_seconds, 10, "Deadline of each call");
 ABSL_FLAG(std::optional<std::string>, display_name, std::nullopt, "Human-readable name");
 ABSL_FLAG(std::optional<std::string>, plan, std::nullopt, "free, standard or enterprise");
@@ -85,7 +92,8 @@ const std::map<std::string, Command>& Commands() {
 
 constexpr char kCommonFlags[] =
     "Common flags: --address=HOST:PORT (PARKBASE_ADDRESS) --key=API_KEY (PARKBASE_KEY) --output=table|json "
-    "(PARKBASE_OUTPUT) --tls --timeout_seconds=N\n";
+    "(PARKBASE_OUTPUT) --tls --tls_ca_file=PEM --tls_client_cert_file=PEM --tls_client_key_file=PEM "
+    "--timeout_seconds=N\n";
 
 // The range of google.protobuf.Timestamp (0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, from
 // timestamp.proto): protobuf's TimeUtil aborts the program on a value outside it, so every conversion checks first.
@@ -195,10 +203,45 @@ void PrintKeys(const std::vector<pb::ApiKey>& keys) {
   }
 }
 
+// The TLS files named by flags, read by RunAdminCommand before any call (unset: plaintext unless --tls).
+std::optional<ClientTls>& TlsFromFlags() {
+  static std::optional<ClientTls> tls;
+  return tls;
+}
+
+std::shared_ptr<grpc::Channel> ServerChannel() {
+  if (TlsFromFlags().has_value()) return MakeChannel(absl::GetFlag(FLAGS_address), *TlsFromFlags());
+  return MakeChannel(absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_tls));
+}
+
+// Reads the --tls_* files; an error names the flag.
+absl::Status ReadTlsFlags() {
+  const std::string ca = absl::GetFlag(FLAGS_tls_ca_file);
+  const std::string cert = absl::GetFlag(FLAGS_tls_client_cert_file);
+  const std::string key = absl::GetFlag(FLAGS_tls_client_key_file);
+  if (cert.empty() != key.empty()) {
+    return absl::InvalidArgumentError("--tls_client_cert_file, --tls_client_key_file: set both or neither");
+  }
+  if (ca.empty() && cert.empty()) return absl::OkStatus();
+  ClientTls tls;
+  for (auto [flag, path, into] : {std::tuple{"--tls_ca_file", ca, &tls.root_certs},
+                                  std::tuple{"--tls_client_cert_file", cert, &tls.cert_chain},
+                                  std::tuple{"--tls_client_key_file", key, &tls.private_key}}) {
+    if (path.empty()) continue;
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream content;
+    content << in.rdbuf();
+    if (!in || content.str().empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+    *into = content.str();
+  }
+  TlsFromFlags() = std::move(tls);
+  return absl::OkStatus();
+}
+
 class Client {
  public:
   Client()
-      : channel_(MakeChannel(absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_tls))),
+      : channel_(ServerChannel()),
         stub_(pb::TenantService::NewStub(channel_)) {}
 
   template <typename Request, typename Response>
@@ -426,7 +469,7 @@ int AuditCommand(const std::string& verb, const std::vector<std::string>& args) 
 }
 
 int HealthCommand() {
-  auto channel = MakeChannel(absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_tls));
+  auto channel = ServerChannel();
   auto status = CheckHealth(*channel, absl::GetFlag(FLAGS_service),
                             absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds)));
   if (!status.ok()) {
@@ -461,6 +504,7 @@ int RunAdminCommand(const std::vector<std::string>& args) {
   if (const int32_t timeout = absl::GetFlag(FLAGS_timeout_seconds); timeout < 1 || timeout > kMaxTimeoutSeconds) {
     return Usage(absl::StrCat("--timeout_seconds: must be 1 to ", kMaxTimeoutSeconds, ", got ", timeout));
   }
+  if (absl::Status tls = ReadTlsFlags(); !tls.ok()) return Usage(std::string(tls.message()));
   if (args[0] == "health") return args.size() == 1 ? HealthCommand() : Usage("health takes no arguments");
   if (args.size() < 2) return Usage(absl::StrCat(args[0], ": missing sub-command"));
   const std::vector<std::string> rest(args.begin() + 2, args.end());

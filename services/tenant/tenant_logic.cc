@@ -31,6 +31,7 @@ constexpr int32_t kMaxInstalledAppsLimit = 1000;
 // Rows deleted per transaction when a tenant is deleted: a few hundred milliseconds of work even for chunk rows.
 constexpr int kPurgeBatchRows = 5000;
 constexpr int kMinPurgeBatchRows = 50;
+constexpr int kPurgeBatchesBeforeGrowth = 8;
 
 // Who may call each RPC is declared on the RPC (access rules, common/access.h) and checked before any of this
 // runs; here only the scope of the call is computed.
@@ -338,16 +339,23 @@ absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::Dele
   // would outlast the statement timeout), then what Redis holds for it, then the tenant itself. A failure at any
   // step leaves the tenant suspended and the delete can simply be sent again.
   // A batch that outlasts the statement timeout is halved and tried again: rows differ in cost (chunk rows carry
-  // large values, devices several index entries).
+  // large values, devices several index entries). After a run of batches that fit, the size doubles again (up to
+  // the start), so one slow moment or one costly table does not leave the rest of a large tenant in tiny batches.
   int batch_rows = kPurgeBatchRows;
+  int fitted = 0;
   while (true) {
     absl::StatusOr<int64_t> deleted = store_.PurgeTenantRows(tenant_id, batch_rows);
     if (absl::IsDeadlineExceeded(deleted.status()) && batch_rows > kMinPurgeBatchRows) {
       batch_rows = std::max(kMinPurgeBatchRows, batch_rows / 2);
+      fitted = 0;
       continue;
     }
     if (!deleted.ok()) return deleted.status();
     if (*deleted == 0) break;
+    if (++fitted >= kPurgeBatchesBeforeGrowth && batch_rows < kPurgeBatchRows) {
+      batch_rows = std::min(kPurgeBatchRows, batch_rows * 2);
+      fitted = 0;
+    }
   }
   if (cache_ != nullptr) RETURN_IF_ERROR(cache_->PurgeTenant(tenant_id));
   return store_.DeleteTenant(

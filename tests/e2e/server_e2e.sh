@@ -23,6 +23,11 @@ first_key_block() {  # first_key_block N: the lines of the section's Nth ```bash
     section && inside && block == want { print }' "$admin_doc"
 }
 parkbase() { run "$bin/parkbase" "$@"; }  # the doc's `parkbase`
+# Keys this script sees go where the test command's secrets check reads them (tests/lint/secrets_in_logs.py).
+record_key() {
+  [[ -n "${PARKBASE_TEST_SECRETS_DIR:-}" && -n "$1" ]] && echo "$1" >>"$PARKBASE_TEST_SECRETS_DIR/secrets-e2e-$$.txt"
+  return 0
+}
 doc_key=""     # the newest park key the reader has: what the doc writes as pbk.park.…
 doc_printed="" # what the last step that printed something printed
 doc_step() {
@@ -44,8 +49,10 @@ doc_step() {
     # A new key: bootstrap-key prints only the key; key create prints it after "secret (shown once ...".
     if [[ "$doc_printed" == pbk.* ]]; then
       doc_key="$doc_printed"
+      record_key "$doc_key"
     elif grep -q "^secret (shown once" <<<"$doc_printed"; then
       doc_key="$(grep -A1 "^secret (shown once" <<<"$doc_printed" | tail -1)"
+      record_key "$doc_key"
     fi
   fi
 }
@@ -59,10 +66,15 @@ psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
 log="$(mktemp)"
 server_pid=""
 silent_pid=""
+tls_pid=""
 cleanup() {
+  [[ -n "$tls_pid" ]] && kill "$tls_pid" 2>/dev/null || true
   [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
   [[ -n "$silent_pid" ]] && kill "$silent_pid" 2>/dev/null || true
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  if [[ -n "${PARKBASE_TEST_SECRETS_DIR:-}" ]]; then
+    mkdir -p "$PARKBASE_TEST_SECRETS_DIR/logs" && cp "$log" "$PARKBASE_TEST_SECRETS_DIR/logs/e2e-server-$$.log"
+  fi
   rm -f "$log" "$log.doc" "$log.err"
 }
 trap cleanup EXIT
@@ -134,6 +146,7 @@ run "$bin/parkbase" tenant get acme --output=json | python3 -c 'import json,sys;
   || fail "cli json output"
 tenant_key="$(run "$bin/parkbase" key create acme --display_name=ops --role=tenant_admin --output=json \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')" || fail "cli key create"
+record_key "$tenant_key"
 PARKBASE_KEY="$tenant_key" run "$bin/parkbase" tenant get acme >/dev/null || fail "tenant key works"
 set +e
 run "$bin/parkbase" tenant get nobody-here >/dev/null 2>&1; code=$?
@@ -261,6 +274,46 @@ metrics_text="$(curl -fsS "http://127.0.0.1:$metrics/metrics")" || fail "GET /me
 grep -q '^parkbase_points_ingested_total{tenant="acme"} 4$' <<<"$metrics_text" \
   || fail "a repeated batch was counted as ingested again"
 grep -q '"msg":"rpc"' "$log" || grep -q '"msg": "rpc"' "$log" || fail "no JSON call log line"
+
+# Mutual TLS with the real binary and the command line: a second server on the same database requires client
+# certificates from a throwaway CA; the CLI gets in with one, not without, and refuses half a client identity.
+certs="$(mktemp -d)"
+openssl_quiet() { openssl "$@" >/dev/null 2>&1 || fail "openssl $*"; }
+openssl_quiet req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=e2e-ca \
+  -keyout "$certs/ca.key" -out "$certs/ca.pem"
+for leaf in server client; do
+  openssl_quiet req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$leaf" \
+    -keyout "$certs/$leaf.key" -out "$certs/$leaf.csr"
+  echo "subjectAltName=IP:127.0.0.1" >"$certs/$leaf.ext"
+  openssl_quiet x509 -req -in "$certs/$leaf.csr" -CA "$certs/ca.pem" -CAkey "$certs/ca.key" -CAcreateserial \
+    -days 1 -extfile "$certs/$leaf.ext" -out "$certs/$leaf.pem"
+done
+tls_port="$(free_port)"
+env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="127.0.0.1:$tls_port" \
+  --metrics_listen= --database_url="$service_url" --redis_url="$redis_url" --drain_seconds=0 \
+  --tls_cert_file="$certs/server.pem" --tls_key_file="$certs/server.key" --tls_client_ca_file="$certs/ca.pem" \
+  >/dev/null 2>>"$log" &
+tls_pid=$!
+mtls=(--address="127.0.0.1:$tls_port" --tls_ca_file="$certs/ca.pem" --tls_client_cert_file="$certs/client.pem"
+      --tls_client_key_file="$certs/client.key")
+for _ in $(seq 50); do run "$bin/parkbase" health "${mtls[@]}" >/dev/null 2>&1 && break; sleep 0.2; done
+run "$bin/parkbase" health "${mtls[@]}" >/dev/null || fail "mTLS: health with a client certificate"
+run "$bin/parkbase" tenant get acme "${mtls[@]}" >/dev/null || fail "mTLS: tenant get with a client certificate"
+code=0
+run "$bin/parkbase" health --address="127.0.0.1:$tls_port" --tls_ca_file="$certs/ca.pem" --timeout_seconds=2 \
+  >/dev/null 2>&1 || code=$?
+[[ $code == 1 ]] || fail "mTLS: health without a client certificate exited $code, want 1"
+code=0
+run "$bin/parkbase" tenant get acme --address="127.0.0.1:$tls_port" --timeout_seconds=2 >/dev/null 2>&1 || code=$?
+[[ $code == 24 ]] || fail "mTLS: a plaintext call exited $code, want 24 (UNAVAILABLE)"
+code=0
+run "$bin/parkbase" health --address="127.0.0.1:$tls_port" --tls_client_cert_file="$certs/client.pem" \
+  >/dev/null 2>&1 || code=$?
+[[ $code == 2 ]] || fail "mTLS: a client certificate without its key exited $code, want 2"
+kill -TERM "$tls_pid"
+wait "$tls_pid" || fail "mTLS server exit code after SIGTERM"
+tls_pid=""
+rm -rf "$certs"
 
 kill -TERM "$server_pid"
 for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done

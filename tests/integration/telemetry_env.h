@@ -18,6 +18,7 @@
 #include "grpcpp/support/status.h"
 #include "parkbase/device/v1/device.grpc.pb.h"
 #include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
+#include "support/status_details.h"
 #include "support/tenant_client.h"
 #include "support/test_env.h"
 #include "telemetry/maintenance.h"
@@ -54,21 +55,6 @@ std::string ValueText(const telpb::Value& value);
 // `<device>/<metric>@<ms>=<value>`.
 std::string PointText(const telpb::DataPoint& point);
 std::vector<std::string> PointTexts(const std::vector<telpb::DataPoint>& points);
-
-// The detail of type T in a status' google.rpc details; false when there is none.
-template <typename T>
-bool FindDetail(const google::rpc::Status& status, T* out) {
-  for (const auto& any : status.details()) {
-    if (any.UnpackTo(out)) return true;
-  }
-  return false;
-}
-template <typename T>
-bool FindDetail(const grpc::Status& status, T* out) {
-  google::rpc::Status details;
-  if (!details.ParseFromString(status.error_details())) return false;
-  return FindDetail(details, out);
-}
 
 struct TelemetryTenant {
   TestTenant keys;

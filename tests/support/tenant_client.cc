@@ -19,6 +19,7 @@ std::string TenantClient::CreateKey(const std::string& caller_key, const std::st
   grpc::Status status = stub_->CreateApiKey(Context(caller_key).get(), request, &response);
   INFO(status.error_message());
   REQUIRE(status.ok());
+  RecordSecret(response.secret());
   return response.secret();
 }
 

@@ -47,7 +47,8 @@ class TestDatabase {
 // The process's database, created on first use and dropped at exit.
 TestDatabase& SharedDatabase();
 
-// An all-in-one server on 127.0.0.1 with a fake clock.
+// An all-in-one server on 127.0.0.1 with a fake clock. Failed-authentication limits left at their defaults in
+// `overrides` are raised out of reach (suites call with bad keys on purpose); a test of the limits sets its own.
 class TestServer {
  public:
   explicit TestServer(TestDatabase& database = SharedDatabase(), ServerConfig overrides = {});
@@ -67,6 +68,11 @@ class TestServer {
   std::shared_ptr<grpc::Channel> channel_;
   std::string park_admin_key_;
 };
+
+// Every key a test uses (Context records it) is appended to $PARKBASE_TEST_SECRETS_DIR/secrets-<pid>.txt when that
+// is set, so the test command can check afterwards that no log line of the run holds one
+// (tests/lint/secrets_in_logs.py). Call it for keys minted but never used.
+void RecordSecret(const std::string& key);
 
 // A client context carrying `authorization: Bearer <key>` (none when key is empty) and a 10 s deadline.
 std::unique_ptr<grpc::ClientContext> Context(const std::string& key);

@@ -31,6 +31,11 @@ TEST_CASE("config: each bad value is refused naming its flag", "[config][unit]")
   SECTION("pool size") { config.db_pool_size = 0, flag = "--db_pool_size"; }
   SECTION("threads") { config.server_threads = 1, flag = "--server_threads"; }
   SECTION("log level") { config.log_level = "loud", flag = "--log_level"; }
+  SECTION("client CA without TLS") { config.tls_client_ca_file = "/ca.pem", flag = "--tls_client_ca_file"; }
+  SECTION("trusted proxies") { config.trusted_proxies = "10.0.0.0/8,proxy.local", flag = "--trusted_proxies"; }
+  SECTION("auth failures per source") { config.auth_failures_per_source = 0, flag = "--auth_failures_per_source"; }
+  SECTION("auth failures per key") { config.auth_failures_per_key = 0, flag = "--auth_failures_per_key"; }
+  SECTION("auth failure window") { config.auth_failure_window = absl::ZeroDuration(), flag = "--auth_failure_window_s"; }
   absl::Status status = ValidateServerConfig(config);
   REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(status.message()).find(flag) != std::string::npos);
