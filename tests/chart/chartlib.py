@@ -33,8 +33,13 @@ SERVER_FLAGS = frozenset({
     "max_message_bytes", "server_threads", "log_level", "telemetry_compaction_interval_ms",
     "telemetry_retention_interval_s", "max_streams", "max_streams_per_key", "max_streams_per_tenant",
     "stream_idle_timeout_s", "stream_max_age_s", "max_parsing_bytes", "bulk_statement_timeout_ms",
-    "max_scan_bytes", "max_scan_points",
+    "max_scan_bytes", "max_scan_points", "tls_client_ca_file", "trusted_proxies", "auth_failures_per_source",
+    "auth_failures_per_key", "auth_failure_window_s",
 })
+# Flags every server gets from the server block: flag -> value key.
+AUTH_LIMIT_FLAGS = {"auth_failures_per_source": "authFailuresPerSource",
+                    "auth_failures_per_key": "authFailuresPerKey",
+                    "auth_failure_window_s": "authFailureWindowSeconds"}
 # Flags only the telemetry Deployment gets, from telemetryMaintenance: flag -> value key.
 TELEMETRY_FLAGS = {"telemetry_compaction_interval_ms": "compactionIntervalMs",
                    "telemetry_retention_interval_s": "retentionIntervalSeconds"}
@@ -161,11 +166,9 @@ def build_dir():
 
 def work_dir():
     """A folder for files the checks make: $PB_CHART_WORK_DIR (CTest's binary dir) or a temporary one."""
-    path = os.environ.get("PB_CHART_WORK_DIR")
-    if path:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        return Path(path)
-    return Path(tempfile.gettempdir()) / "parkbase-chart-checks"
+    path = Path(os.environ.get("PB_CHART_WORK_DIR") or Path(tempfile.gettempdir()) / "parkbase-chart-checks")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def kubeconform_schema_dir():

@@ -153,6 +153,40 @@ class Render(unittest.TestCase):
                     for arg in extra_args:
                         self.assertGreater(args.index(arg), max(positions))
 
+    def test_auth_limits_and_trusted_proxies_reach_every_server(self):
+        for _, values, objects in self.each_values_set():
+            server = values["server"]
+            deployments = chartlib.by_kind(objects, "Deployment")
+            self.assertTrue(deployments)
+            for deployment in deployments:
+                name = chartlib.component(deployment)
+                (container,) = chartlib.pod_spec(deployment)["containers"]
+                parsed = flags(container)
+                extra = flags({"args": values["extraArgs"] + values[name].get("extraArgs", [])})
+                for flag, key in chartlib.AUTH_LIMIT_FLAGS.items():
+                    self.assertEqual(parsed.get(flag), extra.get(flag, str(server[key])), f"{name}: --{flag}")
+                if "trusted_proxies" in extra:
+                    continue  # extraArgs set it; a later flag wins
+                if server["trustedProxies"]:
+                    self.assertEqual(parsed.get("trusted_proxies"), ",".join(server["trustedProxies"]), name)
+                    (arg,) = [a for a in container["args"] if a.startswith("--trusted_proxies=")]
+                    self.assertEqual(arg, "--trusted_proxies=" + ",".join(server["trustedProxies"]),
+                                     "one flag, comma-joined, read back as a string")
+                else:
+                    self.assertNotIn("trusted_proxies", parsed, f"{name}: --trusted_proxies without proxies")
+
+    def test_trusted_proxies_are_passed_only_when_listed(self):
+        proxies = ["10.244.0.0/16", "fd00::/8", "2001:db8::"]
+        for listed in ([], proxies[:1], proxies):
+            with self.subTest(listed=listed):
+                args = ["server.trustedProxies={" + ",".join(listed) + "}"] if listed else []  # {} is [""]
+                for deployment in chartlib.by_kind(chartlib.render(set_values=args), "Deployment"):
+                    parsed = flags(chartlib.pod_spec(deployment)["containers"][0])
+                    if listed:
+                        self.assertEqual(parsed["trusted_proxies"], ",".join(listed))
+                    else:
+                        self.assertNotIn("trusted_proxies", parsed)
+
     def test_probes_are_grpc_on_the_plaintext_health_port(self):
         for _, values, objects in self.each_values_set():
             health = values["ports"]["health"]
@@ -177,9 +211,10 @@ class Render(unittest.TestCase):
                 (container,) = pod["containers"]
                 parsed = flags(container)
                 volumes = {v["name"]: v for v in pod["volumes"]}
+                mounts = {m["name"]: m for m in container["volumeMounts"]}
                 if tls["enabled"]:
                     self.assertEqual(volumes["tls"]["secret"]["secretName"], tls["secretName"])
-                    mount = next(m for m in container["volumeMounts"] if m["name"] == "tls")
+                    mount = mounts["tls"]
                     self.assertTrue(mount["readOnly"])
                     self.assertEqual(parsed["tls_cert_file"], mount["mountPath"] + "/tls.crt")
                     self.assertEqual(parsed["tls_key_file"], mount["mountPath"] + "/tls.key")
@@ -188,6 +223,33 @@ class Render(unittest.TestCase):
                     self.assertNotIn("tls", volumes)
                     self.assertNotIn("tls_cert_file", parsed)
                     self.assertNotIn("tls_key_file", parsed)
+                if tls["enabled"] and tls["clientCASecretName"]:
+                    # Only ca.crt: a CA Secret may also hold the CA's private key.
+                    self.assertEqual(volumes["tls-client-ca"]["secret"]["secretName"], tls["clientCASecretName"])
+                    self.assertEqual(volumes["tls-client-ca"]["secret"]["items"], [{"key": "ca.crt", "path": "ca.crt"}])
+                    mount = mounts["tls-client-ca"]
+                    self.assertTrue(mount["readOnly"])
+                    self.assertNotEqual(mount["mountPath"], mounts["tls"]["mountPath"])
+                    self.assertEqual(parsed["tls_client_ca_file"], mount["mountPath"] + "/ca.crt")
+                else:
+                    self.assertNotIn("tls-client-ca", volumes)
+                    self.assertNotIn("tls-client-ca", mounts)
+                    self.assertNotIn("tls_client_ca_file", parsed)
+
+    def test_mutual_tls_is_a_values_set(self):
+        sets = {name: merged_values(path) for name, path in chartlib.values_sets()}
+        self.assertTrue(any(v["tls"]["enabled"] and v["tls"]["clientCASecretName"] for v in sets.values()),
+                        "no values set in tests/chart/values turns mutual TLS on")
+        self.assertTrue(any(v["server"]["trustedProxies"] for v in sets.values()),
+                        "no values set in tests/chart/values lists trusted proxies")
+
+    def test_client_ca_without_tls_is_refused_even_without_the_schema(self):
+        # values.schema.json refuses it first (invalid/client-ca-without-tls.yaml); the template's own check keeps
+        # `--skip-schema-validation` from installing servers that silently accept clients without certificates.
+        result = chartlib.helm_template(set_values=["tls.clientCASecretName=parkbase-client-ca"], check=False,
+                                        extra=["--skip-schema-validation"])
+        self.assertNotEqual(result.returncode, 0, "rendered a client CA without TLS")
+        self.assertRegex(result.stderr, r'tls\.clientCASecretName \("parkbase-client-ca"\) needs tls\.enabled')
 
     def test_services_and_autoscalers_point_at_their_deployment(self):
         for _, values, objects in self.each_values_set():

@@ -79,6 +79,9 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 {{/* Where the TLS Secret is mounted in the servers. */}}
 {{- define "parkbase.tlsDir" -}}/etc/parkbase/tls{{- end }}
 
+{{/* Where the client CA Secret's ca.crt is mounted when tls.clientCASecretName is set (mutual TLS). */}}
+{{- define "parkbase.tlsClientCADir" -}}/etc/parkbase/client-ca{{- end }}
+
 {{/* Flags of a server; (dict "ctx" $ "name" <service name> "svc" <service values>). */}}
 {{- define "parkbase.serverArgs" -}}
 {{- $v := .ctx.Values -}}
@@ -101,9 +104,19 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 - --bulk_statement_timeout_ms={{ int64 $v.server.bulkStatementTimeoutMs }}
 - --max_scan_bytes={{ int64 $v.server.maxScanBytes }}
 - --max_scan_points={{ int64 $v.server.maxScanPoints }}
+- --auth_failures_per_source={{ int64 $v.server.authFailuresPerSource }}
+- --auth_failures_per_key={{ int64 $v.server.authFailuresPerKey }}
+- --auth_failure_window_s={{ int64 $v.server.authFailureWindowSeconds }}
+{{- with $v.server.trustedProxies }}
+{{- /* Quoted: an IPv6 address may end in ":", which YAML would read as a mapping key. */}}
+- {{ printf "--trusted_proxies=%s" (join "," .) | quote }}
+{{- end }}
 {{- if $v.tls.enabled }}
 - --tls_cert_file={{ include "parkbase.tlsDir" .ctx }}/tls.crt
 - --tls_key_file={{ include "parkbase.tlsDir" .ctx }}/tls.key
+{{- if $v.tls.clientCASecretName }}
+- --tls_client_ca_file={{ include "parkbase.tlsClientCADir" .ctx }}/ca.crt
+{{- end }}
 {{- end }}
 {{- if eq .name "telemetry" }}
 - --telemetry_compaction_interval_ms={{ int64 $v.telemetryMaintenance.compactionIntervalMs }}
@@ -171,6 +184,10 @@ only reports them: in lint mode Helm turns `fail` into an INFO line.)
 {{- $v := .Values }}
 {{- if or (eq $v.ports.grpc $v.ports.health) (eq $v.ports.grpc $v.ports.metrics) (eq $v.ports.health $v.ports.metrics) }}
 {{- fail (printf "ports: grpc (%v), health (%v) and metrics (%v) must differ" $v.ports.grpc $v.ports.health $v.ports.metrics) }}
+{{- end }}
+{{- /* values.schema.json refuses this too; repeated so --skip-schema-validation cannot silently drop mutual TLS. */}}
+{{- if and $v.tls.clientCASecretName (not $v.tls.enabled) }}
+{{- fail (printf "tls.clientCASecretName (%q) needs tls.enabled=true and tls.secretName: mutual TLS is TLS that also asks for client certificates" $v.tls.clientCASecretName) }}
 {{- end }}
 {{- if le (int $v.terminationGracePeriodSeconds) (int $v.server.drainSeconds) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed server.drainSeconds (%v), or the kubelet kills servers mid-drain" $v.terminationGracePeriodSeconds $v.server.drainSeconds) }}
