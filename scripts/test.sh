@@ -75,7 +75,9 @@ ctest --test-dir "$PB_BUILD_DIR" --output-on-failure --no-tests=error --timeout 
   "${exclude[@]}" "${labels[@]}" "${ctest_extra[@]}"
 if compgen -G "$PARKBASE_TEST_SECRETS_DIR/secrets-*.txt" >/dev/null; then
   extra_logs=()
-  for f in "$PARKBASE_TEST_SECRETS_DIR"/logs/*.log; do [[ -f "$f" ]] && extra_logs+=(--log "$f"); done
+  for f in "$PARKBASE_TEST_SECRETS_DIR"/logs/*.log; do
+    if [[ -f "$f" ]]; then extra_logs+=(--log "$f"); fi
+  done
   "$PB_PYTHON" tests/lint/secrets_in_logs.py --secrets-dir "$PARKBASE_TEST_SECRETS_DIR" \
     --log "$PB_BUILD_DIR/Testing/Temporary/LastTest.log" "${extra_logs[@]}" ||
     pb_die "a key the tests used appears in a server log line (see above)"
