@@ -138,6 +138,88 @@ TEST_CASE("telemetry streams: one key's idle streams never refuse other tenants'
   }
 }
 
+// A Subscribe stream held open until the test lets go: admitted (blocked reading) or refused at once.
+struct OpenSubscription {
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientReader<telpb::SubscribeResponse>> reader;
+  std::thread thread;
+  std::atomic<bool> finished{false};
+  std::atomic<int> points{0};
+  grpc::Status status;
+
+  OpenSubscription(telpb::TelemetryService::Stub& stub, const std::string& key, const std::string& parent) {
+    context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", key));
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    telpb::SubscribeRequest request;
+    request.set_parent(parent);
+    reader = stub.Subscribe(context.get(), request);
+    thread = std::thread([this] {
+      telpb::SubscribeResponse message;
+      while (reader->Read(&message)) points += message.points_size();
+      status = reader->Finish();
+      finished = true;
+    });
+  }
+  // Leaves the stream and waits until it has ended.
+  void Close() {
+    context->TryCancel();
+    if (thread.joinable()) thread.join();
+  }
+  ~OpenSubscription() { Close(); }
+};
+
+TEST_CASE("telemetry streams: one tenant's subscriptions never lock out other tenants or the park admin",
+          "[telemetry][integration][defects]") {
+  // Once eight subscriptions of one developer key took the server's whole subscription cap. Subscriptions now count
+  // against the stream limits per key and per tenant like WriteStreams.
+  ServerConfig config;
+  config.server_threads = 64;
+  TelemetryEnv env(config);
+  TelemetryTenant greedy = env.CreateTenant("subgreedy", 1);
+  TelemetryTenant other = env.CreateTenant("subother", 1);
+
+  std::vector<std::unique_ptr<OpenSubscription>> greedy_subscriptions;
+  for (int i = 0; i < 24; ++i) {
+    greedy_subscriptions.push_back(
+        std::make_unique<OpenSubscription>(*env.stub, greedy.keys.developer_key, greedy.parent));
+  }
+  REQUIRE(WaitFor(absl::Seconds(5), [&] {
+    int finished = 0;
+    for (const auto& subscription : greedy_subscriptions) finished += subscription->finished ? 1 : 0;
+    return finished == 8;
+  }));
+  for (const auto& subscription : greedy_subscriptions) {
+    if (!subscription->finished) continue;
+    INFO(subscription->status.error_message());
+    CHECK(subscription->status.error_code() == grpc::RESOURCE_EXHAUSTED);
+    CHECK(absl::StrContains(subscription->status.error_message(), "max_streams_per_key"));
+  }
+
+  // Another tenant's subscriptions and the park admin's are admitted, receive what is written, and run until their
+  // clients leave.
+  std::vector<std::unique_ptr<OpenSubscription>> others;
+  for (int i = 0; i < 8; ++i) {
+    others.push_back(std::make_unique<OpenSubscription>(*env.stub, other.keys.developer_key, other.parent));
+  }
+  others.push_back(std::make_unique<OpenSubscription>(*env.stub, env.server.park_admin_key(), other.parent));
+  absl::SleepFor(absl::Milliseconds(500));
+  for (const auto& subscription : others) CHECK_FALSE(subscription->finished);
+  env.MustWrite(other.keys.developer_key,
+                OnePoint(other.parent, other.devices[0].device_id(), env.Now() - absl::Minutes(1), 7, "sub-1"));
+  CHECK(WaitFor(absl::Seconds(5), [&] {
+    for (const auto& subscription : others) {
+      if (subscription->points == 0) return false;
+    }
+    return true;
+  }));
+  for (auto& subscription : others) {
+    subscription->Close();
+    INFO(subscription->status.error_message());
+    CHECK(subscription->status.error_code() == grpc::CANCELLED);  // ran until the client left, never refused
+  }
+}
+
 TEST_CASE("telemetry streams: the per-tenant and per-server stream limits hold", "[telemetry][integration][defects]") {
   ServerConfig config;
   config.max_streams_per_tenant = 5;

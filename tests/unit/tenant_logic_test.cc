@@ -1,6 +1,8 @@
-// TenantManager's rules with an in-memory store: who may do what, validation before storage, plan and quota
-// arithmetic. The real store is covered by the integration tests; these need no database.
-#include <map>
+// TenantManager's rules with an in-memory store (tests/support/fake_tenant_store.h): who may do what, validation
+// before storage, plan and quota arithmetic. The real store is covered by the integration tests; these need no
+// database.
+#include <algorithm>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -10,115 +12,18 @@
 #include "common/clock.h"
 #include "common/page_token.h"
 #include "parkbase/tenant/v1/tenant.grpc.pb.h"
+#include "support/fake_tenant_store.h"
 #include "tenant/tenant_logic.h"
 
 namespace parkbase::tenant {
 namespace {
 
-// Keeps tenants and keys in maps and honours the scope the way row-level security would: a scope sees its own
-// tenant only, plus the registry when park-wide.
-class FakeTenantStore final : public TenantStore {
- public:
-  std::map<std::string, pb::Tenant> tenants;
-  std::map<std::string, StoredKey> keys;  // by key_id
-  std::vector<AuditEntry> audit;
-  int writes = 0;
-  // Rows other tables hold per tenant, and every purge call's batch size.
-  std::map<std::string, int64_t> rows;
-  std::vector<int64_t> purged_batches;
-
-  absl::StatusOr<pb::Tenant> CreateTenant(const TenantScope& scope, const pb::Tenant& tenant,
-                                          const AuditEntry& entry) override {
-    if (!scope.park_wide) return absl::PermissionDeniedError("rls");
-    if (tenants.count(tenant.tenant_id())) return absl::AlreadyExistsError("exists");
-    pb::Tenant stored = tenant;
-    stored.set_name("tenants/" + tenant.tenant_id());
-    stored.set_state(pb::TENANT_STATE_ACTIVE);
-    stored.set_code(absl::StrCat(1000 + tenants.size()));
-    tenants[tenant.tenant_id()] = stored;
-    audit.push_back(entry);
-    ++writes;
-    return stored;
-  }
-  absl::StatusOr<pb::Tenant> GetTenant(const TenantScope& scope, const std::string& id) override {
-    if (!Visible(scope, id)) return absl::NotFoundError("not found");
-    return tenants[id];
-  }
-  absl::StatusOr<std::vector<pb::Tenant>> ListTenants(const TenantScope& scope, const TenantFilter& filter,
-                                                      const std::string& after, int limit) override {
-    std::vector<pb::Tenant> result;
-    for (const auto& [id, tenant] : tenants) {
-      if (id <= after || !Visible(scope, id)) continue;
-      if (filter.state && tenant.state() != *filter.state) continue;
-      if (static_cast<int>(result.size()) == limit) break;
-      result.push_back(tenant);
-    }
-    return result;
-  }
-  absl::StatusOr<pb::Tenant> UpdateTenant(const TenantScope& scope, const std::string& id,
-                                          const TenantMutation& mutate, const AuditEntry& entry) override {
-    if (!Visible(scope, id)) return absl::NotFoundError("not found");
-    pb::Tenant copy = tenants[id];
-    if (absl::Status status = mutate(copy); !status.ok()) return status;
-    tenants[id] = copy;
-    audit.push_back(entry);
-    ++writes;
-    return copy;
-  }
-  absl::Status DeleteTenant(const TenantScope& scope, const std::string& id, const TenantMutation& check,
-                            const AuditEntry& entry) override {
-    if (!Visible(scope, id)) return absl::NotFoundError("not found");
-    if (absl::Status status = check(tenants[id]); !status.ok()) return status;
-    tenants.erase(id);
-    ++writes;
-    return absl::OkStatus();
-  }
-  absl::StatusOr<int64_t> PurgeTenantRows(const std::string& id, int batch_rows) override {
-    const int64_t deleted = std::min<int64_t>(rows[id], batch_rows);
-    rows[id] -= deleted;
-    purged_batches.push_back(deleted);
-    return deleted;
-  }
-  absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
-                                          const AuditEntry& entry) override {
-    keys[key.key.key_id()] = key;
-    ++writes;
-    return key.key;
-  }
-  absl::StatusOr<std::vector<pb::ApiKey>> ListApiKeys(const TenantScope&, const std::string&, const std::string&,
-                                                      int) override {
-    return std::vector<pb::ApiKey>();
-  }
-  absl::StatusOr<pb::ApiKey> UpdateApiKey(const TenantScope&, const std::string&, const std::string&,
-                                          const KeyMutation&, const AuditEntry&) override {
-    return absl::NotFoundError("not found");
-  }
-  absl::StatusOr<std::vector<pb::AuditEvent>> ListAuditEvents(const TenantScope&, const std::string&, int64_t,
-                                                              int) override {
-    return std::vector<pb::AuditEvent>();
-  }
-
- private:
-  bool Visible(const TenantScope& scope, const std::string& id) {
-    return tenants.count(id) != 0 && (scope.park_wide || scope.tenant_id == id);
-  }
-};
-
-// Records purges; fails while `down`.
-class FakeCache final : public TenantCachePurger {
- public:
-  absl::Status PurgeTenant(const std::string& tenant_id) override {
-    if (down) return absl::UnavailableError("redis down");
-    purged.push_back(tenant_id);
-    return absl::OkStatus();
-  }
-  bool down = false;
-  std::vector<std::string> purged;
-};
+using testing::FakeTenantCachePurger;
+using testing::FakeTenantStore;
 
 struct Fixture {
   FakeTenantStore store;
-  FakeCache cache;
+  FakeTenantCachePurger cache;
   FakeClock clock{absl::FromUnixSeconds(1'800'000'000)};
   PageTokens tokens{"unit-test-page-token-secret"};
   TenantManager manager{store, clock, tokens, &cache};
@@ -294,6 +199,47 @@ TEST_CASE("tenant logic: a deleted tenant's rows go in batches and its cache is 
   CHECK(f.cache.purged == std::vector<std::string>{"big"});
   CHECK(f.store.rows["big"] == 0);
   for (int64_t batch : f.store.purged_batches) CHECK(batch <= 5000);
+}
+
+TEST_CASE("tenant logic: a purge batch that outlasts the statement timeout is halved, and grows back once batches fit",
+          "[tenant][unit]") {
+  Fixture f;
+  f.Create("big");
+  f.store.rows["big"] = 200'000;
+  pb::SuspendTenantRequest suspend;
+  suspend.set_name("tenants/big");
+  suspend.set_reason("leaving the park");
+  REQUIRE(f.manager.SuspendTenant(f.park_admin, suspend).ok());
+  pb::DeleteTenantRequest remove;
+  remove.set_name("tenants/big");
+
+  SECTION("a slow moment: three batches time out, later ones fit") {
+    f.store.slow_purges = 3;
+    f.store.slow_batch_rows = 0;
+    REQUIRE(f.manager.DeleteTenant(f.park_admin, remove).ok());
+    CHECK(f.store.rows["big"] == 0);
+    CHECK(f.store.tenants.count("big") == 0);
+    // 5000 -> 2500 -> 1250 -> 625 rows, then back up after eight batches that fit at each size.
+    REQUIRE(f.store.attempted_batches.size() > 4);
+    CHECK(std::vector<int64_t>(f.store.attempted_batches.begin(), f.store.attempted_batches.begin() + 4) ==
+          std::vector<int64_t>{5000, 2500, 1250, 625});
+    CHECK(*std::min_element(f.store.attempted_batches.begin(), f.store.attempted_batches.end()) == 625);
+    const auto first_full = std::find(f.store.attempted_batches.begin() + 1, f.store.attempted_batches.end(), 5000);
+    REQUIRE(first_full != f.store.attempted_batches.end());
+    // 8 batches at 625, 1250 and 2500 each before the size doubles again.
+    CHECK(first_full - f.store.attempted_batches.begin() == 3 + 8 * 3);
+    CHECK(f.store.attempted_batches.back() == 5000);
+  }
+  SECTION("a database too slow for even the smallest batch: the deletion fails and can be retried") {
+    f.store.slow_purges = 1'000;
+    f.store.slow_batch_rows = 10;
+    CHECK(f.manager.DeleteTenant(f.park_admin, remove).code() == absl::StatusCode::kDeadlineExceeded);
+    CHECK(f.store.attempted_batches.back() == 50);
+    CHECK(f.store.tenants.count("big") == 1);
+    f.store.slow_purges = 0;
+    REQUIRE(f.manager.DeleteTenant(f.park_admin, remove).ok());
+    CHECK(f.store.rows["big"] == 0);
+  }
 }
 
 TEST_CASE("tenant logic: quota fields left unset take the plan's value, zero installed apps is a limit",
