@@ -36,7 +36,7 @@ bool Lists(const access::v1::Rule& rule, Role role) {
 }
 
 std::string Truncated(absl::string_view name) {
-  return std::string(name.substr(0, 200));
+  return std::string(Utf8Prefix(name, 200));
 }
 
 }  // namespace

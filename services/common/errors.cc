@@ -48,6 +48,14 @@ absl::Status QuotaError(absl::string_view subject, absl::string_view limit, absl
   return status;
 }
 
+absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  size_t end = max_bytes;
+  // Back over the continuation bytes (10xxxxxx) of the character the cut falls in; a character has at most three.
+  for (int i = 0; i < 3 && end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80; ++i) --end;
+  return text.substr(0, end);
+}
+
 absl::Status WithReason(absl::Status status, absl::string_view reason) {
   google::rpc::ErrorInfo info;
   info.set_reason(std::string(reason));

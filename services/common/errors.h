@@ -21,6 +21,11 @@ absl::Status FieldError(absl::string_view field, absl::string_view description);
 absl::Status QuotaError(absl::string_view subject, absl::string_view limit, absl::string_view description,
                         absl::Duration retry_after);
 
+// At most `max_bytes` of `text`, cut before a character rather than inside one: what an error message or an answer
+// echoes of a request must stay UTF-8, or the client cannot parse the answer (a proto3 string) and protobuf logs an
+// error for every copy the server makes of it.
+absl::string_view Utf8Prefix(absl::string_view text, size_t max_bytes);
+
 // Adds an ErrorInfo with a stable machine-readable reason (e.g. "TENANT_SUSPENDED") to a status.
 absl::Status WithReason(absl::Status status, absl::string_view reason);
 

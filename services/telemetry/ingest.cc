@@ -113,7 +113,7 @@ class BatchDevices {
                                           : directory_.Resolve(rules_.tenant_id, reference);
       if (absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status())) {
         lookup.reason = pb::REJECTION_REASON_UNKNOWN_DEVICE;
-        lookup.description = absl::StrCat("no device \"", reference.substr(0, 100), "\" in the tenant");
+        lookup.description = absl::StrCat("no device \"", Utf8Prefix(reference, 100), "\" in the tenant");
       } else if (!device.ok()) {
         return device.status();
       } else {
@@ -253,7 +253,7 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
     if (rule == device.device->metrics.end()) {
       rejections.Add(i, 1, i, pb::REJECTION_REASON_UNKNOWN_METRIC, absl::StrCat(prefix, ".metric"),
                      absl::StrCat("device type \"", device.device->device_type_id, "\" has no metric \"",
-                                  point.metric().substr(0, 100), "\""));
+                                  Utf8Prefix(point.metric(), 100), "\""));
       continue;
     }
     if (!point.has_time()) {
@@ -381,7 +381,7 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
     if (rule == device.device->metrics.end()) {
       rejections.Add(first, n, group, pb::REJECTION_REASON_UNKNOWN_METRIC, absl::StrCat(prefix(), ".metric"),
                      absl::StrCat("device type \"", device.device->device_type_id, "\" has no metric \"",
-                                  input.metric().substr(0, 100), "\""));
+                                  Utf8Prefix(input.metric(), 100), "\""));
       continue;
     }
     const MetricRule& metric = rule->second;

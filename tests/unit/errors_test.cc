@@ -25,6 +25,15 @@ TEST_CASE("errors: a field error carries a BadRequest naming the field", "[error
   CHECK(bad_request.field_violations(0).field() == "tenant.display_name");
 }
 
+TEST_CASE("errors: echoed input is cut before a character, never inside one", "[errors][unit]") {
+  const std::string text = "ab\xc3\xa9" "cd\xf0\x9f\x98\x80";  // "abécd" and an emoji: 10 bytes
+  CHECK(Utf8Prefix(text, 10) == text);
+  CHECK(Utf8Prefix(text, 3) == "ab");
+  CHECK(Utf8Prefix(text, 4) == "ab\xc3\xa9");
+  CHECK(Utf8Prefix(text, 9) == "ab\xc3\xa9" "cd");
+  CHECK(Utf8Prefix(text, 0).empty());
+}
+
 TEST_CASE("errors: quota errors carry QuotaFailure and RetryInfo", "[errors][unit]") {
   grpc::Status status = ToGrpcStatus(QuotaError("tenants/acme", "max_devices", "100 devices", absl::Milliseconds(1500)));
   CHECK(status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
