@@ -5,9 +5,24 @@ if(PARKBASE_WERROR)
   list(APPEND PARKBASE_WARNINGS -Werror)
 endif()
 
+# PARKBASE_FUZZ (docs/fuzzing.md): code we write gets AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer's
+# coverage; generated code only the same optimization (sanitizing protoc's output would double its compile time and
+# find nothing of ours). -O1 with line tables, as libFuzzer's documentation recommends: fast to fuzz and to compile.
+if(PARKBASE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "PARKBASE_FUZZ needs clang (CXX=clang++-16; scripts/fuzz.sh sets it up)")
+  endif()
+  set(PARKBASE_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=undefined)
+  add_compile_options(-O1 -gline-tables-only -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # parkbase_target_defaults(<target>) applies the project's warnings to code we write (never to generated code).
 function(parkbase_target_defaults target)
   target_compile_options(${target} PRIVATE ${PARKBASE_WARNINGS})
+  if(PARKBASE_FUZZ)
+    target_compile_options(${target} PRIVATE ${PARKBASE_FUZZ_SANITIZERS} -fsanitize=fuzzer-no-link)
+  endif()
 endfunction()
 
 # parkbase_embed_migrations(<target> <service> <function> <files...>) compiles numbered SQL files into a function

@@ -580,7 +580,7 @@ class Maintenance final : public TelemetryMaintenance {
     // Latest values missed while Redis was unreachable at write time are repaired here; older points never
     // replace newer ones.
     if (redis_ != nullptr && !folded_latest.empty()) {
-      LatestValues latest(*redis_);
+      RedisLatestValues latest(*redis_);
       (void)latest.Update(tenant_id, folded_latest);
     }
     return stats;

@@ -147,8 +147,9 @@ std::string LiveFeed::PresenceKey(const std::string& tenant_id) {
   return redis_keys::LivePresence(tenant_id);
 }
 
-absl::StatusOr<IngestRateLimiter::Decision> IngestRateLimiter::Take(const std::string& tenant_id,
-                                                                     int64_t points_per_second, int64_t points) {
+absl::StatusOr<IngestRateLimiter::Decision> RedisIngestRateLimiter::Take(const std::string& tenant_id,
+                                                                          int64_t points_per_second,
+                                                                          int64_t points) {
   absl::StatusOr<RedisReply> reply =
       redis_.Command({"EVAL", kGcraScript, "1", redis_keys::IngestQuota(tenant_id),
                       absl::StrCat(std::max<int64_t>(points_per_second, 1)), absl::StrCat(points)});
@@ -162,7 +163,7 @@ absl::StatusOr<IngestRateLimiter::Decision> IngestRateLimiter::Take(const std::s
   return decision;
 }
 
-absl::Status LatestValues::Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) {
+absl::Status RedisLatestValues::Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) {
   // One packed argument per device (its series' newest points), in the order devices first appear.
   absl::flat_hash_map<absl::string_view, size_t> index;
   std::vector<std::pair<absl::string_view, std::string>> devices;
@@ -196,7 +197,7 @@ absl::Status LatestValues::Update(const std::string& tenant_id, const std::vecto
   return status;
 }
 
-absl::Status LatestValues::BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices) {
+absl::Status RedisLatestValues::BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices) {
   if (devices.empty()) return absl::OkStatus();
   std::vector<std::string> command = {"EVAL", kLatestRebuildScript, absl::StrCat(devices.size())};
   for (const std::string& device : devices) command.push_back(LatestKey(tenant_id, device));
@@ -206,9 +207,9 @@ absl::Status LatestValues::BeginRebuild(const std::string& tenant_id, const std:
   return redis_.Command(command).status();
 }
 
-absl::Status LatestValues::FinishRebuild(const std::string& tenant_id,
-                                         const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
-                                         const std::vector<std::string>& devices) {
+absl::Status RedisLatestValues::FinishRebuild(const std::string& tenant_id,
+                                              const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
+                                              const std::vector<std::string>& devices) {
   absl::flat_hash_map<std::string, std::vector<std::pair<const std::string*, const LatestPoint*>>> by_device;
   for (const std::string& device : devices) by_device[device];
   for (const auto& [key, point] : points) {
@@ -233,7 +234,7 @@ absl::Status LatestValues::FinishRebuild(const std::string& tenant_id,
   return redis_.Command(command).status();
 }
 
-absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> LatestValues::Read(
+absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> RedisLatestValues::Read(
     const std::string& tenant_id, const std::vector<std::string>& device_ids) {
   std::vector<std::string> command = {"EVAL", kLatestReadScript, absl::StrCat(device_ids.size())};
   for (const std::string& device : device_ids) command.push_back(LatestKey(tenant_id, device));
@@ -267,7 +268,7 @@ absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, Latest
   return result;
 }
 
-void LiveFeed::Publish(const std::string& tenant_id, const std::string& block) {
+void RedisLiveFeed::Publish(const std::string& tenant_id, const std::string& block) {
   // Real time, not the service clock: this is about when Redis was last asked.
   const absl::Time now = absl::Now();
   bool present = false;

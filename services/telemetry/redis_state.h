@@ -1,7 +1,8 @@
 // What the telemetry service keeps in Redis: per-tenant ingest rate limits (GCRA), latest values, and the live
 // feed that Subscribe reads on every replica. Keys carry the tenant in a hash tag ({tenant}) so a tenant's keys
 // stay on one Redis Cluster slot. PostgreSQL stays the system of record: everything here is rebuilt or refreshed
-// from it (see docs/telemetry.md).
+// from it (see docs/telemetry.md). Each is an interface with its Redis implementation, so the telemetry logic runs
+// over fakes in the fuzz targets (tests/fuzz).
 #pragma once
 
 #include <cstdint>
@@ -21,18 +22,26 @@
 
 namespace parkbase::telemetry {
 
-// GCRA over Redis' own clock, so every replica shares one bucket per tenant. A burst of one second's worth is
-// allowed; a batch larger than that passes only when the bucket is full, and later batches then wait.
+// Per-tenant ingest rate limits: whether a tenant may store `points` more points now.
 class IngestRateLimiter {
  public:
-  explicit IngestRateLimiter(RedisClient& redis) : redis_(redis) {}
+  virtual ~IngestRateLimiter() = default;
 
   struct Decision {
     bool allowed = true;
     absl::Duration retry_after;
   };
-  // UNAVAILABLE when Redis cannot answer (the caller decides whether to fail open).
-  absl::StatusOr<Decision> Take(const std::string& tenant_id, int64_t points_per_second, int64_t points);
+  // UNAVAILABLE when the limiter cannot answer (the caller decides whether to fail open).
+  virtual absl::StatusOr<Decision> Take(const std::string& tenant_id, int64_t points_per_second, int64_t points) = 0;
+};
+
+// GCRA over Redis' own clock, so every replica shares one bucket per tenant. A burst of one second's worth is
+// allowed; a batch larger than that passes only when the bucket is full, and later batches then wait.
+class RedisIngestRateLimiter final : public IngestRateLimiter {
+ public:
+  explicit RedisIngestRateLimiter(RedisClient& redis) : redis_(redis) {}
+
+  absl::StatusOr<Decision> Take(const std::string& tenant_id, int64_t points_per_second, int64_t points) override;
 
  private:
   RedisClient& redis_;
@@ -50,20 +59,33 @@ class LatestValues {
   // How long a pending hash lives: far longer than a rebuild takes.
   static constexpr absl::Duration kPendingTtl = absl::Seconds(30);
 
-  explicit LatestValues(RedisClient& redis) : redis_(redis) {}
+  virtual ~LatestValues() = default;
 
   // Offers the newest point of each series to the devices' hashes that exist (a missing hash is rebuilt from
   // storage by the next reader, which then sees this point too).
-  absl::Status Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series);
-  absl::Status BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices);
+  virtual absl::Status Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) = 0;
+  virtual absl::Status BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices) = 0;
   // Completes the hashes of `devices` that are still there (pending or complete) with `points`.
-  absl::Status FinishRebuild(const std::string& tenant_id, const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
-                             const std::vector<std::string>& devices);
+  virtual absl::Status FinishRebuild(const std::string& tenant_id,
+                                     const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
+                                     const std::vector<std::string>& devices) = 0;
 
   // Per device: nullopt unless Redis holds a complete hash for it (never read, lost, or a rebuild under way or
   // failed); otherwise metric -> point.
+  virtual absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> Read(
+      const std::string& tenant_id, const std::vector<std::string>& device_ids) = 0;
+};
+
+class RedisLatestValues final : public LatestValues {
+ public:
+  explicit RedisLatestValues(RedisClient& redis) : redis_(redis) {}
+
+  absl::Status Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) override;
+  absl::Status BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices) override;
+  absl::Status FinishRebuild(const std::string& tenant_id, const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
+                             const std::vector<std::string>& devices) override;
   absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> Read(
-      const std::string& tenant_id, const std::vector<std::string>& device_ids);
+      const std::string& tenant_id, const std::vector<std::string>& device_ids) override;
 
  private:
   RedisClient& redis_;
@@ -73,10 +95,10 @@ class LatestValues {
 // the subscribers refresh), so a tenant without subscribers costs one cached GET a second.
 class LiveFeed {
  public:
-  explicit LiveFeed(RedisClient& redis) : redis_(redis) {}
+  virtual ~LiveFeed() = default;
 
   // Best effort: a failure is logged; the batch is committed either way.
-  void Publish(const std::string& tenant_id, const std::string& block);
+  virtual void Publish(const std::string& tenant_id, const std::string& block) = 0;
 
   static std::string StreamKey(const std::string& tenant_id);
   static std::string PresenceKey(const std::string& tenant_id);
@@ -86,6 +108,13 @@ class LiveFeed {
   static constexpr absl::Duration kPresenceCheckInterval = absl::Milliseconds(500);
   // Entries kept in a tenant's stream for slow readers.
   static constexpr int kStreamLength = 1000;
+};
+
+class RedisLiveFeed final : public LiveFeed {
+ public:
+  explicit RedisLiveFeed(RedisClient& redis) : redis_(redis) {}
+
+  void Publish(const std::string& tenant_id, const std::string& block) override;
 
  private:
   RedisClient& redis_;

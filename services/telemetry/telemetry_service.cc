@@ -232,9 +232,9 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
   auto& cache_clock = host.Own(std::make_unique<SystemClock>());
   auto& resolver = host.Own(std::make_unique<device::DeviceSchemaResolver>(device_store, host.redis(), cache_clock));
   auto& directory = host.Own(std::make_unique<RegistryDeviceDirectory>(resolver, store));
-  auto& limiter = host.Own(std::make_unique<IngestRateLimiter>(*host.redis()));
-  auto& latest = host.Own(std::make_unique<LatestValues>(*host.redis()));
-  auto& live = host.Own(std::make_unique<LiveFeed>(*host.redis()));
+  auto& limiter = host.Own(std::make_unique<RedisIngestRateLimiter>(*host.redis()));
+  auto& latest = host.Own(std::make_unique<RedisLatestValues>(*host.redis()));
+  auto& live = host.Own(std::make_unique<RedisLiveFeed>(*host.redis()));
   auto& manager = host.Own(std::make_unique<TelemetryManager>(TelemetryManager::Parts{
       .store = store,
       .directory = directory,
