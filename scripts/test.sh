@@ -6,9 +6,13 @@
 # the CTest test lint.buf).
 #
 #   scripts/test.sh                       everything except benchmarks
-#   scripts/test.sh -L integration        only tests with this CTest label (repeatable; -L bench runs benchmarks)
-#   scripts/test.sh --fuzz-seconds 60     time per fuzz target (PARKBASE_FUZZ_SECONDS, default 30)
-#   scripts/test.sh --soak-seconds 600    length of soak tests (PARKBASE_SOAK_SECONDS, default 0: off)
+#   scripts/test.sh -L integration        only tests with this CTest label (repeatable; -L bench runs benchmarks,
+#                                         -L fuzz only the fuzzers)
+#   scripts/test.sh --fuzz-seconds 60     time per fuzz target (PARKBASE_FUZZ_SECONDS, default 20); the fuzzers
+#                                         (scripts/fuzz.sh, a clang build of their own) run after CTest when no -L
+#                                         or -- narrows the run, or with -L fuzz
+#   scripts/test.sh --soak-seconds 600    also run the soak (scripts/soak.sh) this long (PARKBASE_SOAK_SECONDS,
+#                                         default 0: off)
 #   scripts/test.sh -- ARGS...            further arguments for ctest, e.g. -- -R tenant
 #
 # Tests see: PARKBASE_TEST_SECRETS_DIR (where they record the keys they use; after ctest no server log line may
@@ -23,7 +27,7 @@ source scripts/lib.sh
 # Pinned Python packages for the chart tests (kubernetes-validate ships the Kubernetes JSON schemas offline).
 PB_TEST_PYTHON_PACKAGES=(kubernetes-validate==1.37.0 protobuf==4.25.8)
 
-fuzz_seconds="${PARKBASE_FUZZ_SECONDS:-30}"
+fuzz_seconds="${PARKBASE_FUZZ_SECONDS:-20}"
 soak_seconds="${PARKBASE_SOAK_SECONDS:-0}"
 labels=()
 ctest_extra=()
@@ -62,16 +66,22 @@ export PARKBASE_TEST_REDIS_URL="$PB_REDIS_URL"
 export PB_PYTHON PB_ROOT PB_BUILD_DIR
 pb_go_path
 
-# Benchmarks run only when asked for by label.
+# Benchmarks run only when asked for by label; the fuzzers when nothing narrows the run, or by label.
 exclude=(-LE bench)
+run_ctest=1
+run_fuzz=0
+((${#labels[@]} || ${#ctest_extra[@]})) || run_fuzz=1
 for label in "${labels[@]}"; do
   if [[ "$label" == *bench* ]]; then exclude=(); fi
+  if [[ "$label" == fuzz ]]; then run_fuzz=1; fi
 done
+if [[ "${labels[*]}" == "-L fuzz" && ${#ctest_extra[@]} == 0 ]]; then run_ctest=0; fi
 # Every key the suites use is recorded here, and their server logs are read afterwards for any of them.
 PARKBASE_TEST_SECRETS_DIR="$(mktemp -d /tmp/parkbase-secrets.XXXXXX)"
 export PARKBASE_TEST_SECRETS_DIR
 pb_log "setup took $((SECONDS - started))s; running ctest"
-ctest --test-dir "$PB_BUILD_DIR" --output-on-failure --no-tests=error --timeout 900 -j2 \
+ctest_started=$SECONDS
+((run_ctest)) && ctest --test-dir "$PB_BUILD_DIR" --output-on-failure --no-tests=error --timeout 900 -j2 \
   "${exclude[@]}" "${labels[@]}" "${ctest_extra[@]}"
 if compgen -G "$PARKBASE_TEST_SECRETS_DIR/secrets-*.txt" >/dev/null; then
   extra_logs=()
@@ -85,4 +95,15 @@ else
   pb_log "secrets check: no suite that uses keys ran"
 fi
 rm -rf "$PARKBASE_TEST_SECRETS_DIR"
+pb_log "ctest and the secrets check took $((SECONDS - ctest_started))s"
+if ((run_fuzz)); then
+  fuzz_started=$SECONDS
+  scripts/fuzz.sh --seconds "$fuzz_seconds"
+  pb_log "fuzzing (clang build and ${fuzz_seconds}s a target) took $((SECONDS - fuzz_started))s"
+fi
+if ((soak_seconds > 0)); then
+  soak_started=$SECONDS
+  scripts/soak.sh --seconds "$soak_seconds"
+  pb_log "the soak took $((SECONDS - soak_started))s"
+fi
 pb_log "all tests passed in $((SECONDS - started))s"
