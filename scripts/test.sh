@@ -103,7 +103,7 @@ if ((run_fuzz)); then
 fi
 if ((soak_seconds > 0)); then
   soak_started=$SECONDS
-  scripts/soak.sh --seconds "$soak_seconds"
+  scripts/soak.sh --seconds "$soak_seconds" --build-dir "$PB_BUILD_DIR"
   pb_log "the soak took $((SECONDS - soak_started))s"
 fi
 pb_log "all tests passed in $((SECONDS - started))s"
