@@ -151,6 +151,12 @@ PARKBASE_KEY="$tenant_key" run "$bin/parkbase" tenant get acme >/dev/null || fai
 set +e
 run "$bin/parkbase" tenant get nobody-here >/dev/null 2>&1; code=$?
 [[ $code == 15 ]] || fail "NOT_FOUND exit code: got $code, want 15"
+# A missing tenant's keys and audit log are NOT_FOUND too, not an empty table and exit 0.
+for listing_command in "key list nobody-here" "audit list nobody-here" "key create nobody-here --display_name=x --role=developer"; do
+  # shellcheck disable=SC2086 # the command's words
+  out="$(run "$bin/parkbase" $listing_command 2>&1)"; code=$?
+  [[ $code == 15 ]] || fail "$listing_command: exit $code, want 15 (NOT_FOUND): $out"
+done
 PARKBASE_KEY="$tenant_key" run "$bin/parkbase" tenant create other --display_name=x >/dev/null 2>&1; code=$?
 [[ $code == 17 ]] || fail "PERMISSION_DENIED exit code: got $code, want 17"
 run "$bin/parkbase" tenant create >/dev/null 2>&1; code=$?

@@ -265,6 +265,28 @@ TEST_CASE("serve: a role that row-level security would not bind may not serve", 
     work.exec("ALTER TABLE device_tombstones OWNER TO postgres");
     work.exec(absl::StrCat("DROP ROLE ", role));
   }
+  SECTION("a role with BYPASSRLS") {
+    const std::string role = UniqueId("pbbypass");
+    pqxx::connection admin(SharedDatabase().owner_url());
+    {
+      pqxx::nontransaction work(admin);
+      work.exec(absl::StrCat("CREATE ROLE ", role, " LOGIN NOSUPERUSER BYPASSRLS IN ROLE parkbase_app"));
+    }
+    ServerConfig config;
+    std::string url = SharedDatabase().app_url();
+    url.replace(url.find("parkbase_service"), std::string("parkbase_service").size(), role);
+    config.database_url = url;
+    try {
+      TestServer server(SharedDatabase(), config);
+      FAIL("the server started with a role that bypasses row-level security");
+    } catch (const std::runtime_error& error) {
+      const std::string message = error.what();
+      CHECK(absl::StrContains(message, "FAILED_PRECONDITION"));
+      CHECK(absl::StrContains(message, "has BYPASSRLS"));
+    }
+    pqxx::nontransaction work(admin);
+    work.exec(absl::StrCat("DROP ROLE ", role));
+  }
   SECTION("the services' role serves") {
     TestServer server;
     CHECK(server.server().port() != 0);

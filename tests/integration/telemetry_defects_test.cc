@@ -2,6 +2,7 @@
 // data kept across a metric's type change, retention that fails loudly, latest values that never stick empty, a
 // deleted tenant's id reused, bounded reads and compaction passes, overflowing durations, and the parse budget.
 #include <atomic>
+#include <limits>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -378,6 +379,89 @@ TEST_CASE("telemetry defects: client-supplied durations and timestamps never ove
   CHECK(response.rejections(0).field() == "points[0].time");
   CHECK(response.rejections(0).reason() == telpb::REJECTION_REASON_TIMESTAMP_OUT_OF_RANGE);
   CHECK(response.rejections(1).field() == "points[1].time");
+
+  // Range ends at and past the edges of a Timestamp: INVALID_ARGUMENT naming the field, or (inside the range) a
+  // bounded answer, never a conversion that overflows.
+  struct Edge {
+    int64_t seconds;
+    int32_t nanos;
+  };
+  for (const Edge edge : {Edge{std::numeric_limits<int64_t>::min(), 0}, Edge{std::numeric_limits<int64_t>::max(), 0},
+                          Edge{int64_t{1} << 62, 0}, Edge{-1, 0}, Edge{0, -1}, Edge{0, 1'000'000'000},
+                          Edge{253'402'300'800, 0}}) {
+    INFO(edge.seconds << "s " << edge.nanos << "ns");
+    for (const std::string field : {"start_time", "end_time"}) {
+      telpb::ReadRangeRequest read;
+      read.set_parent(acme.parent);
+      read.set_device(d0);
+      *read.mutable_start_time() = ToProto(absl::UnixEpoch());
+      *read.mutable_end_time() = ToProto(env.Now());
+      google::protobuf::Timestamp& bad = field == "start_time" ? *read.mutable_start_time() : *read.mutable_end_time();
+      bad.set_seconds(edge.seconds);
+      bad.set_nanos(edge.nanos);
+      telpb::ReadRangeResponse page;
+      grpc::Status status = env.stub->ReadRange(Context(acme.keys.admin_key).get(), read, &page);
+      CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+      CHECK(absl::StartsWith(status.error_message(), field));
+
+      telpb::AggregateRequest aggregate =
+          MakeAggregate(acme.parent, {d0}, "temp", env.Now() - absl::Hours(1), env.Now(), absl::Seconds(60), false);
+      google::protobuf::Timestamp& bad_end =
+          field == "start_time" ? *aggregate.mutable_start_time() : *aggregate.mutable_end_time();
+      bad_end.set_seconds(edge.seconds);
+      bad_end.set_nanos(edge.nanos);
+      telpb::AggregateResponse buckets;
+      status = env.stub->Aggregate(Context(acme.keys.admin_key).get(), aggregate, &buckets);
+      CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+      CHECK(absl::StartsWith(status.error_message(), field));
+    }
+  }
+  // The widest valid range, 1970 to the end of 9999: a page of ReadRange, and an Aggregate refused for its bucket
+  // count rather than computed.
+  telpb::ReadRangeRequest widest;
+  widest.set_parent(acme.parent);
+  widest.set_device(d0);
+  widest.mutable_start_time()->set_seconds(0);
+  widest.mutable_end_time()->set_seconds(253'402'300'799);
+  widest.mutable_end_time()->set_nanos(999'999'999);
+  telpb::ReadRangeResponse page;
+  grpc::Status widest_status = env.stub->ReadRange(Context(acme.keys.admin_key).get(), widest, &page);
+  INFO(widest_status.error_message());
+  CHECK(widest_status.ok());
+  CHECK(page.points_size() == 1);
+  telpb::AggregateRequest widest_aggregate =
+      MakeAggregate(acme.parent, {d0}, "temp", absl::FromUnixSeconds(0), absl::FromUnixSeconds(253'402'300'799),
+                    absl::Seconds(60), false);
+  telpb::AggregateResponse buckets;
+  grpc::Status aggregate_status =
+      env.stub->Aggregate(Context(acme.keys.admin_key).get(), widest_aggregate, &buckets);
+  CHECK(aggregate_status.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(absl::StartsWith(aggregate_status.error_message(), "bucket"));
+}
+
+TEST_CASE("telemetry defects: a device's first Write with its own key makes it ACTIVE and sets last_seen_time",
+          "[telemetry][integration][defects]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("firstw", 1);
+  const devpb::Device& device = acme.devices[0];
+  auto get = [&] {
+    devpb::GetDeviceRequest request;
+    request.set_name(device.name());
+    devpb::Device answer;
+    grpc::Status status = env.device_stub->GetDevice(Context(acme.keys.admin_key).get(), request, &answer);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    return answer;
+  };
+  const devpb::Device before = get();
+  REQUIRE(before.state() == devpb::DEVICE_STATE_PROVISIONED);
+  REQUIRE_FALSE(before.has_last_seen_time());
+  const std::string device_key = env.MintDeviceKey(acme, device);
+  env.MustWrite(device_key, Batch(acme.parent, {MakePoint(device.device_id(), "temp", env.Now() - absl::Minutes(1),
+                                                          DoubleValue(20))}));
+  const devpb::Device after = get();
+  CHECK(after.state() == devpb::DEVICE_STATE_ACTIVE);
+  CHECK(after.has_last_seen_time());
 }
 
 TEST_CASE("telemetry defects: NaN and out-of-range values are refused in words that fit them",
