@@ -97,6 +97,7 @@ absl::StatusOr<pb::DeviceSchema> DeviceSchemaResolver::Resolve(const std::string
   }
   auto remember = [&](const pb::DeviceSchema& schema) {
     absl::MutexLock lock(&mu_);
+    SweepExpired(now);
     if (entries_.size() >= options_.max_entries) entries_.erase(entries_.begin());
     entries_[local_key] = Entry{std::make_shared<const pb::DeviceSchema>(schema), epoch.value_or(-1), now};
   };
@@ -225,6 +226,7 @@ std::vector<absl::StatusOr<DeviceSchemaResolver::SharedSchema>> DeviceSchemaReso
   }
 
   absl::MutexLock lock(&mu_);
+  SweepExpired(now);
   for (auto& [i, schema] : fresh) {
     if (entries_.size() >= options_.max_entries) entries_.erase(entries_.begin());
     entries_[absl::StrCat(key_prefix, device_ids[i])] = Entry{std::move(schema), epoch.value_or(-1), now};
@@ -235,6 +237,26 @@ std::vector<absl::StatusOr<DeviceSchemaResolver::SharedSchema>> DeviceSchemaReso
 DeviceSchemaResolver::Stats DeviceSchemaResolver::stats() {
   absl::MutexLock lock(&mu_);
   return stats_;
+}
+
+size_t DeviceSchemaResolver::cached_entries() {
+  absl::MutexLock lock(&mu_);
+  return entries_.size();
+}
+
+void DeviceSchemaResolver::SweepExpired(absl::Time now) {
+  // An entry older than local_ttl is never served again, whatever the epoch says; without this sweep the entries
+  // of devices nobody asks for any more (deleted ones, above all) stayed until the cache was full. One pass per
+  // local_ttl keeps the cost at a few microseconds per thousand cached devices every few seconds.
+  if (now - last_sweep_ < options_.local_ttl) return;
+  last_sweep_ = now;
+  for (auto entry = entries_.begin(); entry != entries_.end();) {
+    if (now - entry->second.loaded >= options_.local_ttl) {
+      entries_.erase(entry++);
+    } else {
+      ++entry;
+    }
+  }
 }
 
 }  // namespace parkbase::device

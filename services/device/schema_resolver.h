@@ -81,6 +81,8 @@ class DeviceSchemaResolver {
     int64_t database_loads = 0;
   };
   Stats stats();
+  // Devices cached in this process (expired entries are swept every local_ttl).
+  size_t cached_entries();
 
  private:
   struct Entry {
@@ -97,6 +99,8 @@ class DeviceSchemaResolver {
   // The tenant's epoch, from Redis when the local copy is older than epoch_check_interval. nullopt: Redis is
   // unavailable.
   std::optional<int64_t> CurrentEpoch(const std::string& tenant_id);
+  // Drops the entries no lookup may serve any more (older than local_ttl), at most once per local_ttl.
+  void SweepExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   DeviceStore& store_;
   RedisClient* redis_;
@@ -106,6 +110,7 @@ class DeviceSchemaResolver {
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Epoch> epochs_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 // Redis key names, shared by the invalidator and the resolver.

@@ -31,6 +31,11 @@ absl::StatusOr<std::string> RegistryDeviceDirectory::DeviceId(const std::string&
   return resolved;
 }
 
+size_t RegistryDeviceDirectory::converted_entries() {
+  absl::MutexLock lock(&mu_);
+  return converted_.size();
+}
+
 std::shared_ptr<const DeviceInfo> RegistryDeviceDirectory::Convert(
     const device::DeviceSchemaResolver::SharedSchema& schema) {
   const std::string key = absl::StrCat(schema->tenant_id(), "/", schema->device_id());
@@ -52,6 +57,18 @@ std::shared_ptr<const DeviceInfo> RegistryDeviceDirectory::Convert(
     info->metrics.emplace(spec.name(), rule);
   }
   absl::MutexLock lock(&mu_);
+  if (++conversions_since_sweep_ >= kConversionsPerSweep) {
+    // A schema only this map still holds has left the resolver's cache (expired, its device deleted or changed):
+    // the next lookup hands out a new schema object, converted again, so the entry can only cost memory.
+    conversions_since_sweep_ = 0;
+    for (auto entry = converted_.begin(); entry != converted_.end();) {
+      if (entry->second.source.use_count() == 1) {
+        converted_.erase(entry++);
+      } else {
+        ++entry;
+      }
+    }
+  }
   if (converted_.size() >= kMaxConvertedSchemas) converted_.clear();
   converted_[key] = ConvertedSchema{schema, info};
   return info;

@@ -26,6 +26,9 @@ class RegistryDeviceDirectory final : public DeviceDirectory {
   // Industrial identifiers look like 88.<park>.<tenant code>/<serial>; device ids never contain '/'.
   static bool IsIdentifier(const std::string& reference);
 
+  // Converted schemas held in this process (schemas the resolver no longer holds are swept out as it goes).
+  size_t converted_entries();
+
  private:
   // How long an identifier -> device id mapping is trusted; a device re-created under the same serial is seen
   // after at most this long.
@@ -34,6 +37,8 @@ class RegistryDeviceDirectory final : public DeviceDirectory {
 
   // Above this many converted schemas the cache is dropped whole (as the resolver's own bound: ~1 KB each).
   static constexpr size_t kMaxConvertedSchemas = 100'000;
+  // Entries whose schema the resolver no longer holds are dropped every this many conversions.
+  static constexpr int kConversionsPerSweep = 1024;
 
   // The device id behind a reference (identifiers through a short-lived cache and the database).
   absl::StatusOr<std::string> DeviceId(const std::string& tenant_id, const std::string& reference);
@@ -57,6 +62,7 @@ class RegistryDeviceDirectory final : public DeviceDirectory {
   absl::flat_hash_map<std::string, CachedIdentifier> identifiers_ ABSL_GUARDED_BY(mu_);
   // By tenant/device id.
   absl::flat_hash_map<std::string, ConvertedSchema> converted_ ABSL_GUARDED_BY(mu_);
+  int conversions_since_sweep_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace parkbase::telemetry

@@ -1,5 +1,7 @@
 // The ingestion path's schema resolver against the real PostgreSQL and Redis: caching, invalidation after a type
 // update through the public API, and a flushed Redis.
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -79,6 +81,25 @@ TEST_CASE("device: the schema resolver caches, sees type updates and survives a 
     CHECK(other.stats().database_loads == 0);
   }
 
+  SECTION("entries nobody asks for any more are dropped once they expire") {
+    // Devices that are looked up once and never again (deleted, churned) used to stay until the cache was full.
+    std::vector<std::string> others;
+    for (int i = 2; i <= 6; ++i) {
+      pb::CreateDeviceRequest more = create_device;
+      more.mutable_device()->set_serial_number(absl::StrCat("CH-", i));
+      pb::Device created;
+      REQUIRE(stub->CreateDevice(Context(acme.admin_key).get(), more, &created).ok());
+      others.push_back(created.device_id());
+    }
+    for (const auto& result : resolver.ResolveMany(acme.tenant_id, others)) REQUIRE(result.ok());
+    CHECK(resolver.cached_entries() == 6);
+    clock.Advance(absl::Seconds(6));  // past local_ttl: no entry may be served any more
+    REQUIRE(resolver.Resolve(acme.tenant_id, device.device_id()).ok());
+    CHECK(resolver.cached_entries() == 1);
+    clock.Advance(absl::Seconds(1));
+    for (const auto& result : resolver.ResolveMany(acme.tenant_id, others)) REQUIRE(result.ok());
+    CHECK(resolver.cached_entries() == 6);  // within local_ttl of the last sweep: nothing swept yet
+  }
   SECTION("an UpdateDeviceType is seen within the epoch check interval") {
     pb::UpdateDeviceTypeRequest update;
     update.mutable_device_type()->set_name(type.name());

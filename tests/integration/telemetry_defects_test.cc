@@ -14,7 +14,14 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "google/rpc/error_details.pb.h"
+#include "common/db.h"
+#include "common/libpq_pool.h"
+#include "common/redis.h"
+#include "device/device_store.h"
+#include "device/schema_resolver.h"
 #include "integration/telemetry_env.h"
+#include "telemetry/device_directory.h"
+#include "telemetry/telemetry_store.h"
 #include "prometheus/text_serializer.h"
 
 namespace parkbase::testing {
@@ -564,6 +571,42 @@ TEST_CASE("telemetry defects: latest values rebuild from each group's latest row
   CHECK(PointTexts({latest.values().begin(), latest.values().end()}) ==
         std::vector<std::string>{absl::StrCat(d0, "/temp@", ToMs(t + absl::Hours(24 * 5)), "=d:5"),
                                  absl::StrCat(d1, "/count@", ToMs(t + absl::Hours(24 * 5)), "=i:5")});
+}
+
+}  // namespace
+}  // namespace parkbase::testing
+
+namespace parkbase::testing {
+namespace {
+
+TEST_CASE("telemetry defects: the device caches drop what no lookup will serve again",
+          "[telemetry][integration][defects]") {
+  // The soak's device churn grew RSS steadily: the schema resolver and the device directory kept an entry for every
+  // device id ever written to (deleted ones included) until each cache held 100,000.
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("sweep", 1100);
+  DbPool db(DbPool::Options{.url = SharedDatabase().app_url(), .size = 2});
+  device::PgDeviceStore devices(db);
+  LibpqPool pool(LibpqPool::Options{.url = SharedDatabase().app_url(), .size = 2});
+  telemetry::PgTelemetryStore store(pool);
+  auto redis = RedisClient::Create({.url = RedisUrl()});
+  REQUIRE(redis.ok());
+  FakeClock clock(absl::Now());
+  device::DeviceSchemaResolver resolver(devices, redis->get(), clock);
+  telemetry::RegistryDeviceDirectory directory(resolver, store);
+
+  std::vector<std::string> all;
+  for (const devpb::Device& device : acme.devices) all.push_back(device.device_id());
+  for (const auto& info : directory.ResolveMany(acme.tenant_id, all)) REQUIRE(info.ok());
+  CHECK(resolver.cached_entries() == 1100);
+  CHECK(directory.converted_entries() == 1100);  // a sweep ran at the 1,024th conversion: all were in use
+
+  // After the local TTL only the devices still written to are looked up again; the other 100 must not stay.
+  clock.Advance(absl::Seconds(6));
+  const std::vector<std::string> active(all.begin(), all.begin() + 1000);
+  for (const auto& info : directory.ResolveMany(acme.tenant_id, active)) REQUIRE(info.ok());
+  CHECK(resolver.cached_entries() == 1000);
+  CHECK(directory.converted_entries() == 1000);
 }
 
 }  // namespace
