@@ -1,8 +1,12 @@
 #include "common/server.h"
 
+#include <malloc.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "absl/flags/parse.h"
@@ -235,7 +239,23 @@ std::vector<std::string> PlatformServer::service_names() const {
   return names;
 }
 
+namespace {
+
+// glibc gives threads that allocate at the same time arenas of their own, up to 8 per core, and an arena keeps the
+// high-water mark of what its threads once held. gRPC's synchronous server starts and ends threads as load varies,
+// so over hours every arena fills to the largest transient buffers any call ever needed: the soak measured RSS
+// rising ~60 MB/h with 16 arenas on 2 cores, and about a third of that with 2. One arena per core keeps allocation
+// mostly uncontended. MALLOC_ARENA_MAX, when set, is the operator's choice and wins.
+void LimitMallocArenas() {
+  if (std::getenv("MALLOC_ARENA_MAX") != nullptr) return;
+  const int arenas = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  mallopt(M_ARENA_MAX, arenas);
+}
+
+}  // namespace
+
 int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars) {
+  LimitMallocArenas();
   auto config = ServerConfigFromFlags();
   if (!config.ok()) {
     LogLine(LogLevel::kError, "bad configuration").Str("error", config.status().message()).Emit();
