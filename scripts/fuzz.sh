@@ -60,22 +60,8 @@ max_len_of() {
 }
 
 started=$SECONDS
-pb_install_packages clang-16 libclang-rt-16-dev
-
-generator=(-G Ninja)
-if [[ -f "$build_dir/CMakeCache.txt" ]]; then
-  generator=()
-fi
-launcher=()
-if command -v ccache >/dev/null 2>&1; then
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  # As pb_build: paths hashed relative to the repo, so another clone's build reuses these objects.
-  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PB_ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
-fi
 pb_log "configuring $build_dir (clang 16, PARKBASE_FUZZ=ON)"
-CC=clang-16 CXX=clang++-16 cmake -S "$PB_ROOT" -B "$build_dir" "${generator[@]}" -DPARKBASE_FUZZ=ON \
-  -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 "${launcher[@]}" >/dev/null ||
-  pb_die "cmake configure of $build_dir failed"
+pb_configure_clang16 "$build_dir" -DPARKBASE_FUZZ=ON
 programs=()
 for target in "${targets[@]}"; do programs+=("fuzz_$target"); done
 pb_log "building ${programs[*]} with $(nproc) jobs"

@@ -71,6 +71,37 @@ pb_install_packages() {
     pb_die "apt-get install ${missing[*]} failed"
 }
 
+# pb_ccache_launcher: sets PB_CCACHE_LAUNCHER to the cmake arguments that compile through ccache (empty without
+# ccache). Paths are hashed relative to the repo and the working directory is not hashed, so a clone in another
+# folder (CI's) reuses the objects compiled in this one.
+pb_ccache_launcher() {
+  PB_CCACHE_LAUNCHER=()
+  if command -v ccache >/dev/null 2>&1; then
+    PB_CCACHE_LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PB_ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
+  fi
+}
+
+# pb_configure_clang16 DIR CMAKE_ARGS...: installs clang 16 and configures DIR with it (Ninja, ccache) and the
+# given arguments. A folder configured for another compiler is made anew (cmake cannot switch compilers).
+pb_configure_clang16() {
+  local dir="$1"
+  shift
+  pb_install_packages clang-16 libclang-rt-16-dev
+  local generator=(-G Ninja)
+  if [[ -f "$dir/CMakeCache.txt" ]]; then
+    if grep -q '^CMAKE_CXX_COMPILER:.*clang++-16' "$dir/CMakeCache.txt"; then
+      generator=()
+    else
+      rm -rf "$dir"
+    fi
+  fi
+  pb_ccache_launcher
+  CC=clang-16 CXX=clang++-16 cmake -S "$PB_ROOT" -B "$dir" "${generator[@]}" -DCMAKE_C_COMPILER=clang-16 \
+    -DCMAKE_CXX_COMPILER=clang++-16 "${PB_CCACHE_LAUNCHER[@]}" "$@" >/dev/null ||
+    pb_die "cmake configure of $dir failed"
+}
+
 # pb_build [build_dir]: configures (Ninja, RelWithDebInfo, warnings as errors, ccache) and builds everything.
 # The folder is $1, else $PARKBASE_BUILD_DIR, else build/ in the repo. Exports PB_BUILD_DIR.
 pb_build() {
@@ -81,16 +112,10 @@ pb_build() {
   if [[ -f "$dir/CMakeCache.txt" ]]; then
     generator=()
   fi
-  local launcher=()
-  if command -v ccache >/dev/null 2>&1; then
-    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-    # Paths are hashed relative to the repo and the working directory is not hashed, so a clone in another
-    # folder (CI's) reuses the objects compiled in this one.
-    export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PB_ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
-  fi
+  pb_ccache_launcher
   pb_log "configuring $dir"
   cmake -S "$PB_ROOT" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_WERROR=ON \
-    "${launcher[@]}" || pb_die "cmake configure failed"
+    "${PB_CCACHE_LAUNCHER[@]}" || pb_die "cmake configure failed"
   pb_log "building $dir with $(nproc) jobs"
   cmake --build "$dir" -j"$(nproc)" || pb_die "build failed"
   PB_BUILD_DIR="$dir"

@@ -117,25 +117,9 @@ bin="$PB_BUILD_DIR/bin"
 # leak at all (allocation stacks of one frame) or crashes unwinding once gRPC has made a few hundred threads.
 lsan_bin=""
 if ((run_lsan)); then
-  pb_install_packages clang-16 libclang-rt-16-dev
-  launcher=()
-  if command -v ccache >/dev/null 2>&1; then
-    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-    export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PB_ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
-  fi
-  generator=(-G Ninja)
-  if [[ -f "$lsan_build_dir/CMakeCache.txt" ]]; then
-    if grep -q '^CMAKE_CXX_COMPILER:.*clang++-16' "$lsan_build_dir/CMakeCache.txt"; then
-      generator=()
-    else
-      rm -rf "$lsan_build_dir"  # a folder configured for another compiler cannot switch
-    fi
-  fi
   pb_log "configuring $lsan_build_dir (clang 16, LeakSanitizer)"
-  CC=clang-16 CXX=clang++-16 cmake -S "$PB_ROOT" -B "$lsan_build_dir" "${generator[@]}" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_BUILD_TESTS=OFF -DCMAKE_C_COMPILER=clang-16 \
-    -DCMAKE_CXX_COMPILER=clang++-16 "${launcher[@]}" "-DCMAKE_CXX_FLAGS=-fsanitize=leak -fno-omit-frame-pointer" \
-    "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=leak" >/dev/null || pb_die "cmake configure of $lsan_build_dir failed"
+  pb_configure_clang16 "$lsan_build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_BUILD_TESTS=OFF \
+    "-DCMAKE_CXX_FLAGS=-fsanitize=leak -fno-omit-frame-pointer" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=leak"
   pb_log "building parkbase in $lsan_build_dir"
   cmake --build "$lsan_build_dir" --target parkbase -j"$(nproc)" || pb_die "LeakSanitizer build failed"
   lsan_bin="$lsan_build_dir/bin/parkbase"

@@ -229,19 +229,33 @@ TEST_CASE("redis: an unreachable server is UNAVAILABLE, not a hang", "[platform]
 namespace parkbase::testing {
 namespace {
 
+// The error that keeps `serve` from starting with `database_url`; FAILs when the server starts.
+std::string RefusalToServe(const std::string& database_url) {
+  ServerConfig config;
+  config.database_url = database_url;
+  try {
+    TestServer server(SharedDatabase(), config);
+  } catch (const std::runtime_error& error) {
+    return error.what();
+  }
+  FAIL("the server started with " << database_url);
+  return "";
+}
+
+// The services' URL with `role` in place of the serving role.
+std::string UrlAsRole(const std::string& role) {
+  std::string url = SharedDatabase().app_url();
+  url.replace(url.find("parkbase_service"), std::string("parkbase_service").size(), role);
+  return url;
+}
+
 TEST_CASE("serve: a role that row-level security would not bind may not serve", "[platform][integration][defects]") {
   SECTION("a superuser") {
-    ServerConfig config;
-    config.database_url = SharedDatabase().owner_url();  // postgres: superuser and owner of every table
-    try {
-      TestServer server(SharedDatabase(), config);
-      FAIL("the server started as a superuser");
-    } catch (const std::runtime_error& error) {
-      const std::string message = error.what();
-      CHECK(absl::StrContains(message, "FAILED_PRECONDITION"));
-      CHECK(absl::StrContains(message, "is a superuser"));
-      CHECK(absl::StrContains(message, "--database_url"));
-    }
+    // postgres: superuser and owner of every table
+    const std::string message = RefusalToServe(SharedDatabase().owner_url());
+    CHECK(absl::StrContains(message, "FAILED_PRECONDITION"));
+    CHECK(absl::StrContains(message, "is a superuser"));
+    CHECK(absl::StrContains(message, "--database_url"));
   }
   SECTION("a role that owns a tenant table, or may act as its owner") {
     const std::string role = UniqueId("pbowner");
@@ -251,16 +265,7 @@ TEST_CASE("serve: a role that row-level security would not bind may not serve", 
       work.exec(absl::StrCat("CREATE ROLE ", role, " LOGIN NOSUPERUSER NOBYPASSRLS IN ROLE parkbase_app"));
       work.exec(absl::StrCat("ALTER TABLE device_tombstones OWNER TO ", role));
     }
-    ServerConfig config;
-    std::string url = SharedDatabase().app_url();
-    url.replace(url.find("parkbase_service"), std::string("parkbase_service").size(), role);
-    config.database_url = url;
-    try {
-      TestServer server(SharedDatabase(), config);
-      FAIL("the server started as the owner of device_tombstones");
-    } catch (const std::runtime_error& error) {
-      CHECK(absl::StrContains(error.what(), "owns (or may act as the owner of) device_tombstones"));
-    }
+    CHECK(absl::StrContains(RefusalToServe(UrlAsRole(role)), "owns (or may act as the owner of) device_tombstones"));
     pqxx::nontransaction work(admin);
     work.exec("ALTER TABLE device_tombstones OWNER TO postgres");
     work.exec(absl::StrCat("DROP ROLE ", role));
@@ -272,18 +277,9 @@ TEST_CASE("serve: a role that row-level security would not bind may not serve", 
       pqxx::nontransaction work(admin);
       work.exec(absl::StrCat("CREATE ROLE ", role, " LOGIN NOSUPERUSER BYPASSRLS IN ROLE parkbase_app"));
     }
-    ServerConfig config;
-    std::string url = SharedDatabase().app_url();
-    url.replace(url.find("parkbase_service"), std::string("parkbase_service").size(), role);
-    config.database_url = url;
-    try {
-      TestServer server(SharedDatabase(), config);
-      FAIL("the server started with a role that bypasses row-level security");
-    } catch (const std::runtime_error& error) {
-      const std::string message = error.what();
-      CHECK(absl::StrContains(message, "FAILED_PRECONDITION"));
-      CHECK(absl::StrContains(message, "has BYPASSRLS"));
-    }
+    const std::string message = RefusalToServe(UrlAsRole(role));
+    CHECK(absl::StrContains(message, "FAILED_PRECONDITION"));
+    CHECK(absl::StrContains(message, "has BYPASSRLS"));
     pqxx::nontransaction work(admin);
     work.exec(absl::StrCat("DROP ROLE ", role));
   }

@@ -39,6 +39,18 @@ struct Fixture {
     REQUIRE(created.ok());
     return *created;
   }
+  // A suspended tenant holding `rows` rows in other tables, and the request that deletes it.
+  pb::DeleteTenantRequest SuspendedWithRows(const std::string& id, int64_t rows) {
+    Create(id);
+    store.rows[id] = rows;
+    pb::SuspendTenantRequest suspend;
+    suspend.set_name("tenants/" + id);
+    suspend.set_reason("leaving the park");
+    REQUIRE(manager.SuspendTenant(park_admin, suspend).ok());
+    pb::DeleteTenantRequest remove;
+    remove.set_name("tenants/" + id);
+    return remove;
+  }
 };
 
 TEST_CASE("tenant logic: plans fill quotas, explicit quota fields win", "[tenant][unit]") {
@@ -177,14 +189,7 @@ TEST_CASE("tenant logic: state changes are checked against the current state", "
 TEST_CASE("tenant logic: a deleted tenant's rows go in batches and its cache is purged before its row",
           "[tenant][unit]") {
   Fixture f;
-  f.Create("big");
-  f.store.rows["big"] = 12'345;
-  pb::SuspendTenantRequest suspend;
-  suspend.set_name("tenants/big");
-  suspend.set_reason("leaving the park");
-  REQUIRE(f.manager.SuspendTenant(f.park_admin, suspend).ok());
-  pb::DeleteTenantRequest remove;
-  remove.set_name("tenants/big");
+  const pb::DeleteTenantRequest remove = f.SuspendedWithRows("big", 12'345);
 
   SECTION("the cache is down: rows are gone, the tenant stays suspended, and a retry finishes") {
     f.cache.down = true;
@@ -204,14 +209,7 @@ TEST_CASE("tenant logic: a deleted tenant's rows go in batches and its cache is 
 TEST_CASE("tenant logic: a purge batch that outlasts the statement timeout is halved, and grows back once batches fit",
           "[tenant][unit]") {
   Fixture f;
-  f.Create("big");
-  f.store.rows["big"] = 200'000;
-  pb::SuspendTenantRequest suspend;
-  suspend.set_name("tenants/big");
-  suspend.set_reason("leaving the park");
-  REQUIRE(f.manager.SuspendTenant(f.park_admin, suspend).ok());
-  pb::DeleteTenantRequest remove;
-  remove.set_name("tenants/big");
+  const pb::DeleteTenantRequest remove = f.SuspendedWithRows("big", 200'000);
 
   SECTION("a slow moment: three batches time out, later ones fit") {
     f.store.slow_purges = 3;
