@@ -208,7 +208,7 @@ pb_start_postgres() {
     chown postgres: "$PB_PG_DIR"
   fi
   pb_as_pg_user "$PB_PG_BIN/initdb" -D "$PB_PG_DIR/data" --username=postgres --auth=trust \
-    --encoding=UTF8 --locale=C --no-sync >"$PB_PG_DIR/initdb.log" 2>&1 || {
+    --encoding=UTF8 --locale=C --lc-ctype=C.UTF-8 --no-sync >"$PB_PG_DIR/initdb.log" 2>&1 || {
     cat "$PB_PG_DIR/initdb.log" >&2
     pb_die "initdb failed"
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/app_grant.h"
 #include "common/errors.h"
 #include "common/list_filter.h"
 #include "common/names.h"
@@ -84,6 +85,18 @@ absl::StatusOr<AccessGrant> AdmitCall(const Principal& caller, const google::pro
   if (rule == nullptr) {
     return absl::PermissionDeniedError(absl::StrCat("no access rule is declared for ", method.full_name()));
   }
+  if (caller.role == Role::kApp) {
+    // An app credential enters only through the scope its grant holds, before any other clause of the rule.
+    if (rule->app_scope().empty()) {
+      return absl::PermissionDeniedError(absl::StrCat("app credentials may not call ", method.name()));
+    }
+    if (caller.app == nullptr || !GrantHoldsScope(*caller.app, rule->app_scope())) {
+      return WithReason(absl::PermissionDeniedError(absl::StrCat("the app's grant does not hold ",
+                                                                 rule->app_scope(), ", which ", method.name(),
+                                                                 " needs")),
+                        "SCOPE_NOT_GRANTED");
+    }
+  }
   if (rule->any_tenant()) return AccessGrant{caller.tenant_id, TenantScope::Tenant(caller.tenant_id)};
 
   std::string tenant_id = caller.tenant_id;
@@ -102,7 +115,7 @@ absl::StatusOr<AccessGrant> AdmitCall(const Principal& caller, const google::pro
   }
   // Another tenant's resources do not exist for this caller.
   if (tenant_id != caller.tenant_id) return absl::NotFoundError(absl::StrCat(resource, ": not found"));
-  if (!Lists(*rule, caller.role)) {
+  if (caller.role != Role::kApp && !Lists(*rule, caller.role)) {
     return absl::PermissionDeniedError(
         absl::StrCat("role ", RoleName(caller.role), " may not call ", method.name(), " on tenants/", tenant_id));
   }

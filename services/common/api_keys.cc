@@ -1,5 +1,7 @@
 #include "common/api_keys.h"
 
+#include "google/protobuf/util/json_util.h"
+
 namespace parkbase {
 
 DeviceKey InsertDeviceKey(pqxx::work& work, const std::string& tenant_id, const std::string& device_id,
@@ -48,6 +50,49 @@ std::vector<DeviceKeyInfo> ListDeviceKeys(pqxx::work& work, const std::string& t
     keys.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int64_t>(), row[3].as<int64_t>()});
   }
   return keys;
+}
+
+}  // namespace parkbase
+
+namespace parkbase {
+namespace {
+
+std::string GrantJson(const access::v1::AppGrant& grant) {
+  std::string json;
+  // Serializing a message we built cannot fail.
+  (void)google::protobuf::util::MessageToJsonString(grant, &json);
+  return json;
+}
+
+}  // namespace
+
+AppCredential InsertAppKey(pqxx::work& work, const std::string& tenant_id, const std::string& installation,
+                           const access::v1::AppGrant& grant, const std::string& creator) {
+  MintedKey minted = MintApiKey(tenant_id);
+  const std::string installation_id = installation.substr(installation.rfind('/') + 1);
+  work.exec_params(
+      "INSERT INTO api_keys (tenant_id, key_id, display_name, role, secret_sha256, creator, installation, "
+      "app_grant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+      tenant_id, minted.key_id, "app credential of installation " + installation_id, static_cast<int>(Role::kApp),
+      minted.secret_sha256, creator, installation, GrantJson(grant));
+  return AppCredential{minted.key_id, minted.key};
+}
+
+bool UpdateAppKeyGrant(pqxx::work& work, const std::string& tenant_id, const std::string& key_id,
+                       const access::v1::AppGrant& grant) {
+  pqxx::result result = work.exec_params(
+      "UPDATE api_keys SET app_grant = $3::jsonb WHERE tenant_id = $1 AND key_id = $2 AND role = $4 "
+      "AND revoke_time IS NULL",
+      tenant_id, key_id, GrantJson(grant), static_cast<int>(Role::kApp));
+  return result.affected_rows() == 1;
+}
+
+bool RevokeAppKey(pqxx::work& work, const std::string& tenant_id, const std::string& key_id) {
+  pqxx::result result = work.exec_params(
+      "UPDATE api_keys SET revoke_time = now() WHERE tenant_id = $1 AND key_id = $2 AND role = $3 "
+      "AND revoke_time IS NULL",
+      tenant_id, key_id, static_cast<int>(Role::kApp));
+  return result.affected_rows() == 1;
 }
 
 }  // namespace parkbase

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/auth.h"
+#include "parkbase/access/v1/access.pb.h"
 
 namespace parkbase {
 
@@ -45,5 +46,25 @@ struct DeviceKeyInfo {
 // Every key of a device, newest first.
 std::vector<DeviceKeyInfo> ListDeviceKeys(pqxx::work& work, const std::string& tenant_id,
                                           const std::string& device_id);
+
+}  // namespace parkbase
+
+namespace parkbase {
+
+struct AppCredential {
+  std::string key_id;
+  std::string key;  // shown once
+};
+
+// Mints a ROLE_APP key for `installation` (`tenants/{tenant}/installations/{id}`) carrying `grant`.
+AppCredential InsertAppKey(pqxx::work& work, const std::string& tenant_id, const std::string& installation,
+                           const access::v1::AppGrant& grant, const std::string& creator);
+
+// Replaces the grant of an unrevoked app credential; false when there is no such key.
+bool UpdateAppKeyGrant(pqxx::work& work, const std::string& tenant_id, const std::string& key_id,
+                       const access::v1::AppGrant& grant);
+
+// Revokes an app credential; false when it was already revoked or does not exist.
+bool RevokeAppKey(pqxx::work& work, const std::string& tenant_id, const std::string& key_id);
 
 }  // namespace parkbase

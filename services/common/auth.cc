@@ -9,6 +9,7 @@
 #include "common/crypto.h"
 #include "common/errors.h"
 #include "common/names.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace parkbase {
 namespace {
@@ -22,7 +23,8 @@ constexpr char kLookupStatement[] = "auth_lookup_key";
 constexpr char kLookupSql[] =
     "SELECT k.role, coalesce(k.device_id, ''), "
     "       coalesce(floor(extract(epoch FROM k.expire_time) * 1000000)::bigint, 0), "
-    "       k.revoke_time IS NOT NULL, t.state, k.device_disabled, t.suspend_reason, coalesce(d.state, 0) "
+    "       k.revoke_time IS NOT NULL, t.state, k.device_disabled, t.suspend_reason, coalesce(d.state, 0), "
+    "       coalesce(k.app_grant::text, '') "
     "FROM api_keys k JOIN tenants t ON t.tenant_id = k.tenant_id "
     "LEFT JOIN devices d ON d.tenant_id = k.tenant_id AND d.device_id = k.device_id "
     "WHERE k.tenant_id = $1 AND k.key_id = $2 AND k.secret_sha256 = $3";
@@ -59,6 +61,8 @@ absl::string_view RoleName(Role role) {
       return "device";
     case Role::kProvider:
       return "provider";
+    case Role::kApp:
+      return "app";
     case Role::kUnspecified:
       break;
   }
@@ -121,6 +125,7 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
     bool device_disabled = false;
     std::string suspend_reason;
     int device_state = 0;
+    std::string app_grant_json;
   };
   auto row = db_.Transact<std::optional<Row>>(
       TenantScope::Tenant(parts->tenant_id), [&](pqxx::work& work) -> absl::StatusOr<std::optional<Row>> {
@@ -136,6 +141,7 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
         found.device_disabled = result[0][5].as<bool>();
         found.suspend_reason = result[0][6].as<std::string>();
         found.device_state = result[0][7].as<int>();
+        found.app_grant_json = result[0][8].as<std::string>();
         const bool usable = !found.revoked && !found.device_disabled && found.tenant_state != 2 &&
                             (found.expire_micros == 0 || absl::FromUnixMicros(found.expire_micros) > clock_.Now());
         if (usable && found.device_state == kDeviceStateProvisioned) {
@@ -165,6 +171,14 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
   principal.role = static_cast<Role>(key.role);
   principal.key_id = parts->key_id;
   principal.device_id = key.device_id;
+  if (principal.role == Role::kApp) {
+    auto grant = std::make_shared<access::v1::AppGrant>();
+    if (!google::protobuf::util::JsonStringToMessage(key.app_grant_json, grant.get()).ok()) {
+      // Only InstallApp writes grants; an unreadable one is refused rather than read as "no narrowing".
+      return absl::InternalError("app credential: stored grant unreadable");
+    }
+    principal.app = std::move(grant);
+  }
   return principal;
 }
 

@@ -3,19 +3,30 @@
 // under that tenant's row-level security like any other query, and only SHA-256 of the secret is stored.
 #pragma once
 
+#include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/db.h"
+#include "parkbase/access/v1/access.pb.h"
 
 namespace parkbase {
 
 // Numbers match parkbase.tenant.v1.Role.
-enum class Role { kUnspecified = 0, kParkAdmin = 1, kTenantAdmin = 2, kDeveloper = 3, kDevice = 4, kProvider = 5 };
+enum class Role {
+  kUnspecified = 0,
+  kParkAdmin = 1,
+  kTenantAdmin = 2,
+  kDeveloper = 3,
+  kDevice = 4,
+  kProvider = 5,
+  kApp = 6,
+};
 
 absl::string_view RoleName(Role role);
 
@@ -28,6 +39,9 @@ struct Principal {
   std::string key_id;
   // Set for device keys: the only device whose data the key may touch.
   std::string device_id;
+  // Set for app credentials (Role::kApp): the installation's grant, which narrows everything the key may touch
+  // (common/app_grant.h).
+  std::shared_ptr<const access::v1::AppGrant> app;
 
   bool IsParkAdmin() const { return role == Role::kParkAdmin && tenant_id == kParkTenantId; }
   // `tenants/{tenant}/apiKeys/{key}`, or "system" for in-process administration.

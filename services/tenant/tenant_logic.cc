@@ -404,6 +404,8 @@ absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::CreateApiKey(const Princ
       return FieldError("api_key.role", "required");
     case pb::ROLE_DEVICE:
       return FieldError("api_key.role", "device keys are minted by the device service for one device");
+    case pb::ROLE_APP:
+      return FieldError("api_key.role", "app credentials are minted by installing an app (MarketplaceService.InstallApp)");
     case pb::ROLE_PARK_ADMIN:
       if (!caller.IsParkAdmin()) {
         return absl::PermissionDeniedError("api_key.role: only the park administrator may mint park-admin keys");

@@ -14,7 +14,7 @@ namespace parkbase::tenant::queries {
   "tenant_id, key_id, display_name, role, coalesce(device_id, ''), creator, "                          \
   "floor(extract(epoch FROM create_time) * 1000000)::bigint, "                                         \
   "coalesce(floor(extract(epoch FROM expire_time) * 1000000)::bigint, 0), "                            \
-  "coalesce(floor(extract(epoch FROM revoke_time) * 1000000)::bigint, 0)"
+  "coalesce(floor(extract(epoch FROM revoke_time) * 1000000)::bigint, 0), coalesce(installation, '')"
 
 // Microseconds since the epoch to timestamptz, exactly: to_timestamp(micros / 1e6) goes through a double, which
 // rounds 9999-12-31T23:59:59.999999 up into year 10000 (a Timestamp that protobuf refuses to hold).

@@ -51,6 +51,7 @@ pb::ApiKey DecodeKey(const pqxx::row& row) {
   if (const auto revoke = row[8].as<int64_t>(); revoke != 0) {
     *key.mutable_revoke_time() = TimeUtil::MicrosecondsToTimestamp(revoke);
   }
+  key.set_installation(row[9].as<std::string>());
   return key;
 }
 

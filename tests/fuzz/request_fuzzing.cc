@@ -236,14 +236,14 @@ const PreparedTarget& Prepared(const ServiceTarget& target) {
 
 const std::vector<Principal>& Callers() {
   static const auto* callers = new std::vector<Principal>{
-      {"acme", Role::kTenantAdmin, "acmeadminkey", ""},
-      {"acme", Role::kDeveloper, "acmedevkey", ""},
-      {"acme", Role::kDevice, "acmepresskey", "press-1"},
-      {"acme", Role::kProvider, "acmeproviderkey", ""},
-      {"globex", Role::kTenantAdmin, "globexadminkey", ""},
-      {"globex", Role::kDevice, "globexlathekey", "lathe-1"},
-      {"park", Role::kParkAdmin, "parkadminkey", ""},
-      {"acme", Role::kParkAdmin, "acmeparkrolekey", ""},
+      {"acme", Role::kTenantAdmin, "acmeadminkey", "", nullptr},
+      {"acme", Role::kDeveloper, "acmedevkey", "", nullptr},
+      {"acme", Role::kDevice, "acmepresskey", "press-1", nullptr},
+      {"acme", Role::kProvider, "acmeproviderkey", "", nullptr},
+      {"globex", Role::kTenantAdmin, "globexadminkey", "", nullptr},
+      {"globex", Role::kDevice, "globexlathekey", "lathe-1", nullptr},
+      {"park", Role::kParkAdmin, "parkadminkey", "", nullptr},
+      {"acme", Role::kParkAdmin, "acmeparkrolekey", "", nullptr},
   };
   return *callers;
 }

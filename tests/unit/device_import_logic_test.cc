@@ -93,7 +93,7 @@ struct Fixture {
   PageTokens tokens{"unit-test-page-token-secret"};
   NoInvalidation invalidator;
   DeviceManager manager{store, tokens, invalidator, "1"};
-  Principal admin{"acme", Role::kTenantAdmin, "k1", ""};
+  Principal admin{"acme", Role::kTenantAdmin, "k1", "", nullptr};
 
   // Streams `rows` rows in messages of 1,000.
   absl::StatusOr<pb::ImportDevicesResponse> Import(int rows, absl::Status allowed = absl::OkStatus()) {

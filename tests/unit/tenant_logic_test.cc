@@ -27,9 +27,9 @@ struct Fixture {
   FakeClock clock{absl::FromUnixSeconds(1'800'000'000)};
   PageTokens tokens{"unit-test-page-token-secret"};
   TenantManager manager{store, clock, tokens, &cache};
-  Principal park_admin{"park", Role::kParkAdmin, "k0", ""};
+  Principal park_admin{"park", Role::kParkAdmin, "k0", "", nullptr};
 
-  Principal Key(const std::string& tenant, Role role) { return Principal{tenant, role, "k1", ""}; }
+  Principal Key(const std::string& tenant, Role role) { return Principal{tenant, role, "k1", "", nullptr}; }
   pb::Tenant Create(const std::string& id, pb::Plan plan = pb::PLAN_UNSPECIFIED) {
     pb::CreateTenantRequest request;
     request.set_tenant_id(id);
