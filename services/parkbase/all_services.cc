@@ -2,6 +2,8 @@
 
 #include "device/device_service.h"
 #include "device/migrations.h"
+#include "marketplace/marketplace_service.h"
+#include "marketplace/migrations.h"
 #include "tenant/migrations.h"
 #include "telemetry/migrations.h"
 #include "telemetry/telemetry_service.h"
@@ -14,6 +16,7 @@ std::vector<ServiceRegistrar> AllServices() {
       tenant::RegisterTenantService,
       device::RegisterDeviceService,
       telemetry::RegisterTelemetryService,
+      marketplace::RegisterMarketplaceService,
   };
 }
 
@@ -22,6 +25,7 @@ std::vector<const std::vector<Migration>*> AllMigrations() {
       &TenantMigrations(),
       &DeviceMigrations(),
       &TelemetryMigrations(),
+      &MarketplaceMigrations(),
   };
 }
 

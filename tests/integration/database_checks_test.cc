@@ -28,6 +28,9 @@ const std::set<std::string> kTablesWithoutTenant = {
 const std::set<std::string> kParkWidePolicies = {
     // Industrial identifiers resolve park-wide: the row holds only what the owner chose to publish.
     "device_identifiers SELECT",
+    // The marketplace catalogue's search table holds only listed apps with a published version (what every tenant
+    // may read in apps anyway); a `true` policy keeps its search indexes usable (marketplace/0002).
+    "app_catalogue SELECT",
 };
 
 std::vector<std::string> TenantTables(pqxx::work& work) {

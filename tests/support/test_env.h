@@ -29,7 +29,8 @@ int RedisDatabaseOf(const std::string& url);
 // A database that exists for the life of the object.
 class TestDatabase {
  public:
-  TestDatabase();
+  // `create_options` are appended to CREATE DATABASE (e.g. "LC_CTYPE 'C' TEMPLATE template0").
+  explicit TestDatabase(const std::string& create_options = "");
   ~TestDatabase();
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;
