@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/access.h"
+#include "common/app_grant.h"
 #include "common/audit.h"
 #include "common/crypto.h"
 #include "common/errors.h"
@@ -286,6 +287,29 @@ absl::StatusOr<Identifier> ParseIdentifier(const std::string& identifier) {
   return Identifier{std::string(prefix[1]), std::string(halves.second)};
 }
 
+// --- what an app credential may see ---------------------------------------------------------------------------
+// An app credential (common/app_grant.h) sees only the devices carrying every label of its grant, wherever it names
+// or lists them; these two functions are the whole of it. Device types are schemas, not data, so GetDeviceType and
+// ListDeviceTypes are not narrowed; ResolveIdentifier answers the park-wide public record, the same for every
+// caller. A device key is narrowed by its access rule's device_field instead.
+
+// `device` as `caller` may see it: NOT_FOUND, worded exactly as for a missing device, when it lies outside the
+// caller's grant.
+absl::StatusOr<pb::Device> VisibleTo(const Principal& caller, absl::StatusOr<pb::Device> device) {
+  const access::v1::AppGrant* grant = AppGrantOf(caller);
+  if (grant == nullptr || !device.ok() || GrantCoversLabels(*grant, device->labels())) return device;
+  return absl::NotFoundError(absl::StrCat(device->name(), ": not found"));
+}
+
+// A listing's filter narrowed to what `caller` may see: the grant becomes a condition of the store's query (not a
+// filter over its answer), so page sizes and page tokens stay right.
+DeviceFilter NarrowedTo(const Principal& caller, DeviceFilter filter) {
+  if (const access::v1::AppGrant* grant = AppGrantOf(caller)) {
+    filter.grant_labels.insert(grant->device_labels().begin(), grant->device_labels().end());
+  }
+  return filter;
+}
+
 }  // namespace
 
 DeviceManager::DeviceManager(DeviceStore& store, PageTokens& page_tokens, SchemaInvalidator& invalidator,
@@ -308,6 +332,7 @@ absl::StatusOr<pb::DeviceType> DeviceManager::CreateDeviceType(const Principal& 
 absl::StatusOr<pb::DeviceType> DeviceManager::GetDeviceType(const Principal& caller,
                                                             const pb::GetDeviceTypeRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "deviceTypes"));
+  // Not narrowed for an app credential: a type is a schema, not data (see VisibleTo).
   ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   if (request.version() < 0) return FieldError("version", absl::StrCat("must be >= 0, got ", request.version()));
   return store_.GetDeviceType(scope, name.id, request.version());
@@ -391,7 +416,7 @@ absl::StatusOr<pb::Device> DeviceManager::GetDevice(const Principal& caller, con
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "devices"));
   // A device key reaches only its own device: the access rule's device_field sees to that.
   ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
-  return store_.GetDevice(scope, name.id);
+  return VisibleTo(caller, store_.GetDevice(scope, name.id));
 }
 
 absl::StatusOr<pb::ListDevicesResponse> DeviceManager::ListDevices(const Principal& caller,
@@ -399,7 +424,8 @@ absl::StatusOr<pb::ListDevicesResponse> DeviceManager::ListDevices(const Princip
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantFromParent("parent", request.parent()));
   ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, tenant_id, request.parent()));
   ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
-  ASSIGN_OR_RETURN(const DeviceFilter filter, ParseDeviceFilter(request.filter()));
+  ASSIGN_OR_RETURN(DeviceFilter parsed, ParseDeviceFilter(request.filter()));
+  const DeviceFilter filter = NarrowedTo(caller, std::move(parsed));
   const std::string binding = Binding(caller, "ListDevices", request.parent(), request.filter());
   std::string after;
   if (!request.page_token().empty()) {
@@ -462,6 +488,8 @@ absl::StatusOr<pb::Device> DeviceManager::UpdateDevice(const Principal& caller,
                        },
                        /*seen=*/false, paths.count("state") != 0 ? &audit : nullptr);
   if (!updated.ok()) return updated.status();
+  // Type, state and labels are all in the resolved schema (labels select devices into app grants), so any update
+  // bumps the epoch: an app's next telemetry call no longer sees a device relabelled out of its grant.
   invalidator_.TenantChanged(name.tenant_id);
   return updated;
 }

@@ -139,12 +139,15 @@ inline constexpr char kSelectDeviceForUpdateSql[] =
     "SELECT " PARKBASE_DEVICE_COLUMNS PARKBASE_DEVICE_FROM
     "WHERE d.tenant_id = $1 AND d.device_id = $2 FOR UPDATE OF d";
 
-// NULL filters match everything; `labels @> '{}'` too, so one prepared statement serves every filter.
+// NULL filters match everything; `labels @> '{}'` too, so one prepared statement serves every filter. $7 is the
+// caller's grant (an app credential's device_labels), a condition of its own beside the filter's labels ($5); both
+// use the GIN index on labels, and the page is cut after both, so paging stays right.
 inline constexpr char kListDevices[] = "device_list";
 inline constexpr char kListDevicesSql[] =
     "SELECT " PARKBASE_DEVICE_COLUMNS PARKBASE_DEVICE_FROM
     "WHERE d.tenant_id = $1 AND d.device_id > $2 AND ($3::text IS NULL OR d.device_type_id = $3) "
-    "AND ($4::smallint IS NULL OR d.state = $4) AND d.labels @> $5::jsonb ORDER BY d.device_id LIMIT $6";
+    "AND ($4::smallint IS NULL OR d.state = $4) AND d.labels @> $5::jsonb AND d.labels @> $7::jsonb "
+    "ORDER BY d.device_id LIMIT $6";
 
 inline constexpr char kUpdateDevice[] = "device_update";
 inline constexpr char kUpdateDeviceSql[] =
@@ -176,6 +179,7 @@ inline constexpr char kTombstonedIdsSql[] =
     "AND device_id IN (SELECT jsonb_array_elements_text($2::jsonb))";
 
 // --- identifiers and schemas ---------------------------------------------------------------------------------
+// A resolved schema carries the device's labels too: app grants select devices by them (DeviceSchema.labels).
 
 // Park-wide: device_identifiers' SELECT policy lets every tenant read it.
 inline constexpr char kResolveIdentifier[] = "device_identifier_resolve";
@@ -185,7 +189,7 @@ inline constexpr char kResolveIdentifierSql[] =
 
 inline constexpr char kSelectSchema[] = "device_schema_select";
 inline constexpr char kSelectSchemaSql[] =
-    "SELECT d.state, d.device_type_id, v.version, v.metrics::text FROM devices d "
+    "SELECT d.state, d.device_type_id, v.version, v.metrics::text, d.labels::text FROM devices d "
     "JOIN device_types t ON t.tenant_id = d.tenant_id AND t.device_type_id = d.device_type_id "
     "JOIN device_type_versions v ON v.tenant_id = t.tenant_id AND v.device_type_id = t.device_type_id "
     "AND v.version = t.latest_version WHERE d.tenant_id = $1 AND d.device_id = $2";
@@ -193,7 +197,7 @@ inline constexpr char kSelectSchemaSql[] =
 // The same for many devices at once (cold caches on the ingest path): $2 is a text[] of device ids.
 inline constexpr char kSelectSchemas[] = "device_schemas_select";
 inline constexpr char kSelectSchemasSql[] =
-    "SELECT d.state, d.device_type_id, v.version, v.metrics::text, d.device_id FROM devices d "
+    "SELECT d.state, d.device_type_id, v.version, v.metrics::text, d.device_id, d.labels::text FROM devices d "
     "JOIN device_types t ON t.tenant_id = d.tenant_id AND t.device_type_id = d.device_type_id "
     "JOIN device_type_versions v ON v.tenant_id = t.tenant_id AND v.device_type_id = t.device_type_id "
     "AND v.version = t.latest_version WHERE d.tenant_id = $1 AND d.device_id = ANY($2::text[])";

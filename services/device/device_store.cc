@@ -115,6 +115,12 @@ std::string MetricsJson(const pb::DeviceType& type) {
   return ToJson(carrier);
 }
 
+void DecodeLabels(const std::string& json, google::protobuf::Map<std::string, std::string>* labels) {
+  Struct object;
+  FromJson(json, &object);
+  for (const auto& [key, value] : object.fields()) (*labels)[key] = value.string_value();
+}
+
 pb::DeviceType DecodeType(const std::string& tenant_id, const pqxx::row& row) {
   pb::DeviceType type;
   FromJson(row[6].as<std::string>(), &type);  // fills `metrics`
@@ -137,9 +143,7 @@ pb::Device DecodeDevice(const std::string& tenant_id, const pqxx::row& row) {
   device.set_device_type_id(row[1].as<std::string>());
   device.set_serial_number(row[2].as<std::string>());
   device.set_display_name(row[3].as<std::string>());
-  Struct labels;
-  FromJson(row[4].as<std::string>(), &labels);
-  for (const auto& [key, value] : labels.fields()) (*device.mutable_labels())[key] = value.string_value();
+  DecodeLabels(row[4].as<std::string>(), device.mutable_labels());
   Struct attributes;
   FromJson(row[5].as<std::string>(), &attributes);
   for (const auto& [key, value] : attributes.fields()) (*device.mutable_attributes())[key] = ValueToAttribute(value);
@@ -398,12 +402,16 @@ absl::StatusOr<std::vector<pb::Device>> PgDeviceStore::ListDevices(const TenantS
   Struct labels;
   for (const auto& [key, value] : filter.labels) (*labels.mutable_fields())[key].set_string_value(value);
   const std::string labels_json = ToJson(labels);
+  Struct grant_labels;
+  for (const auto& [key, value] : filter.grant_labels) (*grant_labels.mutable_fields())[key].set_string_value(value);
+  const std::string grant_labels_json = ToJson(grant_labels);
   std::optional<int> state;
   if (filter.state.has_value()) state = static_cast<int>(*filter.state);
   return db_.Transact<std::vector<pb::Device>>(
       scope, [&](pqxx::work& work) -> absl::StatusOr<std::vector<pb::Device>> {
         pqxx::result result = work.exec_prepared(queries::kListDevices, tenant_id, after_device_id,
-                                                 filter.device_type_id, state, labels_json, limit);
+                                                 filter.device_type_id, state, labels_json, limit,
+                                                 grant_labels_json);
         std::vector<pb::Device> devices;
         devices.reserve(result.size());
         for (const auto& row : result) devices.push_back(DecodeDevice(tenant_id, row));
@@ -636,6 +644,7 @@ absl::StatusOr<pb::DeviceSchema> PgDeviceStore::LoadSchema(const TenantScope& sc
     schema.set_device_type_id(row[0][1].as<std::string>());
     schema.set_type_version(row[0][2].as<int64_t>());
     *schema.mutable_metrics() = carrier.metrics();
+    DecodeLabels(row[0][4].as<std::string>(), schema.mutable_labels());
     return schema;
   });
 }
@@ -662,6 +671,7 @@ absl::StatusOr<std::vector<pb::DeviceSchema>> PgDeviceStore::LoadSchemas(const T
       schema.set_device_type_id(row[1].as<std::string>());
       schema.set_type_version(row[2].as<int64_t>());
       *schema.mutable_metrics() = carrier.metrics();
+      DecodeLabels(row[5].as<std::string>(), schema.mutable_labels());
     }
     return schemas;
   });

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct DeviceFilter {
   std::optional<pb::DeviceState> state;
   // Labels the device must carry, all of them.
   std::vector<std::pair<std::string, std::string>> labels;
+  // The caller's data scope: labels an app credential's grant requires (common/app_grant.h). A condition of its
+  // own, apart from `labels`, so nothing in a filter can widen it.
+  std::map<std::string, std::string> grant_labels;
 };
 
 // Changes a row in place inside the store's transaction; an error aborts the transaction.
@@ -92,7 +96,7 @@ class DeviceStore {
   // Park-wide look-up of public metadata; any scope.
   virtual absl::StatusOr<pb::IdentifierRecord> ResolveIdentifier(const TenantScope& scope,
                                                                   const std::string& identifier) = 0;
-  // The device's state and its type's latest schema.
+  // The device's state, labels and its type's latest schema.
   virtual absl::StatusOr<pb::DeviceSchema> LoadSchema(const TenantScope& scope, const std::string& device_id) = 0;
   // LoadSchema for many devices in one query; unknown devices are simply absent from the result.
   virtual absl::StatusOr<std::vector<pb::DeviceSchema>> LoadSchemas(const TenantScope& scope,

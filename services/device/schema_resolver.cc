@@ -55,10 +55,10 @@ DeviceSchemaResolver::DeviceSchemaResolver(DeviceStore& store, RedisClient* redi
 DeviceSchemaResolver::DeviceSchemaResolver(DeviceStore& store, RedisClient* redis, Clock& clock)
     : DeviceSchemaResolver(store, redis, clock, Options()) {}
 
-std::optional<int64_t> DeviceSchemaResolver::CurrentEpoch(const std::string& tenant_id) {
+std::optional<int64_t> DeviceSchemaResolver::CurrentEpoch(const std::string& tenant_id, Freshness freshness) {
   if (redis_ == nullptr) return std::nullopt;
   const absl::Time now = clock_.Now();
-  {
+  if (freshness == Freshness::kCached) {
     absl::MutexLock lock(&mu_);
     auto found = epochs_.find(tenant_id);
     if (found != epochs_.end() && now - found->second.checked < options_.epoch_check_interval) {
@@ -81,16 +81,23 @@ std::optional<int64_t> DeviceSchemaResolver::CurrentEpoch(const std::string& ten
   return epoch.value;
 }
 
+bool DeviceSchemaResolver::Serves(const Entry& entry, const std::optional<int64_t>& epoch, Freshness freshness,
+                                  absl::Time now) const {
+  if (now - entry.loaded >= options_.local_ttl) return false;
+  if (epoch.has_value()) return entry.epoch == *epoch;
+  // Without Redis there is no epoch to compare: a look-up that must see every commit reads PostgreSQL.
+  return freshness == Freshness::kCached;
+}
+
 absl::StatusOr<pb::DeviceSchema> DeviceSchemaResolver::Resolve(const std::string& tenant_id,
-                                                               const std::string& device_id) {
+                                                               const std::string& device_id, Freshness freshness) {
   const std::string local_key = absl::StrCat(tenant_id, "/", device_id);
-  const std::optional<int64_t> epoch = CurrentEpoch(tenant_id);
+  const std::optional<int64_t> epoch = CurrentEpoch(tenant_id, freshness);
   const absl::Time now = clock_.Now();
   {
     absl::MutexLock lock(&mu_);
     auto found = entries_.find(local_key);
-    if (found != entries_.end() && now - found->second.loaded < options_.local_ttl &&
-        (!epoch.has_value() || found->second.epoch == *epoch)) {
+    if (found != entries_.end() && Serves(found->second, epoch, freshness, now)) {
       ++stats_.local_hits;
       return *found->second.schema;
     }
@@ -131,9 +138,9 @@ absl::StatusOr<pb::DeviceSchema> DeviceSchemaResolver::Resolve(const std::string
 }
 
 std::vector<absl::StatusOr<DeviceSchemaResolver::SharedSchema>> DeviceSchemaResolver::ResolveMany(
-    const std::string& tenant_id, const std::vector<std::string>& device_ids) {
+    const std::string& tenant_id, const std::vector<std::string>& device_ids, Freshness freshness) {
   std::vector<absl::StatusOr<SharedSchema>> results(device_ids.size(), absl::UnknownError("unresolved"));
-  const std::optional<int64_t> epoch = CurrentEpoch(tenant_id);
+  const std::optional<int64_t> epoch = CurrentEpoch(tenant_id, freshness);
   const absl::Time now = clock_.Now();
   const std::string key_prefix = absl::StrCat(tenant_id, "/");
   std::vector<size_t> misses;
@@ -144,8 +151,7 @@ std::vector<absl::StatusOr<DeviceSchemaResolver::SharedSchema>> DeviceSchemaReso
       local_key.resize(key_prefix.size());
       local_key.append(device_ids[i]);
       auto found = entries_.find(local_key);
-      if (found != entries_.end() && now - found->second.loaded < options_.local_ttl &&
-          (!epoch.has_value() || found->second.epoch == *epoch)) {
+      if (found != entries_.end() && Serves(found->second, epoch, freshness, now)) {
         ++stats_.local_hits;
         results[i] = found->second.schema;
       } else {

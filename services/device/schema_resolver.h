@@ -1,8 +1,8 @@
-// The ingestion path's look-up of (tenant, device) -> the device's state and telemetry schema, without a database
-// round trip on the hot path: an in-process cache in front of a Redis cache in front of PostgreSQL.
+// The ingestion path's look-up of (tenant, device) -> the device's state, labels and telemetry schema, without a
+// database round trip on the hot path: an in-process cache in front of a Redis cache in front of PostgreSQL.
 //
-// Invalidation: every change that can alter a resolved schema (a type update or delete, a device's type or state
-// change, a device delete) bumps the tenant's schema epoch in Redis (`pb:schema-epoch:{<tenant>}`) after its
+// Invalidation: every change that can alter a resolved schema (a type update or delete, a device's type, state or
+// labels change, a device delete) bumps the tenant's schema epoch in Redis (`pb:schema-epoch:{<tenant>}`) after its
 // transaction commits. Redis entries are keyed by epoch (`pb:schema:{<tenant>}:<epoch>:<device>`), so a bump
 // retires all of a tenant's entries at once; in-process entries remember the epoch they were read under, and a
 // resolver re-reads a tenant's epoch at most every `epoch_check_interval`.
@@ -11,6 +11,10 @@
 // bump itself is lost (Redis down at that moment but back before readers notice), Redis entries expire after
 // `redis_ttl` (default 60 s), which is then the bound. A flushed Redis reads as epoch 0, which differs from any
 // cached epoch after the first change, so a flush never serves stale entries.
+//
+// A look-up with Freshness::kCommitted reads the tenant's epoch from Redis whatever its age (one GET) and so sees
+// every change committed before it; with Redis down it reads PostgreSQL. App credentials need that: their grants
+// select devices by labels, and a device relabelled out of a grant must drop out of it at once.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +53,14 @@ class RedisSchemaInvalidator final : public SchemaInvalidator {
   RedisClient& redis_;
 };
 
+// How current a resolved schema must be.
+enum class Freshness {
+  // Within the staleness bound above (epoch_check_interval): the ingest hot path.
+  kCached,
+  // Reflecting every change committed before the look-up began: one Redis GET of the epoch more.
+  kCommitted,
+};
+
 class DeviceSchemaResolver {
  public:
   struct Options {
@@ -65,7 +77,8 @@ class DeviceSchemaResolver {
   DeviceSchemaResolver(DeviceStore& store, RedisClient* redis, Clock& clock);
 
   // NOT_FOUND for an unknown device. The caller decides what a DISABLED state means for it.
-  absl::StatusOr<pb::DeviceSchema> Resolve(const std::string& tenant_id, const std::string& device_id);
+  absl::StatusOr<pb::DeviceSchema> Resolve(const std::string& tenant_id, const std::string& device_id,
+                                           Freshness freshness = Freshness::kCached);
 
   using SharedSchema = std::shared_ptr<const pb::DeviceSchema>;
   // Resolve for many devices of one tenant, answered in the order of `device_ids`: the in-process misses cost one
@@ -73,7 +86,8 @@ class DeviceSchemaResolver {
   // While an entry stays cached the same pointer comes back, so callers may key what they derive from a schema
   // by the pointer. A whole-call failure (database down) is returned for every device that needed the database.
   std::vector<absl::StatusOr<SharedSchema>> ResolveMany(const std::string& tenant_id,
-                                                        const std::vector<std::string>& device_ids);
+                                                        const std::vector<std::string>& device_ids,
+                                                        Freshness freshness = Freshness::kCached);
 
   struct Stats {
     int64_t local_hits = 0;
@@ -96,9 +110,11 @@ class DeviceSchemaResolver {
     bool from_redis = false;
   };
 
-  // The tenant's epoch, from Redis when the local copy is older than epoch_check_interval. nullopt: Redis is
-  // unavailable.
-  std::optional<int64_t> CurrentEpoch(const std::string& tenant_id);
+  // The tenant's epoch, from Redis when the local copy is older than epoch_check_interval (always, for kCommitted).
+  // nullopt: Redis is unavailable.
+  std::optional<int64_t> CurrentEpoch(const std::string& tenant_id, Freshness freshness);
+  // Whether an in-process entry may answer a look-up made under `epoch`.
+  bool Serves(const Entry& entry, const std::optional<int64_t>& epoch, Freshness freshness, absl::Time now) const;
   // Drops the entries no lookup may serve any more (older than local_ttl), at most once per local_ttl.
   void SweepExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

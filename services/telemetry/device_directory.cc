@@ -56,6 +56,7 @@ std::shared_ptr<const DeviceInfo> RegistryDeviceDirectory::Convert(
     if (spec.has_max()) rule.max = spec.max();
     info->metrics.emplace(spec.name(), rule);
   }
+  info->labels.insert(schema->labels().begin(), schema->labels().end());
   absl::MutexLock lock(&mu_);
   if (++conversions_since_sweep_ >= kConversionsPerSweep) {
     // A schema only this map still holds has left the resolver's cache (expired, its device deleted or changed):
@@ -75,13 +76,15 @@ std::shared_ptr<const DeviceInfo> RegistryDeviceDirectory::Convert(
 }
 
 absl::StatusOr<std::shared_ptr<const DeviceInfo>> RegistryDeviceDirectory::Resolve(const std::string& tenant_id,
-                                                                                   const std::string& reference) {
-  std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved = ResolveMany(tenant_id, {reference});
+                                                                                   const std::string& reference,
+                                                                                   Freshness freshness) {
+  std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved =
+      ResolveMany(tenant_id, {reference}, freshness);
   return std::move(resolved[0]);
 }
 
 std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> RegistryDeviceDirectory::ResolveMany(
-    const std::string& tenant_id, const std::vector<std::string>& references) {
+    const std::string& tenant_id, const std::vector<std::string>& references, Freshness freshness) {
   std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> results(references.size(),
                                                                          absl::UnknownError("unresolved"));
   std::vector<std::string> device_ids;
@@ -99,7 +102,9 @@ std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> RegistryDeviceDir
   }
   if (device_ids.empty()) return results;
   std::vector<absl::StatusOr<device::DeviceSchemaResolver::SharedSchema>> schemas =
-      resolver_.ResolveMany(tenant_id, device_ids);
+      resolver_.ResolveMany(tenant_id, device_ids,
+                            freshness == Freshness::kCommitted ? device::Freshness::kCommitted
+                                                               : device::Freshness::kCached);
   for (size_t k = 0; k < schemas.size(); ++k) {
     if (!schemas[k].ok()) {
       results[positions[k]] = schemas[k].status();

@@ -19,9 +19,10 @@ class RegistryDeviceDirectory final : public DeviceDirectory {
   RegistryDeviceDirectory(device::DeviceSchemaResolver& resolver, TelemetryStore& store);
 
   absl::StatusOr<std::shared_ptr<const DeviceInfo>> Resolve(const std::string& tenant_id,
-                                                            const std::string& reference) override;
+                                                            const std::string& reference,
+                                                            Freshness freshness) override;
   std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> ResolveMany(
-      const std::string& tenant_id, const std::vector<std::string>& references) override;
+      const std::string& tenant_id, const std::vector<std::string>& references, Freshness freshness) override;
 
   // Industrial identifiers look like 88.<park>.<tenant code>/<serial>; device ids never contain '/'.
   static bool IsIdentifier(const std::string& reference);

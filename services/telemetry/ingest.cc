@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/app_grant.h"
 #include "common/errors.h"
 #include "common/times.h"
 #include "google/protobuf/util/time_util.h"
@@ -92,7 +94,7 @@ class BatchDevices {
     for (const pb::Series& series : request.series()) add(series.device());
     if (references.empty()) return;
     std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved =
-        directory_.ResolveMany(rules_.tenant_id, references);
+        directory_.ResolveMany(rules_.tenant_id, references, rules_.freshness);
     prefetched_.reserve(references.size());
     for (size_t i = 0; i < references.size() && i < resolved.size(); ++i) {
       prefetched_.emplace(std::move(references[i]), std::move(resolved[i]));
@@ -110,8 +112,13 @@ class BatchDevices {
       auto prefetched = prefetched_.find(reference);
       absl::StatusOr<std::shared_ptr<const DeviceInfo>> device =
           prefetched != prefetched_.end() ? std::move(prefetched->second)
-                                          : directory_.Resolve(rules_.tenant_id, reference);
-      if (absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status())) {
+                                          : directory_.Resolve(rules_.tenant_id, reference, rules_.freshness);
+      // A device outside an app's grant does not exist for the app: rejected exactly like a missing one.
+      const bool outside_grant =
+          device.ok() && rules_.app != nullptr && !GrantCoversLabels(*rules_.app, (*device)->labels);
+      const bool unknown =
+          absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status()) || outside_grant;
+      if (unknown) {
         lookup.reason = pb::REJECTION_REASON_UNKNOWN_DEVICE;
         lookup.description = absl::StrCat("no device \"", Utf8Prefix(reference, 100), "\" in the tenant");
       } else if (!device.ok()) {
@@ -170,6 +177,13 @@ class SeriesBuilder {
   absl::flat_hash_map<std::pair<absl::string_view, absl::string_view>, size_t> index_;
   std::vector<SeriesEntry> entries_;
 };
+
+// Why an app may not write `metric`, or nullopt when it may (or the caller is no app).
+std::optional<std::string> NotGranted(const IngestRules& rules, const std::string& metric) {
+  if (rules.app == nullptr || GrantAllowsWrite(*rules.app, metric)) return std::nullopt;
+  return absl::StrCat("the app's grant does not let it write metric \"", Utf8Prefix(metric, 100),
+                      "\"; it may write only its write_metrics");
+}
 
 // Why a numeric value was refused, in the words of the rule it broke.
 std::string ValueRule(const MetricRule& rule, double value) {
@@ -247,6 +261,10 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
     const BatchDevices::Lookup& device = **lookup;
     if (device.device == nullptr) {
       rejections.Add(i, 1, i, device.reason, absl::StrCat(prefix, ".device"), device.description);
+      continue;
+    }
+    if (std::optional<std::string> why = NotGranted(rules, point.metric())) {
+      rejections.Add(i, 1, i, pb::REJECTION_REASON_NOT_GRANTED, absl::StrCat(prefix, ".metric"), *std::move(why));
       continue;
     }
     auto rule = device.device->metrics.find(point.metric());
@@ -375,6 +393,11 @@ absl::StatusOr<ValidatedBatch> ValidateBatch(const pb::WriteRequest& request, co
     const BatchDevices::Lookup& device = **lookup;
     if (device.device == nullptr) {
       rejections.Add(first, n, group, device.reason, absl::StrCat(prefix(), ".device"), device.description);
+      continue;
+    }
+    if (std::optional<std::string> why = NotGranted(rules, input.metric())) {
+      rejections.Add(first, n, group, pb::REJECTION_REASON_NOT_GRANTED, absl::StrCat(prefix(), ".metric"),
+                     *std::move(why));
       continue;
     }
     auto rule = device.device->metrics.find(input.metric());

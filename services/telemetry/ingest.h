@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "parkbase/access/v1/access.pb.h"
 #include "parkbase/telemetry/v1/telemetry.pb.h"
 #include "telemetry/codec.h"
 
@@ -40,6 +41,17 @@ struct DeviceInfo {
   std::string device_type_id;
   bool disabled = false;
   absl::flat_hash_map<std::string, MetricRule> metrics;
+  // What app grants select devices by (common/app_grant.h).
+  absl::flat_hash_map<std::string, std::string> labels;
+};
+
+// How current a device look-up must be.
+enum class Freshness {
+  // May lag a registry change by the resolver's staleness bound (250 ms): enough for everyone's own devices.
+  kCached,
+  // Sees every registry change committed before the look-up (one Redis GET more): an app credential's calls, whose
+  // grant must drop a device the moment its labels leave the grant's selector.
+  kCommitted,
 };
 
 // Resolves a point's device reference (an id or an industrial identifier) within a tenant.
@@ -48,14 +60,15 @@ class DeviceDirectory {
   virtual ~DeviceDirectory() = default;
   // NOT_FOUND for an unknown device, or an identifier of another tenant's device.
   virtual absl::StatusOr<std::shared_ptr<const DeviceInfo>> Resolve(const std::string& tenant_id,
-                                                                    const std::string& reference) = 0;
+                                                                    const std::string& reference,
+                                                                    Freshness freshness) = 0;
   // Resolve for many references at once, answered in their order; implementations batch the cache and database
   // look-ups (a batch's cold devices). This default resolves them one by one.
   virtual std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> ResolveMany(
-      const std::string& tenant_id, const std::vector<std::string>& references) {
+      const std::string& tenant_id, const std::vector<std::string>& references, Freshness freshness) {
     std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> results;
     results.reserve(references.size());
-    for (const std::string& reference : references) results.push_back(Resolve(tenant_id, reference));
+    for (const std::string& reference : references) results.push_back(Resolve(tenant_id, reference, freshness));
     return results;
   }
 };
@@ -64,6 +77,10 @@ struct IngestRules {
   std::string tenant_id;
   // Set for device keys: points of any other device are rejected.
   std::string only_device_id;
+  // Set for app credentials (common/app_grant.h): points of a device outside the grant are rejected as of an
+  // unknown device, points of a metric outside its write_metrics as NOT_GRANTED.
+  const access::v1::AppGrant* app = nullptr;
+  Freshness freshness = Freshness::kCached;
   absl::Time now;
   // Raw retention: points older than this are refused (they would be dropped at once).
   int32_t raw_retention_days = 30;

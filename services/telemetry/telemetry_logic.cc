@@ -146,6 +146,12 @@ absl::StatusOr<TenantScope> TelemetryManager::Authorize(const Principal& caller,
   return ScopeFor(caller, parts[0], parent);
 }
 
+absl::StatusOr<DataScope> TelemetryManager::AuthorizeData(const Principal& caller, absl::string_view field,
+                                                          absl::string_view parent) {
+  ASSIGN_OR_RETURN(TenantScope tenant, Authorize(caller, field, parent));
+  return DataScope(std::move(tenant), caller);
+}
+
 absl::StatusOr<TenantLimits> TelemetryManager::Limits(const TenantScope& scope) {
   const absl::Time now = absl::Now();  // cache age in real time, whatever the service clock
   {
@@ -173,7 +179,8 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::Write(const Principal& calle
 absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(const Principal& caller,
                                                                                const pb::WriteRequest& request,
                                                                                bool streamed) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
+  ASSIGN_OR_RETURN(const DataScope data, AuthorizeData(caller, "parent", request.parent()));
+  const TenantScope& scope = data.tenant();
   RETURN_IF_ERROR(CheckBatchShape(request, streamed));
   RETURN_IF_ERROR(ValidateWriterId(request.writer_id()));
   ASSIGN_OR_RETURN(const TenantLimits limits, Limits(scope));
@@ -181,6 +188,8 @@ absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(c
   IngestRules rules;
   rules.tenant_id = scope.tenant_id;
   if (caller.role == Role::kDevice) rules.only_device_id = caller.device_id;
+  rules.app = data.grant();
+  rules.freshness = data.freshness();
   rules.now = clock_.Now();
   rules.raw_retention_days = limits.raw_retention_days;
   rules.device_type_raw_retention_days = limits.device_type_raw_retention_days;
@@ -250,15 +259,19 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::CommitWrite(PreparedBatch pr
 }
 
 absl::StatusOr<std::vector<std::shared_ptr<const DeviceInfo>>> TelemetryManager::ResolveDevices(
-    const TenantScope& scope, absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& refs) {
+    const DataScope& scope, absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& refs) {
   if (refs.size() > kMaxDevicesPerRead) {
     return FieldError(field, absl::StrCat("at most ", kMaxDevicesPerRead, " devices, got ", refs.size()));
   }
+  // One look-up for all of them: for an app that is one Redis GET of the epoch, not one per device.
+  std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved = directory_.ResolveMany(
+      scope.tenant_id(), std::vector<std::string>(refs.begin(), refs.end()), scope.freshness());
   std::vector<std::shared_ptr<const DeviceInfo>> devices;
   devices.reserve(refs.size());
   for (int i = 0; i < refs.size(); ++i) {
-    absl::StatusOr<std::shared_ptr<const DeviceInfo>> device = directory_.Resolve(scope.tenant_id, refs[i]);
-    if (absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status()) || refs[i].empty()) {
+    absl::StatusOr<std::shared_ptr<const DeviceInfo>>& device = resolved[i];
+    if (absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status()) || refs[i].empty() ||
+        (device.ok() && !scope.CoversDevice(**device))) {
       return absl::NotFoundError(absl::StrCat(field, "[", i, "]: no device ", Quoted(refs[i]), " in the tenant"));
     }
     if (!device.ok()) return device.status();
@@ -269,9 +282,11 @@ absl::StatusOr<std::vector<std::shared_ptr<const DeviceInfo>>> TelemetryManager:
 
 absl::StatusOr<pb::GetLatestResponse> TelemetryManager::GetLatest(const Principal& caller,
                                                                   const pb::GetLatestRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
+  ASSIGN_OR_RETURN(const DataScope data, AuthorizeData(caller, "parent", request.parent()));
+  const TenantScope& scope = data.tenant();
   if (request.devices_size() == 0) return FieldError("devices", "at least one device is required");
-  ASSIGN_OR_RETURN(const auto devices, ResolveDevices(scope, "devices", request.devices()));
+  ASSIGN_OR_RETURN(const auto devices, ResolveDevices(data, "devices", request.devices()));
+  RETURN_IF_ERROR(data.CheckMetrics("metrics", request.metrics()));
   std::vector<std::string> ids;
   for (const auto& device : devices) ids.push_back(device->device_id);
   std::sort(ids.begin(), ids.end());
@@ -311,7 +326,9 @@ absl::StatusOr<pb::GetLatestResponse> TelemetryManager::GetLatest(const Principa
     if (found == values.end()) continue;
     std::vector<std::string> metrics;
     for (const auto& [metric, point] : found->second) {
-      if (wanted.empty() || std::find(wanted.begin(), wanted.end(), metric) != wanted.end()) metrics.push_back(metric);
+      // Named metrics were checked against the scope above; unnamed ones are left out unless it covers them.
+      const bool named = std::find(wanted.begin(), wanted.end(), metric) != wanted.end();
+      if (wanted.empty() ? data.CoversMetric(metric) : named) metrics.push_back(metric);
     }
     std::sort(metrics.begin(), metrics.end());
     for (const std::string& metric : metrics) {
@@ -328,15 +345,18 @@ absl::StatusOr<pb::GetLatestResponse> TelemetryManager::GetLatest(const Principa
 
 absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principal& caller,
                                                                   const pb::ReadRangeRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
+  ASSIGN_OR_RETURN(const DataScope data, AuthorizeData(caller, "parent", request.parent()));
+  const TenantScope& scope = data.tenant();
   ASSIGN_OR_RETURN(const int64_t start_ms, TimeField("start_time", request.start_time(), request.has_start_time()));
   ASSIGN_OR_RETURN(const int64_t end_ms, TimeField("end_time", request.end_time(), request.has_end_time()));
   if (end_ms <= start_ms) return FieldError("end_time", "must be after start_time");
   ASSIGN_OR_RETURN(const int page_size,
                    ResolvePageSize(request.page_size(), kDefaultReadPageSize, kMaxReadPageSize));
   if (request.device().empty()) return FieldError("device", "required");
-  absl::StatusOr<std::shared_ptr<const DeviceInfo>> device = directory_.Resolve(scope.tenant_id, request.device());
-  if (absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status())) {
+  absl::StatusOr<std::shared_ptr<const DeviceInfo>> device =
+      directory_.Resolve(scope.tenant_id, request.device(), data.freshness());
+  if (absl::IsNotFound(device.status()) || absl::IsInvalidArgument(device.status()) ||
+      (device.ok() && !data.CoversDevice(**device))) {
     return absl::NotFoundError(absl::StrCat("device: no device ", Quoted(request.device()), " in the tenant"));
   }
   if (!device.ok()) return device.status();
@@ -346,6 +366,7 @@ absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principa
   for (int i = 0; i < request.metrics_size(); ++i) {
     if (request.metrics(i).empty()) return FieldError(absl::StrCat("metrics[", i, "]"), "must not be empty");
   }
+  RETURN_IF_ERROR(data.CheckMetrics("metrics", request.metrics()));
   std::sort(metrics.begin(), metrics.end());
   metrics.erase(std::unique(metrics.begin(), metrics.end()), metrics.end());
   const std::string binding = absl::StrCat("telemetry.ReadRange\n", scope.tenant_id, "\n", device_id, "\n",
@@ -355,6 +376,7 @@ absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principa
     // stay readable.
     ASSIGN_OR_RETURN(metrics, store_.MetricsOfDeviceType(scope, (*device)->device_type_id));
     for (const auto& [metric, rule] : (*device)->metrics) metrics.push_back(metric);
+    std::erase_if(metrics, [&](const std::string& metric) { return !data.CoversMetric(metric); });
     std::sort(metrics.begin(), metrics.end());
     metrics.erase(std::unique(metrics.begin(), metrics.end()), metrics.end());
   }
@@ -426,8 +448,10 @@ absl::StatusOr<pb::ReadRangeResponse> TelemetryManager::ReadRange(const Principa
 
 absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principal& caller,
                                                                   const pb::AggregateRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
+  ASSIGN_OR_RETURN(const DataScope data, AuthorizeData(caller, "parent", request.parent()));
+  const TenantScope& scope = data.tenant();
   if (request.metric().empty()) return FieldError("metric", "required");
+  RETURN_IF_ERROR(data.CheckMetric("metric", request.metric()));
   ASSIGN_OR_RETURN(const int64_t start_ms, TimeField("start_time", request.start_time(), request.has_start_time()));
   ASSIGN_OR_RETURN(const int64_t end_ms, TimeField("end_time", request.end_time(), request.has_end_time()));
   if (end_ms <= start_ms) return FieldError("end_time", "must be after start_time");
@@ -450,17 +474,19 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
     if (key.empty()) return FieldError("labels", "keys must not be empty");
   }
 
-  ASSIGN_OR_RETURN(auto devices, ResolveDevices(scope, "devices", request.devices()));
+  ASSIGN_OR_RETURN(auto devices, ResolveDevices(data, "devices", request.devices()));
   std::vector<std::string> ids;
   for (const auto& device : devices) ids.push_back(device->device_id);
-  if (!request.labels().empty()) {
-    absl::flat_hash_map<std::string, std::string> labels(request.labels().begin(), request.labels().end());
+  absl::flat_hash_map<std::string, std::string> labels(request.labels().begin(), request.labels().end());
+  // An app's labels select only inside its grant: the grant's labels join the query (nothing if they contradict).
+  if (!labels.empty() && data.NarrowSelector(labels)) {
     ASSIGN_OR_RETURN(std::vector<std::string> labelled,
                      store_.DevicesByLabels(scope, labels, kMaxDevicesPerRead + 1));
-    for (std::string& id : labelled) {
-      absl::StatusOr<std::shared_ptr<const DeviceInfo>> device = directory_.Resolve(scope.tenant_id, id);
-      if (device.ok()) devices.push_back(*device);
-      ids.push_back(std::move(id));
+    std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved =
+        directory_.ResolveMany(scope.tenant_id, labelled, data.freshness());
+    for (size_t i = 0; i < labelled.size(); ++i) {
+      if (resolved[i].ok()) devices.push_back(*resolved[i]);
+      ids.push_back(std::move(labelled[i]));
     }
   }
   std::sort(ids.begin(), ids.end());
@@ -684,34 +710,64 @@ absl::StatusOr<pb::RetentionPolicy> TelemetryManager::UpdateRetentionPolicy(
 
 absl::StatusOr<SubscriptionFilter> TelemetryManager::AuthorizeSubscription(const Principal& caller,
                                                                            const pb::SubscribeRequest& request) {
-  ASSIGN_OR_RETURN(const TenantScope scope, Authorize(caller, "parent", request.parent()));
-  ASSIGN_OR_RETURN(const auto devices, ResolveDevices(scope, "devices", request.devices()));
+  ASSIGN_OR_RETURN(const DataScope data, AuthorizeData(caller, "parent", request.parent()));
+  ASSIGN_OR_RETURN(const auto devices, ResolveDevices(data, "devices", request.devices()));
+  RETURN_IF_ERROR(data.CheckMetrics("metrics", request.metrics()));
   SubscriptionFilter filter;
-  filter.tenant_id = scope.tenant_id;
+  filter.scope = data;
   for (const auto& device : devices) filter.device_ids.push_back(device->device_id);
   filter.metrics.assign(request.metrics().begin(), request.metrics().end());
   return filter;
 }
 
-std::vector<pb::DataPoint> TelemetryManager::FilterBlock(const SubscriptionFilter& filter, absl::string_view block) {
-  std::vector<pb::DataPoint> points;
+std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterBlocks(const SubscriptionFilter& filter,
+                                                                      const std::vector<absl::string_view>& blocks) {
+  const DataScope& scope = filter.scope;
   auto keep = [&](absl::string_view device, absl::string_view metric) {
     if (!filter.device_ids.empty() &&
         std::find(filter.device_ids.begin(), filter.device_ids.end(), device) == filter.device_ids.end()) {
       return false;
     }
-    return filter.metrics.empty() ||
-           std::find(filter.metrics.begin(), filter.metrics.end(), metric) != filter.metrics.end();
+    if (!filter.metrics.empty() && std::find(filter.metrics.begin(), filter.metrics.end(), metric) ==
+                                       filter.metrics.end()) {
+      return false;
+    }
+    return scope.CoversMetric(metric);
   };
-  absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(block, keep);
-  if (!entries.ok()) return points;
-  for (const SeriesEntry& entry : *entries) {
-    for (size_t i = 0; i < entry.data.size(); ++i) {
-      pb::DataPoint& point = points.emplace_back();
-      point.set_device(entry.device_id);
-      point.set_metric(entry.metric);
-      *point.mutable_time() = Millis(entry.data.timestamps_ms[i]);
-      *point.mutable_value() = ValueAt(entry.data, i);
+  std::vector<std::vector<SeriesEntry>> decoded;
+  decoded.reserve(blocks.size());
+  for (absl::string_view block : blocks) {
+    absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(block, keep);
+    decoded.push_back(entries.ok() ? *std::move(entries) : std::vector<SeriesEntry>());
+  }
+  // An app sees a device while its labels are inside the grant: asked of the registry as it is now, once for all
+  // the blocks' devices. A device that cannot be resolved (deleted, or the registry unreachable) is left out.
+  absl::flat_hash_set<std::string> outside;
+  if (scope.grant() != nullptr) {
+    std::vector<std::string> ids;
+    absl::flat_hash_set<absl::string_view> seen;
+    for (const auto& entries : decoded) {
+      for (const SeriesEntry& entry : entries) {
+        if (seen.insert(entry.device_id).second) ids.push_back(entry.device_id);
+      }
+    }
+    std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved =
+        directory_.ResolveMany(scope.tenant_id(), ids, scope.freshness());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!resolved[i].ok() || !scope.CoversDevice(**resolved[i])) outside.insert(ids[i]);
+    }
+  }
+  std::vector<std::vector<pb::DataPoint>> points(blocks.size());
+  for (size_t b = 0; b < decoded.size(); ++b) {
+    for (const SeriesEntry& entry : decoded[b]) {
+      if (outside.contains(entry.device_id)) continue;
+      for (size_t i = 0; i < entry.data.size(); ++i) {
+        pb::DataPoint& point = points[b].emplace_back();
+        point.set_device(entry.device_id);
+        point.set_metric(entry.metric);
+        *point.mutable_time() = Millis(entry.data.timestamps_ms[i]);
+        *point.mutable_value() = ValueAt(entry.data, i);
+      }
     }
   }
   return points;

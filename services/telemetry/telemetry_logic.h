@@ -15,6 +15,7 @@
 #include "parkbase/telemetry/v1/telemetry.pb.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
+#include "telemetry/data_scope.h"
 #include "telemetry/ingest.h"
 #include "telemetry/redis_state.h"
 #include "telemetry/telemetry_store.h"
@@ -23,9 +24,10 @@ namespace parkbase::telemetry {
 
 // What a subscription is allowed to see.
 struct SubscriptionFilter {
-  std::string tenant_id;
-  std::vector<std::string> device_ids;  // empty: all
-  std::vector<std::string> metrics;     // empty: all
+  // The tenant and, for an app, its grant: checked again at every delivery.
+  DataScope scope;
+  std::vector<std::string> device_ids;  // empty: all (within `scope`)
+  std::vector<std::string> metrics;     // empty: all (within `scope`)
 };
 
 class TelemetryManager {
@@ -71,15 +73,21 @@ class TelemetryManager {
   absl::StatusOr<SubscriptionFilter> AuthorizeSubscription(const Principal& caller,
                                                            const pb::SubscribeRequest& request);
 
-  // The points of a published block that `filter` lets through.
-  static std::vector<pb::DataPoint> FilterBlock(const SubscriptionFilter& filter, absl::string_view block);
+  // The points of one read of the live feed (`blocks`, each a published batch) that `filter` lets through, one
+  // list per block. For an app, each device is checked against its grant as the device is labelled now (every
+  // change committed before this call; one Redis GET for all the blocks).
+  std::vector<std::vector<pb::DataPoint>> FilterBlocks(const SubscriptionFilter& filter,
+                                                       const std::vector<absl::string_view>& blocks);
 
  private:
   absl::StatusOr<TenantScope> Authorize(const Principal& caller, absl::string_view field, absl::string_view parent);
+  // Authorize, and what of the tenant's telemetry the call may touch (an app's grant).
+  absl::StatusOr<DataScope> AuthorizeData(const Principal& caller, absl::string_view field, absl::string_view parent);
   absl::StatusOr<TenantLimits> Limits(const TenantScope& scope);
-  // Device references of a read request to device ids; NOT_FOUND naming `field[i]` for an unknown one.
+  // Device references of a read request to devices; NOT_FOUND naming `field[i]` for an unknown one or one outside
+  // the scope (the same answer, so an app cannot tell the two apart).
   absl::StatusOr<std::vector<std::shared_ptr<const DeviceInfo>>> ResolveDevices(
-      const TenantScope& scope, absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& refs);
+      const DataScope& scope, absl::string_view field, const google::protobuf::RepeatedPtrField<std::string>& refs);
 
   TelemetryStore& store_;
   DeviceDirectory& directory_;

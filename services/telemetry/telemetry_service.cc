@@ -126,8 +126,8 @@ grpc::Status TelemetryServiceImpl::ServeSubscribe(grpc::ServerContext* context, 
                          RedisClient::Create({.url = redis_url_,
                                               .command_timeout = absl::Milliseconds(kSubscribeBlockMs) +
                                                                  absl::Seconds(2)}));
-        const std::string stream_key = LiveFeed::StreamKey(filter.tenant_id);
-        const std::string presence_key = LiveFeed::PresenceKey(filter.tenant_id);
+        const std::string stream_key = LiveFeed::StreamKey(filter.scope.tenant_id());
+        const std::string presence_key = LiveFeed::PresenceKey(filter.scope.tenant_id());
         auto announce = [&]() -> absl::Status {
           return redis
               ->Command({"SET", presence_key, "1", "PX",
@@ -154,6 +154,8 @@ grpc::Status TelemetryServiceImpl::ServeSubscribe(grpc::ServerContext* context, 
                            redis->Command({"XREAD", "COUNT", absl::StrCat(kSubscribeReadCount), "BLOCK",
                                            absl::StrCat(kSubscribeBlockMs), "STREAMS", stream_key, last_id}));
           if (reply.type != RedisReply::Type::kArray) continue;  // timed out: nothing new
+          // The batches of this read, filtered together (an app's grant is checked once for all of them).
+          std::vector<absl::string_view> blocks;
           for (const RedisReply& stream : reply.elements) {
             if (stream.elements.size() != 2) continue;
             for (const RedisReply& entry : stream.elements[1].elements) {
@@ -161,16 +163,17 @@ grpc::Status TelemetryServiceImpl::ServeSubscribe(grpc::ServerContext* context, 
               last_id = entry.elements[0].text;
               const RedisReply& fields = entry.elements[1];
               for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-                if (fields.elements[i].text != "b") continue;
-                std::vector<pb::DataPoint> points =
-                    TelemetryManager::FilterBlock(filter, fields.elements[i + 1].text);
-                if (points.empty()) continue;
-                pb::SubscribeResponse response;
-                for (pb::DataPoint& point : points) *response.add_points() = std::move(point);
-                RETURN_IF_ERROR(open.Check());  // nothing is delivered once the credential is gone
-                if (!writer->Write(response)) return absl::OkStatus();  // the client went away
+                if (fields.elements[i].text == "b") blocks.push_back(fields.elements[i + 1].text);
               }
             }
+          }
+          if (blocks.empty()) continue;
+          for (std::vector<pb::DataPoint>& points : manager_.FilterBlocks(filter, blocks)) {
+            if (points.empty()) continue;
+            pb::SubscribeResponse response;
+            for (pb::DataPoint& point : points) *response.add_points() = std::move(point);
+            RETURN_IF_ERROR(open.Check());  // nothing is delivered once the credential is gone
+            if (!writer->Write(response)) return absl::OkStatus();  // the client went away
           }
         }
         return absl::OkStatus();

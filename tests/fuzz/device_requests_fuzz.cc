@@ -56,6 +56,15 @@ const ServiceTarget& Target() {
            {kAcmeAdmin, "ListDeviceCredentials", R"(parent: "tenants/acme/devices/press-2")"}},
           {{kAcmeAdmin, "RevokeDeviceCredential", R"(name: "tenants/acme/devices/press-1/credentials/devkeyacme1")"}},
           {{kGlobexDevice, "ResolveIdentifier", R"(identifier: "88.7.1001/PR-0001")"}},
+          // The app sees line 3 only: press-2 is NOT_FOUND, and is listed only after it moves to line 3.
+          {{kAcmeApp, "ListDevices", R"(parent: "tenants/acme" page_size: 1)"},
+           {kAcmeApp, "ListDevices", R"(parent: "tenants/acme" page_size: 1 page_token: "$page_token")"},
+           {kAcmeApp, "GetDevice", R"(name: "tenants/acme/devices/press-2")"}},
+          {{kAcmeAdmin, "UpdateDevice",
+            R"(device { name: "tenants/acme/devices/press-2" labels { key: "line" value: "3" } }
+               update_mask { paths: "labels" })"},
+           {kAcmeApp, "GetDevice", R"(name: "tenants/acme/devices/press-2")"},
+           {kAcmeApp, "GetDeviceType", R"(name: "tenants/acme/deviceTypes/press")"}},
           {{kAcmeAdmin, "ImportDevices",
             R"(parent: "tenants/acme"
                devices { device_id: "press-10" device_type_id: "press" serial_number: "PR-0010" }

@@ -37,6 +37,10 @@ class DeviceWorld final : public World {
   std::vector<std::string> Secrets(const std::string& tenant_id) const override {
     return ExampleDeviceSecrets(tenant_id);
   }
+  std::vector<std::string> DevicesOutside(const std::string& tenant_id,
+                                          const access::v1::AppGrant& grant) const override {
+    return store.DevicesOutside(tenant_id, grant);
+  }
 
   FakeDeviceStore store{kParkCode};
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/app_grant.h"
 #include "common/errors.h"
 #include "fuzz/fuzz_checks.h"
 #include "google/protobuf/util/time_util.h"
@@ -68,6 +69,17 @@ void FakeDeviceStore::AddDevice(const std::string& tenant_id, devicepb::Device d
   TenantRows& rows = tenants[tenant_id];
   const std::string id = device.device_id();
   rows.devices[id] = Stored(tenant_id, rows, std::move(device));
+}
+
+std::vector<std::string> FakeDeviceStore::DevicesOutside(const std::string& tenant_id,
+                                                         const access::v1::AppGrant& grant) const {
+  std::vector<std::string> outside;
+  auto found = tenants.find(tenant_id);
+  if (found == tenants.end()) return outside;
+  for (const auto& [id, device] : found->second.devices) {
+    if (!GrantCoversLabels(grant, device.labels())) outside.push_back(id);
+  }
+  return outside;
 }
 
 std::string FakeDeviceStore::Digest(const std::string& tenant_id) const {
@@ -226,10 +238,13 @@ absl::StatusOr<std::vector<devicepb::Device>> FakeDeviceStore::ListDevices(const
     const devicepb::Device& device = it->second;
     if (filter.device_type_id && device.device_type_id() != *filter.device_type_id) continue;
     if (filter.state && device.state() != *filter.state) continue;
-    const bool labelled = std::all_of(labels.begin(), labels.end(), [&](const auto& label) {
+    auto carries = [&](const auto& label) {
       auto found = device.labels().find(label.first);
       return found != device.labels().end() && found->second == label.second;
-    });
+    };
+    // The caller's grant is a condition of its own, as in the store's query.
+    const bool labelled = std::all_of(labels.begin(), labels.end(), carries) &&
+                          std::all_of(filter.grant_labels.begin(), filter.grant_labels.end(), carries);
     if (labelled) devices.push_back(device);
   }
   return devices;
@@ -414,6 +429,7 @@ absl::StatusOr<std::vector<devicepb::DeviceSchema>> FakeDeviceStore::LoadSchemas
     schema.set_device_id(id);
     schema.set_state(device->second.state());
     schema.set_device_type_id(device->second.device_type_id());
+    *schema.mutable_labels() = device->second.labels();
     auto type = (*rows)->types.find(device->second.device_type_id());
     if (type != (*rows)->types.end()) {
       schema.set_type_version(type->second.back().version());

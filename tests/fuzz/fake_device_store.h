@@ -12,6 +12,7 @@
 
 #include "common/audit.h"
 #include "device/device_store.h"
+#include "parkbase/access/v1/access.pb.h"
 #include "support/store_hook.h"
 
 namespace parkbase::fuzz {
@@ -42,6 +43,8 @@ class FakeDeviceStore final : public device::DeviceStore {
   void AddDevice(const std::string& tenant_id, devicepb::Device device);
   // Everything of one tenant, serialized.
   std::string Digest(const std::string& tenant_id) const;
+  // Ids of the tenant's devices outside an app's grant (their labels lack one of its device_labels).
+  std::vector<std::string> DevicesOutside(const std::string& tenant_id, const access::v1::AppGrant& grant) const;
 
   absl::StatusOr<devicepb::DeviceType> CreateDeviceType(const TenantScope& scope,
                                                         const devicepb::DeviceType& type) override;

@@ -10,7 +10,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/access.h"
+#include "common/app_grant.h"
 #include "common/call.h"
 #include "common/log.h"
 #include "common/parse_budget.h"
@@ -138,6 +140,23 @@ void ForEachString(const Message& message, const std::function<void(const std::s
   }
 }
 
+void ForEachMessage(const Message& message, const std::function<void(const Message&)>& visit) {
+  visit(message);
+  const google::protobuf::Reflection& reflection = *message.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection.ListFields(message, &fields);
+  for (const auto* field : fields) {
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (field->is_repeated()) {
+      for (int i = 0; i < reflection.FieldSize(message, field); ++i) {
+        ForEachMessage(reflection.GetRepeatedMessage(message, field, i), visit);
+      }
+    } else {
+      ForEachMessage(reflection.GetMessage(message, field), visit);
+    }
+  }
+}
+
 // Gives a top-level `page_token` of kPreviousPageToken the previous answer's token.
 void UsePreviousPageToken(Message& request, const std::string& token) {
   const auto* field = request.GetDescriptor()->FindFieldByName("page_token");
@@ -195,6 +214,31 @@ void CheckOwnTenant(const World& world, const MethodDescriptor& method, const Pr
   }
 }
 
+// A call by an app credential that succeeded: its answer names no device of its tenant outside the grant (as a
+// device id or a device's resource name), and every data point in it is of a metric the grant covers.
+void CheckInsideGrant(const World& world, const Principal& caller, const Message& response,
+                      const std::string& context) {
+  const access::v1::AppGrant& grant = *caller.app;
+  const std::vector<std::string> outside = world.DevicesOutside(caller.tenant_id, grant);
+  const std::string own_devices = absl::StrCat("tenants/", caller.tenant_id, "/devices/");
+  ForEachString(response, [&](const std::string& text) {
+    absl::string_view id = text;
+    if (absl::ConsumePrefix(&id, own_devices)) id = id.substr(0, id.find('/'));
+    if (std::find(outside.begin(), outside.end(), id) != outside.end()) {
+      Fail(absl::StrCat(context, ": the answer names a device outside the app's grant: ", Printable(text)));
+    }
+  });
+  ForEachMessage(response, [&](const Message& message) {
+    const google::protobuf::Descriptor& type = *message.GetDescriptor();
+    if (type.full_name() != "parkbase.telemetry.v1.DataPoint") return;
+    const std::string metric = message.GetReflection()->GetString(message, type.FindFieldByName("metric"));
+    if (!GrantCoversMetric(grant, metric)) {
+      Fail(absl::StrCat(context, ": the answer holds a point of ", Printable(metric),
+                        ", a metric the app's grant does not cover"));
+    }
+  });
+}
+
 // An answer that carries an error (a WriteStream batch refused, an import that stopped) carries one a client can act
 // on, as a call's own status.
 void CheckCarriedErrors(const Message& response, const std::string& context) {
@@ -244,8 +288,22 @@ const std::vector<Principal>& Callers() {
       {"globex", Role::kDevice, "globexlathekey", "lathe-1", nullptr},
       {"park", Role::kParkAdmin, "parkadminkey", "", nullptr},
       {"acme", Role::kParkAdmin, "acmeparkrolekey", "", nullptr},
+      {"acme", Role::kApp, "acmeappkey", "", std::make_shared<const access::v1::AppGrant>(AcmeAppGrant())},
   };
   return *callers;
+}
+
+const access::v1::AppGrant& AcmeAppGrant() {
+  static const auto* grant = [] {
+    auto* made = new access::v1::AppGrant;
+    made->set_installation("tenants/acme/installations/fuzz");
+    for (absl::string_view scope : kAppScopes) made->add_scopes(std::string(scope));
+    (*made->mutable_device_labels())["line"] = "3";
+    for (const char* metric : {"temp", "count", "speed"}) made->add_metrics(metric);
+    made->add_write_metrics("temp");
+    return made;
+  }();
+  return *grant;
 }
 
 std::vector<Call> ParseCalls(absl::string_view input) {
@@ -367,6 +425,7 @@ int RunCalls(const ServiceTarget& target, const uint8_t* data, size_t size) {
       CheckStrings(*response, context);
       CheckCarriedErrors(*response, context);
       if (!caller.IsParkAdmin()) CheckOwnTenant(*world, method, caller, *request, *response, sent, context);
+      if (AppGrantOf(caller) != nullptr) CheckInsideGrant(*world, caller, *response, context);
       page_token = NextPageToken(*response);
     }
     for (const auto& [tenant, digest] : others) {

@@ -47,7 +47,8 @@ std::vector<Call> ParseCalls(absl::string_view input);
 std::string SerializeCalls(const std::vector<Call>& calls);
 
 // Tenants "acme" and "globex" with a key of each role, a key with the park-admin role outside the park (which is no
-// park admin), and the park admin.
+// park admin), the park admin, and an app credential of acme whose grant holds every scope but narrows the rest
+// (AcmeAppGrant()).
 enum CallerIndex : uint8_t {
   kAcmeAdmin = 0,
   kAcmeDeveloper,
@@ -57,8 +58,12 @@ enum CallerIndex : uint8_t {
   kGlobexDevice,  // device "lathe-1"
   kParkAdmin,
   kAcmeParkAdminRole,
+  kAcmeApp,
 };
 const std::vector<Principal>& Callers();
+// The app's grant: devices labelled line=3 (press-1 and mixer-1, not press-2), reads of temp, count and speed,
+// writes of temp only. Its answers must name no device outside and hold no point of a metric it does not cover.
+const access::v1::AppGrant& AcmeAppGrant();
 
 // What the fakes call first in every operation (testing::StoreHook): checks that a caller who is not the park admin
 // reaches only its own tenant's rows, never park-wide ones, and fails the operation the call's fault byte chose:
@@ -94,6 +99,12 @@ class World {
   // Strings only `tenant_id` has (device ids, display names, serial numbers): an answer to another tenant's caller
   // that holds one the caller did not send leaks it.
   virtual std::vector<std::string> Secrets(const std::string& tenant_id) const = 0;
+  // Ids of the tenant's devices outside an app's `grant`, as the world holds them now: an answer to the app that
+  // names one leaks it. None in a world without devices.
+  virtual std::vector<std::string> DevicesOutside(const std::string& tenant_id,
+                                                  const access::v1::AppGrant& grant) const {
+    return {};
+  }
 
   CallGuard guard;
 };

@@ -61,6 +61,30 @@ const ServiceTarget& Target() {
           {{kGlobexAdmin, "Aggregate",
             R"(parent: "tenants/globex" labels { key: "line" value: "3" } metric: "rpm"
                start_time { seconds: 1799990000 } end_time { seconds: 1800000000 } bucket { seconds: 600 })"}},
+          // The app: line 3 only (press-1, mixer-1), reads temp, count and speed, writes temp.
+          {{kAcmeApp, "Write",
+            R"(parent: "tenants/acme"
+               points { device: "press-1" metric: "temp" time { seconds: 1799999990 } value { double_value: 21 } }
+               points { device: "press-2" metric: "temp" time { seconds: 1799999990 } value { double_value: 22 } }
+               points { device: "press-1" metric: "status" time { seconds: 1799999990 } value { string_value: "x" } })"},
+           {kAcmeApp, "GetLatest", R"(parent: "tenants/acme" devices: "press-1")"}},
+          {{kAcmeAdmin, "Write",
+            R"(parent: "tenants/acme"
+               points { device: "press-2" metric: "temp" time { seconds: 1799999995 } value { double_value: 23 } }
+               points { device: "press-1" metric: "status" time { seconds: 1799999995 } value { string_value: "y" } }
+               points { device: "press-1" metric: "temp" time { seconds: 1799999995 } value { double_value: 24 } })"},
+           {kAcmeApp, "Subscribe", R"(parent: "tenants/acme")"}},
+          {{kAcmeApp, "ReadRange",
+            R"(parent: "tenants/acme" device: "press-1" start_time { seconds: 1799989200 }
+               end_time { seconds: 1800000000 } page_size: 5)"},
+           {kAcmeApp, "ReadRange",
+            R"(parent: "tenants/acme" device: "press-1" start_time { seconds: 1799989200 }
+               end_time { seconds: 1800000000 } page_size: 5 page_token: "$page_token")"}},
+          {{kAcmeApp, "Aggregate",
+            R"(parent: "tenants/acme" labels { key: "site" value: "north-hall" } metric: "temp"
+               start_time { seconds: 1799827200 } end_time { seconds: 1800000000 } bucket { seconds: 3600 }
+               per_device: true)"},
+           {kAcmeApp, "GetLatest", R"(parent: "tenants/acme" devices: "press-2")"}},
           {{kAcmeDeveloper, "GetRetentionPolicy", R"(name: "tenants/acme/retentionPolicy")"}},
           {{kAcmeAdmin, "UpdateRetentionPolicy",
             R"(retention_policy { name: "tenants/acme/retentionPolicy" raw_retention_days: 14

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/access.h"
+#include "common/app_grant.h"
 #include "fuzz/fuzz_checks.h"
 #include "google/protobuf/util/time_util.h"
 #include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
@@ -219,6 +220,20 @@ absl::Status TelemetryWorld::Write(const google::protobuf::MethodDescriptor& met
       }
     }
   }
+  // An app writes only its grant's write metrics, of devices inside its grant.
+  if (const access::v1::AppGrant* grant = AppGrantOf(caller); grant != nullptr && log != nullptr) {
+    const std::vector<std::string> outside = devices.DevicesOutside(caller.tenant_id, *grant);
+    for (size_t i = logged_before; i < log->size(); ++i) {
+      absl::StatusOr<std::vector<SeriesEntry>> entries = telemetry::DecodeBlock((*log)[i].block);
+      if (!entries.ok()) continue;
+      for (const SeriesEntry& entry : *entries) {
+        if (std::find(outside.begin(), outside.end(), entry.device_id) != outside.end() ||
+            !GrantAllowsWrite(*grant, entry.metric)) {
+          Fail(absl::StrCat("Write: an app stored ", entry.device_id, "/", entry.metric, " outside its grant"));
+        }
+      }
+    }
+  }
   response = std::make_unique<telemetrypb::WriteResponse>(answer);
   return absl::OkStatus();
 }
@@ -227,13 +242,14 @@ absl::Status TelemetryWorld::Subscribe(const Principal& caller, const telemetryp
                                        std::unique_ptr<google::protobuf::Message>& response) {
   absl::StatusOr<telemetry::SubscriptionFilter> filter = manager_.AuthorizeSubscription(caller, request);
   if (!filter.ok()) return filter.status();
-  if (!caller.IsParkAdmin() && filter->tenant_id != caller.tenant_id) {
+  if (!caller.IsParkAdmin() && filter->scope.tenant_id() != caller.tenant_id) {
     Fail(absl::StrCat("Subscribe: the caller of tenants/", caller.tenant_id, " reads the feed of tenants/",
-                      filter->tenant_id));
+                      filter->scope.tenant_id()));
   }
   auto answer = std::make_unique<telemetrypb::SubscribeResponse>();
-  for (const std::string& block : live_.Blocks(filter->tenant_id)) {
-    for (telemetrypb::DataPoint& point : TelemetryManager::FilterBlock(*filter, block)) {
+  for (const std::string& block : live_.Blocks(filter->scope.tenant_id())) {
+    std::vector<std::vector<telemetrypb::DataPoint>> filtered = manager_.FilterBlocks(*filter, {block});
+    for (telemetrypb::DataPoint& point : filtered[0]) {
       const bool device_ok = filter->device_ids.empty() || std::find(filter->device_ids.begin(),
                                                                      filter->device_ids.end(),
                                                                      point.device()) != filter->device_ids.end();

@@ -33,6 +33,10 @@ class TelemetryWorld final : public World {
   std::vector<std::string> Tenants() const override { return {"acme", "globex", "park"}; }
   std::string TenantDigest(const std::string& tenant_id) override;
   std::vector<std::string> Secrets(const std::string& tenant_id) const override;
+  std::vector<std::string> DevicesOutside(const std::string& tenant_id,
+                                          const access::v1::AppGrant& grant) const override {
+    return devices.DevicesOutside(tenant_id, grant);
+  }
 
   FakeDeviceStore devices{kParkCode};
   FakeTelemetryStore store{devices};

@@ -4,22 +4,22 @@
 // leaked in other IoT platforms: a foreign device id with a valid metric, and multi-item requests with exactly one
 // foreign item.
 #include <map>
-#include <regex>
 
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/access.h"
-#include "google/api/annotations.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
 #include "parkbase/device/v1/device.grpc.pb.h"
+#include "parkbase/marketplace/v1/marketplace.grpc.pb.h"
 #include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
+#include "support/app_credentials.h"
 #include "support/raw_call.h"
+#include "support/resource_names.h"
 #include "support/tenant_client.h"
 
 namespace parkbase::testing {
@@ -37,51 +37,9 @@ struct Victim {
   std::string identifier;                  // a device's industrial identifier
 };
 
-// The resource name the request's `field` gets: the method's HTTP path template for that field with its `*`s
-// filled from `victim` (tenants/*/devices/* -> tenants/<victim>/devices/<its device>), or tenants/<victim> for a
-// `parent` without a template.
+// The resource name the request's `field` gets, naming the victim's resources.
 std::optional<std::string> VictimName(const MethodDescriptor& method, const std::string& field, const Victim& victim) {
-  std::string template_text;
-  if (method.options().HasExtension(google::api::http)) {
-    const google::api::HttpRule& rule = method.options().GetExtension(google::api::http);
-    const std::string path = !rule.get().empty()      ? rule.get()
-                             : !rule.post().empty()   ? rule.post()
-                             : !rule.patch().empty()  ? rule.patch()
-                             : !rule.put().empty()    ? rule.put()
-                                                      : rule.delete_();
-    std::smatch match;
-    const std::regex variable("\\{" + std::regex_replace(field, std::regex("\\."), "\\.") + "=([^}]*)\\}");
-    if (std::regex_search(path, match, variable)) template_text = match[1];
-  }
-  if (template_text.empty()) {
-    if (field != "parent") return std::nullopt;
-    template_text = "tenants/*";
-  }
-  std::vector<std::string> segments = absl::StrSplit(template_text, '/');
-  for (size_t i = 0; i < segments.size(); ++i) {
-    if (segments[i] != "*") continue;
-    if (i == 0 || segments[i - 1] == "tenants") {
-      segments[i] = victim.tenant_id;
-      continue;
-    }
-    auto id = victim.ids.find(segments[i - 1]);
-    if (id == victim.ids.end()) return std::nullopt;
-    segments[i] = id->second;
-  }
-  return absl::StrJoin(segments, "/");
-}
-
-void SetStringAt(Message& message, const std::string& path, const std::string& value) {
-  Message* current = &message;
-  std::vector<std::string> parts = absl::StrSplit(path, '.');
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    const auto* field = current->GetDescriptor()->FindFieldByName(parts[i]);
-    REQUIRE(field != nullptr);
-    current = current->GetReflection()->MutableMessage(current, field);
-  }
-  const auto* field = current->GetDescriptor()->FindFieldByName(parts.back());
-  REQUIRE(field != nullptr);
-  current->GetReflection()->SetString(current, field, value);
+  return ResourceNameFor(method, field, victim.tenant_id, victim.ids);
 }
 
 // Every row a tenant has, as one digest per table: "nothing changed" is "every digest is equal".
@@ -117,9 +75,12 @@ struct Credential {
 grpc::StatusCode ExpectedCode(const access::v1::Rule& rule, const Credential& credential, const Victim& victim) {
   if (credential.revoked_or_expired) return grpc::UNAUTHENTICATED;
   if (credential.suspended) return grpc::PERMISSION_DENIED;
+  // An app credential enters only by the scope a method declares (it holds every scope), before anything else.
+  const bool app = credential.role == Role::kApp;
+  if (app && rule.app_scope().empty()) return grpc::PERMISSION_DENIED;
   if (rule.any_tenant()) return grpc::OK;
-  const bool listed = std::find(rule.roles().begin(), rule.roles().end(), static_cast<int>(credential.role)) !=
-                      rule.roles().end();
+  const bool listed = app || std::find(rule.roles().begin(), rule.roles().end(),
+                                       static_cast<int>(credential.role)) != rule.roles().end();
   if (rule.tenant_field().empty()) return listed ? grpc::OK : grpc::PERMISSION_DENIED;  // acts on its own tenant
   if (credential.tenant_id != victim.tenant_id) return grpc::NOT_FOUND;
   if (!listed) return grpc::PERMISSION_DENIED;
@@ -132,7 +93,8 @@ class IsolationEnv {
   IsolationEnv()
       : tenants_(server_),
         devices_(devpb::DeviceService::NewStub(server_.channel())),
-        telemetry_(telpb::TelemetryService::NewStub(server_.channel())) {}
+        telemetry_(telpb::TelemetryService::NewStub(server_.channel())),
+        market_(::parkbase::marketplace::v1::MarketplaceService::NewStub(server_.channel())) {}
 
   TestServer& server() { return server_; }
   TenantClient& tenants() { return tenants_; }
@@ -191,6 +153,64 @@ class IsolationEnv {
     return {keys[0], keys[1]};
   }
 
+  // Makes `tenant` a provider with a published app `public-app` (version 1.0.0, installed by the tenant itself,
+  // rated by it) and an unpublished app `draft-app` whose summary holds kDraftMarker. Returns the installation id.
+  std::string PopulateMarketplace(const TestTenant& tenant) {
+    namespace mpb = ::parkbase::marketplace::v1;
+    const std::string park = server_.park_admin_key();
+    tenantpb::UpdateTenantRequest provider;
+    provider.mutable_tenant()->set_name(Parent(tenant.tenant_id));
+    provider.mutable_tenant()->set_provider(true);
+    provider.mutable_update_mask()->add_paths("provider");
+    tenantpb::Tenant updated;
+    REQUIRE(tenants_.stub().UpdateTenant(Context(park).get(), provider, &updated).ok());
+    for (const char* app_id : {"public-app", "draft-app"}) {
+      mpb::CreateAppRequest app;
+      app.set_parent(Parent(tenant.tenant_id));
+      app.set_app_id(app_id);
+      app.mutable_app()->set_display_name(app_id);
+      app.mutable_app()->set_summary(std::string(app_id) == "draft-app" ? kDraftMarker : "in the catalogue");
+      app.mutable_app()->set_category(mpb::CATEGORY_OTHER);
+      mpb::App created;
+      REQUIRE(market_->CreateApp(Context(tenant.admin_key).get(), app, &created).ok());
+      mpb::CreateAppVersionRequest version;
+      version.set_parent(created.name());
+      version.set_version_id("1.0.0");
+      version.mutable_version()->set_image("registry.example.com/app:1.0.0");
+      version.mutable_version()->add_requested_scopes("devices.read");
+      version.mutable_version()->mutable_pricing()->set_model(mpb::PRICING_MODEL_FREE);
+      mpb::AppVersion answer;
+      REQUIRE(market_->CreateAppVersion(Context(tenant.admin_key).get(), version, &answer).ok());
+      if (std::string(app_id) == "draft-app") continue;
+      mpb::SubmitAppVersionRequest submit;
+      submit.set_name(answer.name());
+      REQUIRE(market_->SubmitAppVersion(Context(tenant.admin_key).get(), submit, &answer).ok());
+      mpb::ReviewAppVersionRequest approve;
+      approve.set_name(answer.name());
+      approve.set_decision(mpb::REVIEW_DECISION_APPROVE);
+      REQUIRE(market_->ReviewAppVersion(Context(park).get(), approve, &answer).ok());
+      mpb::PublishAppVersionRequest publish;
+      publish.set_name(answer.name());
+      REQUIRE(market_->PublishAppVersion(Context(tenant.admin_key).get(), publish, &answer).ok());
+    }
+    mpb::InstallAppRequest install;
+    install.set_parent(Parent(tenant.tenant_id));
+    install.set_app(absl::StrCat(Parent(tenant.tenant_id), "/apps/public-app"));
+    install.mutable_grant()->add_scopes("devices.read");
+    mpb::InstallAppResponse installed;
+    REQUIRE(market_->InstallApp(Context(tenant.admin_key).get(), install, &installed).ok());
+    RecordSecret(installed.credential());
+    mpb::RateAppRequest rate;
+    rate.set_parent(Parent(tenant.tenant_id));
+    rate.set_app(install.app());
+    rate.set_stars(4);
+    mpb::Rating rating;
+    REQUIRE(market_->RateApp(Context(tenant.admin_key).get(), rate, &rating).ok());
+    return std::vector<std::string>(absl::StrSplit(installed.installation().name(), '/'))[3];
+  }
+
+  static constexpr char kDraftMarker[] = "unpublished draft of the victim";
+
   std::string identifier_of(const std::string& tenant_id) { return identifiers_[tenant_id]; }
   std::string credential_of(const std::string& tenant_id) { return credential_ids_[tenant_id]; }
 
@@ -201,6 +221,7 @@ class IsolationEnv {
   TenantClient tenants_;
   std::unique_ptr<devpb::DeviceService::Stub> devices_;
   std::unique_ptr<telpb::TelemetryService::Stub> telemetry_;
+  std::unique_ptr<::parkbase::marketplace::v1::MarketplaceService::Stub> market_;
   std::map<std::string, std::string> identifiers_;
   std::map<std::string, std::string> credential_ids_;
 };
@@ -226,7 +247,19 @@ TEST_CASE("isolation: every RPC x every foreign credential is refused as its rul
                 {"deviceTypes", "sensor"},
                 {"apiKeys", KeyId(victim_keys.developer_key)},
                 {"credentials", env.credential_of(victim.tenant_id)},
-                {"auditEvents", "1"}};
+                {"auditEvents", "1"},
+                {"apps", "public-app"},
+                {"versions", "1.0.0"},
+                {"installations", env.PopulateMarketplace(victim_keys)}};
+  // The catalogue's park-wide reads name no tenant in their rule: they aim at the victim's unpublished app, which
+  // only the victim's own keys may see.
+  const std::string draft_app = absl::StrCat("tenants/", victim.tenant_id, "/apps/draft-app");
+  const std::map<std::string, std::pair<std::string, std::string>> catalogue_reads = {
+      {"GetApp", {"name", draft_app}},
+      {"GetAppVersion", {"name", draft_app + "/versions/1.0.0"}},
+      {"ListAppVersions", {"parent", draft_app}},
+      {"ListRatings", {"app", draft_app}},
+  };
 
   // Credentials that must not reach the victim's resources.
   std::vector<Credential> credentials = {
@@ -234,6 +267,8 @@ TEST_CASE("isolation: every RPC x every foreign credential is refused as its rul
       {"another tenant's developer key", attacker.developer_key, attacker.tenant_id, Role::kDeveloper, ""},
       {"another tenant's device key", attacker_d1_key, attacker.tenant_id, Role::kDevice, "dev-1"},
       {"a device key of another device", victim_d1_key, victim.tenant_id, Role::kDevice, "dev-1"},
+      {"another tenant's app credential holding every scope",
+       MintAppCredential(attacker.tenant_id, EveryScopeGrant()).key, attacker.tenant_id, Role::kApp, ""},
   };
   const std::string revoked = env.tenants().CreateKey(victim_keys.admin_key, victim.tenant_id,
                                                       tenantpb::ROLE_TENANT_ADMIN);
@@ -297,13 +332,20 @@ TEST_CASE("isolation: every RPC x every foreign credential is refused as its rul
       }
       // The calls that aim at the victim's data inside the request rather than its name.
       if (method.name() == "ResolveIdentifier") SetStringAt(*request, "identifier", victim.identifier);
+      const auto catalogue_read = catalogue_reads.find(method.name());
+      if (catalogue_read != catalogue_reads.end()) {
+        SetStringAt(*request, catalogue_read->second.first, catalogue_read->second.second);
+      }
+      if (method.name() == "GetAppStatement") SetStringAt(*request, "month", "2026-11");
       const std::string bytes = request->SerializeAsString();
       // Control: the victim's own admin key gets past the gate with the same request, so the names the matrix
       // sends address real resources and a refusal below is the credential's, not a typo's. Only calls that
       // change nothing: the snapshot must stay equal.
-      if (absl::StartsWith(method.name(), "Get") || absl::StartsWith(method.name(), "List") ||
-          absl::StartsWith(method.name(), "Read") || method.name() == "Aggregate" ||
-          method.name() == "ResolveIdentifier") {
+      // (ListReviewQueue is the park admin's alone and addresses no tenant.)
+      if ((absl::StartsWith(method.name(), "Get") || absl::StartsWith(method.name(), "List") ||
+           absl::StartsWith(method.name(), "Read") || method.name() == "Aggregate" ||
+          method.name() == "ResolveIdentifier" || method.name() == "SearchApps") &&
+          method.name() != "ListReviewQueue") {
         INFO(method.full_name() << " with the victim's own admin key");
         const grpc::Status control = CallAnyMethod(*env.server().channel(),
                                                    absl::StrCat("/", service_name, "/", method.name()),
@@ -321,9 +363,18 @@ TEST_CASE("isolation: every RPC x every foreign credential is refused as its rul
                                                   absl::StrCat("/", service_name, "/", method.name()),
                                                   credential.key, bytes, &responses);
         ++calls;
-        const grpc::StatusCode expected = ExpectedCode(*rule, credential, victim);
+        grpc::StatusCode expected = ExpectedCode(*rule, credential, victim);
+        if (catalogue_read != catalogue_reads.end() && expected == grpc::OK && credential.tenant_id != victim.tenant_id) {
+          expected = grpc::NOT_FOUND;  // another tenant's draft does not exist for the caller
+        }
         INFO(status.error_message());
         if (expected == grpc::OK) {
+          // Nothing unpublished of the victim reaches another tenant (the catalogue's search included).
+          if (credential.tenant_id != victim.tenant_id) {
+            for (const std::string& response : responses) {
+              CHECK_FALSE(absl::StrContains(response, IsolationEnv::kDraftMarker));
+            }
+          }
           // Allowed by the rule: what came back must hold nothing of the victim's but what is public.
           for (const std::string& response : responses) {
             CHECK_FALSE(absl::StrContains(response, "private"));
@@ -343,7 +394,7 @@ TEST_CASE("isolation: every RPC x every foreign credential is refused as its rul
   }
   CHECK(uncovered.empty());
   for (const std::string& method : uncovered) WARN("uncovered: " << method);
-  CHECK(methods >= 37);
+  CHECK(methods >= 64);  // tenant, device, telemetry and marketplace
   CHECK(controls >= 14);
   // The victim's rows are exactly as they were.
   CHECK(Snapshot(victim.tenant_id) == before);

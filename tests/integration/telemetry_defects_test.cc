@@ -597,14 +597,14 @@ TEST_CASE("telemetry defects: the device caches drop what no lookup will serve a
 
   std::vector<std::string> all;
   for (const devpb::Device& device : acme.devices) all.push_back(device.device_id());
-  for (const auto& info : directory.ResolveMany(acme.tenant_id, all)) REQUIRE(info.ok());
+  for (const auto& info : directory.ResolveMany(acme.tenant_id, all, telemetry::Freshness::kCached)) REQUIRE(info.ok());
   CHECK(resolver.cached_entries() == 1100);
   CHECK(directory.converted_entries() == 1100);  // a sweep ran at the 1,024th conversion: all were in use
 
   // After the local TTL only the devices still written to are looked up again; the other 100 must not stay.
   clock.Advance(absl::Seconds(6));
   const std::vector<std::string> active(all.begin(), all.begin() + 1000);
-  for (const auto& info : directory.ResolveMany(acme.tenant_id, active)) REQUIRE(info.ok());
+  for (const auto& info : directory.ResolveMany(acme.tenant_id, active, telemetry::Freshness::kCached)) REQUIRE(info.ok());
   CHECK(resolver.cached_entries() == 1000);
   CHECK(directory.converted_entries() == 1000);
 }

@@ -1,5 +1,6 @@
 #include "support/raw_call.h"
 
+#include "absl/time/clock.h"
 #include "grpcpp/impl/codegen/rpc_method.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/sync_stream.h"
@@ -7,15 +8,10 @@
 
 namespace parkbase::testing {
 
-grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_method, const std::string& key,
-                           const std::string& request) {
-  std::vector<std::string> ignored;
-  return CallAnyMethod(channel, full_method, key, request, &ignored);
-}
+namespace {
 
-grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_method, const std::string& key,
-                           const std::string& request, std::vector<std::string>* responses) {
-  auto context = Context(key);
+grpc::Status Call(grpc::Channel& channel, const std::string& full_method, std::unique_ptr<grpc::ClientContext> context,
+                  const std::string& request, std::vector<std::string>* responses) {
   grpc::internal::RpcMethod method(full_method.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING);
   std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
       grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(&channel, method,
@@ -34,6 +30,27 @@ grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_metho
     responses->push_back(std::move(bytes));
   }
   return stream->Finish();
+}
+
+}  // namespace
+
+grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_method, const std::string& key,
+                           const std::string& request) {
+  std::vector<std::string> ignored;
+  return CallAnyMethod(channel, full_method, key, request, &ignored);
+}
+
+grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_method, const std::string& key,
+                           const std::string& request, std::vector<std::string>* responses) {
+  return Call(channel, full_method, Context(key), request, responses);
+}
+
+grpc::Status CallAnyMethodWithin(grpc::Channel& channel, const std::string& full_method, const std::string& key,
+                                 const std::string& request, absl::Duration deadline) {
+  auto context = Context(key);
+  context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  std::vector<std::string> ignored;
+  return Call(channel, full_method, std::move(context), request, &ignored);
 }
 
 }  // namespace parkbase::testing

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/support/status.h"
 
@@ -17,5 +18,10 @@ grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_metho
 // As CallAnyMethod, keeping the response messages' bytes.
 grpc::Status CallAnyMethod(grpc::Channel& channel, const std::string& full_method, const std::string& key,
                            const std::string& request, std::vector<std::string>* responses);
+
+// As CallAnyMethod with a deadline of its own: a server stream that was admitted and stays open ends there with
+// DEADLINE_EXCEEDED, rather than after the default 10 s.
+grpc::Status CallAnyMethodWithin(grpc::Channel& channel, const std::string& full_method, const std::string& key,
+                                 const std::string& request, absl::Duration deadline);
 
 }  // namespace parkbase::testing
