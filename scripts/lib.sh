@@ -27,7 +27,7 @@ PB_APT_PACKAGES=(
   libpqxx-dev libpq-dev libhiredis-dev prometheus-cpp-dev catch2 libssl-dev libzstd-dev
   golang-github-gogo-googleapis-dev
   postgresql-15 postgresql-client-15 redis-server
-  python3 python3-pip python3-venv git curl ca-certificates openssl
+  python3 python3-pip python3-venv git curl ca-certificates openssl jq
 )
 
 # Where Debian's golang-github-gogo-googleapis-dev puts google/api and google/rpc protos.

@@ -10,6 +10,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -17,6 +18,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "common/errors.h"
 #include "common/grpc_client.h"
+#include "parkbase/app_cli.h"
 #include "parkbase/tenant/v1/tenant.grpc.pb.h"
 
 ABSL_FLAG(std::string, address, "127.0.0.1:50051", "Server address (PARKBASE_ADDRESS)");
@@ -34,9 +36,11 @@ ABSL_FLAG(std::optional<int64_t>, max_devices, std::nullopt, "Quota: most device
 ABSL_FLAG(std::optional<int64_t>, max_ingest_points_per_second, std::nullopt, "Quota: most points per second");
 ABSL_FLAG(std::optional<int32_t>, retention_days, std::nullopt, "Quota: days of raw telemetry kept");
 ABSL_FLAG(std::optional<int32_t>, max_installed_apps, std::nullopt, "Quota: most installed apps");
-ABSL_FLAG(std::optional<bool>, provider, std::nullopt, "Whether the tenant may publish marketplace apps");
+ABSL_FLAG(std::optional<std::string>, provider, std::nullopt,
+          "tenant create/update: true or false, whether the tenant may publish marketplace apps; app search: a "
+          "provider's tenant id");
 ABSL_FLAG(std::optional<std::string>, contact_email, std::nullopt, "Where to reach the tenant's administrators");
-ABSL_FLAG(std::string, reason, "", "Why the tenant is suspended");
+ABSL_FLAG(std::string, reason, "", "Why: a tenant's suspension, an app's delisting, a version's review");
 ABSL_FLAG(std::string, filter, "", "List filter, e.g. 'state = SUSPENDED AND plan = FREE'");
 ABSL_FLAG(int32_t, page_size, 0, "Items per page (0: server default)");
 ABSL_FLAG(std::string, page_token, "", "Continue a list from this token");
@@ -49,12 +53,6 @@ namespace parkbase::cli {
 namespace {
 
 namespace pb = ::parkbase::tenant::v1;
-
-struct Command {
-  std::string usage;
-  std::string summary;
-  std::string flags;
-};
 
 const std::map<std::string, Command>& Commands() {
   static const auto* commands = new std::map<std::string, Command>{
@@ -116,6 +114,28 @@ std::string ExitCodesHelp() {
   return absl::StrCat(text, ".\n");
 }
 
+bool IsValidTimestamp(const google::protobuf::Timestamp& time) {
+  return time.seconds() >= kMinTimestampSeconds && time.seconds() <= kMaxTimestampSeconds && time.nanos() >= 0 &&
+         time.nanos() <= 999999999;
+}
+
+// The TLS files named by flags, read by RunAdminCommand before any call (unset: plaintext unless --tls).
+std::optional<ClientTls>& TlsFromFlags() {
+  static std::optional<ClientTls> tls;
+  return tls;
+}
+
+// Terminal columns of a code point: two for the East Asian wide and full-width ranges (Unicode's UAX #11, the
+// blocks a Chinese, Japanese or Korean name uses), one for everything else a name holds.
+int Columns(char32_t c) {
+  const bool wide = (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) || (c >= 0xAC00 && c <= 0xD7A3) ||
+                    (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
+                    (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x20000 && c <= 0x3FFFD);
+  return wide ? 2 : 1;
+}
+
+}  // namespace
+
 int Usage(const std::string& message) {
   std::cerr << "parkbase: " << message << "\n(run with --help for usage)\n";
   return kExitUsage;
@@ -137,9 +157,24 @@ void PrintJson(const google::protobuf::Message& message) {
   std::cout << json;
 }
 
-bool IsValidTimestamp(const google::protobuf::Timestamp& time) {
-  return time.seconds() >= kMinTimestampSeconds && time.seconds() <= kMaxTimestampSeconds && time.nanos() >= 0 &&
-         time.nanos() <= 999999999;
+std::string Cell(absl::string_view text, int width) {
+  std::string cell;
+  int used = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (i + length > text.size()) break;  // a cut-off character: the text ends here
+    char32_t c = length == 1 ? lead : lead & (0x7F >> length);
+    for (size_t k = 1; k < length; ++k) c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    const int columns = Columns(c);
+    if (used + columns > width) break;
+    cell.append(text.data() + i, length);
+    used += columns;
+    i += length;
+  }
+  cell.append(static_cast<size_t>(width - used), ' ');
+  return cell;
 }
 
 std::string Time(const google::protobuf::Timestamp& time) {
@@ -147,6 +182,28 @@ std::string Time(const google::protobuf::Timestamp& time) {
   if (!IsValidTimestamp(time)) return "(invalid)";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(time.seconds()), absl::UTCTimeZone());
 }
+
+std::string Short(const std::string& enum_name, absl::string_view prefix) {
+  return enum_name.size() > prefix.size() ? enum_name.substr(prefix.size()) : enum_name;
+}
+
+std::shared_ptr<grpc::Channel> ServerChannel() {
+  if (TlsFromFlags().has_value()) return MakeChannel(absl::GetFlag(FLAGS_address), *TlsFromFlags());
+  return MakeChannel(absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_tls));
+}
+
+void PrepareCall(grpc::ClientContext& context) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds))));
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", absl::GetFlag(FLAGS_key)));
+}
+
+Paging PagingFromFlags() {
+  return Paging{.page_size = absl::GetFlag(FLAGS_page_size),
+                .page_token = absl::GetFlag(FLAGS_page_token),
+                .all = absl::GetFlag(FLAGS_all)};
+}
+
+namespace {
 
 // The Timestamp `duration` after `now`, for --expire_in: the duration must parse, be positive and finite, and end
 // within the Timestamp range.
@@ -173,19 +230,12 @@ absl::StatusOr<google::protobuf::Timestamp> ExpiryFromFlag(const std::string& te
   return expiry;
 }
 
-// The deadline of one call, from --timeout_seconds (checked by RunAdminCommand).
-absl::Time Deadline() { return absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds)); }
-
-std::string Short(const std::string& enum_name, absl::string_view prefix) {
-  return enum_name.size() > prefix.size() ? enum_name.substr(prefix.size()) : enum_name;
-}
-
 void PrintTenants(const std::vector<pb::Tenant>& tenants) {
-  std::cout << absl::StrFormat("%-20s %-30s %-6s %-10s %-11s %10s %12s %6s %5s\n", "TENANT", "DISPLAY NAME", "CODE",
-                               "STATE", "PLAN", "DEVICES", "POINTS/S", "DAYS", "APPS");
+  std::cout << absl::StrFormat("%-20s %s %-6s %-10s %-11s %10s %12s %6s %5s\n", "TENANT", Cell("DISPLAY NAME", 30),
+                               "CODE", "STATE", "PLAN", "DEVICES", "POINTS/S", "DAYS", "APPS");
   for (const auto& t : tenants) {
-    std::cout << absl::StrFormat("%-20s %-30s %-6s %-10s %-11s %10d %12d %6d %5d\n", t.tenant_id(),
-                                 t.display_name().substr(0, 30), t.code(),
+    std::cout << absl::StrFormat("%-20s %s %-6s %-10s %-11s %10d %12d %6d %5d\n", t.tenant_id(),
+                                 Cell(t.display_name(), 30), t.code(),
                                  Short(pb::TenantState_Name(t.state()), "TENANT_STATE_"),
                                  Short(pb::Plan_Name(t.plan()), "PLAN_"), t.quota().max_devices(),
                                  t.quota().max_ingest_points_per_second(), t.quota().retention_days(),
@@ -194,24 +244,13 @@ void PrintTenants(const std::vector<pb::Tenant>& tenants) {
 }
 
 void PrintKeys(const std::vector<pb::ApiKey>& keys) {
-  std::cout << absl::StrFormat("%-18s %-30s %-18s %-19s %-19s %-19s\n", "KEY ID", "DISPLAY NAME", "ROLE", "CREATED",
-                               "EXPIRES", "REVOKED");
+  std::cout << absl::StrFormat("%-18s %s %-18s %-19s %-19s %-19s\n", "KEY ID", Cell("DISPLAY NAME", 30), "ROLE",
+                               "CREATED", "EXPIRES", "REVOKED");
   for (const auto& k : keys) {
-    std::cout << absl::StrFormat("%-18s %-30s %-18s %-19s %-19s %-19s\n", k.key_id(), k.display_name().substr(0, 30),
+    std::cout << absl::StrFormat("%-18s %s %-18s %-19s %-19s %-19s\n", k.key_id(), Cell(k.display_name(), 30),
                                  Short(pb::Role_Name(k.role()), "ROLE_"), Time(k.create_time()),
                                  Time(k.expire_time()), Time(k.revoke_time()));
   }
-}
-
-// The TLS files named by flags, read by RunAdminCommand before any call (unset: plaintext unless --tls).
-std::optional<ClientTls>& TlsFromFlags() {
-  static std::optional<ClientTls> tls;
-  return tls;
-}
-
-std::shared_ptr<grpc::Channel> ServerChannel() {
-  if (TlsFromFlags().has_value()) return MakeChannel(absl::GetFlag(FLAGS_address), *TlsFromFlags());
-  return MakeChannel(absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_tls));
 }
 
 // Reads the --tls_* files; an error names the flag.
@@ -238,45 +277,7 @@ absl::Status ReadTlsFlags() {
   return absl::OkStatus();
 }
 
-class Client {
- public:
-  Client()
-      : channel_(ServerChannel()),
-        stub_(pb::TenantService::NewStub(channel_)) {}
-
-  template <typename Request, typename Response>
-  absl::Status Call(grpc::Status (pb::TenantService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                    const Request& request, Response* response) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(Deadline()));
-    context.AddMetadata("authorization", absl::StrCat("Bearer ", absl::GetFlag(FLAGS_key)));
-    return FromGrpcStatus(((*stub_).*method)(&context, request, response));
-  }
-
-  grpc::Channel& channel() { return *channel_; }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<pb::TenantService::Stub> stub_;
-};
-
-// Calls a List method page by page (every page with --all) and merges the pages into `all`.
-template <typename Request, typename Response>
-absl::Status ListPages(Client& client,
-                       grpc::Status (pb::TenantService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                       Request request, Response& all) {
-  request.set_page_size(absl::GetFlag(FLAGS_page_size));
-  request.set_page_token(absl::GetFlag(FLAGS_page_token));
-  do {
-    Response page;
-    if (absl::Status status = client.Call(method, request, &page); !status.ok()) return status;
-    const std::string next = page.next_page_token();
-    all.MergeFrom(page);  // appends the repeated items
-    all.set_next_page_token(next);
-    request.set_page_token(next);
-  } while (absl::GetFlag(FLAGS_all) && !request.page_token().empty());
-  return absl::OkStatus();
-}
+using Client = ServiceClient<pb::TenantService>;
 
 std::optional<pb::Plan> ParsePlan(const std::string& name) {
   pb::Plan plan;
@@ -290,7 +291,16 @@ std::optional<pb::Plan> ParsePlan(const std::string& name) {
 bool TenantFromFlags(pb::Tenant& tenant, std::vector<std::string>& paths, std::string& error) {
   if (auto v = absl::GetFlag(FLAGS_display_name)) tenant.set_display_name(*v), paths.push_back("display_name");
   if (auto v = absl::GetFlag(FLAGS_contact_email)) tenant.set_contact_email(*v), paths.push_back("contact_email");
-  if (auto v = absl::GetFlag(FLAGS_provider)) tenant.set_provider(*v), paths.push_back("provider");
+  if (auto v = absl::GetFlag(FLAGS_provider)) {
+    // One flag for two commands (`app search --provider=TENANT_ID`): here it is a boolean, read as Abseil reads one.
+    bool provider = false;
+    if (!absl::SimpleAtob(*v, &provider)) {
+      error = absl::StrCat("--provider must be true or false, got '", *v, "'");
+      return false;
+    }
+    tenant.set_provider(provider);
+    paths.push_back("provider");
+  }
   if (auto v = absl::GetFlag(FLAGS_plan)) {
     auto plan = ParsePlan(*v);
     if (!plan) {
@@ -333,7 +343,7 @@ int TenantCommand(const std::string& verb, const std::vector<std::string>& args)
     pb::ListTenantsRequest request;
     request.set_filter(absl::GetFlag(FLAGS_filter));
     pb::ListTenantsResponse all;
-    if (auto s = ListPages(client, &pb::TenantService::Stub::ListTenants, request, all); !s.ok()) return Fail(s);
+    if (auto s = client.ListPages(&pb::TenantService::Stub::ListTenants, request, all); !s.ok()) return Fail(s);
     if (Json()) {
       PrintJson(all);
     } else {
@@ -423,7 +433,7 @@ int KeyCommand(const std::string& verb, const std::vector<std::string>& args) {
     pb::ListApiKeysRequest request;
     request.set_parent(absl::StrCat("tenants/", args[0]));
     pb::ListApiKeysResponse all;
-    if (auto s = ListPages(client, &pb::TenantService::Stub::ListApiKeys, request, all); !s.ok()) return Fail(s);
+    if (auto s = client.ListPages(&pb::TenantService::Stub::ListApiKeys, request, all); !s.ok()) return Fail(s);
     if (Json()) {
       PrintJson(all);
     } else {
@@ -454,7 +464,7 @@ int AuditCommand(const std::string& verb, const std::vector<std::string>& args) 
   pb::ListAuditEventsRequest request;
   request.set_parent(absl::StrCat("tenants/", args[0]));
   pb::ListAuditEventsResponse all;
-  if (auto s = ListPages(client, &pb::TenantService::Stub::ListAuditEvents, request, all); !s.ok()) return Fail(s);
+  if (auto s = client.ListPages(&pb::TenantService::Stub::ListAuditEvents, request, all); !s.ok()) return Fail(s);
   if (Json()) {
     PrintJson(all);
     return 0;
@@ -486,12 +496,14 @@ int HealthCommand() {
 bool PrintHelp(const std::vector<std::string>& command) {
   const std::string prefix = absl::StrJoin(command, " ");
   bool found = false;
-  for (const auto& [name, info] : Commands()) {
-    if (!prefix.empty() && name != prefix && name.rfind(prefix + " ", 0) != 0) continue;
+  const auto print = [&](const std::string& name, const Command& info) {
+    if (!prefix.empty() && name != prefix && name.rfind(prefix + " ", 0) != 0) return;
     found = true;
     std::cout << "  " << info.usage << "\n      " << info.summary << "\n";
     if (!info.flags.empty()) std::cout << "      flags: " << info.flags << "\n";
-  }
+  };
+  for (const auto& [name, info] : Commands()) print(name, info);
+  for (const auto& [name, info] : AppCommands()) print(name, info);
   if (found) std::cout << "\n" << kCommonFlags << ExitCodesHelp();
   return found;
 }
@@ -514,6 +526,7 @@ int RunAdminCommand(const std::vector<std::string>& args) {
   if (args[0] == "tenant") return TenantCommand(args[1], rest);
   if (args[0] == "key") return KeyCommand(args[1], rest);
   if (args[0] == "audit") return AuditCommand(args[1], rest);
+  if (args[0] == "app") return AppCommand(std::vector<std::string>(args.begin() + 1, args.end()));
   return Usage(absl::StrCat("unknown command: ", args[0]));
 }
 
