@@ -51,6 +51,22 @@ except ImportError as error:  # pragma: no cover - only without the venv
         "PyYAML is missing: run the chart checks with $PB_PYTHON (the venv scripts/test.sh makes)") from error
 
 
+def default_values():
+    """The chart's values.yaml."""
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def services_enabled_by_default():
+    """The services a plain `helm install` deploys, in the chart's order."""
+    values = default_values()
+    return tuple(name for name in SERVICES if values[name]["enabled"])
+
+
+def health_service_name(service):
+    """The gRPC service a Parkbase service serves: marketplace -> parkbase.marketplace.v1.MarketplaceService."""
+    return f"parkbase.{service}.v1.{service.capitalize()}Service"
+
+
 def tool(name):
     """Absolute path of a required tool on PATH; fails (never skips) when it is missing."""
     path = shutil.which(name)

@@ -2,9 +2,12 @@
 the chart renders make the real binaries work together as Kubernetes would run them.
 
 For each mode (plaintext, TLS on the API port):
- 1. render the chart with every service that has a binary in the build folder enabled;
- 2. run the pre-install hook Job's container (`parkbase migrate`) against a fresh database, as the owner, then again
-    as a pre-upgrade hook would (it must be idempotent);
+ 1. render the chart with the services it deploys by default (all four: tenant, device, telemetry, marketplace),
+    each of which must have its binary in the build folder;
+ 2. run the pre-install hook Job's container (`parkbase migrate`) against a fresh database made as docs/operations.md
+    says (UTF-8 with a UTF-8 LC_CTYPE, owned by a schema owner that is not a superuser, so the migrations must manage
+    with the owner's privileges, e.g. to create the trusted extension pg_trgm), then again as a pre-upgrade hook
+    would (it must be idempotent);
  3. start each Deployment's container as a process: its command (/usr/local/bin/X -> <build>/bin/X), its args with
     listen ports moved to free loopback ports, its env with secretKeyRefs resolved from a simulated Secret store
     (the services' DSN logs in as parkbase_service, a member of parkbase_app) and secret volumes as local folders;
@@ -15,9 +18,10 @@ For each mode (plaintext, TLS on the API port):
  6. send SIGTERM: health must turn NOT_SERVING while draining, and the process must exit 0 within the pod's
     terminationGracePeriodSeconds.
 
-Needs: <build>/bin/parkbase and at least one <build>/bin/parkbase-<service> (<build>: $PARKBASE_BUILD_DIR, else
-$PB_BUILD_DIR, else the CMake build folder, else build/), PARKBASE_TEST_PG_ADMIN_URL (superuser), PARKBASE_TEST_REDIS_URL, and helm, grpcurl, psql, openssl on
-PATH. Nothing is skipped: a missing piece fails the test.
+Needs: <build>/bin/parkbase and <build>/bin/parkbase-<service> for every service the chart deploys by default
+(<build>: $PARKBASE_BUILD_DIR, else $PB_BUILD_DIR, else the CMake build folder, else build/),
+PARKBASE_TEST_PG_ADMIN_URL (superuser), PARKBASE_TEST_REDIS_URL, and helm, grpcurl, psql, openssl on PATH. Nothing is
+skipped: a missing piece fails the test.
 """
 
 import json
@@ -77,7 +81,10 @@ def psql(url, sql):
     chartlib.run([chartlib.tool("psql"), "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-qAt", url, "-c", sql])
 
 
-ROLES_SQL = """
+# The schema owner of the simulated install: a login role that owns the database and nothing else (no superuser,
+# CREATEDB, CREATEROLE or BYPASSRLS), as docs/operations.md (Install, step 1) makes parkbase_owner.
+OWNER_ROLE = "parkbase_chart_owner"
+ROLES_SQL = f"""
 DO $$
 BEGIN
   BEGIN
@@ -88,9 +95,18 @@ BEGIN
     CREATE ROLE parkbase_service LOGIN;
   EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
   END;
+  BEGIN
+    CREATE ROLE {OWNER_ROLE} LOGIN;
+  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+  END;
 END $$;
+ALTER ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
 GRANT parkbase_app TO parkbase_service;
 """
+# The database as docs/operations.md creates it: the marketplace's search (pg_trgm) needs a UTF-8 LC_CTYPE, and
+# parkbase-marketplace refuses to start without one. template0, so the cluster's default locale does not matter.
+CREATE_DATABASE_SQL = ("CREATE DATABASE \"{name}\" OWNER " + OWNER_ROLE +
+                       " ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8' TEMPLATE template0")
 
 
 def grpc_health(address, service, timeout, tls=False):
@@ -239,11 +255,14 @@ class Simulation:
 
     # --- setup
 
-    def available_services(self):
+    def services_to_roll_out(self):
+        """The services a plain install deploys; each one's binary must have been built."""
         self.test.assertTrue((self.bin / "parkbase").is_file(),
                              f"{self.bin}/parkbase was not built (set PARKBASE_BUILD_DIR to the build folder)")
-        services = [s for s in chartlib.SERVICES if (self.bin / f"parkbase-{s}").is_file()]
-        self.test.assertTrue(services, f"no {self.bin}/parkbase-<service> binary was built")
+        services = chartlib.services_enabled_by_default()
+        missing = [f"parkbase-{s}" for s in services if not (self.bin / f"parkbase-{s}").is_file()]
+        self.test.assertFalse(missing, f"{self.bin} lacks {', '.join(missing)}: the chart deploys "
+                                       f"{', '.join(services)} by default, so the rollout starts every one")
         return services
 
     def values_file(self, services):
@@ -264,8 +283,8 @@ class Simulation:
         redis_url = required_env("PARKBASE_TEST_REDIS_URL")
         self.database = f"pb_chart_rollout_{os.getpid()}_{secrets.token_hex(3)}"
         psql(self.admin_url, ROLES_SQL)
-        psql(self.admin_url, f'CREATE DATABASE "{self.database}"')
-        self.secrets[OWNER_SECRET] = with_database(self.admin_url, self.database)
+        psql(self.admin_url, CREATE_DATABASE_SQL.format(name=self.database))
+        self.secrets[OWNER_SECRET] = with_database(self.admin_url, self.database, user=OWNER_ROLE)
         self.secrets[DATABASE_SECRET] = with_database(self.admin_url, self.database, user="parkbase_service")
         self.secrets[REDIS_SECRET] = redis_url
         self.secrets[PAGE_TOKEN_SECRET] = secrets.token_hex(32)
@@ -291,7 +310,7 @@ class Simulation:
     # --- the rollout
 
     def run(self):
-        services = self.available_services()
+        services = self.services_to_roll_out()
         self.create_database()
         if self.tls:
             self.create_tls_secret()

@@ -43,6 +43,11 @@ def allowed_by_dockerignore(relative, patterns):
     return included
 
 
+def cmake_files():
+    """The CMakeLists.txt files the image's build reads: the top one and every one under services/."""
+    return [chartlib.REPO_ROOT / "CMakeLists.txt", *(chartlib.REPO_ROOT / "services").rglob("CMakeLists.txt")]
+
+
 class Dockerfile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -74,6 +79,19 @@ class Dockerfile(unittest.TestCase):
                 for container in chartlib.pod_spec(obj)["containers"]:
                     self.assertTrue(fnmatch.fnmatchcase(container["command"][0], "/usr/local/bin/parkbase*"))
 
+    def test_every_binary_the_chart_starts_is_a_build_target(self):
+        # The build stage copies bin/parkbase*, so a Deployment's binary is in the image exactly when CMake builds it.
+        targets = {name for path in cmake_files()
+                   for name in re.findall(r"add_executable\(\s*([A-Za-z0-9_.+-]+)", path.read_text())}
+        objects = chartlib.render(set_values=[f"{s}.enabled=true" for s in chartlib.SERVICES])
+        commands = {Path(container["command"][0]).name
+                    for obj in objects if obj["kind"] in ("Deployment", "Job", "Pod")
+                    for container in chartlib.pod_spec(obj)["containers"]}
+        self.assertEqual(commands, {"parkbase", *(f"parkbase-{s}" for s in chartlib.SERVICES)})
+        for binary in sorted(commands):
+            with self.subTest(binary):
+                self.assertIn(binary, targets, f"no add_executable({binary} ...) under services/")
+
     def test_build_packages_exist_in_this_bookworm(self):
         for package in self.build_packages():
             with self.subTest(package):
@@ -84,9 +102,8 @@ class Dockerfile(unittest.TestCase):
         # cmake configures on this machine whatever the image lacks; the image's build would then fail, so each
         # pkg_check_modules() module must come from a package the build stage installs.
         packages = set(self.build_packages())
-        cmake_files = [chartlib.REPO_ROOT / "CMakeLists.txt", *(chartlib.REPO_ROOT / "services").rglob("CMakeLists.txt")]
         modules = set()
-        for path in cmake_files:
+        for path in cmake_files():
             for args in re.findall(r"pkg_check_modules\(([^)]*)\)", path.read_text()):
                 words = args.split()[1:]
                 modules.update(w for w in words if w not in ("REQUIRED", "QUIET", "IMPORTED_TARGET", "GLOBAL"))
@@ -128,6 +145,9 @@ class Dockerfile(unittest.TestCase):
     def test_runtime_packages_of_the_built_binaries(self):
         binaries = sorted((chartlib.build_dir() / "bin").glob("parkbase*"))
         self.assertTrue(binaries, f"no {chartlib.build_dir()}/bin/parkbase* was built")
+        # The list must cover every binary the chart starts by default, or the image would lack their libraries.
+        wanted = {"parkbase", *(f"parkbase-{s}" for s in chartlib.services_enabled_by_default())}
+        self.assertEqual(sorted(wanted - {b.name for b in binaries}), [], f"not built in {chartlib.build_dir()}/bin")
         result = chartlib.run(["sh", str(DEPLOY / "runtime-packages.sh"), *map(str, binaries)])
         packages = result.stdout.split()
         self.assertIn("libc6", packages)

@@ -14,6 +14,8 @@ STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.
                    "app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by",
                    "helm.sh/chart")
 FLAG = re.compile(r"^--([a-z][a-z0-9_]*)(=.*)?$")
+# The objects every enabled service gets, one each.
+PER_SERVICE_KINDS = ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy")
 
 
 def merged_values(path):
@@ -82,6 +84,38 @@ class Render(unittest.TestCase):
                     self.assertNotIn("replicas", deployment["spec"], "the HPA owns the replica count")
                 else:
                     self.assertEqual(deployment["spec"]["replicas"], values[name]["replicaCount"])
+
+    def test_every_service_is_deployed_by_default(self):
+        # A plain install runs all four, the marketplace included, each with its own binary and health name.
+        self.assertEqual(chartlib.services_enabled_by_default(), chartlib.SERVICES)
+        objects = chartlib.render()
+        for kind in PER_SERVICE_KINDS:
+            self.assertEqual(sorted(chartlib.component(o) for o in chartlib.by_kind(objects, kind)),
+                             sorted(chartlib.SERVICES), kind)
+        for deployment in chartlib.by_kind(objects, "Deployment"):
+            name = chartlib.component(deployment)
+            (container,) = chartlib.pod_spec(deployment)["containers"]
+            self.assertEqual(container["command"], [f"/usr/local/bin/parkbase-{name}"])
+            for probe in ("startupProbe", "readinessProbe"):
+                self.assertEqual(container[probe]["grpc"]["service"], chartlib.health_service_name(name), probe)
+        notes = chartlib.render_notes()
+        for name in chartlib.SERVICES:
+            self.assertIn(f"  {name}: {chartlib.RELEASE}-parkbase-{name}.{chartlib.NAMESPACE}.svc:", notes)
+
+    def test_each_service_can_be_switched_off(self):
+        for service in chartlib.SERVICES:
+            with self.subTest(service):
+                switch = [f"{service}.enabled=false"]
+                objects = chartlib.render(set_values=switch)
+                others = sorted(set(chartlib.SERVICES) - {service})
+                for kind in PER_SERVICE_KINDS:
+                    self.assertEqual(sorted(chartlib.component(o) for o in chartlib.by_kind(objects, kind)),
+                                     others, kind)
+                self.assertNotIn(f"parkbase-{service}", yaml.safe_dump_all(objects), "still named somewhere")
+                (pod,) = [o for o in chartlib.by_kind(objects, "Pod") if chartlib.hook(o) == "test"]
+                self.assertEqual(sorted(c["name"] for c in pod["spec"]["containers"]),
+                                 [f"health-{s}" for s in others])
+                self.assertNotIn(f"parkbase-{service}.", chartlib.render_notes(set_values=switch))
 
     def test_pods_are_locked_down(self):
         for _, _, objects in self.each_values_set():
