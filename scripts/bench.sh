@@ -8,10 +8,16 @@
 #                              VictoriaMetrics, PostgreSQL COPY and Parkbase's gRPC API, Parkbase's bytes/point after
 #                              compaction, GetLatest and Aggregate latencies. The last line reads
 #                              `parkbase-ingest points/s=<N> bytes/point=<B>`.
+#   scripts/bench.sh marketplace
+#                              catalogue search (docs/performance.md): seeds 10,000 published apps through the API,
+#                              times SearchApps over a fixed query mix at 1 and 8 clients next to the store's own time
+#                              and EXPLAIN ANALYZE of the slowest statements. Builds only `parkbase` and
+#                              `marketplace_bench`. The last line reads `marketplace-search apps=<N> p99_ms=<P> ...`.
 #
-# Environment: PARKBASE_BUILD_DIR (build folder, default build/), PB_BENCH_ARGS (extra telemetry_bench flags, e.g.
-# "--in_flight=2"), PB_BENCH_COMPACTION_INTERVAL_MS (the server's --telemetry_compaction_interval_ms; default: the
-# server's own default), PB_BENCH_NO_VM=1 (skip VictoriaMetrics).
+# Environment: PARKBASE_BUILD_DIR (build folder, default build/), PB_BENCH_ARGS (extra flags of the benchmark
+# program, e.g. "--in_flight=2" for ingest, "--apps=2000 --clients=1,4" for marketplace),
+# PB_BENCH_COMPACTION_INTERVAL_MS (the server's --telemetry_compaction_interval_ms; default: the server's own
+# default), PB_BENCH_NO_VM=1 (ingest: skip VictoriaMetrics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
@@ -20,14 +26,15 @@ source scripts/lib.sh
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;/shellcheck/d;s/^# \{0,1\}//;p}' "$0"; }
 
 case "${1:-}" in
-  ingest) ;;
+  ingest | marketplace) ;;
   -h | --help)
     usage
     exit 0
     ;;
-  "") pb_die "which benchmark? (scripts/bench.sh ingest; --help)" ;;
+  "") pb_die "which benchmark? (scripts/bench.sh ingest|marketplace; --help)" ;;
   *) pb_die "unknown benchmark '$1' (try --help)" ;;
 esac
+benchmark="$1"
 shift
 (($# == 0)) || pb_die "unexpected arguments: $*"
 
@@ -37,14 +44,35 @@ unset PB_REDIS_DIR PB_REDIS_PORT PB_REDIS_URL PB_REDIS_PID PB_REDIS_OWNER
 
 pb_install_packages
 pb_install_go_tools grpcurl
-pb_build
+if [[ "$benchmark" == marketplace ]]; then
+  # Only the server and the benchmark: the whole tree takes many minutes on a 2-core machine. Configured as
+  # pb_build does, so the folder is shared with it.
+  PB_BUILD_DIR="${PARKBASE_BUILD_DIR:-$PB_ROOT/build}"
+  [[ "$PB_BUILD_DIR" == /* ]] || PB_BUILD_DIR="$PWD/$PB_BUILD_DIR"
+  export PB_BUILD_DIR
+  generator=(-G Ninja)
+  [[ ! -f "$PB_BUILD_DIR/CMakeCache.txt" ]] || generator=()
+  pb_ccache_launcher
+  pb_log "configuring $PB_BUILD_DIR"
+  cmake -S "$PB_ROOT" -B "$PB_BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_WERROR=ON \
+    "${PB_CCACHE_LAUNCHER[@]}" >/dev/null || pb_die "cmake configure failed"
+  pb_log "building parkbase and marketplace_bench in $PB_BUILD_DIR"
+  cmake --build "$PB_BUILD_DIR" -j"$(nproc)" --target parkbase marketplace_bench >&2 || pb_die "build failed"
+  bench_program=marketplace_bench
+else
+  pb_build
+  bench_program=telemetry_bench
+fi
 bin="$PB_BUILD_DIR/bin"
-[[ -x "$bin/telemetry_bench" ]] || pb_die "$bin/telemetry_bench was not built"
+[[ -x "$bin/$bench_program" ]] || pb_die "$bin/$bench_program was not built"
 
-# VictoriaMetrics, the peer we measure against; Debian packages it. Without it the benchmark still runs.
+# VictoriaMetrics, the peer the ingest benchmark measures against; Debian packages it. Without it the benchmark
+# still runs.
 vm_bin=""
 vm_missing=""
-if [[ "${PB_BENCH_NO_VM:-0}" == 1 ]]; then
+if [[ "$benchmark" != ingest ]]; then
+  vm_missing="not used by this benchmark"
+elif [[ "${PB_BENCH_NO_VM:-0}" == 1 ]]; then
   vm_missing="skipped (PB_BENCH_NO_VM=1)"
 else
   if ! command -v victoria-metrics >/dev/null 2>&1; then
@@ -69,7 +97,7 @@ trap cleanup EXIT
 pb_start_postgres
 pb_start_redis
 pb_create_database parkbase
-pb_create_database parkbase_copy_bench
+[[ "$benchmark" != ingest ]] || pb_create_database parkbase_copy_bench
 admin_url="postgresql://postgres@127.0.0.1:$PB_PG_PORT/parkbase"
 copy_url="postgresql://postgres@127.0.0.1:$PB_PG_PORT/parkbase_copy_bench"
 service_url="postgresql://parkbase_service@127.0.0.1:$PB_PG_PORT/parkbase"
@@ -108,8 +136,26 @@ done
   tail -n 40 "$log" >&2 || true
   pb_die "parkbase serve did not report SERVING within 60 s"
 }
-if ! grpcurl -plaintext "$address" list 2>/dev/null | grep -qx 'parkbase\.telemetry\.v1\.TelemetryService'; then
-  pb_die "parkbase serve does not offer parkbase.telemetry.v1.TelemetryService"
+wanted_service=parkbase.telemetry.v1.TelemetryService
+[[ "$benchmark" != marketplace ]] || wanted_service=parkbase.marketplace.v1.MarketplaceService
+if ! grpcurl -plaintext "$address" list 2>/dev/null | grep -qxF "$wanted_service"; then
+  pb_die "parkbase serve does not offer $wanted_service"
+fi
+
+read -r -a extra_args <<<"${PB_BENCH_ARGS:-}"
+if [[ "$benchmark" == marketplace ]]; then
+  pb_log "$(nproc) CPUs; $("$PB_PG_BIN/postgres" --version)"
+  status=0
+  "$bin/marketplace_bench" --address="$address" --key="$key" --database_url="$admin_url" \
+    --service_database_url="$service_url" "${extra_args[@]}" || status=$?
+  if ((status != 0)); then
+    pb_log "marketplace_bench failed (status $status); the server's log ends:"
+    tail -n 40 "$log" >&2 || true
+    exit "$status"
+  fi
+  cleanup >/dev/null 2>&1
+  trap - EXIT
+  exit 0
 fi
 
 vm_flags=()
@@ -137,7 +183,6 @@ if [[ -n "$vm_bin" ]]; then
 fi
 ((${#vm_flags[@]})) || vm_flags=(--vm_missing_reason="$vm_missing")
 
-read -r -a extra_args <<<"${PB_BENCH_ARGS:-}"
 status=0
 "$bin/telemetry_bench" --address="$address" --key="$key" --database_url="$admin_url" \
   --copy_database_url="$copy_url" --server_pid="$server_pid" --postgres_pid="$pg_pid" "${vm_flags[@]}" \
