@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "common/errors.h"
+#include "common/list_filter.h"
 
 namespace parkbase::marketplace {
 namespace {
@@ -99,8 +100,8 @@ absl::StatusOr<int64_t> VersionNumber(absl::string_view field, absl::string_view
   if (part.empty() || part.size() > 9 || leading_zero || !absl::SimpleAtoi(part, &value) || value < 0 ||
       !std::all_of(part.begin(), part.end(), [](char c) { return absl::ascii_isdigit(c); })) {
     return FieldError(field, absl::StrCat("must be a semantic version MAJOR.MINOR.PATCH[-PRERELEASE] such as 1.4.0 "
-                                          "(numbers without leading zeros), got \"",
-                                          Utf8Prefix(part, 40), "\""));
+                                          "(numbers without leading zeros), got ",
+                                          QuoteForError(part, 40)));
   }
   return value;
 }
@@ -110,8 +111,8 @@ absl::StatusOr<int64_t> VersionNumber(absl::string_view field, absl::string_view
 absl::StatusOr<SemVer> ParseSemVer(absl::string_view field, absl::string_view text) {
   const auto refuse = [&] {
     return FieldError(field, absl::StrCat("must be a semantic version MAJOR.MINOR.PATCH[-PRERELEASE] such as 1.4.0 "
-                                          "or 2.0.0-rc.1, got \"",
-                                          Utf8Prefix(text, 64), "\""));
+                                          "or 2.0.0-rc.1, got ",
+                                          QuoteForError(text)));
   };
   if (text.empty() || text.size() > 64) return refuse();
   absl::string_view core = text;
@@ -256,8 +257,7 @@ absl::StatusOr<BillingMonth> ParseBillingMonth(absl::string_view field, absl::st
   std::vector<absl::string_view> parts = absl::StrSplit(month, '-');
   if (month.size() != 7 || parts.size() != 2 || !absl::SimpleAtoi(parts[0], &year) ||
       !absl::SimpleAtoi(parts[1], &number) || year < 2000 || year > 9999 || number < 1 || number > 12) {
-    return FieldError(field, absl::StrCat("must be a month YYYY-MM such as 2026-11, got \"", Utf8Prefix(month, 40),
-                                          "\""));
+    return FieldError(field, absl::StrCat("must be a month YYYY-MM such as 2026-11, got ", QuoteForError(month, 40)));
   }
   const absl::CivilMonth civil(year, number);
   const absl::CivilDay first(civil);
