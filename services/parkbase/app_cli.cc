@@ -317,6 +317,75 @@ int CreateVersion(Client& client, const Args& args) {
   return AnswerVersion(client.Call(&Stub::CreateAppVersion, request, &created), created);
 }
 
+// Flags given with a value change their field; the update mask names exactly those.
+int UpdateApp(Client& client, const Args& args) {
+  mpb::UpdateAppRequest request;
+  mpb::App& app = *request.mutable_app();
+  app.set_name(args[0]);
+  const auto change = [&](const char* path, bool given) {
+    if (given) request.mutable_update_mask()->add_paths(path);
+  };
+  if (auto name = absl::GetFlag(FLAGS_display_name)) app.set_display_name(*name), change("display_name", true);
+  app.set_summary(absl::GetFlag(FLAGS_summary));
+  change("summary", !app.summary().empty());
+  app.set_description(absl::GetFlag(FLAGS_description));
+  change("description", !app.description().empty());
+  if (!absl::GetFlag(FLAGS_category).empty()) {
+    absl::StatusOr<mpb::Category> category =
+        WordFromFlag("--category", absl::GetFlag(FLAGS_category), kCategories, mpb::CATEGORY_UNSPECIFIED);
+    if (!category.ok()) return Usage(std::string(category.status().message()));
+    app.set_category(*category);
+    change("category", true);
+  }
+  for (const std::string& tag : absl::GetFlag(FLAGS_tags)) app.add_tags(tag);
+  change("tags", app.tags_size() > 0);
+  app.set_vendor(absl::GetFlag(FLAGS_vendor));
+  change("vendor", !app.vendor().empty());
+  app.set_homepage(absl::GetFlag(FLAGS_homepage));
+  change("homepage", !app.homepage().empty());
+  if (request.update_mask().paths().empty()) {
+    return Usage("app update: give at least one of --display_name --summary --description --category --tags "
+                 "--vendor --homepage");
+  }
+  mpb::App updated;
+  return AnswerApp(client.Call(&Stub::UpdateApp, request, &updated), updated);
+}
+
+int UpdateVersion(Client& client, const Args& args) {
+  mpb::UpdateAppVersionRequest request;
+  mpb::AppVersion& version = *request.mutable_version();
+  version.set_name(args[0]);
+  const auto change = [&](const char* path, bool given) {
+    if (given) request.mutable_update_mask()->add_paths(path);
+  };
+  version.set_image(absl::GetFlag(FLAGS_image));
+  change("image", !version.image().empty());
+  version.set_chart(absl::GetFlag(FLAGS_chart));
+  change("chart", !version.chart().empty());
+  version.set_changelog(absl::GetFlag(FLAGS_changelog));
+  change("changelog", !version.changelog().empty());
+  if (auto scopes = absl::GetFlag(FLAGS_scopes)) {
+    for (const std::string& scope : *scopes) version.add_requested_scopes(scope);
+    change("requested_scopes", true);
+  }
+  for (const std::string& metric : absl::GetFlag(FLAGS_write_metrics)) version.add_write_metrics(metric);
+  change("write_metrics", version.write_metrics_size() > 0);
+  if (!absl::GetFlag(FLAGS_pricing).empty()) {
+    absl::StatusOr<mpb::PricingModel> model =
+        WordFromFlag("--pricing", absl::GetFlag(FLAGS_pricing), kPricingModels, mpb::PRICING_MODEL_FREE);
+    if (!model.ok()) return Usage(std::string(model.status().message()));
+    version.mutable_pricing()->set_model(*model);
+    version.mutable_pricing()->set_price_fen(absl::GetFlag(FLAGS_price_fen));
+    change("pricing", true);
+  }
+  if (request.update_mask().paths().empty()) {
+    return Usage("app version update: give at least one of --image --chart --changelog --scopes --write_metrics "
+                 "--pricing");
+  }
+  mpb::AppVersion updated;
+  return AnswerVersion(client.Call(&Stub::UpdateAppVersion, request, &updated), updated);
+}
+
 int ListVersions(Client& client, const Args& args) {
   mpb::ListAppVersionsRequest request;
   request.set_parent(args[0]);
@@ -501,6 +570,13 @@ int Installations(Client& client, const Args& args) {
   return AnswerList(client.ListPages(&Stub::ListInstallations, request, all), all, all.installations(), PrintInstallations);
 }
 
+int GetInstallation(Client& client, const Args& args) {
+  mpb::GetInstallationRequest request;
+  request.set_name(args[0]);
+  mpb::Installation installation;
+  return AnswerInstallation(client.Call(&Stub::GetInstallation, request, &installation), installation);
+}
+
 int Upgrade(Client& client, const Args& args) {
   mpb::UpgradeInstallationRequest request;
   request.set_name(args[0]);
@@ -564,6 +640,18 @@ const std::vector<AppVerb>& Verbs() {
                 "--page_size --page_token --all"},
        1, 1, ListApps},
       {"get", {"parkbase app get tenants/P/apps/A", "Show one app.", ""}, 1, 1, GetApp},
+      {"update",
+       {"parkbase app update tenants/P/apps/A [--display_name --summary --description --category --tags --vendor "
+        "--homepage]",
+        "Change the app's listing: each flag given with a value changes its field (provider).",
+        "--display_name --summary --description --category --tags=a,b --vendor --homepage"},
+       1, 1, UpdateApp},
+      {"version update",
+       {"parkbase app version update tenants/P/apps/A/versions/V [--image --chart --changelog --scopes "
+        "--write_metrics --pricing --price_fen]",
+        "Change a DRAFT or REJECTED version: each flag given with a value changes its field (provider).",
+        "--image --chart --changelog --scopes --write_metrics --pricing=free|per_device|flat --price_fen"},
+       1, 1, UpdateVersion},
       {"version create",
        {"parkbase app version create tenants/P/apps/A VERSION --image=REF --scopes=SCOPE,...",
         "Create a version (MAJOR.MINOR.PATCH) in DRAFT (provider).",
@@ -632,6 +720,9 @@ const std::vector<AppVerb>& Verbs() {
        {"parkbase app installations TENANT [--show_uninstalled] [--all]", "List a tenant's installations.",
         "--show_uninstalled --page_size --page_token --all"},
        1, 1, Installations},
+      {"installation",
+       {"parkbase app installation tenants/T/installations/I", "Show one installation and its grant.", ""},
+       1, 1, GetInstallation},
       {"upgrade",
        {"parkbase app upgrade tenants/T/installations/I [--app_version=V] [--scopes --labels --metrics]",
         "Move to a newer published version (default the newest); grant flags change the current grant.",

@@ -186,6 +186,13 @@ holds "d['versions'][0]['state'] == 'VERSION_STATE_REJECTED' and d['versions'][0
   "the provider reads the rejection"
 cli vendor 19 app publish $v1
 cli foundry 15 app get $app
+# The provider answers the review by changing the rejected version and the listing, then submits again.
+cli vendor 2 app version update $v1
+cli vendor 0 app version update $v1 --changelog="数据只留在租户内 / data stays in the tenant" --output=json
+holds "d['changelog'].startswith('数据只留在租户内') and d['state'] == 'VERSION_STATE_REJECTED'" "app version update"
+cli vendor 0 app update $app --summary="Bearing faults from vibration spectra" --output=json
+holds "d['summary'] == 'Bearing faults from vibration spectra' and d['display_name'].startswith('轴承')" "app update"
+cli foundry 15 app update $app --summary=hijack
 cli vendor 0 app submit $v1
 cli park 0 app queue
 has_row "^$v1 +SUBMITTED " "app queue after resubmitting"
@@ -237,6 +244,9 @@ keys[app]="$(grep -A1 '^app credential (shown once, store it now):$' <<<"$out" |
 record_key "${keys[app]}"
 [[ "${keys[app]}" == pbk.foundry.* ]] || fail "app install printed no credential: $out"
 cli foundry 16 app install foundry $app --scopes=telemetry.read
+cli dev 0 app installation "$installation" --output=json
+holds "d['grant']['scopes'] == ['telemetry.read', 'telemetry.write'] and d['grant']['data_scope']['device_labels'] == {'line': 'a'}" \
+  "app installation"
 
 # The credential reads inside its grant ...
 call app '{"parent":"tenants/foundry","devices":["spindle-1"]}' parkbase.telemetry.v1.TelemetryService/GetLatest
