@@ -699,7 +699,7 @@ absl::StatusOr<pb::Rating> PgMarketplaceStore::Rate(const TenantScope& scope, co
   return db_.Transact<pb::Rating>(scope, [&](pqxx::work& work) -> absl::StatusOr<pb::Rating> {
     pqxx::result rows = work.exec_params(
         std::string("INSERT INTO app_ratings (tenant_id, provider_id, app_id, stars, review) VALUES ($1, $2, $3, $4, $5) "
-                    "ON CONFLICT (provider_id, app_id, tenant_id) DO UPDATE SET stars = excluded.stars, "
+                    "ON CONFLICT (tenant_id, provider_id, app_id) DO UPDATE SET stars = excluded.stars, "
                     "review = excluded.review, update_time = now() RETURNING ") +
             kRatingColumns,
         tenant_id, provider_id, app_id, stars, review);

@@ -116,16 +116,15 @@ CREATE TABLE installation_days (
 CREATE INDEX installation_days_by_app ON installation_days (provider_id, app_id, day);
 
 CREATE TABLE app_ratings (
-  tenant_id text NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,  -- the rating tenant
+  tenant_id text NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,  -- the rating tenant, first in every key
   provider_id text NOT NULL,
   app_id text NOT NULL,
   stars smallint NOT NULL CHECK (stars BETWEEN 1 AND 5),
   review text NOT NULL DEFAULT '',
   create_time timestamptz NOT NULL DEFAULT now(),
   update_time timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (provider_id, app_id, tenant_id)
+  PRIMARY KEY (tenant_id, provider_id, app_id)
 );
-CREATE INDEX app_ratings_by_tenant ON app_ratings (tenant_id);
 CREATE INDEX app_ratings_by_update_time ON app_ratings (provider_id, app_id, update_time DESC, tenant_id);
 
 -- Row-level security.
