@@ -33,6 +33,7 @@ ABSL_DECLARE_FLAG(int32_t, server_threads);
 ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_interval_ms);
 ABSL_DECLARE_FLAG(int32_t, telemetry_retention_interval_s);
+ABSL_DECLARE_FLAG(int32_t, marketplace_metering_interval_s);
 ABSL_DECLARE_FLAG(int32_t, max_streams);
 ABSL_DECLARE_FLAG(int32_t, max_streams_per_key);
 ABSL_DECLARE_FLAG(int32_t, max_streams_per_tenant);
@@ -92,6 +93,8 @@ struct ServerConfig {
   // Telemetry background work; zero turns it off (tests run it on demand).
   absl::Duration telemetry_compaction_interval = absl::Seconds(2);
   absl::Duration telemetry_retention_interval = absl::Hours(1);
+  // The marketplace's metering pass (zero: off, as in tests, which meter on demand).
+  absl::Duration marketplace_metering_interval = absl::Minutes(10);
 };
 
 // Threads kept back from streams when --max_streams is 0: enough for unary calls and health checks to go on while

@@ -219,10 +219,6 @@ absl::Status PgSearchReadiness::Check() {
   });
 }
 
-namespace {
-constexpr absl::Duration kMeteringInterval = absl::Minutes(10);
-}  // namespace
-
 absl::Status RegisterMarketplaceService(ServiceHost& host) {
   auto& store = host.Own(std::make_unique<PgMarketplaceStore>(host.db()));
   auto& readiness = host.Own(std::make_unique<PgSearchReadiness>(host.db()));
@@ -235,7 +231,7 @@ absl::Status RegisterMarketplaceService(ServiceHost& host) {
   }
   auto& manager = host.Own(std::make_unique<MarketplaceManager>(store, host.clock(), host.page_tokens(), readiness));
   auto& service = host.Own(std::make_unique<MarketplaceServiceImpl>(host.calls(), host.parser(), manager));
-  host.Own(std::make_unique<MeteringRunner>(manager, kMeteringInterval));
+  host.Own(std::make_unique<MeteringRunner>(manager, host.config().marketplace_metering_interval));
   host.AddService(&service, pb::MarketplaceService::service_full_name(), {kPostgresDependency});
   return absl::OkStatus();
 }

@@ -34,7 +34,7 @@ SERVER_FLAGS = frozenset({
     "telemetry_retention_interval_s", "max_streams", "max_streams_per_key", "max_streams_per_tenant",
     "stream_idle_timeout_s", "stream_max_age_s", "max_parsing_bytes", "bulk_statement_timeout_ms",
     "max_scan_bytes", "max_scan_points", "tls_client_ca_file", "trusted_proxies", "auth_failures_per_source",
-    "auth_failures_per_key", "auth_failure_window_s",
+    "auth_failures_per_key", "auth_failure_window_s", "marketplace_metering_interval_s",
 })
 # Flags every server gets from the server block: flag -> value key.
 AUTH_LIMIT_FLAGS = {"auth_failures_per_source": "authFailuresPerSource",
@@ -43,6 +43,8 @@ AUTH_LIMIT_FLAGS = {"auth_failures_per_source": "authFailuresPerSource",
 # Flags only the telemetry Deployment gets, from telemetryMaintenance: flag -> value key.
 TELEMETRY_FLAGS = {"telemetry_compaction_interval_ms": "compactionIntervalMs",
                    "telemetry_retention_interval_s": "retentionIntervalSeconds"}
+# Flags only the marketplace Deployment gets, from marketplaceMetering: flag -> value key.
+MARKETPLACE_FLAGS = {"marketplace_metering_interval_s": "intervalSeconds"}
 
 try:
     import yaml

@@ -187,6 +187,21 @@ class Render(unittest.TestCase):
                     for arg in extra_args:
                         self.assertGreater(args.index(arg), max(positions))
 
+    def test_marketplace_metering_reaches_only_the_marketplace_server(self):
+        for _, values, objects in self.each_values_set():
+            for deployment in chartlib.by_kind(objects, "Deployment"):
+                name = chartlib.component(deployment)
+                (container,) = chartlib.pod_spec(deployment)["containers"]
+                parsed = flags(container)
+                extra = flags({"args": values["extraArgs"] + values[name].get("extraArgs", [])})
+                for flag, key in chartlib.MARKETPLACE_FLAGS.items():
+                    if flag in extra:
+                        continue  # extraArgs set it; a later flag wins
+                    if name == "marketplace":
+                        self.assertEqual(parsed.get(flag), str(values["marketplaceMetering"][key]), flag)
+                    else:
+                        self.assertNotIn(flag, parsed, f"{name} gets a marketplace flag")
+
     def test_auth_limits_and_trusted_proxies_reach_every_server(self):
         for _, values, objects in self.each_values_set():
             server = values["server"]

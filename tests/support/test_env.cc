@@ -163,6 +163,7 @@ TestServer::TestServer(TestDatabase& database, ServerConfig overrides)
   // Tests compact and apply retention on demand (telemetry/maintenance.h), never behind their back.
   config.telemetry_compaction_interval = absl::ZeroDuration();
   config.telemetry_retention_interval = absl::ZeroDuration();
+  config.marketplace_metering_interval = absl::ZeroDuration();
   auto server = PlatformServer::Start(config, AllServices(), {.clock = &clock_});
   if (!server.ok()) throw std::runtime_error(absl::StrCat("server did not start: ", server.status().ToString()));
   server_ = *std::move(server);

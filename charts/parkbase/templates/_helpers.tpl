@@ -122,6 +122,9 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 - --telemetry_compaction_interval_ms={{ int64 $v.telemetryMaintenance.compactionIntervalMs }}
 - --telemetry_retention_interval_s={{ int64 $v.telemetryMaintenance.retentionIntervalSeconds }}
 {{- end }}
+{{- if eq .name "marketplace" }}
+- --marketplace_metering_interval_s={{ int64 $v.marketplaceMetering.intervalSeconds }}
+{{- end }}
 {{- range concat $v.extraArgs .svc.extraArgs }}
 - {{ . | quote }}
 {{- end }}
