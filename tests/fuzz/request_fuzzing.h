@@ -105,6 +105,10 @@ class World {
                                                   const access::v1::AppGrant& grant) const {
     return {};
   }
+  // Whether an answer to `caller` may name `name`, another tenant's resource, though the caller did not send it:
+  // what a service shows across tenants by design (the marketplace's catalogue, a provider's installations). None
+  // by default.
+  virtual bool MayName(const Principal& caller, const std::string& name) const { return false; }
 
   CallGuard guard;
 };
