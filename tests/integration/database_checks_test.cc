@@ -1,7 +1,9 @@
 // The database half of tenant isolation, read from PostgreSQL's own catalog: every tenant table has row-level
 // security enabled and forced with a tenant-keyed policy for every command, the serving role cannot bypass it,
-// and a pooled connection carries nothing of one tenant's transaction into the next.
+// a pooled connection carries nothing of one tenant's transaction into the next, and every key of a tenant table
+// leads with tenant_id (what distributing the tables by tenant needs).
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -32,6 +34,48 @@ const std::set<std::string> kParkWidePolicies = {
     // may read in apps anyway); a `true` policy keeps its search indexes usable (marketplace/0002).
     "app_catalogue SELECT",
 };
+
+// Keys of tenant tables that deliberately do not lead with tenant_id, by constraint or unique index name: the
+// park-wide tables, which a database distributed by tenant_id (Citus) keeps as reference tables.
+const std::map<std::string, std::string> kParkWideKeys = {
+    {"tenants_code_key", "tenant codes are unique across the park (the <tenant> segment of identifiers)"},
+    {"device_identifiers_identifier_key", "industrial identifiers resolve park-wide"},
+};
+
+// What keeps `schema`'s tenant tables distributable by tenant_id: every primary key, unique constraint and unique
+// index leads with tenant_id, and every foreign key carries tenant_id on both sides. Returns the violations as
+// "<table>: <key>: <why>".
+std::vector<std::string> DistributionViolations(pqxx::work& work, const std::string& schema) {
+  std::vector<std::string> violations;
+  for (const auto& row : work.exec_params(
+           "SELECT r.relname, i.relname, (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = x.indrelid "
+           "AND a.attnum = x.indkey[0]) FROM pg_index x JOIN pg_class r ON r.oid = x.indrelid "
+           "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = r.relnamespace "
+           "WHERE n.nspname = $1 AND x.indisunique AND EXISTS (SELECT 1 FROM pg_attribute a "
+           "WHERE a.attrelid = r.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped) ORDER BY 1, 2",
+           schema)) {
+    const std::string key = row[1].as<std::string>();
+    if (row[2].is_null() || row[2].as<std::string>() != "tenant_id") {
+      if (kParkWideKeys.count(key) == 0) {
+        violations.push_back(absl::StrCat(row[0].as<std::string>(), ": ", key, ": does not lead with tenant_id"));
+      }
+    }
+  }
+  for (const auto& row : work.exec_params(
+           "SELECT r.relname, c.conname, EXISTS (SELECT 1 FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
+           "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+           "JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = c.confkey[k.ord] "
+           "WHERE a.attname = 'tenant_id' AND f.attname = 'tenant_id') "
+           "FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace "
+           "WHERE n.nspname = $1 AND c.contype = 'f' ORDER BY 1, 2",
+           schema)) {
+    if (!row[2].as<bool>()) {
+      violations.push_back(absl::StrCat(row[0].as<std::string>(), ": ", row[1].as<std::string>(),
+                                        ": a foreign key without tenant_id on both sides"));
+    }
+  }
+  return violations;
+}
 
 std::vector<std::string> TenantTables(pqxx::work& work) {
   std::vector<std::string> tables;
@@ -216,6 +260,41 @@ TEST_CASE("database: two tenants interleaved over a pool of one connection never
     other.join();
     CHECK(violations == 0);
   }
+}
+
+}  // namespace
+}  // namespace parkbase::testing
+
+namespace parkbase::testing {
+namespace {
+
+TEST_CASE("database: every key of a tenant table leads with tenant_id and every foreign key carries it",
+          "[database][integration]") {
+  pqxx::connection owner(SharedDatabase().owner_url());
+  pqxx::work work(owner);
+  // Every service's schema: only the park-wide keys listed with their reasons stand out.
+  const std::vector<std::string> violations = DistributionViolations(work, "public");
+  for (const std::string& violation : violations) INFO(violation);
+  CHECK(violations.empty());
+  // The check itself finds what it looks for: a scratch schema with one table of each mistake.
+  work.exec("CREATE SCHEMA distribution_check");
+  work.exec("CREATE TABLE distribution_check.parent (tenant_id text, id text, PRIMARY KEY (tenant_id, id))");
+  work.exec("CREATE TABLE distribution_check.wrong (tenant_id text, id text, serial text UNIQUE, parent_id text, "
+            "PRIMARY KEY (id, tenant_id))");
+  work.exec("CREATE TABLE distribution_check.loose (tenant_id text, parent_id text, PRIMARY KEY (tenant_id, parent_id))");
+  work.exec("CREATE UNIQUE INDEX loose_parent ON distribution_check.loose (parent_id)");
+  work.exec("CREATE TABLE distribution_check.solo (id text PRIMARY KEY)");
+  work.exec("ALTER TABLE distribution_check.loose ADD CONSTRAINT loose_parent_fk FOREIGN KEY (parent_id, tenant_id) "
+            "REFERENCES distribution_check.parent (id, tenant_id)");
+  work.exec("ALTER TABLE distribution_check.wrong ADD CONSTRAINT wrong_solo_fk FOREIGN KEY (parent_id) "
+            "REFERENCES distribution_check.solo (id)");
+  const std::vector<std::string> planted = DistributionViolations(work, "distribution_check");
+  for (const std::string& violation : planted) INFO(violation);
+  CHECK(planted == std::vector<std::string>{"loose: loose_parent: does not lead with tenant_id",
+                                            "wrong: wrong_pkey: does not lead with tenant_id",
+                                            "wrong: wrong_serial_key: does not lead with tenant_id",
+                                            "wrong: wrong_solo_fk: a foreign key without tenant_id on both sides"});
+  // The scratch schema goes with the transaction, which is never committed.
 }
 
 }  // namespace
