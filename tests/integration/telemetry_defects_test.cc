@@ -3,6 +3,7 @@
 // deleted tenant's id reused, bounded reads and compaction passes, overflowing durations, and the parse budget.
 #include <atomic>
 #include <limits>
+#include <map>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -16,6 +17,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "common/db.h"
 #include "common/libpq_pool.h"
+#include "common/names.h"
 #include "common/redis.h"
 #include "device/device_store.h"
 #include "device/schema_resolver.h"
@@ -607,6 +609,59 @@ TEST_CASE("telemetry defects: the device caches drop what no lookup will serve a
   for (const auto& info : directory.ResolveMany(acme.tenant_id, active, telemetry::Freshness::kCached)) REQUIRE(info.ok());
   CHECK(resolver.cached_entries() == 1000);
   CHECK(directory.converted_entries() == 1000);
+}
+
+}  // namespace
+}  // namespace parkbase::testing
+
+namespace parkbase::testing {
+namespace {
+
+// Redis Cluster keeps a key in the slot of its hash tag: every key of a tenant must carry `{<tenant>}` and nothing
+// else in braces, or a tenant's keys scatter over slots and the multi-key scripts (the quota bucket, the live feed)
+// fail there. Checked on the keys a workload of two tenants leaves behind, read back from Redis itself.
+TEST_CASE("redis: every key a workload leaves keeps its tenant in one hash tag", "[telemetry][integration]") {
+  TelemetryEnv env;
+  TelemetryTenant first = env.CreateTenant("slot", 2);
+  TelemetryTenant second = env.CreateTenant("slot", 1);
+  for (TelemetryTenant* tenant : {&first, &second}) {
+    telpb::WriteRequest write;
+    write.set_parent(tenant->parent);
+    for (const devpb::Device& device : tenant->devices) {
+      *write.add_points() = MakePoint(device.device_id(), "temp", env.Now() - absl::Seconds(5), DoubleValue(20));
+    }
+    REQUIRE(env.MustWrite(tenant->keys.admin_key, write).accepted_points() == static_cast<int64_t>(tenant->devices.size()));
+    std::vector<std::string> ids;
+    for (const devpb::Device& device : tenant->devices) ids.push_back(device.device_id());
+    env.MustGetLatest(tenant->keys.admin_key, tenant->parent, ids);
+  }
+
+  absl::StatusOr<std::unique_ptr<RedisClient>> redis = RedisClient::Create({.url = RedisUrl()});
+  REQUIRE(redis.ok());
+  std::map<std::string, int> keys_by_tenant;
+  std::string cursor = "0";
+  do {
+    absl::StatusOr<RedisReply> page = (*redis)->Command({"SCAN", cursor, "COUNT", "1000"});
+    REQUIRE(page.ok());
+    REQUIRE(page->elements.size() == 2);
+    cursor = page->elements[0].text;
+    for (const RedisReply& key_reply : page->elements[1].elements) {
+      const std::string& key = key_reply.text;
+      INFO(key);
+      CHECK(absl::StartsWith(key, "pb:"));
+      const size_t open = key.find('{');
+      const size_t close = key.find('}', open);
+      REQUIRE(open != std::string::npos);
+      REQUIRE(close != std::string::npos);
+      CHECK(key.find('{', open + 1) == std::string::npos);  // one tag: Redis hashes the first
+      const std::string tag = key.substr(open + 1, close - open - 1);
+      CHECK(ValidateTenantId("tag", tag).ok());
+      ++keys_by_tenant[tag];
+    }
+  } while (cursor != "0");
+  // Not vacuous: both tenants' quota buckets, latest values and schema entries are there.
+  CHECK(keys_by_tenant[first.tenant_id] >= 3);
+  CHECK(keys_by_tenant[second.tenant_id] >= 2);
 }
 
 }  // namespace
