@@ -79,15 +79,6 @@ void AppendUtf8(char32_t c, std::string* out) {
   }
 }
 
-std::string EscapeLike(absl::string_view word) {
-  std::string escaped;
-  for (char c : word) {
-    if (c == '%' || c == '_' || c == '\\') escaped.push_back('\\');
-    escaped.push_back(c);
-  }
-  return escaped;
-}
-
 size_t CodePoints(absl::string_view text) {
   size_t count = 0;
   for (size_t pos = 0; pos < text.size(); ++count) NextCodePoint(text, &pos);
@@ -210,6 +201,16 @@ SearchDocument BuildSearchDocument(const pb::App& app) {
   return document;
 }
 
+std::string LikePattern(absl::string_view word) {
+  std::string pattern = "%";
+  for (char c : word) {
+    if (c == '%' || c == '_' || c == '\\') pattern.push_back('\\');
+    pattern.push_back(c);
+  }
+  pattern.push_back('%');
+  return pattern;
+}
+
 absl::StatusOr<SearchWords> ParseSearchQuery(absl::string_view query) {
   if (CodePoints(query) > kMaxQueryCharacters) {
     return FieldError("query", absl::StrCat("at most ", kMaxQueryCharacters, " characters"));
@@ -224,7 +225,7 @@ absl::StatusOr<SearchWords> ParseSearchQuery(absl::string_view query) {
     if (CodePoints(word) <= kShortWordCharacters) {
       parsed.terms.push_back(word);
     } else {
-      parsed.like_patterns.push_back(absl::StrCat("%", EscapeLike(word), "%"));
+      parsed.like_patterns.push_back(LikePattern(word));
     }
     parsed.words.push_back(std::move(word));
     word.clear();

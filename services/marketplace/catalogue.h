@@ -42,6 +42,8 @@ struct SearchWords {
   std::vector<std::string> like_patterns;    // longer words: `%word%` with LIKE's wildcards escaped
   std::vector<std::string> words;            // every word, lower-cased, for ranking
 };
+// `%word%` for LIKE, with LIKE's wildcards and escape character in `word` escaped.
+std::string LikePattern(absl::string_view word);
 absl::StatusOr<SearchWords> ParseSearchQuery(absl::string_view query);
 
 // Days are cut at midnight in Asia/Shanghai. China has kept UTC+8 without daylight saving since 1991, so a fixed

@@ -491,78 +491,79 @@ absl::StatusOr<std::vector<std::pair<pb::AppVersion, std::string>>> PgMarketplac
   });
 }
 
+CatalogueStatement CatalogueSearchStatement(const CatalogueQuery& query) {
+  std::vector<std::string> params;
+  const auto param = [&](std::string value) {
+    params.push_back(std::move(value));
+    return absl::StrCat("$", params.size());
+  };
+  // The conditions run on app_catalogue, whose indexes row-level security leaves usable (0002_app_catalogue);
+  // only the page's rows are then read from apps.
+  std::string where = "true";
+  if (!query.words.terms.empty()) {
+    absl::StrAppend(&where, " AND c.search_terms @> ", param(PgTextArray(query.words.terms)), "::text::text[]");
+  }
+  for (const std::string& pattern : query.words.like_patterns) {
+    absl::StrAppend(&where, " AND c.search_text LIKE ", param(pattern));
+  }
+  if (!query.categories.empty()) {
+    std::vector<int64_t> values(query.categories.begin(), query.categories.end());
+    absl::StrAppend(&where, " AND c.category = ANY(", param(PgInt64Array(values)), "::text::int8[])");
+  }
+  if (!query.pricing_models.empty()) {
+    std::vector<int64_t> values(query.pricing_models.begin(), query.pricing_models.end());
+    absl::StrAppend(&where, " AND c.pricing_model = ANY(", param(PgInt64Array(values)), "::text::int8[])");
+  }
+  if (!query.provider_id.empty()) absl::StrAppend(&where, " AND c.tenant_id = ", param(query.provider_id));
+
+  constexpr char kRatingMilli[] =
+      "(CASE WHEN c.rating_count = 0 THEN 0 ELSE c.rating_sum * 1000 / c.rating_count END)";
+  std::string primary;
+  std::string secondary;
+  switch (query.order) {
+    case pb::SEARCH_ORDER_RELEVANCE: {
+      // A word in the name weighs most, then in the tags, then in the summary; every match scores at least 1.
+      std::vector<std::string> parts = {"1"};
+      for (const std::string& word : query.words.words) {
+        const std::string pattern = param(LikePattern(word));
+        parts.push_back(absl::StrCat("(CASE WHEN c.name_lower LIKE ", pattern, " THEN 100 ELSE 0 END)"));
+        parts.push_back(absl::StrCat("(CASE WHEN c.tags_lower LIKE ", pattern, " THEN 40 ELSE 0 END)"));
+        parts.push_back(absl::StrCat("(CASE WHEN c.summary_lower LIKE ", pattern, " THEN 20 ELSE 0 END)"));
+      }
+      primary = absl::StrCat("(", absl::StrJoin(parts, " + "), ")::bigint");
+      secondary = "c.install_count";
+      break;
+    }
+    case pb::SEARCH_ORDER_RATING:
+      primary = kRatingMilli;
+      secondary = "c.rating_count::bigint";
+      break;
+    default:
+      primary = "c.install_count";
+      secondary = kRatingMilli;
+      break;
+  }
+  std::string after;
+  if (query.after.has_value()) {
+    after = absl::StrCat("WHERE (-r.k1, -r.k2, r.tenant_id, r.app_id) > (", param(absl::StrCat(-query.after->primary)),
+                         "::bigint, ", param(absl::StrCat(-query.after->secondary)), "::bigint, ",
+                         param(query.after->provider_id), "::text, ", param(query.after->app_id), "::text)");
+  }
+  std::string sql = absl::StrCat(
+      "SELECT " PB_APP_COLUMNS_OF_A ", s.k1, s.k2 FROM (SELECT r.* FROM (SELECT c.tenant_id, c.app_id, ", primary,
+      " AS k1, ", secondary, " AS k2 FROM app_catalogue c WHERE ", where, ") r ", after,
+      " ORDER BY r.k1 DESC, r.k2 DESC, r.tenant_id, r.app_id LIMIT ", param(absl::StrCat(query.limit)),
+      "::int) s JOIN apps a ON a.tenant_id = s.tenant_id AND a.app_id = s.app_id "
+      "ORDER BY s.k1 DESC, s.k2 DESC, s.tenant_id, s.app_id");
+  return CatalogueStatement{std::move(sql), std::move(params)};
+}
+
 absl::StatusOr<std::vector<SearchHit>> PgMarketplaceStore::Search(const TenantScope& scope,
                                                                   const CatalogueQuery& query) {
   return db_.Transact<std::vector<SearchHit>>(scope, [&](pqxx::work& work) -> absl::StatusOr<std::vector<SearchHit>> {
-    std::vector<std::string> params;
-    const auto param = [&](std::string value) {
-      params.push_back(std::move(value));
-      return absl::StrCat("$", params.size());
-    };
-    // The conditions run on app_catalogue, whose indexes row-level security leaves usable (0002_app_catalogue);
-    // only the page's rows are then read from apps.
-    std::string where = "true";
-    if (!query.words.terms.empty()) {
-      absl::StrAppend(&where, " AND c.search_terms @> ", param(PgTextArray(query.words.terms)), "::text::text[]");
-    }
-    for (const std::string& pattern : query.words.like_patterns) {
-      absl::StrAppend(&where, " AND c.search_text LIKE ", param(pattern));
-    }
-    if (!query.categories.empty()) {
-      std::vector<int64_t> values(query.categories.begin(), query.categories.end());
-      absl::StrAppend(&where, " AND c.category = ANY(", param(PgInt64Array(values)), "::text::int8[])");
-    }
-    if (!query.pricing_models.empty()) {
-      std::vector<int64_t> values(query.pricing_models.begin(), query.pricing_models.end());
-      absl::StrAppend(&where, " AND c.pricing_model = ANY(", param(PgInt64Array(values)), "::text::int8[])");
-    }
-    if (!query.provider_id.empty()) absl::StrAppend(&where, " AND c.tenant_id = ", param(query.provider_id));
-
-    constexpr char kRatingMilli[] =
-        "(CASE WHEN c.rating_count = 0 THEN 0 ELSE c.rating_sum * 1000 / c.rating_count END)";
-    std::string primary;
-    std::string secondary;
-    switch (query.order) {
-      case pb::SEARCH_ORDER_RELEVANCE: {
-        // A word in the name weighs most, then in the tags, then in the summary; every match scores at least 1.
-        std::vector<std::string> parts = {"1"};
-        for (const std::string& word : query.words.words) {
-          std::string escaped;
-          for (char c : word) {
-            if (c == '%' || c == '_' || c == '\\') escaped.push_back('\\');
-            escaped.push_back(c);
-          }
-          const std::string pattern = param(absl::StrCat("%", escaped, "%"));
-          parts.push_back(absl::StrCat("(CASE WHEN c.name_lower LIKE ", pattern, " THEN 100 ELSE 0 END)"));
-          parts.push_back(absl::StrCat("(CASE WHEN c.tags_lower LIKE ", pattern, " THEN 40 ELSE 0 END)"));
-          parts.push_back(absl::StrCat("(CASE WHEN c.summary_lower LIKE ", pattern, " THEN 20 ELSE 0 END)"));
-        }
-        primary = absl::StrCat("(", absl::StrJoin(parts, " + "), ")::bigint");
-        secondary = "c.install_count";
-        break;
-      }
-      case pb::SEARCH_ORDER_RATING:
-        primary = kRatingMilli;
-        secondary = "c.rating_count::bigint";
-        break;
-      default:
-        primary = "c.install_count";
-        secondary = kRatingMilli;
-        break;
-    }
-    std::string after;
-    if (query.after.has_value()) {
-      after = absl::StrCat("WHERE (-r.k1, -r.k2, r.tenant_id, r.app_id) > (", param(absl::StrCat(-query.after->primary)),
-                           "::bigint, ", param(absl::StrCat(-query.after->secondary)), "::bigint, ",
-                           param(query.after->provider_id), "::text, ", param(query.after->app_id), "::text)");
-    }
-    const std::string sql = absl::StrCat(
-        "SELECT " PB_APP_COLUMNS_OF_A ", s.k1, s.k2 FROM (SELECT r.* FROM (SELECT c.tenant_id, c.app_id, ", primary,
-        " AS k1, ", secondary, " AS k2 FROM app_catalogue c WHERE ", where, ") r ", after,
-        " ORDER BY r.k1 DESC, r.k2 DESC, r.tenant_id, r.app_id LIMIT ", param(absl::StrCat(query.limit)),
-        "::int) s JOIN apps a ON a.tenant_id = s.tenant_id AND a.app_id = s.app_id "
-        "ORDER BY s.k1 DESC, s.k2 DESC, s.tenant_id, s.app_id");
-    pqxx::result rows = work.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    const CatalogueStatement statement = CatalogueSearchStatement(query);
+    pqxx::result rows =
+        work.exec_params(statement.sql, pqxx::prepare::make_dynamic_params(statement.parameters));
     std::vector<SearchHit> hits;
     hits.reserve(rows.size());
     for (const auto& row : rows) {

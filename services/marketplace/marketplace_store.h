@@ -58,6 +58,16 @@ struct CatalogueQuery {
   int limit = 20;
 };
 
+// The catalogue search's one SQL statement and its text parameters: what PgMarketplaceStore::Search runs, and
+// what the search benchmark EXPLAINs. Conditions and order run on app_catalogue (its indexes stay usable under
+// row-level security, 0002_app_catalogue.sql); only the page's rows are read from apps. Each row is the app's
+// columns followed by the two sort keys.
+struct CatalogueStatement {
+  std::string sql;
+  std::vector<std::string> parameters;
+};
+CatalogueStatement CatalogueSearchStatement(const CatalogueQuery& query);
+
 struct SearchHit {
   StoredApp app;
   SearchCursor position;

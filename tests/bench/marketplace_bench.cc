@@ -13,8 +13,8 @@
 //      tenant's developer key;
 //   4. the baselines: the same queries through the marketplace store in this process (PgMarketplaceStore::Search
 //      as the service role, one transaction each: the SQL plus decoding, without gRPC and authentication), and
-//      EXPLAIN ANALYZE of the slowest queries' statement (a copy of Search()'s SQL, checked to return the store's
-//      rows), once under row-level security as the server runs it and once as the owner (a superuser, RLS
+//      EXPLAIN ANALYZE of the slowest queries' statement (the one Search() runs, CatalogueSearchStatement, checked
+//      to return the store's rows), once under row-level security as the server runs it and once as the owner (a superuser, RLS
 //      bypassed).
 // The last line reads `marketplace-search apps=<N> p99_ms=<worst kind's p99 at any client count> kind=<kind>`.
 #include <algorithm>
@@ -597,81 +597,11 @@ marketplace::CatalogueQuery PageQuery(marketplace::MarketplaceStore& store, cons
   return query;
 }
 
-// The statement PgMarketplaceStore::Search() builds (services/marketplace/marketplace_store.cc): conditions and
-// order on app_catalogue (0002_app_catalogue.sql), the page's rows joined from apps. Copied so that EXPLAIN can show
-// its plan; CheckSqlCopy compares its rows and sort keys with the store's, so a drift shows as a warning.
+// The statement PgMarketplaceStore::Search() runs, so EXPLAIN shows its real plan; CheckSqlCopy still compares its
+// rows and sort keys, run here under the service role, with the store's answer.
 std::pair<std::string, std::vector<std::string>> SearchSql(const marketplace::CatalogueQuery& query) {
-  std::vector<std::string> params;
-  const auto param = [&](std::string value) {
-    params.push_back(std::move(value));
-    return absl::StrCat("$", params.size());
-  };
-  std::string where = "true";
-  if (!query.words.terms.empty()) {
-    absl::StrAppend(&where, " AND c.search_terms @> ", param(PgTextArray(query.words.terms)), "::text::text[]");
-  }
-  for (const std::string& pattern : query.words.like_patterns) {
-    absl::StrAppend(&where, " AND c.search_text LIKE ", param(pattern));
-  }
-  if (!query.categories.empty()) {
-    std::vector<int64_t> values(query.categories.begin(), query.categories.end());
-    absl::StrAppend(&where, " AND c.category = ANY(", param(PgInt64Array(values)), "::text::int8[])");
-  }
-  if (!query.pricing_models.empty()) {
-    std::vector<int64_t> values(query.pricing_models.begin(), query.pricing_models.end());
-    absl::StrAppend(&where, " AND c.pricing_model = ANY(", param(PgInt64Array(values)), "::text::int8[])");
-  }
-  if (!query.provider_id.empty()) absl::StrAppend(&where, " AND c.tenant_id = ", param(query.provider_id));
-  constexpr char kRatingMilli[] = "(CASE WHEN c.rating_count = 0 THEN 0 ELSE c.rating_sum * 1000 / c.rating_count END)";
-  std::string primary;
-  std::string secondary;
-  switch (query.order) {
-    case mpb::SEARCH_ORDER_RELEVANCE: {
-      std::vector<std::string> parts = {"1"};
-      for (const std::string& word : query.words.words) {
-        std::string escaped;
-        for (char c : word) {
-          if (c == '%' || c == '_' || c == '\\') escaped.push_back('\\');
-          escaped.push_back(c);
-        }
-        const std::string pattern = param(absl::StrCat("%", escaped, "%"));
-        parts.push_back(absl::StrCat("(CASE WHEN c.name_lower LIKE ", pattern, " THEN 100 ELSE 0 END)"));
-        parts.push_back(absl::StrCat("(CASE WHEN c.tags_lower LIKE ", pattern, " THEN 40 ELSE 0 END)"));
-        parts.push_back(absl::StrCat("(CASE WHEN c.summary_lower LIKE ", pattern, " THEN 20 ELSE 0 END)"));
-      }
-      primary = absl::StrCat("(", absl::StrJoin(parts, " + "), ")::bigint");
-      secondary = "c.install_count";
-      break;
-    }
-    case mpb::SEARCH_ORDER_RATING:
-      primary = kRatingMilli;
-      secondary = "c.rating_count::bigint";
-      break;
-    default:
-      primary = "c.install_count";
-      secondary = kRatingMilli;
-      break;
-  }
-  std::string after;
-  if (query.after.has_value()) {
-    after = absl::StrCat("WHERE (-r.k1, -r.k2, r.tenant_id, r.app_id) > (", param(absl::StrCat(-query.after->primary)),
-                         "::bigint, ", param(absl::StrCat(-query.after->secondary)), "::bigint, ",
-                         param(query.after->provider_id), "::text, ", param(query.after->app_id), "::text)");
-  }
-  // PB_APP_COLUMNS_OF_A, then the two sort keys.
-  const std::string columns =
-      "a.tenant_id, a.app_id, a.display_name, a.summary, a.description, a.category, array_to_string(a.tags, chr(31)), "
-      "a.vendor, a.homepage, a.listed, a.delist_reason, a.delisted_by_park, a.latest_version, a.pricing_model, "
-      "a.price_fen, a.rating_sum, a.rating_count, a.install_count, "
-      "floor(extract(epoch FROM a.create_time) * 1000000)::bigint, "
-      "floor(extract(epoch FROM a.update_time) * 1000000)::bigint";
-  std::string sql = absl::StrCat(
-      "SELECT ", columns, ", s.k1, s.k2 FROM (SELECT r.* FROM (SELECT c.tenant_id, c.app_id, ", primary, " AS k1, ",
-      secondary, " AS k2 FROM app_catalogue c WHERE ", where, ") r ", after,
-      " ORDER BY r.k1 DESC, r.k2 DESC, r.tenant_id, r.app_id LIMIT ", param(absl::StrCat(query.limit)),
-      "::int) s JOIN apps a ON a.tenant_id = s.tenant_id AND a.app_id = s.app_id "
-      "ORDER BY s.k1 DESC, s.k2 DESC, s.tenant_id, s.app_id");
-  return {std::move(sql), std::move(params)};
+  marketplace::CatalogueStatement statement = marketplace::CatalogueSearchStatement(query);
+  return {std::move(statement.sql), std::move(statement.parameters)};
 }
 
 // Sets what the server sets for a tenant's call: the service role (RLS applies) and the tenant scope.
@@ -731,8 +661,7 @@ bool CheckSqlCopy(pqxx::connection& connection, marketplace::MarketplaceStore& s
   }
   if (!same) {
     std::fprintf(stderr,
-                 "warning: the copy of Search()'s SQL returns other rows than the store for %s: update SearchSql() "
-                 "in tests/bench/marketplace_bench.cc from marketplace_store.cc\n",
+                 "warning: Search()'s statement run here returns other rows than the store for %s\n",
                  spec.Label().c_str());
   }
   return same;
