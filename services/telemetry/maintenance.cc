@@ -1,7 +1,10 @@
 #include "telemetry/maintenance.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <system_error>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -38,8 +41,18 @@ constexpr int64_t kDevicesPerGroup = 16;
 constexpr int64_t kMaxLogAgeMs = 10'000;
 // Chunks are compressed harder than the log: they are written once and kept for the retention period. Rollup
 // rows are small and mostly headers, which a strong level squeezes for little CPU.
-constexpr int kChunkZstdLevel = 9;
-constexpr int kRollupZstdLevel = 19;
+constexpr int kChunkZstdLevel = 3;
+constexpr int kRollupZstdLevel = 9;
+// A window's rollups are computed once it has settled: its hour is over and no log row waiting to be folded has
+// points in it, or nothing was folded into it for this long (a quiet device in the current hour). Until then readers
+// compute its buckets from raw points: at most an hour of each device's points.
+constexpr int64_t kRollupSettleMs = 60'000;
+// Windows whose rollups one transaction computes: each is decoded a generation at a time, so memory stays at one
+// generation's points plus the windows' buckets.
+constexpr int64_t kRollupWindowsPerPass = 16;
+// Threads a compaction uses when MaintenanceOptions::threads is 0: one per core, at most this many (a pass's work
+// splits into its windows; past a few threads the single PostgreSQL session writing them is the limit).
+constexpr unsigned kMaxDefaultThreads = 4;
 // Batch ids are remembered this long (see WriteRequest.batch_id).
 constexpr absl::Duration kBatchIdWindow = absl::Hours(24 * 7);
 
@@ -49,12 +62,38 @@ struct WindowKey {
   bool operator<(const WindowKey& other) const {
     return std::tie(group_id, window_start_ms) < std::tie(other.group_id, other.window_start_ms);
   }
+  bool operator==(const WindowKey& other) const {
+    return group_id == other.group_id && window_start_ms == other.window_start_ms;
+  }
+  template <typename H>
+  friend H AbslHashValue(H state, const WindowKey& key) {
+    return H::combine(std::move(state), key.group_id, key.window_start_ms);
+  }
 };
 
 struct Group {
   int64_t id = 0;
   std::string device_type_id;
 };
+
+// Runs work(0) ... work(n - 1) on up to `threads` threads, the calling one included, and returns when all are done.
+// Should a thread not start, the others do its share.
+void ParallelFor(int64_t n, int threads, absl::FunctionRef<void(int64_t)> work) {
+  std::atomic<int64_t> next{0};
+  auto run = [&] {
+    for (int64_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) work(i);
+  };
+  std::vector<std::thread> helpers;
+  for (int64_t t = 1; t < std::min<int64_t>(threads, n); ++t) {
+    try {
+      helpers.emplace_back(run);
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+  run();
+  for (std::thread& helper : helpers) helper.join();
+}
 
 // The newest point of each (device, metric), in a block of one-point series: a group's latest row.
 using LatestOfGroup = std::map<SeriesKey, SeriesData>;
@@ -87,20 +126,22 @@ class Maintenance final : public TelemetryMaintenance {
                                  .acquire_timeout = absl::Seconds(30)}),
         redis_(redis),
         clock_(clock),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        threads_(options_.threads > 0
+                     ? options_.threads
+                     : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, kMaxDefaultThreads))) {}
 
   absl::StatusOr<CompactionStats> CompactTenant(const std::string& tenant_id) override {
-    CompactionStats total;
-    while (true) {
-      bool more = false;
-      absl::StatusOr<CompactionStats> pass = CompactPass(tenant_id, &more);
-      if (!pass.ok()) return pass.status();
-      if (pass->log_rows > 0) total.passes++;
-      total.log_rows += pass->log_rows;
-      total.points += pass->points;
-      total.chunks_written += pass->chunks_written;
-      if (!more) break;
-    }
+    ASSIGN_OR_RETURN(CompactionStats total, FoldLog(tenant_id));
+    ASSIGN_OR_RETURN(const int64_t windows, ComputeRollups(tenant_id, /*settled_only=*/false));
+    total.rollup_windows += windows;
+    return total;
+  }
+
+  absl::StatusOr<CompactionStats> FoldTenant(const std::string& tenant_id) override {
+    ASSIGN_OR_RETURN(CompactionStats total, FoldLog(tenant_id));
+    ASSIGN_OR_RETURN(const int64_t windows, ComputeRollups(tenant_id, /*settled_only=*/true));
+    total.rollup_windows += windows;
     return total;
   }
 
@@ -108,15 +149,20 @@ class Maintenance final : public TelemetryMaintenance {
     return ForEachTenant<CompactionStats>(
         "telemetry compaction failed",
         [&](const std::string& tenant) -> absl::StatusOr<CompactionStats> {
-          ASSIGN_OR_RETURN(const bool due, CompactionDue(tenant));
-          if (!due) return CompactionStats{};
-          return CompactTenant(tenant);
+          ASSIGN_OR_RETURN(const Due due, CompactionDue(tenant));
+          if (due.log) return FoldTenant(tenant);
+          CompactionStats stats;
+          if (due.rollups) {
+            ASSIGN_OR_RETURN(stats.rollup_windows, ComputeRollups(tenant, /*settled_only=*/true));
+          }
+          return stats;
         },
         [](CompactionStats& total, const CompactionStats& one) {
           total.passes += one.passes;
           total.log_rows += one.log_rows;
           total.points += one.points;
           total.chunks_written += one.chunks_written;
+          total.rollup_windows += one.rollup_windows;
         });
   }
 
@@ -219,18 +265,246 @@ class Maintenance final : public TelemetryMaintenance {
     return options_.fault_hook(stage);
   }
 
-  absl::StatusOr<bool> CompactionDue(const std::string& tenant_id) {
-    bool due = false;
+  struct Due {
+    bool log = false;      // the log has settled (or grown) enough to fold
+    bool rollups = false;  // some window's rollups can be computed
+  };
+  absl::StatusOr<Due> CompactionDue(const std::string& tenant_id) {
+    Due due;
     absl::Status status = pool_.Transact(TenantScope::Tenant(tenant_id), [&](LibpqSession& session) -> absl::Status {
       absl::StatusOr<PgRows> state = session.Exec(queries::kSelectLogState, {PgParam::Bytes(tenant_id)});
       if (!state.ok()) return state.status();
       const int64_t rows = state->Int64(0, 0);
-      due = rows > 0 && (rows >= kLogRowsPerPass || state->Int64(0, 1) >= kMaxLogAgeMs ||
-                         state->Int64(0, 2) >= absl::ToInt64Milliseconds(options_.settle));
+      due.log = rows > 0 && (rows >= kLogRowsPerPass || state->Int64(0, 1) >= kMaxLogAgeMs ||
+                             state->Int64(0, 2) >= absl::ToInt64Milliseconds(options_.settle));
+      if (due.log) return absl::OkStatus();
+      absl::StatusOr<PgRows> settled = session.Exec(queries::kCountSettledWindows, SettledParams(tenant_id, true));
+      if (!settled.ok()) return settled.status();
+      due.rollups = settled->Int64(0, 0) > 0;
       return absl::OkStatus();
     });
     if (!status.ok()) return status;
     return due;
+  }
+
+  int64_t NowMs() { return absl::ToUnixMillis(clock_.Now()); }
+
+  // Parameters of kCountSettledWindows; kSelectSettledWindows adds the limit.
+  std::vector<PgParam> SettledParams(const std::string& tenant_id, bool settled_only) {
+    return {PgParam::Bytes(tenant_id), PgParam::Int64(NowMs()), PgParam::Int64(kRollupSettleMs),
+            PgParam::Int64(settled_only ? 0 : 1)};
+  }
+
+  // Folds the whole log of a tenant, a pass (one transaction) at a time.
+  absl::StatusOr<CompactionStats> FoldLog(const std::string& tenant_id) {
+    CompactionStats total;
+    while (true) {
+      bool more = false;
+      absl::StatusOr<CompactionStats> pass = CompactPass(tenant_id, &more);
+      if (!pass.ok()) return pass.status();
+      if (pass->log_rows > 0) total.passes++;
+      total.log_rows += pass->log_rows;
+      total.points += pass->points;
+      total.chunks_written += pass->chunks_written;
+      if (!more) break;
+    }
+    return total;
+  }
+
+  // Computes the rollups of the tenant's pending windows (only the settled ones when `settled_only`), a few windows
+  // a transaction. Returns how many windows it computed.
+  absl::StatusOr<int64_t> ComputeRollups(const std::string& tenant_id, bool settled_only) {
+    int64_t total = 0;
+    while (true) {
+      bool more = false;
+      ASSIGN_OR_RETURN(const int64_t windows, RollupPass(tenant_id, settled_only, &more));
+      total += windows;
+      if (!more) break;
+    }
+    return total;
+  }
+
+  // One transaction: the rollups of up to kRollupWindowsPerPass pending windows, each computed from all of its
+  // chunk generations, then their pending rows deleted. A crash before COMMIT leaves them pending (readers use raw
+  // points for them meanwhile) and the next pass computes them again.
+  absl::StatusOr<int64_t> RollupPass(const std::string& tenant_id, bool settled_only, bool* more) {
+    *more = false;
+    int64_t computed = 0;
+    absl::Status status = pool_.Transact(TenantScope::Tenant(tenant_id), [&](LibpqSession& session) -> absl::Status {
+      absl::StatusOr<PgRows> locked = session.Exec(queries::kTryLockTenant, {PgParam::Bytes(tenant_id)});
+      if (!locked.ok()) return locked.status();
+      if (locked->Bytes(0, 0) != absl::string_view("\x01", 1)) return absl::OkStatus();  // another compactor has it
+      std::vector<PgParam> params = SettledParams(tenant_id, settled_only);
+      params.push_back(PgParam::Int64(kRollupWindowsPerPass));
+      absl::StatusOr<PgRows> pending = session.Exec(queries::kSelectSettledWindows, params);
+      if (!pending.ok()) return pending.status();
+      if (pending->size() == 0) return absl::OkStatus();
+      *more = pending->size() == kRollupWindowsPerPass;
+
+      std::vector<WindowKey> windows;
+      std::vector<int64_t> group_list;
+      std::vector<int64_t> window_list;
+      absl::flat_hash_map<int64_t, std::string> type_of_group;
+      for (int row = 0; row < pending->size(); ++row) {
+        windows.push_back(WindowKey{pending->Int64(row, 0), pending->Int64(row, 1)});
+        group_list.push_back(windows.back().group_id);
+        window_list.push_back(windows.back().window_start_ms);
+        type_of_group[windows.back().group_id] = std::string(pending->Bytes(row, 2));
+      }
+      const std::string groups_array = PgInt64Array(group_list);
+      const std::string windows_array = PgInt64Array(window_list);
+      absl::StatusOr<PgRows> chunks = session.Exec(
+          queries::kSelectChunksForWindows,
+          {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array), PgParam::Bytes(windows_array)});
+      if (!chunks.ok()) return chunks.status();
+      absl::flat_hash_map<WindowKey, std::vector<absl::string_view>> generations;  // in generation order
+      for (int row = 0; row < chunks->size(); ++row) {
+        generations[WindowKey{chunks->Int64(row, 0), chunks->Int64(row, 1)}].push_back(chunks->Bytes(row, 4));
+      }
+
+      // Per window: every series' minute buckets; per (group, day): the hours to replace.
+      std::map<WindowKey, std::map<SeriesKey, Buckets>> minute_rows;
+      std::map<WindowKey, std::map<int64_t, std::map<SeriesKey, BucketStats>>> hour_updates;  // day -> hour -> stats
+      std::vector<absl::StatusOr<std::map<SeriesKey, Buckets>>> computed_cells(windows.size());
+      ParallelFor(static_cast<int64_t>(windows.size()), threads_, [&](int64_t i) {
+        auto found = generations.find(windows[i]);
+        if (found != generations.end()) computed_cells[i] = RollupOfWindow(found->second);
+      });
+      for (size_t i = 0; i < windows.size(); ++i) {
+        const WindowKey& window = windows[i];
+        // No chunks (retention dropped them): the rollups, kept longer on purpose, stay as they are.
+        if (!generations.contains(window)) continue;
+        if (!computed_cells[i].ok()) return computed_cells[i].status();
+        std::map<SeriesKey, Buckets> cells = *std::move(computed_cells[i]);
+        std::map<SeriesKey, BucketStats>& hours =
+            hour_updates[WindowKey{window.group_id, WindowStart(window.window_start_ms, kDayMs)}]
+                        [window.window_start_ms];
+        for (const auto& [series_key, buckets] : cells) {
+          BucketStats& hour = hours[series_key];
+          for (const auto& [start, bucket] : buckets) hour.Combine(bucket);
+        }
+        minute_rows[window] = std::move(cells);
+        ++computed;
+      }
+
+      for (const auto& [window, cells] : minute_rows) {
+        absl::StatusOr<PgRows> written =
+            cells.empty()
+                ? session.Exec(queries::kDeleteRollup, {PgParam::Bytes(tenant_id), PgParam::Int64(window.group_id),
+                                                        PgParam::Int64(60), PgParam::Int64(window.window_start_ms)})
+                : session.Exec(queries::kUpsertRollup,
+                               {PgParam::Bytes(tenant_id), PgParam::Int64(window.group_id), PgParam::Int64(60),
+                                PgParam::Int64(window.window_start_ms), PgParam::Bytes(type_of_group[window.group_id]),
+                                PgParam::Bytes(EncodeBlock(EncodeRollupRow(cells),
+                                                           BlockOptions{.zstd_level = kRollupZstdLevel}))});
+        if (!written.ok()) return written.status();
+      }
+
+      // Day rows: replace the computed hours of every series, keep the other hours.
+      if (!hour_updates.empty()) {
+        std::vector<int64_t> day_groups;
+        std::vector<int64_t> day_starts;
+        for (const auto& [day, hours] : hour_updates) {
+          day_groups.push_back(day.group_id);
+          day_starts.push_back(day.window_start_ms);
+        }
+        absl::StatusOr<PgRows> stored = session.Exec(
+            queries::kSelectRollupsForWindows,
+            {PgParam::Bytes(tenant_id), PgParam::Bytes(PgInt64Array(day_groups)),
+             PgParam::Bytes(PgInt64Array(day_starts)), PgParam::Int64(3600)});
+        if (!stored.ok()) return stored.status();
+        std::map<WindowKey, std::map<SeriesKey, Buckets>> day_rows;
+        for (int row = 0; row < stored->size(); ++row) {
+          ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(stored->Bytes(row, 2)));
+          day_rows[WindowKey{stored->Int64(row, 0), stored->Int64(row, 1)}] = DecodeRollupRow(entries);
+        }
+        for (const auto& [day, hours] : hour_updates) {
+          std::map<SeriesKey, Buckets>& cells = day_rows[day];
+          for (const auto& [hour, stats_of] : hours) {
+            for (auto it = cells.begin(); it != cells.end();) {
+              it->second.erase(hour);
+              it = it->second.empty() ? cells.erase(it) : std::next(it);
+            }
+            for (const auto& [series_key, stats] : stats_of) cells[series_key][hour] = stats;
+          }
+          absl::StatusOr<PgRows> written =
+              cells.empty()
+                  ? session.Exec(queries::kDeleteRollup, {PgParam::Bytes(tenant_id), PgParam::Int64(day.group_id),
+                                                          PgParam::Int64(3600), PgParam::Int64(day.window_start_ms)})
+                  : session.Exec(queries::kUpsertRollup,
+                                 {PgParam::Bytes(tenant_id), PgParam::Int64(day.group_id), PgParam::Int64(3600),
+                                  PgParam::Int64(day.window_start_ms), PgParam::Bytes(type_of_group[day.group_id]),
+                                  PgParam::Bytes(EncodeBlock(EncodeRollupRow(cells),
+                                                             BlockOptions{.zstd_level = kRollupZstdLevel}))});
+          if (!written.ok()) return written.status();
+        }
+      }
+      RETURN_IF_ERROR(Hook("rollups-written"));
+      absl::StatusOr<PgRows> deleted = session.Exec(
+          queries::kDeletePendingRollups,
+          {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array), PgParam::Bytes(windows_array)});
+      if (!deleted.ok()) return deleted.status();
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    return computed;
+  }
+
+  // The minute buckets of every numeric (device, metric) of a window, from its generations (oldest first).
+  // Generations are decoded one at a time. While each generation's points of a (device, metric) all come after
+  // what the earlier ones held — data written in time order — its buckets simply combine with theirs. A
+  // (device, metric) whose generations overlap in time (late data, rewrites) has its points merged in write order
+  // instead, which a later generation winning at equal times requires.
+  static absl::StatusOr<std::map<SeriesKey, Buckets>> RollupOfWindow(
+      const std::vector<absl::string_view>& generations) {
+    std::map<SeriesKey, Buckets> cells;
+    absl::flat_hash_map<SeriesKey, int64_t> newest_ms;  // of any kind, numeric or not
+    absl::flat_hash_set<SeriesKey> overlapping;
+    for (absl::string_view block : generations) {
+      ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(block));
+      // A generation's series are sorted and deduplicated; a (device, metric) may have a series of each kind.
+      absl::flat_hash_map<SeriesKey, std::pair<int64_t, int64_t>> span;  // earliest, newest in this generation
+      for (const SeriesEntry& entry : entries) {
+        if (entry.data.size() == 0) continue;
+        auto [it, inserted] = span.try_emplace(SeriesKey(entry.device_id, entry.metric),
+                                               entry.data.timestamps_ms.front(), entry.data.timestamps_ms.back());
+        if (!inserted) {
+          it->second.first = std::min(it->second.first, entry.data.timestamps_ms.front());
+          it->second.second = std::max(it->second.second, entry.data.timestamps_ms.back());
+        }
+      }
+      for (const auto& [series_key, times] : span) {
+        auto [it, inserted] = newest_ms.try_emplace(series_key, times.second);
+        if (inserted) continue;
+        if (times.first <= it->second) overlapping.insert(series_key);
+        it->second = std::max(it->second, times.second);
+      }
+      for (const SeriesEntry& entry : entries) {
+        if (entry.data.kind != ValueKind::kDouble && entry.data.kind != ValueKind::kInt64) continue;
+        SeriesKey series_key(entry.device_id, entry.metric);
+        if (overlapping.contains(series_key)) continue;
+        Buckets& buckets = cells[series_key];
+        for (const auto& [start, bucket] : Bucketize(entry.data, kMinuteMs)) buckets[start].Combine(bucket);
+      }
+    }
+    if (overlapping.empty()) return cells;
+
+    // The overlapping ones again, merged across generations in write order.
+    auto is_overlapping = [&](absl::string_view device, absl::string_view metric) {
+      return overlapping.contains(SeriesKey(std::string(device), std::string(metric)));
+    };
+    SeriesMap merged;
+    for (absl::string_view block : generations) {
+      ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(block, is_overlapping));
+      MergeInto(std::move(entries), merged);
+    }
+    for (const SeriesKey& series_key : overlapping) cells.erase(series_key);
+    for (auto& [id, data] : merged) {
+      SortAndDeduplicate(data);
+      for (const auto& [start, bucket] : Bucketize(data, kMinuteMs)) cells[id.key()][start].Combine(bucket);
+    }
+    for (auto it = cells.begin(); it != cells.end();) it = it->second.empty() ? cells.erase(it) : std::next(it);
+    return cells;
   }
 
   // The chunk group of every device in `devices`, assigning new devices to open groups of their type (or new
@@ -330,10 +604,8 @@ class Maintenance final : public TelemetryMaintenance {
       if (log->size() == 0) return absl::OkStatus();
       *more = log->size() == kLogRowsPerPass;
 
-      // The log's points by series, in log order.
-      std::vector<int64_t> log_ids;
-      std::vector<std::vector<SeriesEntry>> log_entries;
-      absl::flat_hash_set<std::string> device_set;
+      // The rows this pass takes, within its bounds.
+      std::vector<int> rows;
       int64_t pass_bytes = 0;
       for (int row = 0; row < log->size(); ++row) {
         if (stats.points >= kPointsPerPass || pass_bytes >= kBytesPerPass ||
@@ -342,198 +614,196 @@ class Maintenance final : public TelemetryMaintenance {
           break;
         }
         pass_bytes += log->Int64(row, 2);
-        absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(log->Bytes(row, 3));
-        if (!entries.ok()) {
+        stats.points += log->Int64(row, 1);
+        rows.push_back(row);
+      }
+      // Their points by series, in log order.
+      std::vector<absl::StatusOr<std::vector<SeriesEntry>>> log_entries(rows.size());
+      ParallelFor(static_cast<int64_t>(rows.size()), threads_,
+                  [&](int64_t i) { log_entries[i] = DecodeBlock(log->Bytes(rows[i], 3)); });
+      std::vector<int64_t> log_ids;
+      absl::flat_hash_set<std::string> device_set;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (!log_entries[i].ok()) {
           // A block that cannot be decoded is left in place (and logged) rather than deleted: never lose data.
           LogLine(LogLevel::kError, "ingest log row cannot be decoded")
               .Str("tenant", tenant_id)
-              .Num("log_id", static_cast<double>(log->Int64(row, 0)))
+              .Num("log_id", static_cast<double>(log->Int64(rows[i], 0)))
               .Emit();
-          return entries.status();
+          return log_entries[i].status();
         }
-        log_ids.push_back(log->Int64(row, 0));
+        log_ids.push_back(log->Int64(rows[i], 0));
         stats.log_rows++;
-        stats.points += log->Int64(row, 1);
-        for (const SeriesEntry& entry : *entries) device_set.insert(entry.device_id);
-        log_entries.push_back(*std::move(entries));
+        for (const SeriesEntry& entry : *log_entries[i]) device_set.insert(entry.device_id);
       }
       std::vector<std::string> devices(device_set.begin(), device_set.end());
       ASSIGN_OR_RETURN(const auto groups, GroupsOf(session, tenant_id, devices));
 
-      // Split by (group, window).
-      std::map<WindowKey, SeriesMap> fresh;
-      for (std::vector<SeriesEntry>& entries : log_entries) {
-        for (SeriesEntry& entry : entries) {
-          const int64_t group = groups.at(entry.device_id).id;
-          absl::flat_hash_map<int64_t, SeriesData> parts;
-          for (size_t i = 0; i < entry.data.size(); ++i) {
-            SeriesData& part = parts[WindowStart(entry.data.timestamps_ms[i], kChunkWindowMs)];
-            part.kind = entry.data.kind;
-            AppendPoint(entry.data, i, part);
+      // Split by (group, window). Each entry's window is found first; then each thread merges the entries of its
+      // share of the windows, in log order (which last-write-wins needs), and only those.
+      struct Placement {
+        WindowKey window{0, 0};
+        bool split = false;  // points in more than one window
+      };
+      std::vector<std::vector<Placement>> placements(log_entries.size());
+      std::map<WindowKey, int> window_index;
+      for (size_t row = 0; row < log_entries.size(); ++row) {
+        placements[row].reserve(log_entries[row]->size());
+        for (const SeriesEntry& entry : *log_entries[row]) {
+          Placement placement;
+          const std::vector<int64_t>& times = entry.data.timestamps_ms;
+          placement.window.group_id = groups.at(entry.device_id).id;
+          if (!times.empty()) {
+            const auto [earliest, latest] = std::minmax_element(times.begin(), times.end());
+            placement.window.window_start_ms = WindowStart(*earliest, kChunkWindowMs);
+            placement.split = placement.window.window_start_ms != WindowStart(*latest, kChunkWindowMs);
+            if (placement.split) {
+              for (int64_t time : times) {
+                window_index.try_emplace(WindowKey{placement.window.group_id, WindowStart(time, kChunkWindowMs)}, 0);
+              }
+            } else {
+              window_index.try_emplace(placement.window, 0);
+            }
           }
-          for (auto& [window, part] : parts) {
-            std::vector<SeriesEntry> one;
-            one.push_back(SeriesEntry{entry.device_id, entry.metric, std::move(part)});
-            MergeInto(std::move(one), fresh[WindowKey{group, window}]);
-          }
+          placements[row].push_back(placement);
         }
       }
+      std::vector<WindowKey> window_keys;
+      for (auto& [key, index] : window_index) {
+        index = static_cast<int>(window_keys.size());
+        window_keys.push_back(key);
+      }
+      std::vector<SeriesMap> fresh(window_keys.size());
+      const int shares = std::max(1, std::min(threads_, static_cast<int>(window_keys.size())));
+      ParallelFor(shares, shares, [&](int64_t share) {
+        auto mine = [&](const WindowKey& key) { return window_index.at(key) % shares == share; };
+        for (size_t row = 0; row < log_entries.size(); ++row) {
+          std::vector<SeriesEntry>& entries = *log_entries[row];
+          for (size_t i = 0; i < entries.size(); ++i) {
+            const Placement& placement = placements[row][i];
+            SeriesEntry& entry = entries[i];
+            if (entry.data.size() == 0) continue;
+            if (!placement.split) {
+              if (!mine(placement.window)) continue;
+              std::vector<SeriesEntry> one;
+              one.push_back(std::move(entry));
+              MergeInto(std::move(one), fresh[window_index.at(placement.window)]);
+              continue;
+            }
+            // Read only: every share takes its windows' points of a split entry.
+            absl::flat_hash_map<int64_t, SeriesData> parts;
+            for (size_t point = 0; point < entry.data.size(); ++point) {
+              const int64_t window = WindowStart(entry.data.timestamps_ms[point], kChunkWindowMs);
+              if (!mine(WindowKey{placement.window.group_id, window})) continue;
+              SeriesData& part = parts[window];
+              part.kind = entry.data.kind;
+              AppendPoint(entry.data, point, part);
+            }
+            for (auto& [window, part] : parts) {
+              std::vector<SeriesEntry> one;
+              one.push_back(SeriesEntry{entry.device_id, entry.metric, std::move(part)});
+              MergeInto(std::move(one), fresh[window_index.at(WindowKey{placement.window.group_id, window})]);
+            }
+          }
+        }
+      });
       log_entries.clear();
       absl::flat_hash_map<int64_t, std::string> type_of_group;
       for (const auto& [device, group] : groups) type_of_group[group.id] = group.device_type_id;
 
-      // Existing generations of the windows concerned.
+      // The newest generation of each window (with its block when it is small enough to be extended).
       std::vector<int64_t> group_list;
       std::vector<int64_t> window_list;
-      for (const auto& [key, series] : fresh) {
+      for (const WindowKey& key : window_keys) {
         group_list.push_back(key.group_id);
         window_list.push_back(key.window_start_ms);
       }
       const std::string groups_array = PgInt64Array(group_list);
       const std::string windows_array = PgInt64Array(window_list);
-      absl::StatusOr<PgRows> chunks = session.Exec(
-          queries::kSelectChunksForWindows,
-          {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array), PgParam::Bytes(windows_array)});
-      if (!chunks.ok()) return chunks.status();
+      absl::StatusOr<PgRows> newest_rows = session.Exec(
+          queries::kSelectNewestGenerations, {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array),
+                                              PgParam::Bytes(windows_array), PgParam::Int64(kMergeBelowPoints)});
+      if (!newest_rows.ok()) return newest_rows.status();
       struct StoredGeneration {
         int64_t number;
         int64_t points;
-        absl::string_view block;
+        absl::string_view block;  // empty unless points < kMergeBelowPoints
       };
-      std::map<WindowKey, std::vector<StoredGeneration>> existing;
-      for (int row = 0; row < chunks->size(); ++row) {
-        existing[WindowKey{chunks->Int64(row, 0), chunks->Int64(row, 1)}].push_back(
-            StoredGeneration{chunks->Int64(row, 2), chunks->Int64(row, 3), chunks->Bytes(row, 4)});
+      absl::flat_hash_map<int, StoredGeneration> newest_of;  // by window index
+      for (int row = 0; row < newest_rows->size(); ++row) {
+        newest_of[window_index.at(WindowKey{newest_rows->Int64(row, 0), newest_rows->Int64(row, 1)})] =
+            StoredGeneration{newest_rows->Int64(row, 2), newest_rows->Int64(row, 3), newest_rows->Bytes(row, 4)};
       }
 
-      // Fold, and recompute the rollup buckets of every (device, metric) this pass touched from all of its numeric
-      // points in the window (a late or repeated point can change any statistic of its bucket). A metric whose
-      // value type changed has a series per type: its rollups combine the numeric ones.
-      std::map<WindowKey, std::map<SeriesKey, Buckets>> minute_updates;                 // (group, hour)
-      std::map<WindowKey, std::map<SeriesKey, Buckets>> hour_updates;                   // (group, day)
-      std::map<int64_t, LatestOfGroup> newest_by_group;
-      const BlockOptions chunk_options{.zstd_level = kChunkZstdLevel};
-      for (auto& [key, series] : fresh) {
-        for (auto& [id, data] : series) SortAndDeduplicate(data);
-        const std::vector<StoredGeneration>& generations = existing[key];
-        const int64_t new_points = CountPoints(series);
-        for (const auto& [id, data] : series) OfferNewest(id.key(), data, newest_by_group[key.group_id]);
-
-        // This pass's numeric series, with all their points in the window: every generation, then the new points.
-        absl::flat_hash_set<SeriesKey> touched_keys;
-        for (const auto& [id, data] : series) {
-          if (id.kind == ValueKind::kDouble || id.kind == ValueKind::kInt64) touched_keys.insert(id.key());
-        }
-        SeriesMap touched;
-        if (!touched_keys.empty()) {
-          auto is_touched = [&](absl::string_view device, absl::string_view metric) {
-            return touched_keys.contains(SeriesKey(std::string(device), std::string(metric)));
-          };
-          for (const StoredGeneration& generation : generations) {
-            ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(generation.block, is_touched));
-            MergeInto(std::move(entries), touched);
-          }
-          SeriesMap numeric;
-          for (const auto& [id, data] : series) {
-            if (touched_keys.contains(id.key())) numeric.emplace(id, data);
-          }
-          MergeInto(ToEntries(std::move(numeric)), touched);
-        }
-
+      // Fold each window's new points into its newest generation or a new one: the blocks are built in parallel,
+      // written in order.
+      struct Folded {
+        absl::Status status;
         int64_t number = 0;
+        int64_t points = 0;
+        int64_t min_ms = 0;
+        int64_t max_ms = 0;
+        std::string block;
+        LatestOfGroup newest;
+      };
+      std::vector<Folded> folded(window_keys.size());
+      const BlockOptions chunk_options{.zstd_level = kChunkZstdLevel};
+      ParallelFor(static_cast<int64_t>(window_keys.size()), threads_, [&](int64_t index) {
+        Folded& out = folded[index];
+        SeriesMap& series = fresh[index];
+        for (auto& [id, data] : series) SortAndDeduplicate(data);
+        const int64_t new_points = CountPoints(series);
+        for (const auto& [id, data] : series) OfferNewest(id.key(), data, out.newest);
+        auto stored = newest_of.find(static_cast<int>(index));
         SeriesMap to_write;
-        if (!generations.empty() && generations.back().points < kMergeBelowPoints &&
-            generations.back().points + new_points <= kGenerationPoints) {
-          number = generations.back().number;
-          ASSIGN_OR_RETURN(std::vector<SeriesEntry> newest, DecodeBlock(generations.back().block));
-          MergeInto(std::move(newest), to_write);
+        if (stored != newest_of.end() && stored->second.points < kMergeBelowPoints &&
+            stored->second.points + new_points <= kGenerationPoints) {
+          out.number = stored->second.number;
+          absl::StatusOr<std::vector<SeriesEntry>> newest = DecodeBlock(stored->second.block);
+          if (!newest.ok()) {
+            out.status = newest.status();
+            return;
+          }
+          MergeInto(*std::move(newest), to_write);
           MergeInto(ToEntries(std::move(series)), to_write);
+          for (auto& [id, data] : to_write) SortAndDeduplicate(data);
         } else {
-          number = generations.empty() ? 0 : generations.back().number + 1;
+          out.number = stored == newest_of.end() ? 0 : stored->second.number + 1;
           to_write = std::move(series);
         }
-        for (auto& [id, data] : to_write) SortAndDeduplicate(data);
-        const int64_t points = CountPoints(to_write);
-        int64_t min_ms = std::numeric_limits<int64_t>::max();
-        int64_t max_ms = std::numeric_limits<int64_t>::min();
+        out.points = CountPoints(to_write);
+        out.min_ms = std::numeric_limits<int64_t>::max();
+        out.max_ms = std::numeric_limits<int64_t>::min();
         for (const auto& [id, data] : to_write) {
           if (data.size() == 0) continue;
-          min_ms = std::min(min_ms, data.timestamps_ms.front());
-          max_ms = std::max(max_ms, data.timestamps_ms.back());
+          out.min_ms = std::min(out.min_ms, data.timestamps_ms.front());
+          out.max_ms = std::max(out.max_ms, data.timestamps_ms.back());
         }
-        const std::string block = EncodeBlock(ToEntries(std::move(to_write)), chunk_options);
+        out.block = EncodeBlock(ToEntries(std::move(to_write)), chunk_options);
+      });
+      fresh.clear();
+      std::map<int64_t, LatestOfGroup> newest_by_group;
+      for (size_t index = 0; index < window_keys.size(); ++index) {
+        const WindowKey& key = window_keys[index];
+        Folded& out = folded[index];
+        RETURN_IF_ERROR(out.status);
         absl::StatusOr<PgRows> written = session.Exec(
             queries::kUpsertChunk,
             {PgParam::Bytes(tenant_id), PgParam::Int64(key.group_id), PgParam::Int64(key.window_start_ms),
-             PgParam::Int64(number), PgParam::Bytes(type_of_group[key.group_id]), PgParam::Int64(min_ms),
-             PgParam::Int64(max_ms), PgParam::Int64(points), PgParam::Bytes(block)});
+             PgParam::Int64(out.number), PgParam::Bytes(type_of_group[key.group_id]), PgParam::Int64(out.min_ms),
+             PgParam::Int64(out.max_ms), PgParam::Int64(out.points), PgParam::Bytes(out.block)});
         if (!written.ok()) return written.status();
         stats.chunks_written++;
-
-        const WindowKey day{key.group_id, WindowStart(key.window_start_ms, kDayMs)};
-        // Per (device, metric): its numeric series' buckets (one series unless the value type changed).
-        std::map<SeriesKey, std::pair<Buckets, BucketStats>> buckets_of;
-        for (auto& [id, data] : touched) {
-          SortAndDeduplicate(data);
-          auto& [minutes, hour] = buckets_of[id.key()];
-          for (const auto& [start, bucket] : Bucketize(data, kMinuteMs)) minutes[start].Combine(bucket);
-          for (const auto& [start, bucket] : Bucketize(data, kHourMs)) hour.Combine(bucket);
-        }
-        for (auto& [series_key, buckets] : buckets_of) {
-          if (buckets.first.empty()) continue;
-          hour_updates[day][series_key][key.window_start_ms] = buckets.second;
-          minute_updates[key][series_key] = std::move(buckets.first);
-        }
+        LatestOfGroup& group_newest = newest_by_group[key.group_id];
+        for (const auto& [series_key, point] : out.newest) OfferNewest(series_key, point, group_newest);
+        out.block.clear();
       }
       RETURN_IF_ERROR(Hook("chunks-written"));
-
-      // Rollup rows: read the affected ones, replace the touched series' buckets, write them back.
-      auto update_rollups = [&](int resolution_s, const std::vector<WindowKey>& keys,
-                                absl::FunctionRef<void(const WindowKey&, std::map<SeriesKey, Buckets>&)> apply)
-          -> absl::Status {
-        if (keys.empty()) return absl::OkStatus();
-        std::vector<int64_t> row_groups;
-        std::vector<int64_t> row_windows;
-        for (const WindowKey& key : keys) {
-          row_groups.push_back(key.group_id);
-          row_windows.push_back(key.window_start_ms);
-        }
-        absl::StatusOr<PgRows> stored = session.Exec(
-            queries::kSelectRollupsForWindows,
-            {PgParam::Bytes(tenant_id), PgParam::Bytes(PgInt64Array(row_groups)),
-             PgParam::Bytes(PgInt64Array(row_windows)),
-             PgParam::Int64(resolution_s)});
-        if (!stored.ok()) return stored.status();
-        std::map<WindowKey, std::map<SeriesKey, Buckets>> rows;
-        for (int row = 0; row < stored->size(); ++row) {
-          ASSIGN_OR_RETURN(std::vector<SeriesEntry> entries, DecodeBlock(stored->Bytes(row, 2)));
-          rows[WindowKey{stored->Int64(row, 0), stored->Int64(row, 1)}] = DecodeRollupRow(entries);
-        }
-        for (const WindowKey& key : keys) {
-          std::map<SeriesKey, Buckets>& cells = rows[key];
-          apply(key, cells);
-          absl::StatusOr<PgRows> written = session.Exec(
-              queries::kUpsertRollup,
-              {PgParam::Bytes(tenant_id), PgParam::Int64(key.group_id), PgParam::Int64(resolution_s),
-               PgParam::Int64(key.window_start_ms), PgParam::Bytes(type_of_group[key.group_id]),
-               PgParam::Bytes(EncodeBlock(EncodeRollupRow(cells), BlockOptions{.zstd_level = kRollupZstdLevel}))});
-          if (!written.ok()) return written.status();
-        }
-        return absl::OkStatus();
-      };
-      std::vector<WindowKey> minute_keys;
-      for (const auto& [key, cells] : minute_updates) minute_keys.push_back(key);
-      RETURN_IF_ERROR(update_rollups(60, minute_keys, [&](const WindowKey& key, std::map<SeriesKey, Buckets>& cells) {
-        for (auto& [series_key, buckets] : minute_updates[key]) cells[series_key] = std::move(buckets);
-      }));
-      std::vector<WindowKey> day_keys;
-      for (const auto& [key, cells] : hour_updates) day_keys.push_back(key);
-      RETURN_IF_ERROR(update_rollups(3600, day_keys, [&](const WindowKey& key, std::map<SeriesKey, Buckets>& cells) {
-        for (const auto& [series_key, hours] : hour_updates[key]) {
-          for (const auto& [start, stats] : hours) cells[series_key][start] = stats;
-        }
-      }));
-      RETURN_IF_ERROR(Hook("rollups-written"));
+      // The windows' rollups are now stale: RollupPass computes them again once the windows settle.
+      absl::StatusOr<PgRows> pending = session.Exec(
+          queries::kUpsertPendingRollups, {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array),
+                                           PgParam::Bytes(windows_array), PgParam::Int64(NowMs())});
+      if (!pending.ok()) return pending.status();
 
       // Each touched group's latest row: what it held, overtaken by this pass's newer points.
       if (!newest_by_group.empty()) {
@@ -590,6 +860,7 @@ class Maintenance final : public TelemetryMaintenance {
   RedisClient* redis_;
   Clock& clock_;
   MaintenanceOptions options_;
+  const int threads_;
 };
 
 }  // namespace

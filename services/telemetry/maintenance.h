@@ -23,6 +23,7 @@ struct CompactionStats {
   int64_t log_rows = 0;        // ingest-log rows folded and deleted
   int64_t points = 0;          // points read from them
   int64_t chunks_written = 0;  // chunk rows inserted or rewritten
+  int64_t rollup_windows = 0;  // group-hours whose rollups were computed
 };
 
 struct RetentionStats {
@@ -36,19 +37,28 @@ struct MaintenanceOptions {
   // instead of rewritten pass after pass), or once its oldest row is 10 s old, or the log holds a pass's worth.
   // CompactTenant never waits.
   absl::Duration settle = absl::Seconds(1);
-  // Called at named stages of a compaction ("chunks-written", "rollups-written", "log-deleted", all inside the
-  // compaction's transaction). A non-OK answer aborts the compaction there, as a crash would. Tests only.
+  // Called at named stages of a compaction ("chunks-written" and "log-deleted" inside a fold's transaction,
+  // "rollups-written" inside a rollup computation's). A non-OK answer aborts the compaction there, as a crash
+  // would. Tests only.
   std::function<absl::Status(absl::string_view stage)> fault_hook;
+  // Threads that decode, fold and encode a pass's windows, and compute rollups; 0: one per core, at most 4.
+  int threads = 0;
 };
 
 class TelemetryMaintenance {
  public:
   virtual ~TelemetryMaintenance() = default;
 
-  // Folds all of one tenant's ingest log into chunks and rollups. Safe to run concurrently with writes, with
-  // itself and on several replicas (a tenant is compacted by one of them at a time; the others skip it).
+  // Folds all of one tenant's ingest log into chunks, then computes the rollups of every window whose chunks
+  // changed, settled or not. Safe to run concurrently with writes, with itself and on several replicas (a tenant is
+  // compacted by one of them at a time; the others skip it).
   virtual absl::StatusOr<CompactionStats> CompactTenant(const std::string& tenant_id) = 0;
-  // CompactTenant for every tenant with log rows.
+  // What the background compactor does for a tenant whose log is due, without waiting for the log to settle: folds
+  // all of its log, then computes the rollups of the windows that have settled (see CompactAll).
+  virtual absl::StatusOr<CompactionStats> FoldTenant(const std::string& tenant_id) = 0;
+  // For every tenant: folds its log once it has settled (MaintenanceOptions::settle), and computes the rollups of
+  // the windows that have settled (their hour is over and no log row has points in them, or nothing was folded
+  // into them for a minute).
   virtual absl::StatusOr<CompactionStats> CompactAll() = 0;
   // Drops one tenant's chunks and rollups older than its retention policy says, as of `now`, whole rows at a time,
   // and forgets batch ids older than the 7-day dedupe window.

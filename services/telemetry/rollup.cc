@@ -30,7 +30,22 @@ int DecimalScale(double value, int64_t* scaled) {
 
 void BucketStats::Add(int64_t time_ms, double value) {
   if (count == 0) tracked_ = true;
-  if (decimal_) {
+  // The values of a series mostly share their number of decimals: a value exact at the scale already reached adds
+  // at once (the same term the search below would find: both are the decimal the double stands for, scaled).
+  bool added = false;
+  if (decimal_ && count > 0) {
+    constexpr double kExactLimit = 9007199254740992.0;
+    const double product = value * kPowersOfTen[scale_];
+    if (std::fabs(product) < kExactLimit) {
+      const double rounded = std::nearbyint(product);
+      if (rounded / kPowersOfTen[scale_] == value) {
+        scaled_sum_ += static_cast<int64_t>(rounded);
+        if (scaled_sum_ >= int64_t{1} << 53 || scaled_sum_ <= -(int64_t{1} << 53)) decimal_ = false;
+        added = true;
+      }
+    }
+  }
+  if (decimal_ && !added) {
     int64_t scaled = 0;
     const int scale = DecimalScale(value, &scaled);
     if (scale < 0) {

@@ -561,11 +561,20 @@ absl::StatusOr<pb::AggregateResponse> TelemetryManager::Aggregate(const Principa
     coarsest = std::max(coarsest, level);
     ASSIGN_OR_RETURN(StoredSeries stored, store_.ReadRollups(scope, filter, level == 2 ? 3600 : 60, first_full,
                                                              full_end, budget));
-    // Buckets holding points not yet folded into rollups are computed from raw points instead.
+    // Buckets holding points not yet folded into rollups are computed from raw points instead: points still in
+    // the log, and the hours compacted since their rollups were last computed (the compactor computes a window's
+    // rollups once it has settled).
     absl::flat_hash_set<std::pair<std::string, int64_t>> dirty;
     for (const SeriesEntry& entry : stored.log) {
       for (int64_t time : entry.data.timestamps_ms) {
         if (time >= first_full && time < full_end) dirty.emplace(entry.device_id, aligned_bucket(time));
+      }
+    }
+    for (const auto& [device, window] : stored.unsettled_windows) {
+      const int64_t window_end = std::min(window + kChunkWindowMs, full_end);
+      for (int64_t time = std::max(window, first_full); time < window_end;
+           time = aligned_bucket(time) + bucket_ms) {
+        dirty.emplace(device, aligned_bucket(time));
       }
     }
     for (const auto& [key, buckets] : DecodeRollupRow(stored.compacted)) {

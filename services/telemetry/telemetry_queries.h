@@ -106,6 +106,13 @@ inline constexpr char kSelectRollups[] =
     "AND resolution_s = $5::int4 AND window_start_ms > $3::int8 - $6::int8 AND window_start_ms < $4::int8 "
     "ORDER BY 1, 2";
 
+// Windows of the devices $2 whose rollups are not computed yet, overlapping [$3, $4): (device, window start).
+inline constexpr char kSelectPendingOfDevices[] =
+    "SELECT m.device_id, p.window_start_ms::int8 FROM telemetry_rollup_pending p "
+    "JOIN telemetry_group_members m ON m.tenant_id = p.tenant_id AND m.group_id = p.group_id "
+    "WHERE p.tenant_id = $1 AND m.device_id = ANY($2::text::text[]) "
+    "AND p.window_start_ms > $3::int8 - 3600000 AND p.window_start_ms < $4::int8";
+
 // Latest values, rebuilt when Redis lost them: the groups' latest rows, then the whole log.
 inline constexpr char kSelectGroupLatest[] =
     "SELECT g.group_id::int8, coalesce(l.block, ''::bytea), CASE WHEN l.group_id IS NULL THEN 0 ELSE 1 END::int8 "
@@ -161,7 +168,16 @@ inline constexpr char kInsertMembers[] =
     "INSERT INTO telemetry_group_members (tenant_id, device_id, group_id) "
     "SELECT $1, d, g FROM unnest($2::text::text[], $3::text::int8[]) AS u(d, g)";
 
-// Generations of the windows being compacted; $2 and $3 are parallel arrays (group id, window start).
+// The newest generation of each window being folded into ($2, $3: parallel arrays of group id and window start),
+// with its block only when it holds fewer than $4 points (it is then extended, see the compactor): the older
+// generations are never read again by a fold.
+inline constexpr char kSelectNewestGenerations[] =
+    "SELECT DISTINCT ON (c.group_id, c.window_start_ms) c.group_id::int8, c.window_start_ms::int8, "
+    "c.generation::int8, c.point_count::int8, CASE WHEN c.point_count < $4::int8 THEN c.block ELSE ''::bytea END "
+    "FROM telemetry_chunks c JOIN unnest($2::text::int8[], $3::text::int8[]) AS w(group_id, window_start_ms) "
+    "ON c.group_id = w.group_id AND c.window_start_ms = w.window_start_ms WHERE c.tenant_id = $1 "
+    "ORDER BY c.group_id, c.window_start_ms, c.generation DESC";
+// Every generation of some windows, oldest first: what their rollups are computed from.
 inline constexpr char kSelectChunksForWindows[] =
     "SELECT c.group_id::int8, c.window_start_ms::int8, c.generation::int8, c.point_count::int8, c.block "
     "FROM telemetry_chunks c JOIN unnest($2::text::int8[], $3::text::int8[]) AS w(group_id, window_start_ms) "
@@ -188,6 +204,32 @@ inline constexpr char kSelectGroupLatestForUpdate[] =
 inline constexpr char kUpsertGroupLatest[] =
     "INSERT INTO telemetry_group_latest (tenant_id, group_id, block) VALUES ($1, $2, $3) "
     "ON CONFLICT (tenant_id, group_id) DO UPDATE SET block = excluded.block";
+
+// Windows whose rollups must be computed again: inserted with the chunks, deleted with the rollups.
+// $2, $3: parallel arrays (group id, window start); $4: now on the compactor's clock.
+inline constexpr char kUpsertPendingRollups[] =
+    "INSERT INTO telemetry_rollup_pending (tenant_id, group_id, window_start_ms, folded_ms) "
+    "SELECT $1, g, w, $4 FROM unnest($2::text::int8[], $3::text::int8[]) AS u(g, w) "
+    "ON CONFLICT (tenant_id, group_id, window_start_ms) DO UPDATE SET folded_ms = excluded.folded_ms";
+// A pending window is settled when nothing was folded into it for $3 ms, or when its hour is over ($2: now) and
+// no log row waiting to be folded has points in it. $4: every pending window, settled or not.
+#define PARKBASE_SETTLED(p)                                                                                     \
+  "($4::int8 = 1 OR " p ".folded_ms <= $2::int8 - $3::int8 OR (" p ".window_start_ms + 3600000 <= $2::int8 "   \
+  "AND NOT EXISTS (SELECT 1 FROM telemetry_ingest_log l WHERE l.tenant_id = $1 "                              \
+  "AND l.max_time_ms >= " p ".window_start_ms AND l.min_time_ms < " p ".window_start_ms + 3600000)))"
+// The settled windows of a tenant, oldest first, at most $5, with their group's device type.
+inline constexpr char kSelectSettledWindows[] =
+    "SELECT p.group_id::int8, p.window_start_ms::int8, g.device_type_id FROM telemetry_rollup_pending p "
+    "JOIN telemetry_groups g ON g.tenant_id = p.tenant_id AND g.group_id = p.group_id "
+    "WHERE p.tenant_id = $1 AND " PARKBASE_SETTLED("p") " ORDER BY 2, 1 LIMIT $5";
+inline constexpr char kCountSettledWindows[] =
+    "SELECT count(*)::int8 FROM telemetry_rollup_pending p WHERE p.tenant_id = $1 AND " PARKBASE_SETTLED("p");
+inline constexpr char kDeletePendingRollups[] =
+    "DELETE FROM telemetry_rollup_pending p USING unnest($2::text::int8[], $3::text::int8[]) AS w(g, s) "
+    "WHERE p.tenant_id = $1 AND p.group_id = w.g AND p.window_start_ms = w.s";
+inline constexpr char kDeleteRollup[] =
+    "DELETE FROM telemetry_rollups WHERE tenant_id = $1 AND group_id = $2 AND resolution_s = $3::int8::int4 "
+    "AND window_start_ms = $4";
 
 inline constexpr char kUpsertRollup[] =
     "INSERT INTO telemetry_rollups (tenant_id, group_id, resolution_s, window_start_ms, device_type_id, block) "

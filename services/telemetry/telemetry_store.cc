@@ -380,6 +380,13 @@ absl::StatusOr<StoredSeries> PgTelemetryStore::ReadRollups(const TenantScope& sc
       budget.points += CountPoints(entries);
       for (SeriesEntry& entry : entries) series.log.push_back(std::move(entry));
     }
+    absl::StatusOr<PgRows> unsettled =
+        session.Exec(queries::kSelectPendingOfDevices,
+                     {PgParam::Bytes(tenant), PgParam::Bytes(devices), PgParam::Int64(start_ms), PgParam::Int64(end_ms)});
+    if (!unsettled.ok()) return unsettled.status();
+    for (int row = 0; row < unsettled->size(); ++row) {
+      series.unsettled_windows.emplace_back(std::string(unsettled->Bytes(row, 0)), unsettled->Int64(row, 1));
+    }
     return absl::OkStatus();
   });
   if (!status.ok()) return status;

@@ -42,6 +42,9 @@ struct LatestPoint {
 struct StoredSeries {
   std::vector<SeriesEntry> compacted;  // chunk generations or rollup rows, oldest first
   std::vector<SeriesEntry> log;        // not yet compacted, by log id
+  // ReadRollups: (device, window start) of the hours whose chunks changed since their rollups were computed; their
+  // rollup buckets are stale or missing and must come from raw points.
+  std::vector<std::pair<std::string, int64_t>> unsettled_windows;
 };
 
 // The series of `device_ids` (all their metrics when `metrics` is empty).

@@ -941,17 +941,19 @@ Latency MeasureAggregate(telemetrypb::TelemetryService::Stub& stub, const Tenant
 }
 
 constexpr const char* kTelemetryTables[] = {"telemetry_ingest_log", "telemetry_chunks", "telemetry_rollups",
-                                            "telemetry_batches"};
+                                            "telemetry_batches", "telemetry_rollup_pending"};
 
-// Waits until the compactor has folded every ingest-log row; returns the seconds waited.
+// Waits until the compactor has folded every ingest-log row and computed the rollups of every window it touched;
+// returns the seconds waited.
 double WaitForCompaction(Pg& pg) {
   const auto start = Clock::now();
   const int timeout = absl::GetFlag(FLAGS_compaction_timeout_s);
   for (;;) {
-    const int64_t rows = pg.QueryInt("SELECT count(*) FROM telemetry_ingest_log");
+    const int64_t rows = pg.QueryInt(
+        "SELECT (SELECT count(*) FROM telemetry_ingest_log) + (SELECT count(*) FROM telemetry_rollup_pending)");
     if (rows == 0) return SecondsSince(start);
     if (SecondsSince(start) > timeout) {
-      Fail(absl::StrCat("the ingest log still holds ", rows, " rows after ", timeout,
+      Fail(absl::StrCat("the ingest log and the windows awaiting rollups still hold ", rows, " rows after ", timeout,
                         " s: is the compactor running (--telemetry_compaction_interval_ms)?"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -974,7 +976,9 @@ std::vector<TableSize> TelemetryTableSizes(Pg& pg) {
         "sum(pg_total_relation_size(relid)) FROM (SELECT '", table, "'::regclass AS relid UNION ",
         "SELECT relid FROM pg_partition_tree('", table, "')) parts"))[0];
     TableSize size{table};
-    const char* column = std::string_view(table) == "telemetry_batches" ? "response" : "block";
+    const char* column = std::string_view(table) == "telemetry_batches"          ? "response"
+                         : std::string_view(table) == "telemetry_rollup_pending" ? "NULL::bytea"
+                                                                                 : "block";
     (void)absl::SimpleAtoi(
         pg.Query(absl::StrCat("SELECT coalesce(sum(octet_length(", column, ")), 0) FROM ", table))[0][0],
         &size.payload);

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include <catch2/catch.hpp>
+#include <pqxx/pqxx>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -742,6 +743,124 @@ TEST_CASE("telemetry: compaction changes no answer (random data against a last-w
   // Compacting again with nothing new changes nothing.
   maintenance.Compact(acme.tenant_id);
   CHECK(world.ReadAndCheck(true) == rewritten);
+}
+
+TEST_CASE("telemetry: a window's rollups are computed once it settles, and Aggregate answers the same before",
+          "[telemetry][integration]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("settle", 2);
+  const std::string d0 = acme.devices[0].device_id();
+  const std::string d1 = acme.devices[1].device_id();
+  TestMaintenance maintenance(env.server.clock());
+  pqxx::connection owner(SharedDatabase().owner_url());
+  auto count = [&](const std::string& sql, int64_t window_ms) {
+    pqxx::work work(owner);
+    return work.exec_params(sql, acme.tenant_id, window_ms)[0][0].as<int64_t>();
+  };
+  auto pending_rows = [&](int64_t window_ms) {
+    return count("SELECT count(*) FROM telemetry_rollup_pending WHERE tenant_id = $1 AND window_start_ms = $2",
+                 window_ms);
+  };
+  auto minute_rollups = [&](int64_t window_ms) {
+    return count("SELECT count(*) FROM telemetry_rollups WHERE tenant_id = $1 AND resolution_s = 60 "
+                 "AND window_start_ms = $2", window_ms);
+  };
+  auto generations = [&](int64_t window_ms) {
+    return count("SELECT count(*) FROM telemetry_chunks WHERE tenant_id = $1 AND window_start_ms = $2", window_ms);
+  };
+
+  // (device, metric, ms) -> value, last write wins.
+  std::map<std::tuple<std::string, std::string, int64_t>, double> model;
+  auto write = [&](const std::vector<std::tuple<std::string, std::string, int64_t, double>>& points) {
+    telpb::WriteRequest request;
+    request.set_parent(acme.parent);
+    for (const auto& [device, metric, ms, value] : points) {
+      *request.add_points() = MakePointMs(device, metric, ms,
+                                          metric == "count" ? IntValue(static_cast<int64_t>(value)) : DoubleValue(value));
+      model[{device, metric, ms}] = value;
+    }
+    env.MustWrite(acme.keys.admin_key, request);
+  };
+  auto check = [&](int64_t start_ms, int64_t end_ms) {
+    for (const std::string metric : {"temp", "count"}) {
+      std::vector<NumericPoint> points;
+      for (const auto& [key, value] : model) {
+        if (std::get<1>(key) == metric) points.push_back({std::get<0>(key), std::get<2>(key), value});
+      }
+      for (const int64_t width_ms : {int64_t{60000}, int64_t{3600000}}) {
+        INFO(metric << " in buckets of " << width_ms << " ms");
+        auto response = env.MustAggregate(
+            acme.keys.admin_key, MakeAggregate(acme.parent, {d0, d1}, metric, FromMs(start_ms), FromMs(end_ms),
+                                               absl::Milliseconds(width_ms), true));
+        CheckBuckets(response, ModelBuckets(points, start_ms, end_ms, width_ms, true));
+      }
+    }
+  };
+
+  SECTION("an hour that is over, written in time order over three generations, then rewritten in part") {
+    const int64_t hour = ToMs(FloorTo(env.Now() - absl::Hours(3), absl::Hours(1)));
+    // 2 devices x 2 metrics x 1,200 s: 4,800 points a part, past the 4,096 below which a generation is extended,
+    // so each part is a generation of its own.
+    for (int part = 0; part < 3; ++part) {
+      std::vector<std::tuple<std::string, std::string, int64_t, double>> points;
+      for (const std::string& device : {d0, d1}) {
+        for (int64_t second = part * 1200; second < (part + 1) * 1200; ++second) {
+          points.emplace_back(device, "temp", hour + second * 1000, (second % 97) * 0.25 - 10);
+          points.emplace_back(device, "count", hour + second * 1000, second % 13);
+        }
+      }
+      write(points);
+      maintenance->FoldTenant(acme.tenant_id).value();
+      // The hour is over and no log row has points in it: settled, so its rollups are there at once.
+      CHECK(pending_rows(hour) == 0);
+      CHECK(minute_rollups(hour) == 1);
+      check(hour - 3600000, hour + 7200000);
+    }
+    CHECK(generations(hour) == 3);
+
+    // Late points rewriting earlier times of one device (and adding a few): this generation overlaps the others.
+    std::vector<std::tuple<std::string, std::string, int64_t, double>> late;
+    for (int64_t second = 100; second < 3500; second += 37) late.emplace_back(d0, "temp", hour + second * 1000, 99.5);
+    late.emplace_back(d1, "count", hour + 1500, 7);
+    write(late);
+    maintenance->FoldTenant(acme.tenant_id).value();
+    CHECK(generations(hour) == 4);
+    CHECK(pending_rows(hour) == 0);
+    check(hour - 3600000, hour + 7200000);
+  }
+
+  SECTION("the current hour keeps its buckets from raw points until no compaction touched it for a minute") {
+    FakeClock& clock = env.server.clock();
+    if (clock.Now() - FloorTo(clock.Now(), absl::Hours(1)) < absl::Minutes(2)) clock.Advance(absl::Minutes(2));
+    const int64_t hour = ToMs(FloorTo(clock.Now(), absl::Hours(1)));
+    const int64_t now = ToMs(clock.Now());
+    std::vector<std::tuple<std::string, std::string, int64_t, double>> points;
+    for (int64_t ms = now - 90000; ms < now; ms += 1000) {
+      if (ms < hour) continue;
+      points.emplace_back(d0, "temp", ms, (ms / 1000 % 50) * 0.5);
+      points.emplace_back(d1, "count", ms, ms / 1000 % 7);
+    }
+    write(points);
+    maintenance->FoldTenant(acme.tenant_id).value();
+    CHECK(pending_rows(hour) == 1);
+    CHECK(minute_rollups(hour) == 0);
+    check(hour, hour + 3600000);
+
+    clock.Advance(absl::Seconds(30));
+    maintenance->FoldTenant(acme.tenant_id).value();
+    CHECK(pending_rows(hour) == 1);
+
+    clock.Advance(absl::Seconds(31));
+    const telemetry::CompactionStats stats = maintenance->FoldTenant(acme.tenant_id).value();
+    CHECK(stats.rollup_windows == 1);
+    CHECK(pending_rows(hour) == 0);
+    CHECK(minute_rollups(hour) == 1);
+    check(hour, hour + 3600000);
+    auto response = env.MustAggregate(acme.keys.admin_key, MakeAggregate(acme.parent, {d0}, "temp", FromMs(hour),
+                                                                         FromMs(hour + 3600000), absl::Minutes(1),
+                                                                         true));
+    CHECK(response.source() == telpb::AGGREGATE_SOURCE_ROLLUP_1M);
+  }
 }
 
 TEST_CASE("telemetry: a compaction that fails half-way changes nothing and the next one doubles nothing",
