@@ -63,6 +63,8 @@ ABSL_FLAG(int64_t, max_scan_points, 50'000'000,
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(int32_t, telemetry_compaction_interval_ms, 2000,
           "How often the telemetry compactor folds the ingest log into chunks, 0 (off) or 100 to 3600000");
+ABSL_FLAG(int32_t, telemetry_compaction_threads, 0,
+          "Threads a telemetry compaction pass decodes, folds and encodes with, 1 to 64; 0: one per core, at most 4");
 ABSL_FLAG(int32_t, telemetry_retention_interval_s, 3600,
           "How often telemetry retention drops expired chunks and rollups, 0 (off) or 1 to 86400");
 ABSL_FLAG(int32_t, marketplace_metering_interval_s, 600,
@@ -288,6 +290,12 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       return s;
     }
   }
+  if (config.telemetry_compaction_threads != 0) {
+    if (absl::Status s = CheckRange("telemetry_compaction_threads", config.telemetry_compaction_threads, 1, 64);
+        !s.ok()) {
+      return s;
+    }
+  }
   const int64_t retention_s = absl::ToInt64Seconds(config.telemetry_retention_interval);
   if (retention_s != 0) {
     if (absl::Status s = CheckRange("telemetry_retention_interval_s", retention_s, 1, 86'400); !s.ok()) return s;
@@ -334,6 +342,7 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.max_scan_bytes = absl::GetFlag(FLAGS_max_scan_bytes);
   config.max_scan_points = absl::GetFlag(FLAGS_max_scan_points);
   config.telemetry_compaction_interval = absl::Milliseconds(absl::GetFlag(FLAGS_telemetry_compaction_interval_ms));
+  config.telemetry_compaction_threads = absl::GetFlag(FLAGS_telemetry_compaction_threads);
   config.telemetry_retention_interval = absl::Seconds(absl::GetFlag(FLAGS_telemetry_retention_interval_s));
   config.marketplace_metering_interval = absl::Seconds(absl::GetFlag(FLAGS_marketplace_metering_interval_s));
   config.log_level = absl::GetFlag(FLAGS_log_level);

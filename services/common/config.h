@@ -32,6 +32,7 @@ ABSL_DECLARE_FLAG(int32_t, max_message_bytes);
 ABSL_DECLARE_FLAG(int32_t, server_threads);
 ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_interval_ms);
+ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_threads);
 ABSL_DECLARE_FLAG(int32_t, telemetry_retention_interval_s);
 ABSL_DECLARE_FLAG(int32_t, marketplace_metering_interval_s);
 ABSL_DECLARE_FLAG(int32_t, max_streams);
@@ -92,6 +93,7 @@ struct ServerConfig {
   std::string log_level = "info";
   // Telemetry background work; zero turns it off (tests run it on demand).
   absl::Duration telemetry_compaction_interval = absl::Seconds(2);
+  int telemetry_compaction_threads = 0;  // 0: one per core, at most 4
   absl::Duration telemetry_retention_interval = absl::Hours(1);
   // The marketplace's metering pass (zero: off, as in tests, which meter on demand).
   absl::Duration marketplace_metering_interval = absl::Minutes(10);

@@ -251,7 +251,10 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       .max_scan_points = config.max_scan_points}));
   auto& service =
       host.Own(std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, config.redis_url));
-  host.Own(std::make_unique<MaintenanceRunner>(MakeTelemetryMaintenance(host.db(), host.redis(), host.clock()),
+  MaintenanceOptions maintenance_options;
+  maintenance_options.threads = config.telemetry_compaction_threads;
+  host.Own(std::make_unique<MaintenanceRunner>(MakeTelemetryMaintenance(host.db(), host.redis(), host.clock(),
+                                                                        std::move(maintenance_options)),
                                                host.clock(), config.telemetry_compaction_interval,
                                                config.telemetry_retention_interval));
   host.AddService(&service, pb::TelemetryService::service_full_name(), {kPostgresDependency, kRedisDependency});
