@@ -47,9 +47,11 @@ constexpr int kRollupZstdLevel = 9;
 // points in it, or nothing was folded into it for this long (a quiet device in the current hour). Until then readers
 // compute its buckets from raw points: at most an hour of each device's points.
 constexpr int64_t kRollupSettleMs = 60'000;
-// Windows whose rollups one transaction computes: each is decoded a generation at a time, so memory stays at one
-// generation's points plus the windows' buckets.
+// Windows whose rollups one transaction computes, and the stored points they may hold together (a window alone may
+// hold more): their blocks are fetched at once (~2 bytes a point) and each is decoded a generation at a time, so a
+// thread holds one generation's points plus its window's buckets.
 constexpr int64_t kRollupWindowsPerPass = 16;
+constexpr int64_t kRollupPointsPerPass = 16'000'000;
 // Threads a compaction uses when MaintenanceOptions::threads is 0: one per core, at most this many (a pass's work
 // splits into its windows; past a few threads the single PostgreSQL session writing them is the limit).
 constexpr unsigned kMaxDefaultThreads = 4;
@@ -340,12 +342,22 @@ class Maintenance final : public TelemetryMaintenance {
       if (!pending.ok()) return pending.status();
       if (pending->size() == 0) return absl::OkStatus();
       *more = pending->size() == kRollupWindowsPerPass;
+      int windows_taken = 0;
+      int64_t points_taken = 0;
+      for (; windows_taken < pending->size(); ++windows_taken) {
+        const int64_t points = pending->Int64(windows_taken, 3);
+        if (windows_taken > 0 && points_taken + points > kRollupPointsPerPass) {
+          *more = true;
+          break;
+        }
+        points_taken += points;
+      }
 
       std::vector<WindowKey> windows;
       std::vector<int64_t> group_list;
       std::vector<int64_t> window_list;
       absl::flat_hash_map<int64_t, std::string> type_of_group;
-      for (int row = 0; row < pending->size(); ++row) {
+      for (int row = 0; row < windows_taken; ++row) {
         windows.push_back(WindowKey{pending->Int64(row, 0), pending->Int64(row, 1)});
         group_list.push_back(windows.back().group_id);
         window_list.push_back(windows.back().window_start_ms);

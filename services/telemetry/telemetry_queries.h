@@ -217,9 +217,11 @@ inline constexpr char kUpsertPendingRollups[] =
   "($4::int8 = 1 OR " p ".folded_ms <= $2::int8 - $3::int8 OR (" p ".window_start_ms + 3600000 <= $2::int8 "   \
   "AND NOT EXISTS (SELECT 1 FROM telemetry_ingest_log l WHERE l.tenant_id = $1 "                              \
   "AND l.max_time_ms >= " p ".window_start_ms AND l.min_time_ms < " p ".window_start_ms + 3600000)))"
-// The settled windows of a tenant, oldest first, at most $5, with their group's device type.
+// The settled windows of a tenant, oldest first, at most $5, with their group's device type and stored points.
 inline constexpr char kSelectSettledWindows[] =
-    "SELECT p.group_id::int8, p.window_start_ms::int8, g.device_type_id FROM telemetry_rollup_pending p "
+    "SELECT p.group_id::int8, p.window_start_ms::int8, g.device_type_id, (SELECT coalesce(sum(c.point_count), 0) "
+    "FROM telemetry_chunks c WHERE c.tenant_id = $1 AND c.group_id = p.group_id "
+    "AND c.window_start_ms = p.window_start_ms)::int8 FROM telemetry_rollup_pending p "
     "JOIN telemetry_groups g ON g.tenant_id = p.tenant_id AND g.group_id = p.group_id "
     "WHERE p.tenant_id = $1 AND " PARKBASE_SETTLED("p") " ORDER BY 2, 1 LIMIT $5";
 inline constexpr char kCountSettledWindows[] =
