@@ -13,7 +13,7 @@
 #                              into VictoriaMetrics over as many connections as Parkbase has batches in flight (4) and
 #                              into Parkbase, whose client resends batches refused by back-pressure after RetryInfo's
 #                              delay; Parkbase's sustained rate (first send to an empty ingest log), peak backlog,
-#                              resends and bytes/point after a plain VACUUM. 6-10 minutes on 2 cores.
+#                              resends and bytes/point after a plain VACUUM. About 2 minutes of benchmark on 2 cores.
 #                              Both ingest modes end with the line
 #                              `parkbase-ingest points/s=<acknowledged> sustained/s=<N> bytes/point=<B>`.
 #   scripts/bench.sh marketplace
