@@ -4,10 +4,18 @@
 # Runs a Parkbase benchmark end to end on this machine: Debian packages, the build, a throwaway PostgreSQL and
 # Redis, `parkbase serve`, and whatever the benchmark compares against; prints the figures; stops everything.
 #
-#   scripts/bench.sh ingest    the telemetry ingest benchmark (docs/performance.md): the same 1M points into
-#                              VictoriaMetrics, PostgreSQL COPY and Parkbase's gRPC API, Parkbase's bytes/point after
-#                              compaction, GetLatest and Aggregate latencies. The last line reads
-#                              `parkbase-ingest points/s=<N> bytes/point=<B>`.
+#   scripts/bench.sh ingest [burst]
+#                              the telemetry ingest burst (docs/performance.md): the same 1M points into
+#                              VictoriaMetrics (one connection), PostgreSQL COPY and Parkbase's gRPC API, Parkbase's
+#                              bytes/point after compaction, GetLatest and Aggregate latencies.
+#   scripts/bench.sh ingest sustained
+#                              the sustained ingest run: 30M points (1,000 devices x 10 metrics x 3,000 timestamps)
+#                              into VictoriaMetrics over as many connections as Parkbase has batches in flight (4) and
+#                              into Parkbase, whose client resends batches refused by back-pressure after RetryInfo's
+#                              delay; Parkbase's sustained rate (first send to an empty ingest log), peak backlog,
+#                              resends and bytes/point after a plain VACUUM. About 2 minutes of benchmark on 2 cores.
+#                              Both ingest modes end with the line
+#                              `parkbase-ingest points/s=<acknowledged> sustained/s=<N> bytes/point=<B>`.
 #   scripts/bench.sh marketplace
 #                              catalogue search (docs/performance.md): seeds 10,000 published apps through the API,
 #                              times SearchApps over a fixed query mix at 1 and 8 clients next to the store's own time
@@ -17,6 +25,7 @@
 # Environment: PARKBASE_BUILD_DIR (build folder, default build/), PB_BENCH_ARGS (extra flags of the benchmark
 # program, e.g. "--in_flight=2" for ingest, "--apps=2000 --clients=1,4" for marketplace),
 # PB_BENCH_COMPACTION_INTERVAL_MS (the server's --telemetry_compaction_interval_ms; default: the server's own
+# default), PB_BENCH_BACKLOG_MAX_POINTS (the server's --telemetry_backlog_max_points; default: the server's own
 # default), PB_BENCH_NO_VM=1 (ingest: skip VictoriaMetrics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +45,14 @@ case "${1:-}" in
 esac
 benchmark="$1"
 shift
+mode=burst
+if [[ "$benchmark" == ingest && $# -gt 0 ]]; then
+  case "$1" in
+    burst | sustained) mode="$1" ;;
+    *) pb_die "unknown ingest mode '$1' (burst or sustained; --help)" ;;
+  esac
+  shift
+fi
 (($# == 0)) || pb_die "unexpected arguments: $*"
 
 # A benchmark always owns fresh servers, even when started from a script (test.sh) that exported its own.
@@ -112,6 +129,9 @@ serve_flags=(--log_level=warning)
 if [[ -n "${PB_BENCH_COMPACTION_INTERVAL_MS:-}" ]]; then
   serve_flags+=(--telemetry_compaction_interval_ms="$PB_BENCH_COMPACTION_INTERVAL_MS")
 fi
+if [[ -n "${PB_BENCH_BACKLOG_MAX_POINTS:-}" ]]; then
+  serve_flags+=(--telemetry_backlog_max_points="$PB_BENCH_BACKLOG_MAX_POINTS")
+fi
 address="127.0.0.1:$(pb_free_port)"
 log="$work/parkbase.log"
 pb_log "starting parkbase serve on $address"
@@ -185,7 +205,7 @@ fi
 
 status=0
 "$bin/telemetry_bench" --address="$address" --key="$key" --database_url="$admin_url" \
-  --copy_database_url="$copy_url" --server_pid="$server_pid" --postgres_pid="$pg_pid" "${vm_flags[@]}" \
+  --copy_database_url="$copy_url" --server_pid="$server_pid" --postgres_pid="$pg_pid" --mode="$mode" "${vm_flags[@]}" \
   "${extra_args[@]}" || status=$?
 if ((status != 0)); then
   pb_log "telemetry_bench failed (status $status); the server's log ends:"

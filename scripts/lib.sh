@@ -28,6 +28,7 @@ PB_APT_PACKAGES=(
   golang-github-gogo-googleapis-dev
   postgresql-15 postgresql-client-15 redis-server
   python3 python3-pip python3-venv git curl ca-certificates openssl jq
+  prometheus  # promtool, for the lint.prometheus_rules test
 )
 
 # Where Debian's golang-github-gogo-googleapis-dev puts google/api and google/rpc protos.

@@ -67,6 +67,9 @@ ABSL_FLAG(int32_t, telemetry_compaction_threads, 0,
           "Threads a telemetry compaction pass decodes, folds and encodes with, 1 to 64; 0: one per core, at most 4");
 ABSL_FLAG(int32_t, telemetry_retention_interval_s, 3600,
           "How often telemetry retention drops expired chunks and rollups, 0 (off) or 1 to 86400");
+ABSL_FLAG(int64_t, telemetry_backlog_max_points, 20'000'000,
+          "Points a tenant may have written but not yet compacted before its telemetry writes are refused "
+          "(RESOURCE_EXHAUSTED with RetryInfo), 0 (off) or 1 to 10000000000");
 ABSL_FLAG(int32_t, marketplace_metering_interval_s, 600,
           "How often the marketplace records each active installation's granted devices for the day, 0 (off) or 1 "
           "to 86400");
@@ -300,6 +303,11 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (retention_s != 0) {
     if (absl::Status s = CheckRange("telemetry_retention_interval_s", retention_s, 1, 86'400); !s.ok()) return s;
   }
+  if (absl::Status s = CheckRange("telemetry_backlog_max_points", config.telemetry_backlog_max_points, 0,
+                                  10'000'000'000);
+      !s.ok()) {
+    return s;
+  }
   const int64_t metering_s = absl::ToInt64Seconds(config.marketplace_metering_interval);
   if (metering_s != 0) {
     if (absl::Status s = CheckRange("marketplace_metering_interval_s", metering_s, 1, 86'400); !s.ok()) return s;
@@ -344,6 +352,7 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.telemetry_compaction_interval = absl::Milliseconds(absl::GetFlag(FLAGS_telemetry_compaction_interval_ms));
   config.telemetry_compaction_threads = absl::GetFlag(FLAGS_telemetry_compaction_threads);
   config.telemetry_retention_interval = absl::Seconds(absl::GetFlag(FLAGS_telemetry_retention_interval_s));
+  config.telemetry_backlog_max_points = absl::GetFlag(FLAGS_telemetry_backlog_max_points);
   config.marketplace_metering_interval = absl::Seconds(absl::GetFlag(FLAGS_marketplace_metering_interval_s));
   config.log_level = absl::GetFlag(FLAGS_log_level);
   if (absl::Status status = ValidateServerConfig(config); !status.ok()) return status;

@@ -34,6 +34,7 @@ ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_interval_ms);
 ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_threads);
 ABSL_DECLARE_FLAG(int32_t, telemetry_retention_interval_s);
+ABSL_DECLARE_FLAG(int64_t, telemetry_backlog_max_points);
 ABSL_DECLARE_FLAG(int32_t, marketplace_metering_interval_s);
 ABSL_DECLARE_FLAG(int32_t, max_streams);
 ABSL_DECLARE_FLAG(int32_t, max_streams_per_key);
@@ -95,6 +96,10 @@ struct ServerConfig {
   absl::Duration telemetry_compaction_interval = absl::Seconds(2);
   int telemetry_compaction_threads = 0;  // 0: one per core, at most 4
   absl::Duration telemetry_retention_interval = absl::Hours(1);
+  // Back-pressure: a tenant with this many points written but not yet compacted gets RESOURCE_EXHAUSTED with
+  // RetryInfo until the compactor catches up (0: off). Ten compaction passes' worth (2M points each, maintenance.cc):
+  // twenty 1M-point bursts in a row fit, a writer that outruns the compactor for ~10 s does not (docs/telemetry.md).
+  int64_t telemetry_backlog_max_points = 20'000'000;
   // The marketplace's metering pass (zero: off, as in tests, which meter on demand).
   absl::Duration marketplace_metering_interval = absl::Minutes(10);
 };

@@ -41,6 +41,13 @@ class ServiceHost {
  public:
   ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
               prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser);
+  // Owned objects go in the reverse of the order they came in: a later one (a background thread) may use an
+  // earlier one (the pool it reads through) until it stops.
+  ~ServiceHost() {
+    while (!owned_.empty()) owned_.pop_back();
+  }
+  ServiceHost(const ServiceHost&) = delete;
+  ServiceHost& operator=(const ServiceHost&) = delete;
 
   const ServerConfig& config() const { return config_; }
   DbPool& db() { return db_; }

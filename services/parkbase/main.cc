@@ -94,7 +94,8 @@ int Main(int argc, char** argv) {
                      "--db_pool_size --statement_timeout_ms --drain_seconds --max_message_bytes --server_threads "
                      "--max_streams --max_streams_per_key --max_streams_per_tenant --stream_idle_timeout_s "
                      "--stream_max_age_s --max_parsing_bytes --bulk_statement_timeout_ms --max_scan_bytes "
-                     "--max_scan_points --log_level\n";
+                     "--max_scan_points --telemetry_compaction_interval_ms --telemetry_retention_interval_s "
+                     "--telemetry_backlog_max_points --log_level\n";
       }
       return 0;
     }

@@ -124,6 +124,7 @@ TelemetryManager::TelemetryManager(Parts parts)
       clock_(parts.clock),
       max_scan_bytes_(parts.max_scan_bytes),
       max_scan_points_(parts.max_scan_points),
+      backlog_(parts.backlog),
       ingested_(prometheus::BuildCounter()
                     .Name("parkbase_points_ingested_total")
                     .Help("Telemetry points committed, by tenant.")
@@ -183,6 +184,8 @@ absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(c
   const TenantScope& scope = data.tenant();
   RETURN_IF_ERROR(CheckBatchShape(request, streamed));
   RETURN_IF_ERROR(ValidateWriterId(request.writer_id()));
+  // Before validation: a refusal under overload should cost as little as possible. Nothing is stored or charged.
+  if (backlog_ != nullptr) RETURN_IF_ERROR(backlog_->Admit(scope.tenant_id));
   ASSIGN_OR_RETURN(const TenantLimits limits, Limits(scope));
 
   IngestRules rules;
@@ -214,6 +217,7 @@ absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(c
         .Str("error", decision.status().message())
         .Emit();
   } else if (!decision->allowed) {
+    if (backlog_ != nullptr) backlog_->CountRefusal(scope.tenant_id, "max_ingest_points_per_second");
     return QuotaError(absl::StrCat("tenants/", scope.tenant_id), "max_ingest_points_per_second",
                       absl::StrCat("the tenant may ingest ", limits.points_per_second,
                                    " points a second (max_ingest_points_per_second); this batch of ",
@@ -247,6 +251,7 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::CommitWrite(PreparedBatch pr
     return duplicate;
   }
   ingested_.Add({{"tenant", scope.tenant_id}}).Increment(static_cast<double>(batch.accepted_points));
+  if (backlog_ != nullptr) backlog_->Committed(scope.tenant_id, batch.accepted_points);
   // Committed: from here on failures cost freshness, never data (the compactor refreshes latest values).
   if (absl::Status updated = latest_.Update(scope.tenant_id, batch.series); !updated.ok()) {
     LogLine(LogLevel::kWarning, "latest values not updated")

@@ -17,6 +17,7 @@
 #include "prometheus/registry.h"
 #include "telemetry/data_scope.h"
 #include "telemetry/ingest.h"
+#include "telemetry/ingest_backlog.h"
 #include "telemetry/redis_state.h"
 #include "telemetry/telemetry_store.h"
 
@@ -44,6 +45,8 @@ class TelemetryManager {
     // What one read may fetch and decode (ServerConfig::max_scan_bytes, max_scan_points).
     int64_t max_scan_bytes = int64_t{256} << 20;
     int64_t max_scan_points = 50'000'000;
+    // Back-pressure on the ingest log's backlog (ingest_backlog.h); null: none.
+    IngestBacklog* backlog = nullptr;
   };
   explicit TelemetryManager(Parts parts);
 
@@ -98,6 +101,7 @@ class TelemetryManager {
   Clock& clock_;
   const int64_t max_scan_bytes_;
   const int64_t max_scan_points_;
+  IngestBacklog* const backlog_;
   prometheus::Family<prometheus::Counter>& ingested_;
   prometheus::Family<prometheus::Counter>& rejected_;
   // Bytes reads fetched from PostgreSQL, by method: what the scan budgets bound.

@@ -22,6 +22,12 @@ inline constexpr char kSelectBatchResponse[] =
     "SELECT response, coalesce(payload_sha256, ''::bytea) FROM telemetry_batches "
     "WHERE tenant_id = $1 AND writer = $2 AND batch_id = $3";
 
+// The tenant's not yet compacted log: rows, points, decoded bytes and the oldest row's age in ms (back-pressure).
+inline constexpr char kSelectLogBacklog[] =
+    "SELECT count(*)::int8, coalesce(sum(point_count), 0)::int8, coalesce(sum(raw_bytes), 0)::int8, "
+    "coalesce(floor(extract(epoch FROM now() - min(received_time)) * 1000), 0)::int8 "
+    "FROM telemetry_ingest_log WHERE tenant_id = $1";
+
 inline constexpr char kSelectLimits[] =
     "SELECT t.max_ingest_points_per_second::int8, t.retention_days::int8, "
     "least(coalesce(r.raw_retention_days, t.retention_days), t.retention_days)::int8, "

@@ -238,6 +238,9 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
   auto& limiter = host.Own(std::make_unique<RedisIngestRateLimiter>(*host.redis()));
   auto& latest = host.Own(std::make_unique<RedisLatestValues>(*host.redis()));
   auto& live = host.Own(std::make_unique<RedisLiveFeed>(*host.redis()));
+  auto& backlog = host.Own(std::make_unique<IngestBacklog>(
+      IngestBacklog::Options{.max_points = config.telemetry_backlog_max_points}, store, host.clock(),
+      host.registry()));
   auto& manager = host.Own(std::make_unique<TelemetryManager>(TelemetryManager::Parts{
       .store = store,
       .directory = directory,
@@ -248,7 +251,8 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       .clock = host.clock(),
       .registry = host.registry(),
       .max_scan_bytes = config.max_scan_bytes,
-      .max_scan_points = config.max_scan_points}));
+      .max_scan_points = config.max_scan_points,
+      .backlog = &backlog}));
   auto& service =
       host.Own(std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, config.redis_url));
   MaintenanceOptions maintenance_options;

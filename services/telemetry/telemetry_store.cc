@@ -130,6 +130,21 @@ absl::StatusOr<std::optional<EarlierBatch>> PgTelemetryStore::AppendBatch(
   return earlier;
 }
 
+absl::StatusOr<LogBacklog> PgTelemetryStore::ReadLogBacklog(const TenantScope& scope) {
+  LogBacklog backlog;
+  absl::Status status = pool_.Transact(scope, [&](LibpqSession& session) -> absl::Status {
+    absl::StatusOr<PgRows> rows = session.Exec(queries::kSelectLogBacklog, {PgParam::Bytes(scope.tenant_id)});
+    if (!rows.ok()) return rows.status();
+    backlog.rows = rows->Int64(0, 0);
+    backlog.points = rows->Int64(0, 1);
+    backlog.raw_bytes = rows->Int64(0, 2);
+    backlog.oldest_age = absl::Milliseconds(rows->Int64(0, 3));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return backlog;
+}
+
 absl::StatusOr<TenantLimits> PgTelemetryStore::LoadLimits(const TenantScope& scope) {
   TenantLimits limits;
   absl::Status status = pool_.Transact(scope, [&](LibpqSession& session) -> absl::Status {

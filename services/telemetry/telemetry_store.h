@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/audit.h"
 #include "common/db.h"
 #include "common/libpq_pool.h"
@@ -78,6 +79,14 @@ struct BatchIdentity {
   std::string payload_sha256;  // raw digest of the batch's points
 };
 
+// What a tenant's ingest log holds that the compactor has not folded yet (back-pressure, ingest_backlog.h).
+struct LogBacklog {
+  int64_t rows = 0;
+  int64_t points = 0;
+  int64_t raw_bytes = 0;  // decoded size
+  absl::Duration oldest_age;
+};
+
 // The stored answer to a batch id seen before.
 struct EarlierBatch {
   std::string response;        // serialized WriteResponse
@@ -96,6 +105,8 @@ class TelemetryStore {
                                                                   absl::string_view block, int64_t min_time_ms,
                                                                   int64_t max_time_ms, int64_t points,
                                                                   int64_t raw_bytes) = 0;
+  // One aggregate over the tenant's ingest log (its rows are few: the compactor keeps folding them).
+  virtual absl::StatusOr<LogBacklog> ReadLogBacklog(const TenantScope& scope) = 0;
   // NOT_FOUND when the tenant does not exist; DATA_LOSS when the stored policy does not parse (never "no
   // overrides": retention would then drop what the tenant asked to keep).
   virtual absl::StatusOr<TenantLimits> LoadLimits(const TenantScope& scope) = 0;
@@ -141,6 +152,7 @@ class PgTelemetryStore final : public TelemetryStore {
                                                           const std::string& response, absl::string_view block,
                                                           int64_t min_time_ms, int64_t max_time_ms, int64_t points,
                                                           int64_t raw_bytes) override;
+  absl::StatusOr<LogBacklog> ReadLogBacklog(const TenantScope& scope) override;
   absl::StatusOr<TenantLimits> LoadLimits(const TenantScope& scope) override;
   absl::Status SaveRetention(const TenantScope& scope, const TenantLimits& limits, const AuditEntry& audit) override;
   absl::StatusOr<std::string> DeviceByIdentifier(const TenantScope& scope, const std::string& identifier) override;

@@ -160,6 +160,18 @@ absl::StatusOr<std::optional<telemetry::EarlierBatch>> FakeTelemetryStore::Appen
   return std::nullopt;
 }
 
+absl::StatusOr<telemetry::LogBacklog> FakeTelemetryStore::ReadLogBacklog(const TenantScope& scope) {
+  if (absl::Status entered = Enter("ReadLogBacklog", scope); !entered.ok()) return entered;
+  telemetry::LogBacklog backlog;
+  auto found = tenants.find(scope.tenant_id);
+  if (found == tenants.end()) return backlog;
+  for (const Batch& batch : found->second.log) {
+    backlog.rows++;
+    backlog.raw_bytes += static_cast<int64_t>(batch.block.size());
+  }
+  return backlog;
+}
+
 absl::StatusOr<telemetry::TenantLimits> FakeTelemetryStore::LoadLimits(const TenantScope& scope) {
   if (absl::Status entered = Enter("LoadLimits", scope); !entered.ok()) return entered;
   auto found = tenants.find(scope.tenant_id);

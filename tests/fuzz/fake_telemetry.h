@@ -54,6 +54,9 @@ class FakeTelemetryStore final : public telemetry::TelemetryStore {
                                                                      absl::string_view block, int64_t min_time_ms,
                                                                      int64_t max_time_ms, int64_t points,
                                                                      int64_t raw_bytes) override;
+  // Rows and block bytes of the tenant's log (points are not kept per batch here; the fuzz targets run without
+  // back-pressure).
+  absl::StatusOr<telemetry::LogBacklog> ReadLogBacklog(const TenantScope& scope) override;
   absl::StatusOr<telemetry::TenantLimits> LoadLimits(const TenantScope& scope) override;
   absl::Status SaveRetention(const TenantScope& scope, const telemetry::TenantLimits& limits,
                              const AuditEntry& audit) override;

@@ -36,6 +36,9 @@ TEST_CASE("config: each bad value is refused naming its flag", "[config][unit]")
   SECTION("auth failures per source") { config.auth_failures_per_source = 0, flag = "--auth_failures_per_source"; }
   SECTION("auth failures per key") { config.auth_failures_per_key = 0, flag = "--auth_failures_per_key"; }
   SECTION("auth failure window") { config.auth_failure_window = absl::ZeroDuration(), flag = "--auth_failure_window_s"; }
+  SECTION("negative backlog bound") {
+    config.telemetry_backlog_max_points = -1, flag = "--telemetry_backlog_max_points";
+  }
   absl::Status status = ValidateServerConfig(config);
   REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(status.message()).find(flag) != std::string::npos);
@@ -52,6 +55,13 @@ TEST_CASE("config: PARKBASE_* environment sets flags and an unknown one fails fa
   ::unsetenv("PARKBASE_DATABSE_URL");
   REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(status.message()).find("PARKBASE_DATABSE_URL") != std::string::npos);
+
+  // The back-pressure bound, as the chart's extraEnv or a deployment would set it; 0 turns it off.
+  ::setenv("PARKBASE_TELEMETRY_BACKLOG_MAX_POINTS", "0", 1);
+  REQUIRE(ApplyEnvironmentToFlags().ok());
+  ::unsetenv("PARKBASE_TELEMETRY_BACKLOG_MAX_POINTS");
+  CHECK(absl::GetFlag(FLAGS_telemetry_backlog_max_points) == 0);
+  absl::SetFlag(&FLAGS_telemetry_backlog_max_points, 20'000'000);
 
   ::setenv("PARKBASE_DB_POOL_SIZE", "many", 1);
   status = ApplyEnvironmentToFlags();
