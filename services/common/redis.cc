@@ -29,6 +29,9 @@ RedisReply Decode(const redisReply* reply) {
       break;
     case REDIS_REPLY_ARRAY:
       result.type = RedisReply::Type::kArray;
+      // Reserved: a GetLatest of 100 devices decodes ~2,300 nested replies, and regrowing the vectors was a
+      // visible share of its allocations.
+      result.elements.reserve(reply->elements);
       for (size_t i = 0; i < reply->elements; ++i) result.elements.push_back(Decode(reply->element[i]));
       break;
     default:
