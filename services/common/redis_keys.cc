@@ -55,8 +55,10 @@ std::string AuthEpoch(const std::string& tenant_id) { return absl::StrCat("pb:au
 absl::StatusOr<int64_t> ReadEpoch(RedisClient& redis, const std::string& key) {
   absl::StatusOr<RedisReply> reply = redis.Command({"GET", key});
   if (!reply.ok()) return reply.status();
-  if (reply->type == RedisReply::Type::kNil) reply = redis.Command({"EVAL", kReadEpochScript, "1", key, RandomEpochStart()});
-  if (!reply.ok()) return reply.status();
+  if (reply->type == RedisReply::Type::kNil) {
+    reply = redis.Command({"EVAL", kReadEpochScript, "1", key, RandomEpochStart()});
+    if (!reply.ok()) return reply.status();
+  }
   int64_t epoch = 0;
   if (reply->type == RedisReply::Type::kInteger) return reply->integer;
   if (reply->type != RedisReply::Type::kString || !absl::SimpleAtoi(reply->text, &epoch)) {
