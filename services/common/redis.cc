@@ -169,7 +169,8 @@ absl::Status RedisClient::EnsureConnected(redisContext*& context) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args) {
+absl::Status RedisClient::Run(const std::vector<std::string>& args,
+                              absl::FunctionRef<absl::Status(const redisReply&)> use) {
   const std::optional<size_t> slot = Acquire();
   if (!slot.has_value()) {
     return absl::UnavailableError(absl::StrCat("redis: all ", options_.pool_size,
@@ -200,15 +201,36 @@ absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& 
     LogLine(LogLevel::kWarning, "redis command failed").Str("error", error).Emit();
     return absl::UnavailableError("redis: connection lost; retry the call");
   }
+  std::unique_ptr<redisReply, void (*)(void*)> owned(reply, freeReplyObject);
   if (reply->type == REDIS_REPLY_ERROR) {
-    std::string text(reply->str, reply->len);
-    freeReplyObject(reply);
-    return absl::FailedPreconditionError(absl::StrCat("redis: ", text));
+    return absl::FailedPreconditionError(absl::StrCat("redis: ", absl::string_view(reply->str, reply->len)));
   }
-  RedisReply decoded = Decode(reply);
-  freeReplyObject(reply);
+  return use(*reply);
+}
+
+absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args) {
+  RedisReply decoded;
+  absl::Status status = Run(args, [&](const redisReply& reply) {
+    decoded = Decode(&reply);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
   return decoded;
 }
+
+absl::Status RedisClient::Visit(const std::vector<std::string>& args,
+                                absl::FunctionRef<absl::Status(RedisReplyView)> visit) {
+  return Run(args, [&](const redisReply& reply) { return visit(RedisReplyView(reply)); });
+}
+
+bool RedisReplyView::is_nil() const { return reply_.type == REDIS_REPLY_NIL; }
+bool RedisReplyView::is_array() const { return reply_.type == REDIS_REPLY_ARRAY; }
+absl::string_view RedisReplyView::text() const {
+  if (reply_.type != REDIS_REPLY_STRING && reply_.type != REDIS_REPLY_STATUS) return {};
+  return absl::string_view(reply_.str, reply_.len);
+}
+size_t RedisReplyView::size() const { return reply_.type == REDIS_REPLY_ARRAY ? reply_.elements : 0; }
+RedisReplyView RedisReplyView::element(size_t i) const { return RedisReplyView(*reply_.element[i]); }
 
 absl::Status RedisClient::Ping() {
   auto reply = Command({"PING"});

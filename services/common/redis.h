@@ -15,12 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 struct redisContext;
+struct redisReply;
 
 namespace parkbase {
 
@@ -36,6 +39,24 @@ struct RedisReply {
   std::string text;
   int64_t integer = 0;
   std::vector<RedisReply> elements;
+};
+
+// A reply as hiredis decoded it, read in place: for large replies read once (GetLatest's 100 hashes), where
+// copying every element into a RedisReply cost as much as the rest of the call. Valid only inside the visitor that
+// receives it.
+class RedisReplyView {
+ public:
+  explicit RedisReplyView(const redisReply& reply) : reply_(reply) {}
+  bool is_nil() const;
+  bool is_array() const;
+  // The text of a string or status reply; empty otherwise.
+  absl::string_view text() const;
+  // Elements of an array reply; 0 otherwise.
+  size_t size() const;
+  RedisReplyView element(size_t i) const;
+
+ private:
+  const redisReply& reply_;
 };
 
 struct RedisAddress {
@@ -69,6 +90,8 @@ class RedisClient {
   // threads overlap. A Redis error reply is FAILED_PRECONDITION with its text; a lost connection is UNAVAILABLE and
   // the next call on it reconnects.
   absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args);
+  // As Command, but hands the reply to `visit` in place instead of copying it; `visit`'s status is returned.
+  absl::Status Visit(const std::vector<std::string>& args, absl::FunctionRef<absl::Status(RedisReplyView)> visit);
 
   absl::Status Ping();
 
@@ -78,6 +101,8 @@ class RedisClient {
   // within command_timeout.
   std::optional<size_t> Acquire();
   void Release(size_t slot);
+  // Runs `args` on a pooled connection and hands the raw reply (never an error reply) to `use`.
+  absl::Status Run(const std::vector<std::string>& args, absl::FunctionRef<absl::Status(const redisReply&)> use);
   // Connects `context` (a slot's, owned by the caller between Acquire and Release) when it is not connected.
   absl::Status EnsureConnected(redisContext*& context);
 
