@@ -59,6 +59,32 @@ CachingAuthenticator::Stats CachingAuthenticator::stats() {
   return stats_;
 }
 
+size_t CachingAuthenticator::cached_entries() {
+  absl::MutexLock lock(&mu_);
+  return entry_count_;
+}
+
+void CachingAuthenticator::SweepExpiredLocked(absl::Time now) {
+  if (now - last_sweep_ < options_.ttl) return;
+  last_sweep_ = now;
+  for (auto tenant = entries_.begin(); tenant != entries_.end();) {
+    auto& keys = tenant->second;
+    for (auto entry = keys.begin(); entry != keys.end();) {
+      if (now - entry->second.loaded >= options_.ttl || now >= entry->second.expire) {
+        keys.erase(entry++);
+        --entry_count_;
+      } else {
+        ++entry;
+      }
+    }
+    if (keys.empty()) {
+      entries_.erase(tenant++);
+    } else {
+      ++tenant;
+    }
+  }
+}
+
 void CachingAuthenticator::ForgetTenantLocked(const std::string& tenant_id) {
   auto found = entries_.find(tenant_id);
   if (found == entries_.end()) return;
@@ -140,6 +166,7 @@ absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view a
   if (!principal.ok()) return principal;
   absl::MutexLock lock(&mu_);
   if (generation != generation_) return principal;  // an invalidation here raced the look-up: not kept
+  SweepExpiredLocked(now);
   if (entry_count_ >= options_.max_entries) {
     entries_.clear();
     entry_count_ = 0;

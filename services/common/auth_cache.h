@@ -95,6 +95,8 @@ class CachingAuthenticator final : public Authenticator, public AuthInvalidator 
     int64_t wrong_secrets = 0;
   };
   Stats stats();
+  // Keys cached in this process (entries past their ttl are swept at most once per ttl).
+  size_t cached_entries();
 
  private:
   struct Entry {
@@ -115,6 +117,9 @@ class CachingAuthenticator final : public Authenticator, public AuthInvalidator 
   std::optional<int64_t> CurrentEpoch(const std::string& tenant_id);
   void Count(prometheus::Counter* counter, int64_t Stats::*field);
   void ForgetTenantLocked(const std::string& tenant_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the entries no call may be answered from any more, at most once per ttl: without it the keys nobody
+  // presents any more (revoked on another replica, a device gone quiet) stayed until the cache was full.
+  void SweepExpiredLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PgAuthenticator& database_;
   RedisClient& redis_;
@@ -124,6 +129,7 @@ class CachingAuthenticator final : public Authenticator, public AuthInvalidator 
   // By tenant, then key id: a tenant's entries go at once when its keys change.
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, Entry>> entries_ ABSL_GUARDED_BY(mu_);
   size_t entry_count_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::flat_hash_map<std::string, Epoch> epochs_ ABSL_GUARDED_BY(mu_);
   // Counts this process's own invalidations: an epoch read or a look-up that began before one is not kept.
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;

@@ -288,6 +288,10 @@ TEST_CASE("auth cache: entries end at the key's expiry and at the ttl, whatever 
     clock.Advance(absl::Seconds(1));
     CHECK(b.cache().Authenticate(Bearer(acme.developer_key)).status().code() ==
           absl::StatusCode::kUnauthenticated);
+    // The expired entry is swept by the next look-up that caches a key, not kept until the cache is full.
+    REQUIRE(b.cache().cached_entries() == 1);
+    REQUIRE(b.cache().Authenticate(Bearer(acme.admin_key)).ok());
+    CHECK(b.cache().cached_entries() == 1);
   }
 }
 
