@@ -106,16 +106,22 @@ PgAuthenticator::PgAuthenticator(DbPool& db, Clock& clock) : db_(db), clock_(clo
   db_.Prepare(kActivateStatement, kActivateSql);
 }
 
-absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view authorization) {
+absl::StatusOr<ApiKeyParts> ParseAuthorization(absl::string_view authorization) {
   if (authorization.empty()) return Unauthenticated("missing; send the metadata 'authorization: Bearer <api key>'");
   absl::string_view token = authorization;
   if (!absl::ConsumePrefix(&token, "Bearer ") && !absl::ConsumePrefix(&token, "bearer ")) {
     return Unauthenticated("must be 'Bearer <api key>'");
   }
-  token = absl::StripAsciiWhitespace(token);
-  auto parts = ParseApiKey(token);
-  if (!parts.ok()) return parts.status();
+  return ParseApiKey(absl::StripAsciiWhitespace(token));
+}
 
+absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view authorization) {
+  absl::StatusOr<ApiKeyParts> parts = ParseAuthorization(authorization);
+  if (!parts.ok()) return parts.status();
+  return Lookup(*parts, nullptr);
+}
+
+absl::StatusOr<Principal> PgAuthenticator::Lookup(const ApiKeyParts& parts, absl::Time* expire_time) {
   struct Row {
     int role = 0;
     std::string device_id;
@@ -128,9 +134,9 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
     std::string app_grant_json;
   };
   auto row = db_.Transact<std::optional<Row>>(
-      TenantScope::Tenant(parts->tenant_id), [&](pqxx::work& work) -> absl::StatusOr<std::optional<Row>> {
+      TenantScope::Tenant(parts.tenant_id), [&](pqxx::work& work) -> absl::StatusOr<std::optional<Row>> {
         pqxx::result result =
-            work.exec_prepared(kLookupStatement, parts->tenant_id, parts->key_id, Sha256Hex(parts->secret));
+            work.exec_prepared(kLookupStatement, parts.tenant_id, parts.key_id, Sha256Hex(parts.secret));
         if (result.empty()) return std::optional<Row>();
         Row found;
         found.role = result[0][0].as<int>();
@@ -145,7 +151,7 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
         const bool usable = !found.revoked && !found.device_disabled && found.tenant_state != 2 &&
                             (found.expire_micros == 0 || absl::FromUnixMicros(found.expire_micros) > clock_.Now());
         if (usable && found.device_state == kDeviceStateProvisioned) {
-          work.exec_prepared(kActivateStatement, parts->tenant_id, found.device_id);
+          work.exec_prepared(kActivateStatement, parts.tenant_id, found.device_id);
         }
         return std::optional<Row>(found);
       });
@@ -162,14 +168,14 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
   constexpr int kTenantStateSuspended = 2;  // parkbase.tenant.v1.TENANT_STATE_SUSPENDED
   if (key.tenant_state == kTenantStateSuspended) {
     // The reason is the park's message to the tenant: this refusal is the one place the tenant can read it.
-    return WithReason(absl::PermissionDeniedError(absl::StrCat("tenant ", parts->tenant_id, " is suspended: ",
+    return WithReason(absl::PermissionDeniedError(absl::StrCat("tenant ", parts.tenant_id, " is suspended: ",
                                                                key.suspend_reason)),
                       "TENANT_SUSPENDED");
   }
   Principal principal;
-  principal.tenant_id = parts->tenant_id;
+  principal.tenant_id = parts.tenant_id;
   principal.role = static_cast<Role>(key.role);
-  principal.key_id = parts->key_id;
+  principal.key_id = parts.key_id;
   principal.device_id = key.device_id;
   if (principal.role == Role::kApp) {
     auto grant = std::make_shared<access::v1::AppGrant>();
@@ -178,6 +184,9 @@ absl::StatusOr<Principal> PgAuthenticator::Authenticate(absl::string_view author
       return absl::InternalError("app credential: stored grant unreadable");
     }
     principal.app = std::move(grant);
+  }
+  if (expire_time != nullptr) {
+    *expire_time = key.expire_micros == 0 ? absl::InfiniteFuture() : absl::FromUnixMicros(key.expire_micros);
   }
   return principal;
 }

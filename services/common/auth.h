@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/db.h"
 #include "parkbase/access/v1/access.pb.h"
@@ -57,6 +58,10 @@ struct ApiKeyParts {
 // Splits and checks the shape of a key string. Errors are UNAUTHENTICATED and never echo the key.
 absl::StatusOr<ApiKeyParts> ParseApiKey(absl::string_view key);
 
+// The key of an `authorization` metadata value ("Bearer pbk...."). UNAUTHENTICATED when the value is missing, not
+// a Bearer value, or not a key's shape.
+absl::StatusOr<ApiKeyParts> ParseAuthorization(absl::string_view authorization);
+
 // "<tenant>/<key_id>" of the key in an `authorization` value ("Bearer pbk...."), whether or not the key is valid;
 // empty when it does not have a key's shape. Never the secret.
 std::string KeyIdOf(absl::string_view authorization);
@@ -78,10 +83,15 @@ class Authenticator {
 };
 
 // Resolves keys in PostgreSQL on every call, so revocation and suspension take effect at once on every replica.
+// CachingAuthenticator (auth_cache.h) answers most calls without it.
 class PgAuthenticator final : public Authenticator {
  public:
   PgAuthenticator(DbPool& db, Clock& clock);
   absl::StatusOr<Principal> Authenticate(absl::string_view authorization) override;
+
+  // The database's verdict on one parsed key; for a principal, `expire_time` (when not null) is set to the key's
+  // expiry (InfiniteFuture when it has none), which a cache must not serve past.
+  absl::StatusOr<Principal> Lookup(const ApiKeyParts& key, absl::Time* expire_time);
 
  private:
   DbPool& db_;

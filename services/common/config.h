@@ -26,6 +26,10 @@ ABSL_DECLARE_FLAG(int32_t, auth_failures_per_key);
 ABSL_DECLARE_FLAG(int32_t, auth_failure_window_s);
 ABSL_DECLARE_FLAG(std::string, page_token_secret);
 ABSL_DECLARE_FLAG(int32_t, db_pool_size);
+ABSL_DECLARE_FLAG(int32_t, redis_pool_size);
+ABSL_DECLARE_FLAG(bool, auth_cache);
+ABSL_DECLARE_FLAG(int32_t, auth_cache_epoch_check_ms);
+ABSL_DECLARE_FLAG(int32_t, auth_cache_ttl_s);
 ABSL_DECLARE_FLAG(int32_t, statement_timeout_ms);
 ABSL_DECLARE_FLAG(int32_t, drain_seconds);
 ABSL_DECLARE_FLAG(int32_t, max_message_bytes);
@@ -68,6 +72,14 @@ struct ServerConfig {
   // Empty means "generate one": fine for one replica, and start-up warns that replicas must share one.
   std::string page_token_secret;
   int db_pool_size = 8;
+  // Connections of the server's Redis client (common/redis.h).
+  int redis_pool_size = 8;  // kDefaultRedisPoolSize
+  // The in-process cache of authenticated keys (common/auth_cache.h); needs Redis, whose per-tenant epochs tell
+  // replicas of revocations. The revocation bound is auth_cache_epoch_check plus one Redis round trip; an entry
+  // never outlives auth_cache_ttl (the bound when an epoch bump itself was lost to a Redis outage).
+  bool auth_cache = true;
+  absl::Duration auth_cache_epoch_check = absl::Milliseconds(250);
+  absl::Duration auth_cache_ttl = absl::Seconds(5);
   absl::Duration statement_timeout = absl::Seconds(5);
   absl::Duration drain = absl::Seconds(5);
   int max_message_bytes = 16 << 20;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/redis.h"
 
 namespace parkbase::redis_keys {
@@ -19,11 +20,21 @@ std::string LivePresence(const std::string& tenant_id);
 // The device registry's schema cache: the tenant's epoch and one entry per device and epoch.
 std::string SchemaEpoch(const std::string& tenant_id);
 std::string Schema(const std::string& tenant_id, int64_t epoch, const std::string& device_id);
+// Authentication: the tenant's auth epoch, bumped whenever one of its keys changes who it is or whether it is valid
+// (common/auth_cache.h).
+std::string AuthEpoch(const std::string& tenant_id);
+
+// An epoch key's value, started at a random number when missing: a Redis that lost its data (flushed, restarted
+// empty) then never hands out a value that a replica may still hold from before (a counter restarted at 0 or 1
+// would come back to values already seen). UNAVAILABLE when Redis cannot be reached.
+absl::StatusOr<int64_t> ReadEpoch(RedisClient& redis, const std::string& key);
+// Increments an epoch key, starting it at a random number when missing (as ReadEpoch); returns the new value.
+absl::StatusOr<int64_t> BumpEpoch(RedisClient& redis, const std::string& key);
 
 // Matches every key above of `tenant_id` (tenant ids are [a-z0-9-], so nothing in them is a glob character).
 std::string TenantKeyPattern(const std::string& tenant_id);
 
-// Deletes every key of the tenant except its schema epoch, which is bumped instead: in-process schema caches
+// Deletes every key of the tenant except its schema and auth epochs, which are bumped instead: in-process caches
 // on other replicas compare epochs, and an epoch must never go back to a value they may still hold. SCAN-based,
 // so it never blocks Redis; UNAVAILABLE when Redis cannot be reached (the caller retries the whole deletion).
 absl::Status PurgeTenant(RedisClient& redis, const std::string& tenant_id);

@@ -61,11 +61,16 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ApiCredentials(const Se
   return grpc::SslServerCredentials(options);
 }
 
+class NoAuthCaches final : public AuthInvalidator {
+ public:
+  void TenantKeysChanged(const std::string&) override {}
+};
+
 }  // namespace
 
 ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
                          prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens,
-                         RequestParser& parser)
+                         RequestParser& parser, AuthInvalidator& auth_invalidator)
     : config_(config),
       db_(db),
       redis_(redis),
@@ -73,7 +78,8 @@ ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* re
       registry_(registry),
       calls_(calls),
       page_tokens_(page_tokens),
-      parser_(parser) {}
+      parser_(parser),
+      auth_invalidator_(auth_invalidator) {}
 
 void ServiceHost::AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies) {
   registrations_.push_back({service, std::move(full_name), std::move(dependencies)});
@@ -98,7 +104,7 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   // every connection the pools open later.
   if (absl::Status role = server->db_->VerifyServingRole(); absl::IsFailedPrecondition(role)) return role;
   if (!cfg.redis_url.empty()) {
-    auto redis = RedisClient::Create({.url = cfg.redis_url});
+    auto redis = RedisClient::Create({.url = cfg.redis_url, .pool_size = cfg.redis_pool_size});
     if (!redis.ok()) return redis.status();
     server->redis_ = *std::move(redis);
   }
@@ -108,7 +114,24 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
     LogWarning("no --page_token_secret: page tokens work only against this process; set one shared by replicas");
   }
   server->page_tokens_ = std::make_unique<PageTokens>(secret);
-  server->authenticator_ = std::make_unique<PgAuthenticator>(*server->db_, *server->clock_);
+  server->pg_authenticator_ = std::make_unique<PgAuthenticator>(*server->db_, *server->clock_);
+  server->authenticator_ = server->pg_authenticator_.get();
+  if (server->redis_ != nullptr && cfg.auth_cache) {
+    server->auth_cache_ = std::make_unique<CachingAuthenticator>(
+        *server->pg_authenticator_, *server->redis_, *server->clock_,
+        CachingAuthenticator::Options{.epoch_check_interval = cfg.auth_cache_epoch_check, .ttl = cfg.auth_cache_ttl},
+        server->registry_.get());
+    server->authenticator_ = server->auth_cache_.get();
+    server->invalidator_ = server->auth_cache_.get();
+  } else if (server->redis_ != nullptr) {
+    // No cache here, but other replicas may have one: they still hear of this replica's changes.
+    server->auth_invalidator_ = std::make_unique<RedisAuthInvalidator>(*server->redis_);
+    server->invalidator_ = server->auth_invalidator_.get();
+  } else {
+    // Without Redis no replica caches keys (the cache needs the epochs), so there is no one to tell.
+    server->auth_invalidator_ = std::make_unique<NoAuthCaches>();
+    server->invalidator_ = server->auth_invalidator_.get();
+  }
   server->streams_ = std::make_unique<StreamRegistry>(
       StreamRegistry::Limits{.max_streams = MaxStreams(cfg),
                              .per_key = cfg.max_streams_per_key,
@@ -131,7 +154,7 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   server->parser_ = std::make_unique<RequestParser>(*server->calls_, *server->parse_budget_);
   server->host_ = std::make_unique<ServiceHost>(cfg, *server->db_, server->redis_.get(), *server->clock_,
                                                 *server->registry_, *server->calls_, *server->page_tokens_,
-                                                *server->parser_);
+                                                *server->parser_, *server->invalidator_);
   for (const auto& registrar : registrars) {
     if (absl::Status status = registrar(*server->host_); !status.ok()) return status;
   }

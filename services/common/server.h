@@ -17,6 +17,7 @@
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "common/auth.h"
+#include "common/auth_cache.h"
 #include "common/call.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -40,7 +41,8 @@ inline constexpr char kLivenessHealthName[] = "liveness";
 class ServiceHost {
  public:
   ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
-              prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser);
+              prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser,
+              AuthInvalidator& auth_invalidator);
   // Owned objects go in the reverse of the order they came in: a later one (a background thread) may use an
   // earlier one (the pool it reads through) until it stops.
   ~ServiceHost() {
@@ -59,6 +61,8 @@ class ServiceHost {
   PageTokens& page_tokens() { return page_tokens_; }
   // Parses requests for services that take wire bytes (raw_requests.h).
   RequestParser& parser() { return parser_; }
+  // What a service calls after committing a change to who a key is or whether it is valid (auth_cache.h).
+  AuthInvalidator& auth_invalidator() { return auth_invalidator_; }
 
   // Adds a gRPC service to the server. `full_name` (e.g. parkbase.tenant.v1.TenantService) is its health name.
   void AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies);
@@ -87,6 +91,7 @@ class ServiceHost {
   CallRunner& calls_;
   PageTokens& page_tokens_;
   RequestParser& parser_;
+  AuthInvalidator& auth_invalidator_;
   std::vector<Registration> registrations_;
   std::vector<std::shared_ptr<void>> owned_;
 };
@@ -119,6 +124,9 @@ class PlatformServer {
   DbPool& db() { return *db_; }
   prometheus::Registry& registry() { return *registry_; }
   StreamRegistry& streams() { return *streams_; }
+  // Null when the auth cache is off (--auth_cache=false, or no Redis).
+  CachingAuthenticator* auth_cache() { return auth_cache_.get(); }
+  AuthInvalidator& auth_invalidator() { return *invalidator_; }
   ParseBudget& parse_budget() { return *parse_budget_; }
 
   // NOT_SERVING at once, wait `grace` for load balancers to notice, then refuse new calls and let running ones
@@ -136,7 +144,12 @@ class PlatformServer {
   std::unique_ptr<GrpcServerMetrics> metrics_;
   std::unique_ptr<DbPool> db_;
   std::unique_ptr<RedisClient> redis_;
-  std::unique_ptr<PgAuthenticator> authenticator_;
+  std::unique_ptr<PgAuthenticator> pg_authenticator_;
+  std::unique_ptr<CachingAuthenticator> auth_cache_;
+  // auth_cache_ when there is one, else pg_authenticator_.
+  Authenticator* authenticator_ = nullptr;
+  std::unique_ptr<AuthInvalidator> auth_invalidator_;  // when there is no auth_cache_
+  AuthInvalidator* invalidator_ = nullptr;
   std::unique_ptr<AuthFailureLimiter> auth_failures_;
   std::unique_ptr<SourceAddresses> sources_;
   std::unique_ptr<StreamRegistry> streams_;

@@ -313,8 +313,16 @@ DeviceFilter NarrowedTo(const Principal& caller, DeviceFilter filter) {
 }  // namespace
 
 DeviceManager::DeviceManager(DeviceStore& store, PageTokens& page_tokens, SchemaInvalidator& invalidator,
-                             std::string park_code)
-    : store_(store), page_tokens_(page_tokens), invalidator_(invalidator), park_code_(std::move(park_code)) {}
+                             std::string park_code, AuthInvalidator* auth)
+    : store_(store),
+      page_tokens_(page_tokens),
+      invalidator_(invalidator),
+      auth_(auth),
+      park_code_(std::move(park_code)) {}
+
+void DeviceManager::DeviceKeysChanged(const std::string& tenant_id) {
+  if (auth_ != nullptr) auth_->TenantKeysChanged(tenant_id);
+}
 
 // --- device types --------------------------------------------------------------------------------------------
 
@@ -491,6 +499,8 @@ absl::StatusOr<pb::Device> DeviceManager::UpdateDevice(const Principal& caller,
   // Type, state and labels are all in the resolved schema (labels select devices into app grants), so any update
   // bumps the epoch: an app's next telemetry call no longer sees a device relabelled out of its grant.
   invalidator_.TenantChanged(name.tenant_id);
+  // A state change may have blocked or unblocked the device's keys.
+  if (paths.count("state") != 0) DeviceKeysChanged(name.tenant_id);
   return updated;
 }
 
@@ -501,6 +511,7 @@ absl::StatusOr<pb::DeleteDeviceResponse> DeviceManager::DeleteDevice(const Princ
   RETURN_IF_ERROR(store_.DeleteDevice(scope, name.id, MakeAudit(caller, "DeleteDevice", name.resource, request)));
   invalidator_.TenantChanged(name.tenant_id);
   invalidator_.DeviceDeleted(name.tenant_id, name.id);
+  DeviceKeysChanged(name.tenant_id);  // its keys were revoked with it
   return pb::DeleteDeviceResponse();
 }
 
@@ -526,6 +537,7 @@ absl::StatusOr<pb::Device> DeviceManager::ChangeState(const Principal& caller, c
                        /*seen=*/false, &audit);
   if (!updated.ok()) return updated.status();
   invalidator_.TenantChanged(name.tenant_id);
+  DeviceKeysChanged(name.tenant_id);  // its keys were blocked or unblocked
   return updated;
 }
 
@@ -612,6 +624,7 @@ absl::StatusOr<pb::RevokeDeviceCredentialResponse> DeviceManager::RevokeDeviceCr
   ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, parts[0], request.name()));
   RETURN_IF_ERROR(
       store_.RevokeCredential(scope, parts[1], parts[2], MakeAudit(caller, "RevokeDeviceCredential", request.name(), request)));
+  DeviceKeysChanged(parts[0]);
   return pb::RevokeDeviceCredentialResponse();
 }
 

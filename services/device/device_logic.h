@@ -8,6 +8,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "common/auth.h"
+#include "common/auth_cache.h"
 #include "common/page_token.h"
 #include "device/device_store.h"
 #include "device/schema_resolver.h"
@@ -23,8 +24,10 @@ inline constexpr int kImportBatchRows = 5'000;
 
 class DeviceManager {
  public:
-  // `park_code` is the park's segment of identifiers; `invalidator` hears of every change to resolved schemas.
-  DeviceManager(DeviceStore& store, PageTokens& page_tokens, SchemaInvalidator& invalidator, std::string park_code);
+  // `park_code` is the park's segment of identifiers; `invalidator` hears of every change to resolved schemas,
+  // `auth` (may be null: nothing caches keys) of every change to whether a device key is valid.
+  DeviceManager(DeviceStore& store, PageTokens& page_tokens, SchemaInvalidator& invalidator, std::string park_code,
+                AuthInvalidator* auth = nullptr);
 
   absl::StatusOr<pb::DeviceType> CreateDeviceType(const Principal& caller, const pb::CreateDeviceTypeRequest& request);
   absl::StatusOr<pb::DeviceType> GetDeviceType(const Principal& caller, const pb::GetDeviceTypeRequest& request);
@@ -66,10 +69,13 @@ class DeviceManager {
  private:
   absl::StatusOr<pb::Device> ChangeState(const Principal& caller, const std::string& name, bool disable,
                                          const google::protobuf::Message& request);
+  // After a committed change to whether some of the tenant's device keys are valid.
+  void DeviceKeysChanged(const std::string& tenant_id);
 
   DeviceStore& store_;
   PageTokens& page_tokens_;
   SchemaInvalidator& invalidator_;
+  AuthInvalidator* auth_;
   const std::string park_code_;
 };
 

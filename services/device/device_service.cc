@@ -145,7 +145,8 @@ absl::Status RegisterDeviceService(ServiceHost& host) {
   auto& store = host.Own(std::make_unique<PgDeviceStore>(host.db(), host.config().bulk_statement_timeout));
   auto& invalidator = host.Own(std::make_unique<RedisSchemaInvalidator>(*host.redis()));
   auto& manager =
-      host.Own(std::make_unique<DeviceManager>(store, host.page_tokens(), invalidator, host.config().park_code));
+      host.Own(std::make_unique<DeviceManager>(store, host.page_tokens(), invalidator, host.config().park_code,
+                                               &host.auth_invalidator()));
   auto& service = host.Own(std::make_unique<DeviceServiceImpl>(host.calls(), host.parser(), manager));
   host.AddService(&service, pb::DeviceService::service_full_name(), {kPostgresDependency, kRedisDependency});
   return absl::OkStatus();

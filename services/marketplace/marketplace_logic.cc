@@ -269,8 +269,8 @@ std::string NewInstallationId(const std::string& app_id) {
 }  // namespace
 
 MarketplaceManager::MarketplaceManager(MarketplaceStore& store, Clock& clock, PageTokens& page_tokens,
-                                       SearchReadiness& readiness)
-    : store_(store), clock_(clock), page_tokens_(page_tokens), readiness_(readiness) {}
+                                       SearchReadiness& readiness, AuthInvalidator* auth)
+    : store_(store), clock_(clock), page_tokens_(page_tokens), readiness_(readiness), auth_(auth) {}
 
 absl::StatusOr<StoredApp> MarketplaceManager::VisibleApp(const Principal& caller, const std::string& provider,
                                                          const std::string& app) {
@@ -706,6 +706,8 @@ absl::StatusOr<pb::Installation> MarketplaceManager::ChangeInstallation(
   ASSIGN_OR_RETURN(StoredInstallation updated,
                    store_.UpdateInstallation(scope, parts[0], parts[1], mutate, ShanghaiDay(clock_.Now()),
                                              MakeAudit(caller, action, name, request)));
+  // Every installation change rewrites or revokes its app credential's grant, which cached principals carry.
+  if (auth_ != nullptr) auth_->TenantKeysChanged(parts[0]);
   return updated.installation;
 }
 

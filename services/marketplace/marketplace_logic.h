@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/auth.h"
+#include "common/auth_cache.h"
 #include "common/clock.h"
 #include "common/page_token.h"
 #include "marketplace/marketplace_store.h"
@@ -26,7 +27,9 @@ class SearchReadiness {
 
 class MarketplaceManager {
  public:
-  MarketplaceManager(MarketplaceStore& store, Clock& clock, PageTokens& page_tokens, SearchReadiness& readiness);
+  // `auth` (may be null: nothing caches keys) hears of every app credential whose grant changed or that was revoked.
+  MarketplaceManager(MarketplaceStore& store, Clock& clock, PageTokens& page_tokens, SearchReadiness& readiness,
+                     AuthInvalidator* auth = nullptr);
 
   absl::StatusOr<pb::App> CreateApp(const Principal& caller, const pb::CreateAppRequest& request);
   absl::StatusOr<pb::App> GetApp(const Principal& caller, const pb::GetAppRequest& request);
@@ -95,6 +98,7 @@ class MarketplaceManager {
   Clock& clock_;
   PageTokens& page_tokens_;
   SearchReadiness& readiness_;
+  AuthInvalidator* auth_;
   std::atomic<bool> search_ready_{false};
 };
 

@@ -158,8 +158,9 @@ pb::Quota PlanQuota(pb::Plan plan) {
   return quota;
 }
 
-TenantManager::TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache)
-    : store_(store), clock_(clock), page_tokens_(page_tokens), cache_(cache) {}
+TenantManager::TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache,
+                             AuthInvalidator* auth)
+    : store_(store), clock_(clock), page_tokens_(page_tokens), cache_(cache), auth_(auth) {}
 
 absl::StatusOr<pb::Tenant> TenantManager::CreateTenant(const Principal& caller,
                                                        const pb::CreateTenantRequest& request) {
@@ -297,8 +298,12 @@ absl::StatusOr<pb::Tenant> TenantManager::ChangeState(const Principal& caller, c
   if (tenant_id == kParkTenantId) {
     return absl::FailedPreconditionError("tenants/park: the park's own tenant cannot be suspended or deleted");
   }
-  return store_.UpdateTenant(TenantScope::ParkAdmin(tenant_id), tenant_id, mutate,
-                             Audit(caller, action, absl::StrCat("tenants/", tenant_id), request));
+  ASSIGN_OR_RETURN(pb::Tenant tenant, store_.UpdateTenant(TenantScope::ParkAdmin(tenant_id), tenant_id, mutate,
+                                                          Audit(caller, action, absl::StrCat("tenants/", tenant_id),
+                                                                request)));
+  // Suspended or resumed: every key of the tenant changed whether it is valid.
+  if (auth_ != nullptr) auth_->TenantKeysChanged(tenant_id);
+  return tenant;
 }
 
 absl::StatusOr<pb::Tenant> TenantManager::SuspendTenant(const Principal& caller,
@@ -358,7 +363,9 @@ absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::Dele
     }
   }
   if (cache_ != nullptr) RETURN_IF_ERROR(cache_->PurgeTenant(tenant_id));
-  return store_.DeleteTenant(
+  // The tenant is suspended (so its keys are refused, and no replica caches them) and the purge bumped its epoch;
+  // the bump after the delete covers a resume that raced the deletion.
+  absl::Status deleted = store_.DeleteTenant(
       TenantScope::ParkAdmin(tenant_id), tenant_id,
       [](pb::Tenant& tenant) -> absl::Status {
         if (tenant.state() != pb::TENANT_STATE_SUSPENDED) {
@@ -368,6 +375,8 @@ absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::Dele
         return absl::OkStatus();
       },
       Audit(caller, "DeleteTenant", absl::StrCat("tenants/", tenant_id), request));
+  if (deleted.ok() && auth_ != nullptr) auth_->TenantKeysChanged(tenant_id);
+  return deleted;
 }
 
 absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::MintKey(const Principal& caller, const TenantScope& scope,
@@ -469,14 +478,16 @@ absl::StatusOr<pb::ApiKey> TenantManager::RevokeApiKey(const Principal& caller,
   RETURN_IF_ERROR(ValidateTenantId("name", parts[0]));
   ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, parts[0]));
   const absl::Time now = clock_.Now();
-  return store_.UpdateApiKey(
+  ASSIGN_OR_RETURN(pb::ApiKey revoked, store_.UpdateApiKey(
       scope, parts[0], parts[1],
       [&](pb::ApiKey& key) -> absl::Status {
         if (key.has_revoke_time()) return absl::FailedPreconditionError(absl::StrCat(key.name(), ": already revoked"));
         *key.mutable_revoke_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
         return absl::OkStatus();
       },
-      Audit(caller, "RevokeApiKey", request.name(), request));
+      Audit(caller, "RevokeApiKey", request.name(), request)));
+  if (auth_ != nullptr) auth_->TenantKeysChanged(parts[0]);
+  return revoked;
 }
 
 absl::StatusOr<pb::ListAuditEventsResponse> TenantManager::ListAuditEvents(const Principal& caller,

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/auth.h"
+#include "common/auth_cache.h"
 #include "common/clock.h"
 #include "common/page_token.h"
 #include "tenant/tenant_store.h"
@@ -25,8 +26,10 @@ class TenantCachePurger {
 
 class TenantManager {
  public:
-  // `cache` may be null: a deployment without Redis has nothing cached.
-  TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache = nullptr);
+  // `cache` may be null: a deployment without Redis has nothing cached. `auth` (may be null: nothing caches keys)
+  // hears of every revoked key and every suspended, resumed or deleted tenant.
+  TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache = nullptr,
+                AuthInvalidator* auth = nullptr);
 
   absl::StatusOr<pb::Tenant> CreateTenant(const Principal& caller, const pb::CreateTenantRequest& request);
   absl::StatusOr<pb::Tenant> GetTenant(const Principal& caller, const pb::GetTenantRequest& request);
@@ -60,6 +63,7 @@ class TenantManager {
   Clock& clock_;
   PageTokens& page_tokens_;
   TenantCachePurger* cache_;
+  AuthInvalidator* auth_;
 };
 
 }  // namespace parkbase::tenant

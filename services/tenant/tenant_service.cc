@@ -98,7 +98,8 @@ absl::Status RegisterTenantService(ServiceHost& host) {
   auto& store = host.Own(std::make_unique<PgTenantStore>(host.db()));
   TenantCachePurger* cache = nullptr;
   if (host.redis() != nullptr) cache = &host.Own(std::make_unique<RedisCachePurger>(*host.redis()));
-  auto& manager = host.Own(std::make_unique<TenantManager>(store, host.clock(), host.page_tokens(), cache));
+  auto& manager = host.Own(std::make_unique<TenantManager>(store, host.clock(), host.page_tokens(), cache,
+                                                           &host.auth_invalidator()));
   auto& service = host.Own(std::make_unique<TenantServiceImpl>(host.calls(), host.parser(), manager));
   host.AddService(&service, pb::TenantService::service_full_name(), {kPostgresDependency});
   return absl::OkStatus();

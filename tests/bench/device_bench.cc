@@ -1,8 +1,11 @@
 // Device registry figures on this machine, in one run: GetDevice calls/s through gRPC next to a bare gRPC echo
-// server (the ceiling any unary call can reach here), the in-process schema resolver's look-ups/s, and bulk import
-// devices/s. Needs PARKBASE_TEST_PG_ADMIN_URL and PARKBASE_TEST_REDIS_URL like the integration tests.
+// server (the ceiling any unary call can reach here), measured in alternating rounds (echo, GetDevice, echo, ...)
+// because the echo itself varies between runs by ±20%; GetLatest of 100 devices x 10 metrics (serial calls, p50
+// and p99); the in-process schema resolver's look-ups/s, and bulk import devices/s. Needs
+// PARKBASE_TEST_PG_ADMIN_URL and PARKBASE_TEST_REDIS_URL like the integration tests.
 //
-//   device_bench [--seconds=3] [--threads=4] [--import_rows=100000]
+//   device_bench [--seconds=3] [--threads=4] [--rounds=3] [--latest_calls=1000] [--import_rows=100000]
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -20,18 +23,26 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
 #include "parkbase/device/v1/device.grpc.pb.h"
+#include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
 #include "parkbase/tenant/v1/tenant.grpc.pb.h"
+#include "google/protobuf/util/time_util.h"
 #include "support/test_env.h"
 
 ABSL_FLAG(int, seconds, 3, "How long each call-rate measurement runs");
 ABSL_FLAG(int, threads, 4, "Concurrent client threads, each with its own channel");
 ABSL_FLAG(int, import_rows, 100'000, "Rows in the bulk import measurement");
+ABSL_FLAG(int, rounds, 3, "Alternating echo / GetDevice rounds; the median ratio is reported");
+ABSL_FLAG(int, latest_calls, 1000, "Serial GetLatest calls (100 devices x 10 metrics) timed for p50 and p99");
 
 namespace parkbase::bench {
 namespace {
 
 namespace devicepb = ::parkbase::device::v1;
 namespace tenantpb = ::parkbase::tenant::v1;
+namespace telpb = ::parkbase::telemetry::v1;
+
+constexpr int kLatestDevices = 100;
+constexpr int kLatestMetrics = 10;
 using testing::Context;
 
 class EchoServiceImpl final : public EchoService::Service {
@@ -83,6 +94,11 @@ int Run() {
   config.park_code = "7";
   config.log_level = "warning";  // one log line per call would measure the logger
   testing::TestServer server(database, config);
+  // The same server without the auth cache (every call looks its key up in PostgreSQL, as before issue 12), for a
+  // third rate in each round: what the cache itself is worth under the same load.
+  ServerConfig uncached_config = config;
+  uncached_config.auth_cache = false;
+  testing::TestServer uncached(database, uncached_config);
 
   // A tenant, a key, a type and a device, through the public API.
   auto tenants = tenantpb::TenantService::NewStub(server.channel());
@@ -136,7 +152,7 @@ int Run() {
   std::unique_ptr<grpc::Server> echo_server = builder.BuildAndStart();
   const std::string echo_address = absl::StrCat("127.0.0.1:", echo_port);
 
-  const double echo_rate = CallRate(echo_address, threads, duration, [](std::shared_ptr<grpc::Channel> channel) {
+  auto echo_call = [](std::shared_ptr<grpc::Channel> channel) {
     auto stub = EchoService::NewStub(channel);
     return [stub = std::shared_ptr<EchoService::Stub>(std::move(stub))] {
       EchoMessage request;
@@ -145,8 +161,8 @@ int Run() {
       grpc::ClientContext context;
       return stub->Echo(&context, request, &response).ok();
     };
-  });
-  const double get_rate = CallRate(server.address(), threads, duration, [&](std::shared_ptr<grpc::Channel> channel) {
+  };
+  auto get_call = [&](std::shared_ptr<grpc::Channel> channel) {
     auto stub = std::shared_ptr<devicepb::DeviceService::Stub>(devicepb::DeviceService::NewStub(channel));
     return [stub, &key, &device] {
       devicepb::GetDeviceRequest request;
@@ -154,7 +170,84 @@ int Run() {
       devicepb::Device response;
       return stub->GetDevice(Context(key).get(), request, &response).ok();
     };
-  });
+  };
+  // Alternating rounds: the two rates of a round see the same machine load.
+  std::vector<std::pair<double, double>> rounds;
+  std::vector<double> uncached_rates;
+  for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
+    const double echo = CallRate(echo_address, threads, duration, echo_call);
+    const double get = CallRate(server.address(), threads, duration, get_call);
+    uncached_rates.push_back(CallRate(uncached.address(), threads, duration, get_call));
+    rounds.emplace_back(echo, get);
+  }
+  std::vector<double> ratios;
+  for (const auto& [echo, get] : rounds) ratios.push_back(get / echo);
+  std::vector<double> sorted_ratios = ratios;
+  std::sort(sorted_ratios.begin(), sorted_ratios.end());
+  const double median_ratio = sorted_ratios.empty() ? 0 : sorted_ratios[sorted_ratios.size() / 2];
+
+  // GetLatest of 100 devices x 10 metrics, each with a latest value written first.
+  std::vector<double> latest_ms;
+  {
+    devicepb::CreateDeviceTypeRequest type_request;
+    type_request.set_parent("tenants/bench");
+    type_request.set_device_type_id("sensor10");
+    type_request.mutable_device_type()->set_display_name("Ten metrics");
+    for (int m = 0; m < kLatestMetrics; ++m) {
+      auto* metric = type_request.mutable_device_type()->add_metrics();
+      metric->set_name(absl::StrCat("m", m));
+      metric->set_value_type(devicepb::VALUE_TYPE_DOUBLE);
+    }
+    devicepb::DeviceType type;
+    Check(devices->CreateDeviceType(Context(key).get(), type_request, &type), "CreateDeviceType");
+    telpb::GetLatestRequest latest_request;
+    latest_request.set_parent("tenants/bench");
+    telpb::WriteRequest write;
+    write.set_parent("tenants/bench");
+    const auto when = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(
+        absl::ToUnixMillis(server.clock().Now() - absl::Minutes(1)));
+    for (int d = 0; d < kLatestDevices; ++d) {
+      devicepb::CreateDeviceRequest request;
+      request.set_parent("tenants/bench");
+      request.mutable_device()->set_device_type_id("sensor10");
+      request.mutable_device()->set_serial_number(absl::StrCat("LATEST-", d));
+      devicepb::Device created;
+      Check(devices->CreateDevice(Context(key).get(), request, &created), "CreateDevice");
+      latest_request.add_devices(created.device_id());
+      for (int m = 0; m < kLatestMetrics; ++m) {
+        telpb::Point* point = write.add_points();
+        point->set_device(created.device_id());
+        point->set_metric(absl::StrCat("m", m));
+        *point->mutable_time() = when;
+        point->mutable_value()->set_double_value(20.0 + d + 0.1 * m);
+      }
+    }
+    auto telemetry = telpb::TelemetryService::NewStub(server.channel());
+    telpb::WriteResponse written;
+    Check(telemetry->Write(Context(key).get(), write, &written), "Write");
+    if (written.accepted_points() != kLatestDevices * kLatestMetrics) {
+      std::fprintf(stderr, "Write accepted %lld points\n", static_cast<long long>(written.accepted_points()));
+      return 1;
+    }
+    telpb::GetLatestResponse response;
+    for (int warm = 0; warm < 50; ++warm) {
+      Check(telemetry->GetLatest(Context(key).get(), latest_request, &response), "GetLatest");
+    }
+    if (response.values_size() != kLatestDevices * kLatestMetrics) {
+      std::fprintf(stderr, "GetLatest answered %d values\n", response.values_size());
+      return 1;
+    }
+    for (int call = 0; call < absl::GetFlag(FLAGS_latest_calls); ++call) {
+      const absl::Time start = absl::Now();
+      Check(telemetry->GetLatest(Context(key).get(), latest_request, &response), "GetLatest");
+      latest_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+    }
+    std::sort(latest_ms.begin(), latest_ms.end());
+  }
+  auto percentile = [&](double p) {
+    if (latest_ms.empty()) return 0.0;
+    return latest_ms[std::min(latest_ms.size() - 1, static_cast<size_t>(p * latest_ms.size()))];
+  };
 
   // The ingestion path's look-up: in-process hits, as the telemetry service would see them.
   double resolve_rate = 0;
@@ -210,9 +303,15 @@ int Run() {
 
   std::printf("device registry benchmark (%d client threads, %lld s per rate, %u hardware threads)\n", threads,
               static_cast<long long>(absl::ToInt64Seconds(duration)), std::thread::hardware_concurrency());
-  std::printf("  grpc echo (bare sync server)           %10.0f calls/s\n", echo_rate);
-  std::printf("  GetDevice (auth + read, via gRPC)      %10.0f calls/s  (%.0f%% of echo)\n", get_rate,
-              100.0 * get_rate / echo_rate);
+  for (size_t r = 0; r < rounds.size(); ++r) {
+    std::printf("  round %zu: grpc echo (bare sync server) %8.0f calls/s, GetDevice (auth + read) %6.0f calls/s "
+                "(%.0f%% of echo), without the auth cache %6.0f calls/s (%.0f%%)\n",
+                r + 1, rounds[r].first, rounds[r].second, 100.0 * ratios[r], uncached_rates[r],
+                100.0 * uncached_rates[r] / rounds[r].first);
+  }
+  std::printf("  GetDevice / echo, median of %zu rounds  %9.0f%%\n", rounds.size(), 100.0 * median_ratio);
+  std::printf("  GetLatest %d devices x %d metrics      p50 %.2f ms  p99 %.2f ms  (%zu serial calls)\n",
+              kLatestDevices, kLatestMetrics, percentile(0.50), percentile(0.99), latest_ms.size());
   std::printf("  DeviceSchemaResolver.Resolve (cached)  %10.0f look-ups/s\n", resolve_rate);
   std::printf("  ImportDevices, %d new rows         %10.0f devices/s\n", import_rows, import_rate);
   std::printf("  ImportDevices, same rows again         %10.0f devices/s (all unchanged)\n", rerun_rate);

@@ -738,7 +738,7 @@ const std::map<std::string, std::vector<DataScopeCheck>>& DataScopeChecks() {
            Subscription subscription(world, credential.key, SubscribeTo(world.acme.parent));
            AwaitLive(world, subscription);
            REQUIRE_FALSE(subscription.ended.load());
-           RevokeAppCredential(world.acme.tenant_id, credential.key_id);
+           RevokeAppCredential(world.acme.tenant_id, credential.key_id, world.env.server.server().auth_invalidator());
            const absl::Time revoked_at = absl::Now();
            REQUIRE(WaitFor(absl::Seconds(3), [&] { return subscription.ended.load(); }));
            CHECK(subscription.ended_at - revoked_at < kRevocationBound);
@@ -923,12 +923,13 @@ TEST_CASE("app grant: a narrower grant and a revoked credential take effect on t
   telpb::GetLatestResponse response;
   REQUIRE(world.GetLatest(credential.key, world.acme.parent, {world.out.device_id()}, {"on"}, &response).ok());
   CHECK(response.values_size() == 1);
-  UpdateAppCredentialGrant(world.acme.tenant_id, credential.key_id, AppWorld::NarrowGrant());
+  UpdateAppCredentialGrant(world.acme.tenant_id, credential.key_id, AppWorld::NarrowGrant(),
+                           world.env.server.server().auth_invalidator());
   CHECK(world.GetLatest(credential.key, world.acme.parent, {world.out.device_id()}, {}, &response).error_code() ==
         grpc::NOT_FOUND);
   CHECK(world.GetLatest(credential.key, world.acme.parent, {world.in0.device_id()}, {"on"}, &response)
             .error_code() == grpc::PERMISSION_DENIED);
-  RevokeAppCredential(world.acme.tenant_id, credential.key_id);
+  RevokeAppCredential(world.acme.tenant_id, credential.key_id, world.env.server.server().auth_invalidator());
   CHECK(world.GetLatest(credential.key, world.acme.parent, {world.in0.device_id()}, {}, &response).error_code() ==
         grpc::UNAUTHENTICATED);
 }

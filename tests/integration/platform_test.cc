@@ -217,6 +217,40 @@ TEST_CASE("redis: the client reconnects after its connection is killed", "[platf
   CHECK(new_id->integer != id->integer);
 }
 
+TEST_CASE("redis: commands from two threads overlap on the pool instead of queueing on one connection",
+          "[platform][integration]") {
+  // BLPOP on a key nobody pushes to holds its connection for its whole timeout without keeping Redis busy (unlike
+  // DEBUG SLEEP), so two of them take ~1x the timeout when their connections overlap and ~2x when they queue.
+  constexpr absl::Duration kBlock = absl::Milliseconds(400);
+  auto elapsed_for_two = [&](int pool_size) {
+    auto client = RedisClient::Create({.url = RedisUrl(), .pool_size = pool_size});
+    REQUIRE(client.ok());
+    REQUIRE((*client)->Ping().ok());
+    const std::string key = UniqueId("pb:test:blpop:");
+    std::vector<absl::Status> statuses(2);
+    const absl::Time start = absl::Now();
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i) {
+      threads.emplace_back([&, i] {
+        auto reply = (*client)->Command({"BLPOP", absl::StrCat(key, ":", i), "0.4"});
+        statuses[i] = reply.status();
+        if (reply.ok()) CHECK(reply->type == RedisReply::Type::kNil);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    for (const auto& status : statuses) CHECK(status.ok());
+    return absl::Now() - start;
+  };
+  const absl::Duration pooled = elapsed_for_two(kDefaultRedisPoolSize);
+  INFO("two BLPOPs of " << absl::FormatDuration(kBlock) << " on the pool took " << absl::FormatDuration(pooled));
+  CHECK(pooled >= kBlock);
+  CHECK(pooled < 1.5 * kBlock);
+  // The same with one connection queues, which is what the test tells apart.
+  const absl::Duration single = elapsed_for_two(1);
+  INFO("on one connection they took " << absl::FormatDuration(single));
+  CHECK(single >= 2 * kBlock);
+}
+
 TEST_CASE("redis: an unreachable server is UNAVAILABLE, not a hang", "[platform][integration]") {
   auto client = RedisClient::Create({.url = "redis://127.0.0.1:1", .connect_timeout = absl::Milliseconds(500)});
   REQUIRE(client.ok());

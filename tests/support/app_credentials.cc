@@ -35,22 +35,24 @@ TestAppCredential MintAppCredential(const std::string& tenant_id, const access::
 }
 
 void UpdateAppCredentialGrant(const std::string& tenant_id, const std::string& key_id,
-                              const access::v1::AppGrant& grant) {
+                              const access::v1::AppGrant& grant, AuthInvalidator& auth) {
   absl::Status status = Pool().Transact(TenantScope::Tenant(tenant_id), [&](pqxx::work& work) -> absl::Status {
     if (!UpdateAppKeyGrant(work, tenant_id, key_id, grant)) return absl::NotFoundError("no such app credential");
     return absl::OkStatus();
   });
   INFO(status.ToString());
   REQUIRE(status.ok());
+  auth.TenantKeysChanged(tenant_id);
 }
 
-void RevokeAppCredential(const std::string& tenant_id, const std::string& key_id) {
+void RevokeAppCredential(const std::string& tenant_id, const std::string& key_id, AuthInvalidator& auth) {
   absl::Status status = Pool().Transact(TenantScope::Tenant(tenant_id), [&](pqxx::work& work) -> absl::Status {
     if (!RevokeAppKey(work, tenant_id, key_id)) return absl::NotFoundError("no such app credential");
     return absl::OkStatus();
   });
   INFO(status.ToString());
   REQUIRE(status.ok());
+  auth.TenantKeysChanged(tenant_id);
 }
 
 access::v1::AppGrant EveryScopeGrant() {

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/auth_cache.h"
 #include "parkbase/access/v1/access.pb.h"
 
 namespace parkbase::testing {
@@ -15,10 +16,11 @@ struct TestAppCredential {
 
 // Mints an app credential of `tenant_id` carrying `grant` in the process's database. REQUIREs success.
 TestAppCredential MintAppCredential(const std::string& tenant_id, const access::v1::AppGrant& grant);
-// Replaces its grant (an upgrade) or revokes it, as the marketplace would. REQUIRE success.
+// Replaces its grant (an upgrade) or revokes it, as the marketplace would: committed, then told to `auth` (the
+// server's, PlatformServer::auth_invalidator, so its cached keys and every replica's see it). REQUIRE success.
 void UpdateAppCredentialGrant(const std::string& tenant_id, const std::string& key_id,
-                              const access::v1::AppGrant& grant);
-void RevokeAppCredential(const std::string& tenant_id, const std::string& key_id);
+                              const access::v1::AppGrant& grant, AuthInvalidator& auth);
+void RevokeAppCredential(const std::string& tenant_id, const std::string& key_id, AuthInvalidator& auth);
 
 // A grant holding every scope of kAppScopes and narrowing nothing else.
 access::v1::AppGrant EveryScopeGrant();

@@ -1,0 +1,193 @@
+#include "common/auth_cache.h"
+
+#include <openssl/crypto.h>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/redis_keys.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+
+namespace parkbase {
+namespace {
+
+void LogLostBump(const std::string& tenant_id, const absl::Status& status) {
+  LogLine(LogLevel::kWarning, "auth invalidation lost; other replicas see it within the cache ttl")
+      .Str("tenant", tenant_id)
+      .Str("error", status.message())
+      .Emit();
+}
+
+bool SameDigest(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+RedisAuthInvalidator::RedisAuthInvalidator(RedisClient& redis) : redis_(redis) {}
+
+void RedisAuthInvalidator::TenantKeysChanged(const std::string& tenant_id) {
+  absl::StatusOr<int64_t> bumped = redis_keys::BumpEpoch(redis_, redis_keys::AuthEpoch(tenant_id));
+  if (!bumped.ok()) LogLostBump(tenant_id, bumped.status());
+}
+
+CachingAuthenticator::CachingAuthenticator(PgAuthenticator& database, RedisClient& redis, Clock& clock,
+                                           Options options, prometheus::Registry* registry)
+    : database_(database), redis_(redis), clock_(clock), options_(options) {
+  if (registry != nullptr) {
+    auto& family = prometheus::BuildCounter()
+                       .Name("parkbase_auth_cache_lookups_total")
+                       .Help("API key authentications by how the in-process cache answered: hit, miss (the "
+                             "database answered and the key was cached), bypass (Redis unreachable, the database "
+                             "answered), wrong_secret (refused against a cached key)")
+                       .Register(*registry);
+    hits_ = &family.Add({{"result", "hit"}});
+    misses_ = &family.Add({{"result", "miss"}});
+    bypassed_ = &family.Add({{"result", "bypass"}});
+    wrong_secrets_ = &family.Add({{"result", "wrong_secret"}});
+  }
+}
+
+void CachingAuthenticator::Count(prometheus::Counter* counter, int64_t Stats::*field) {
+  if (counter != nullptr) counter->Increment();
+  absl::MutexLock lock(&mu_);
+  ++(stats_.*field);
+}
+
+CachingAuthenticator::Stats CachingAuthenticator::stats() {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+size_t CachingAuthenticator::cached_entries() {
+  absl::MutexLock lock(&mu_);
+  return entry_count_;
+}
+
+void CachingAuthenticator::SweepExpiredLocked(absl::Time now) {
+  if (now - last_sweep_ < options_.ttl) return;
+  last_sweep_ = now;
+  for (auto tenant = entries_.begin(); tenant != entries_.end();) {
+    auto& keys = tenant->second;
+    for (auto entry = keys.begin(); entry != keys.end();) {
+      if (now - entry->second.loaded >= options_.ttl || now >= entry->second.expire) {
+        keys.erase(entry++);
+        --entry_count_;
+      } else {
+        ++entry;
+      }
+    }
+    if (keys.empty()) {
+      entries_.erase(tenant++);
+    } else {
+      ++tenant;
+    }
+  }
+}
+
+void CachingAuthenticator::ForgetTenantLocked(const std::string& tenant_id) {
+  auto found = entries_.find(tenant_id);
+  if (found == entries_.end()) return;
+  entry_count_ -= found->second.size();
+  entries_.erase(found);
+}
+
+std::optional<int64_t> CachingAuthenticator::CurrentEpoch(const std::string& tenant_id) {
+  const absl::Time now = clock_.Now();
+  int64_t generation = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto found = epochs_.find(tenant_id);
+    if (found != epochs_.end() && now - found->second.checked < options_.epoch_check_interval) {
+      if (!found->second.known) return std::nullopt;
+      return found->second.value;
+    }
+    generation = generation_;
+  }
+  absl::StatusOr<int64_t> epoch = redis_keys::ReadEpoch(redis_, redis_keys::AuthEpoch(tenant_id));
+  absl::MutexLock lock(&mu_);
+  if (!epoch.ok()) {
+    // Whatever is cached may have been revoked while Redis was out of reach, its bump lost: nothing cached
+    // before the outage is served after it.
+    entries_.clear();
+    entry_count_ = 0;
+    epochs_[tenant_id] = Epoch{0, now, false};
+    return std::nullopt;
+  }
+  // A read that began before one of this process's own invalidations may predate its bump: used once, not kept.
+  if (generation == generation_) {
+    if (epochs_.size() >= options_.max_entries) epochs_.clear();
+    epochs_[tenant_id] = Epoch{*epoch, now, true};
+  }
+  return *epoch;
+}
+
+absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view authorization) {
+  absl::StatusOr<ApiKeyParts> parts = ParseAuthorization(authorization);
+  if (!parts.ok()) return parts.status();
+  int64_t generation = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    generation = generation_;
+  }
+  // The epoch first, then the database: an answer is filed under an epoch read before it, never after, so a
+  // change committed between the two is caught by the next epoch check.
+  const std::optional<int64_t> epoch = CurrentEpoch(parts->tenant_id);
+  if (!epoch.has_value()) {
+    Count(bypassed_, &Stats::bypassed);
+    return database_.Lookup(*parts, nullptr);
+  }
+  const std::string secret_sha256 = Sha256Hex(parts->secret);
+  const absl::Time now = clock_.Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto tenant = entries_.find(parts->tenant_id);
+    if (tenant != entries_.end()) {
+      auto found = tenant->second.find(parts->key_id);
+      if (found != tenant->second.end()) {
+        const Entry& entry = found->second;
+        if (entry.epoch == *epoch && now - entry.loaded < options_.ttl && now < entry.expire) {
+          if (SameDigest(entry.secret_sha256, secret_sha256)) {
+            ++stats_.hits;
+            if (hits_ != nullptr) hits_->Increment();
+            return entry.principal;
+          }
+          ++stats_.wrong_secrets;
+          if (wrong_secrets_ != nullptr) wrong_secrets_->Increment();
+          // The database's own answer for a wrong secret (auth.cc), without asking it.
+          return absl::UnauthenticatedError("authorization: unknown API key or wrong secret");
+        }
+      }
+    }
+  }
+  Count(misses_, &Stats::misses);
+  absl::Time expire = absl::InfiniteFuture();
+  absl::StatusOr<Principal> principal = database_.Lookup(*parts, &expire);
+  if (!principal.ok()) return principal;
+  absl::MutexLock lock(&mu_);
+  if (generation != generation_) return principal;  // an invalidation here raced the look-up: not kept
+  SweepExpiredLocked(now);
+  if (entry_count_ >= options_.max_entries) {
+    entries_.clear();
+    entry_count_ = 0;
+  }
+  auto [slot, inserted] = entries_[parts->tenant_id].insert_or_assign(
+      parts->key_id, Entry{*principal, secret_sha256, *epoch, now, expire});
+  (void)slot;
+  if (inserted) ++entry_count_;
+  return principal;
+}
+
+void CachingAuthenticator::TenantKeysChanged(const std::string& tenant_id) {
+  absl::StatusOr<int64_t> bumped = redis_keys::BumpEpoch(redis_, redis_keys::AuthEpoch(tenant_id));
+  if (!bumped.ok()) LogLostBump(tenant_id, bumped.status());
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  ++generation_;
+  ForgetTenantLocked(tenant_id);
+  // The bumped value is this tenant's epoch from now on here; without one, this replica bypasses the cache for
+  // the tenant until Redis answers again.
+  epochs_[tenant_id] = bumped.ok() ? Epoch{*bumped, now, true} : Epoch{0, now, false};
+}
+
+}  // namespace parkbase
