@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/db.h"
+#include "common/executor.h"
 #include "common/health.h"
 #include "common/metrics.h"
 #include "common/page_token.h"
@@ -40,7 +41,13 @@ inline constexpr char kLivenessHealthName[] = "liveness";
 class ServiceHost {
  public:
   ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
-              prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser);
+              prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser,
+              BlockingExecutor& executor);
+
+  // Destroys what it owns in the reverse order of Own, so an object goes before the objects it was built on.
+  ~ServiceHost();
+  ServiceHost(const ServiceHost&) = delete;
+  ServiceHost& operator=(const ServiceHost&) = delete;
 
   const ServerConfig& config() const { return config_; }
   DbPool& db() { return db_; }
@@ -52,6 +59,8 @@ class ServiceHost {
   PageTokens& page_tokens() { return page_tokens_; }
   // Parses requests for services that take wire bytes (raw_requests.h).
   RequestParser& parser() { return parser_; }
+  // Runs the blocking work of callback-API handlers (--callback_executor_threads), never on a reactor thread.
+  BlockingExecutor& executor() { return executor_; }
 
   // Adds a gRPC service to the server. `full_name` (e.g. parkbase.tenant.v1.TenantService) is its health name.
   void AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies);
@@ -80,6 +89,7 @@ class ServiceHost {
   CallRunner& calls_;
   PageTokens& page_tokens_;
   RequestParser& parser_;
+  BlockingExecutor& executor_;
   std::vector<Registration> registrations_;
   std::vector<std::shared_ptr<void>> owned_;
 };
@@ -137,6 +147,8 @@ class PlatformServer {
   std::unique_ptr<CallRunner> calls_;
   std::unique_ptr<RequestParser> parser_;
   std::unique_ptr<PageTokens> page_tokens_;
+  // Outlives the services (host_): their callback handlers queue work on it until the server has shut down.
+  std::unique_ptr<BlockingExecutor> executor_;
   std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<grpc::Server> server_;
