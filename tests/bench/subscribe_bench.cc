@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -100,6 +101,23 @@ int64_t RssBytes(int pid) {
   return 0;
 }
 
+// User plus system CPU seconds a process has used (0 when unknown).
+double CpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t end = stat.rfind(')');
+  if (end == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(end + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 std::string LoadAverage() {
   std::ifstream in("/proc/loadavg");
   std::string one, five, fifteen;
@@ -156,7 +174,7 @@ Tenant SetUpTenant(const std::shared_ptr<grpc::Channel>& channel, const std::str
     message.set_parent(tenant.parent);
     for (int d = 0; d < devices; ++d) {
       devicepb::Device* device = message.add_devices();
-      device->set_device_id(absl::StrCat("d", d));
+      device->set_device_id(absl::StrFormat("dev-%04d", d));
       device->set_device_type_id("sensor");
       device->set_serial_number(absl::StrCat("SUB-", tenant_id, "-", d));
       tenant.devices.push_back(device->device_id());
@@ -362,12 +380,14 @@ int main(int argc, char** argv) {
   std::printf("load average after subscribing: %s\n", LoadAverage().c_str());
   std::fflush(stdout);
 
-  // Write: each tenant a batch every interval, points on devices round robin; value = the batch's number.
+  // Write: each tenant a batch every interval (tenant t at t/tenants of it), points on devices round robin; a point's
+// value is its batch's number.
   const int duration_s = absl::GetFlag(FLAGS_duration_s);
   const int rounds = static_cast<int>(absl::Seconds(duration_s) / interval);
   std::vector<Batch> batches(static_cast<size_t>(rounds) * tenants_count);
   const int writers = std::max(1, absl::GetFlag(FLAGS_writer_threads));
   const absl::Time write_start = absl::Now() + absl::Milliseconds(200);
+  const double cpu_before = CpuSeconds(pid);
   std::vector<std::thread> writer_threads;
   std::atomic<int> write_failures{0};
   std::string first_write_failure;
@@ -377,9 +397,10 @@ int main(int argc, char** argv) {
       auto stub = telpb::TelemetryService::NewStub(setup_channel);
       std::vector<int> cursor(tenants_count, 0);
       for (int round = 0; round < rounds; ++round) {
-        const absl::Time due = write_start + round * interval;
-        absl::SleepFor(due - absl::Now());
         for (int t = w; t < tenants_count; t += writers) {
+          // Tenants' writes are spread over the interval, as unsynchronised gateways' are.
+          const absl::Time due = write_start + round * interval + t * (interval / tenants_count);
+          absl::SleepFor(due - absl::Now());
           const int64_t number = static_cast<int64_t>(round) * tenants_count + t;
           Batch& batch = batches[number];
           batch.tenant = t;
@@ -416,9 +437,17 @@ int main(int argc, char** argv) {
   }
   for (auto& thread : writer_threads) thread.join();
   const double write_seconds = absl::ToDoubleSeconds(absl::Now() - write_start);
-  std::printf("write phase: %zu batches in %.1f s (%d failed%s%s), load average %s\n", batches.size(), write_seconds,
+  const double cpu_used = CpuSeconds(pid) - cpu_before;
+  int64_t points_written = 0;
+  for (const Batch& batch : batches) points_written += batch.ok ? static_cast<int64_t>(batch.devices.size()) : 0;
+  std::printf("write phase: %zu batches, %lld points in %.1f s (%.0f points/s; %d failed%s%s), load average %s\n",
+              batches.size(), static_cast<long long>(points_written), write_seconds, points_written / write_seconds,
               write_failures.load(), first_write_failure.empty() ? "" : "; first: ", first_write_failure.c_str(),
               LoadAverage().c_str());
+  if (pid > 0) {
+    std::printf("server CPU during the write phase: %.1f s in %.1f s (%.0f%% of one core)\n", cpu_used, write_seconds,
+                100 * cpu_used / write_seconds);
+  }
   absl::SleepFor(absl::Seconds(3));  // the last deliveries
   const int64_t rss_after = RssBytes(pid);
 
