@@ -48,7 +48,7 @@ TEST_CASE("config: each bad value is refused naming its flag", "[config][unit]")
   CHECK(std::string(status.message()).find(flag) != std::string::npos);
 }
 
-TEST_CASE("config: the stream cap is no longer tied to threads; streams that hold one still are",
+TEST_CASE("config: the stream cap is no longer tied to threads but streams that hold one still are",
           "[config][unit]") {
   ServerConfig config = Valid();
   config.server_threads = 64;
