@@ -162,7 +162,8 @@ done
 }
 wanted_service=parkbase.telemetry.v1.TelemetryService
 [[ "$benchmark" != marketplace ]] || wanted_service=parkbase.marketplace.v1.MarketplaceService
-if ! grpcurl -plaintext "$address" list 2>/dev/null | grep -qxF "$wanted_service"; then
+# grep -c reads all of grpcurl's output: grep -q would stop at the match and fail the pipe under pipefail.
+if ! grpcurl -plaintext "$address" list 2>/dev/null | grep -cxF "$wanted_service" >/dev/null; then
   pb_die "parkbase serve does not offer $wanted_service"
 fi
 
