@@ -230,11 +230,12 @@ void LiveHub::Run(std::shared_ptr<Reader> reader) {
       return subscriber->filter().scope.grant() != nullptr;
     });
     if (any_grant) devices = manager_.ResolveLiveDevices(reader->tenant_id, decoded);
+    const TelemetryManager::LiveIndex index = TelemetryManager::IndexLiveBlocks(decoded);
     gone.clear();
     double queued = 0;
     for (const auto& subscriber : subscribers) {
       std::vector<std::vector<pb::DataPoint>> points =
-          TelemetryManager::FilterDecoded(subscriber->filter(), decoded, devices);
+          TelemetryManager::FilterDecoded(subscriber->filter(), decoded, devices, &index);
       for (std::vector<pb::DataPoint>& block_points : points) {
         if (block_points.empty()) continue;
         pb::SubscribeResponse response;

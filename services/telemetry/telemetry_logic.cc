@@ -758,9 +758,17 @@ TelemetryManager::LiveDevices TelemetryManager::ResolveLiveDevices(
   return devices;
 }
 
+TelemetryManager::LiveIndex TelemetryManager::IndexLiveBlocks(const std::vector<std::vector<SeriesEntry>>& decoded) {
+  LiveIndex index(decoded.size());
+  for (size_t b = 0; b < decoded.size(); ++b) {
+    for (size_t e = 0; e < decoded[b].size(); ++e) index[b][decoded[b][e].device_id].push_back(static_cast<int>(e));
+  }
+  return index;
+}
+
 std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterDecoded(
     const SubscriptionFilter& filter, const std::vector<std::vector<SeriesEntry>>& decoded,
-    const LiveDevices& devices) {
+    const LiveDevices& devices, const LiveIndex* index) {
   const DataScope& scope = filter.scope;
   auto keep = [&](absl::string_view device, absl::string_view metric) {
     if (!filter.device_ids.empty() &&
@@ -777,8 +785,22 @@ std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterDecoded(
     return found != devices.end() && scope.CoversDevice(*found->second);
   };
   std::vector<std::vector<pb::DataPoint>> points(decoded.size());
+  std::vector<int> entries;
   for (size_t b = 0; b < decoded.size(); ++b) {
-    for (const SeriesEntry& entry : decoded[b]) {
+    entries.clear();
+    if (index != nullptr && b < index->size() && !filter.device_ids.empty()) {
+      // Only the followed devices' series, in the block's order.
+      for (const std::string& device : filter.device_ids) {
+        auto found = (*index)[b].find(device);
+        if (found != (*index)[b].end()) entries.insert(entries.end(), found->second.begin(), found->second.end());
+      }
+      std::sort(entries.begin(), entries.end());
+      entries.erase(std::unique(entries.begin(), entries.end()), entries.end());  // a device named twice
+    } else {
+      for (size_t e = 0; e < decoded[b].size(); ++e) entries.push_back(static_cast<int>(e));
+    }
+    for (int e : entries) {
+      const SeriesEntry& entry = decoded[b][e];
       if (!keep(entry.device_id, entry.metric)) continue;
       for (size_t i = 0; i < entry.data.size(); ++i) {
         pb::DataPoint& point = points[b].emplace_back();

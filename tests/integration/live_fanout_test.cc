@@ -99,10 +99,12 @@ TEST_CASE("live fan-out: 200 subscribers of one tenant share one Redis reader, w
   constexpr int kSubscribers = 200;
   std::vector<std::unique_ptr<LiveClient>> clients;
   for (int i = 0; i < kSubscribers; ++i) {
-    // Half follow the whole tenant, half one device each: all are served by the same reader.
-    clients.push_back(std::make_unique<LiveClient>(
-        *env.stub, acme.keys.developer_key,
-        i % 2 == 0 ? SubscribeTo(acme.parent) : SubscribeTo(acme.parent, {i % 4 == 1 ? d0 : d1})));
+    // Half follow the whole tenant, half one device each (subscriber 1 names its device twice, and must still get
+    // each point once): all are served by the same reader.
+    telpb::SubscribeRequest request = i % 2 == 0 ? SubscribeTo(acme.parent)
+                                      : i == 1   ? SubscribeTo(acme.parent, {d0, d0})
+                                                 : SubscribeTo(acme.parent, {i % 4 == 1 ? d0 : d1});
+    clients.push_back(std::make_unique<LiveClient>(*env.stub, acme.keys.developer_key, request));
   }
   REQUIRE(WaitFor(absl::Seconds(20), [&] {
     for (const auto& client : clients) {
