@@ -21,6 +21,13 @@
 #                              times SearchApps over a fixed query mix at 1 and 8 clients next to the store's own time
 #                              and EXPLAIN ANALYZE of the slowest statements. Builds only `parkbase` and
 #                              `marketplace_bench`. The last line reads `marketplace-search apps=<N> p99_ms=<P> ...`.
+#   scripts/bench.sh subscribe live subscriptions (docs/performance.md): 100 tenants x 100 Subscribe streams (each
+#                              following 10 devices) over 4 connections while 10,000 points/s are written; the server
+#                              runs with the stream limits raised for 100 subscribers per tenant (--max_streams_per_key
+#                              and --max_streams_per_tenant 128, --max_streams 12000). Prints streams established,
+#                              server RSS per idle stream, commit-to-receipt latency and points delivered vs expected.
+#                              Builds only `parkbase` and `subscribe_bench`. The last line reads
+#                              `subscribe streams=<N> bytes_per_idle_stream=<B> p99_ms=<P> delivered=<D> expected=<E>`.
 #
 # Environment: PARKBASE_BUILD_DIR (build folder, default build/), PB_BENCH_ARGS (extra flags of the benchmark
 # program, e.g. "--in_flight=2" for ingest, "--apps=2000 --clients=1,4" for marketplace),
@@ -35,12 +42,12 @@ source scripts/lib.sh
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;/shellcheck/d;s/^# \{0,1\}//;p}' "$0"; }
 
 case "${1:-}" in
-  ingest | marketplace) ;;
+  ingest | marketplace | subscribe) ;;
   -h | --help)
     usage
     exit 0
     ;;
-  "") pb_die "which benchmark? (scripts/bench.sh ingest|marketplace; --help)" ;;
+  "") pb_die "which benchmark? (scripts/bench.sh ingest|marketplace|subscribe; --help)" ;;
   *) pb_die "unknown benchmark '$1' (try --help)" ;;
 esac
 benchmark="$1"
@@ -76,6 +83,19 @@ if [[ "$benchmark" == marketplace ]]; then
   pb_log "building parkbase and marketplace_bench in $PB_BUILD_DIR"
   cmake --build "$PB_BUILD_DIR" -j"$(nproc)" --target parkbase marketplace_bench >&2 || pb_die "build failed"
   bench_program=marketplace_bench
+elif [[ "$benchmark" == subscribe ]]; then
+  # As for marketplace: only the server and the benchmark.
+  PB_BUILD_DIR="${PARKBASE_BUILD_DIR:-$PB_ROOT/build}"
+  [[ "$PB_BUILD_DIR" == /* ]] || PB_BUILD_DIR="$PWD/$PB_BUILD_DIR"
+  export PB_BUILD_DIR
+  generator=(-G Ninja)
+  [[ ! -f "$PB_BUILD_DIR/CMakeCache.txt" ]] || generator=()
+  pb_ccache_launcher
+  cmake -S "$PB_ROOT" -B "$PB_BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_WERROR=ON \
+    "${PB_CCACHE_LAUNCHER[@]}" >/dev/null || pb_die "cmake configure failed"
+  pb_log "building parkbase and subscribe_bench in $PB_BUILD_DIR"
+  cmake --build "$PB_BUILD_DIR" -j"$(nproc)" --target parkbase subscribe_bench >&2 || pb_die "build failed"
+  bench_program=subscribe_bench
 else
   pb_build
   bench_program=telemetry_bench
@@ -126,6 +146,10 @@ key="$("$bin/parkbase" admin bootstrap-key --database_url="$admin_url" | tr -d '
 [[ -n "$key" ]] || pb_die "parkbase admin bootstrap-key printed no key"
 
 serve_flags=(--log_level=warning)
+if [[ "$benchmark" == subscribe ]]; then
+  # 100 subscribers per tenant, all on one key, on one replica: past the defaults (16 per key, 64 per tenant).
+  serve_flags+=(--max_streams_per_key=128 --max_streams_per_tenant=128 --max_streams=12000)
+fi
 if [[ -n "${PB_BENCH_COMPACTION_INTERVAL_MS:-}" ]]; then
   serve_flags+=(--telemetry_compaction_interval_ms="$PB_BENCH_COMPACTION_INTERVAL_MS")
 fi
@@ -158,11 +182,25 @@ done
 }
 wanted_service=parkbase.telemetry.v1.TelemetryService
 [[ "$benchmark" != marketplace ]] || wanted_service=parkbase.marketplace.v1.MarketplaceService
-if ! grpcurl -plaintext "$address" list 2>/dev/null | grep -qxF "$wanted_service"; then
+# grep -c reads all of grpcurl's output: grep -q would stop at the match and fail the pipe under pipefail.
+if ! grpcurl -plaintext "$address" list 2>/dev/null | grep -cxF "$wanted_service" >/dev/null; then
   pb_die "parkbase serve does not offer $wanted_service"
 fi
 
 read -r -a extra_args <<<"${PB_BENCH_ARGS:-}"
+if [[ "$benchmark" == subscribe ]]; then
+  pb_log "$(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  status=0
+  "$bin/subscribe_bench" --address="$address" --key="$key" --server_pid="$server_pid" "${extra_args[@]}" || status=$?
+  if ((status != 0)); then
+    pb_log "subscribe_bench failed (status $status); the server's log ends:"
+    tail -n 40 "$log" >&2 || true
+    exit "$status"
+  fi
+  cleanup >/dev/null 2>&1
+  trap - EXIT
+  exit 0
+fi
 if [[ "$benchmark" == marketplace ]]; then
   pb_log "$(nproc) CPUs; $("$PB_PG_BIN/postgres" --version)"
   status=0

@@ -9,7 +9,7 @@
 namespace parkbase {
 namespace {
 
-std::string Metadata(const grpc::ServerContext& context, absl::string_view key) {
+std::string Metadata(const grpc::ServerContextBase& context, absl::string_view key) {
   const auto& metadata = context.client_metadata();
   auto found = metadata.find(grpc::string_ref(key.data(), key.size()));
   if (found == metadata.end()) return "";
@@ -17,7 +17,7 @@ std::string Metadata(const grpc::ServerContext& context, absl::string_view key) 
 }
 
 // Request ids from clients are echoed only when short and printable, so logs cannot be forged through them.
-std::string RequestId(const grpc::ServerContext& context) {
+std::string RequestId(const grpc::ServerContextBase& context) {
   std::string id = Metadata(context, "x-request-id");
   const bool usable = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
     return c > 0x20 && c < 0x7F && c != '"' && c != '\\';
@@ -31,7 +31,7 @@ CallRunner::CallRunner(Authenticator& authenticator, StreamRegistry* streams, Au
                        const SourceAddresses* sources)
     : authenticator_(authenticator), streams_(streams), auth_failures_(auth_failures), sources_(sources) {}
 
-absl::StatusOr<Principal> CallRunner::Authenticate(const grpc::ServerContext& context) {
+absl::StatusOr<Principal> CallRunner::Authenticate(const grpc::ServerContextBase& context) {
   const std::string authorization = Metadata(context, "authorization");
   if (auth_failures_ == nullptr) return authenticator_.Authenticate(authorization);
   const std::string source = sources_ != nullptr ? sources_->Of(context.peer(), Metadata(context, "x-forwarded-for"))
@@ -45,7 +45,7 @@ absl::StatusOr<Principal> CallRunner::Authenticate(const grpc::ServerContext& co
   return principal;
 }
 
-grpc::Status CallRunner::Run(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
+grpc::Status CallRunner::Run(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
                              const google::protobuf::Message& request,
                              absl::FunctionRef<absl::Status(const Principal&)> body) {
   return Authenticated(context, method.name(), [&](const Principal& caller) -> absl::Status {
@@ -55,7 +55,7 @@ grpc::Status CallRunner::Run(grpc::ServerContext* context, const google::protobu
   });
 }
 
-grpc::Status CallRunner::Authenticated(grpc::ServerContext* context, absl::string_view method,
+grpc::Status CallRunner::Authenticated(grpc::ServerContextBase* context, absl::string_view method,
                                        absl::FunctionRef<absl::Status(const Principal&)> body) {
   const absl::Time start = absl::Now();
   const std::string request_id = RequestId(*context);
@@ -78,21 +78,57 @@ grpc::Status CallRunner::Authenticated(grpc::ServerContext* context, absl::strin
   return Finish(method, start, request_id, tenant, status);
 }
 
-grpc::Status CallRunner::RunStream(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
+grpc::Status CallRunner::RunStream(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
                                    const google::protobuf::Message* request, bool client_sends,
                                    absl::FunctionRef<absl::Status(const Principal&, StreamRegistry::Stream&)> body) {
   return Authenticated(context, method.name(), [&](const Principal& caller) -> absl::Status {
-    if (request != nullptr) {
-      absl::StatusOr<AccessGrant> grant = AdmitCall(caller, method, *request);
-      if (!grant.ok()) return grant.status();
-    }
-    if (streams_ == nullptr) return absl::UnavailableError("this server takes no streaming calls");
     absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> stream =
-        streams_->Open(context, caller, Metadata(*context, "authorization"), method.name(), client_sends);
+        AdmitStream(context, method, caller, request, client_sends, /*holds_thread=*/true);
     if (!stream.ok()) return stream.status();
-    if (request != nullptr) (*stream)->MarkAdmitted();
     return body(caller, **stream);
   });
+}
+
+absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> CallRunner::AdmitStream(
+    grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method, const Principal& caller,
+    const google::protobuf::Message* request, bool client_sends, bool holds_thread) {
+  if (request != nullptr) {
+    absl::StatusOr<AccessGrant> grant = AdmitCall(caller, method, *request);
+    if (!grant.ok()) return grant.status();
+  }
+  if (streams_ == nullptr) return absl::UnavailableError("this server takes no streaming calls");
+  absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> stream = streams_->Open(
+      context, caller, Metadata(*context, "authorization"), method.name(), client_sends, holds_thread);
+  if (!stream.ok()) return stream.status();
+  if (request != nullptr) (*stream)->MarkAdmitted();
+  return stream;
+}
+
+absl::StatusOr<CallRunner::OpenedStream> CallRunner::OpenStream(grpc::ServerContextBase* context,
+                                                                const google::protobuf::MethodDescriptor& method,
+                                                                const google::protobuf::Message& request,
+                                                                bool holds_thread, StreamCall* call) {
+  call->method = method.name();
+  call->start = absl::Now();
+  call->request_id = RequestId(*context);
+  context->AddInitialMetadata("x-request-id", call->request_id);
+  try {
+    absl::StatusOr<Principal> principal = Authenticate(*context);
+    if (!principal.ok()) return principal.status();
+    call->tenant = principal->tenant_id;
+    absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> stream =
+        AdmitStream(context, method, *principal, &request, /*client_sends=*/false, holds_thread);
+    if (!stream.ok()) return stream.status();
+    return OpenedStream{*std::move(principal), *std::move(stream)};
+  } catch (const std::exception& error) {
+    return absl::InternalError(error.what());
+  } catch (...) {
+    return absl::InternalError("unknown exception");
+  }
+}
+
+grpc::Status CallRunner::FinishStream(const StreamCall& call, const absl::Status& status) {
+  return Finish(call.method, call.start, call.request_id, call.tenant, status);
 }
 
 absl::StatusOr<AccessGrant> CallRunner::AdmitFirstMessage(const google::protobuf::MethodDescriptor& method,
@@ -104,7 +140,8 @@ absl::StatusOr<AccessGrant> CallRunner::AdmitFirstMessage(const google::protobuf
   return grant;
 }
 
-grpc::Status CallRunner::Refuse(grpc::ServerContext* context, absl::string_view method, const absl::Status& status) {
+grpc::Status CallRunner::Refuse(grpc::ServerContextBase* context, absl::string_view method,
+                                const absl::Status& status) {
   const std::string request_id = RequestId(*context);
   context->AddInitialMetadata("x-request-id", request_id);
   return Finish(method, absl::Now(), request_id, "", status);

@@ -4,11 +4,14 @@
 // prove that none skips it.
 #pragma once
 
-#include "absl/strings/string_view.h"
+#include <memory>
+#include <string>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/server_context.h"
@@ -30,13 +33,13 @@ class CallRunner {
 
   // Runs `body` for an authenticated caller whom `method`'s declared access rule admits with `request`
   // (common/access.h). Exceptions become INTERNAL (logged, never sent).
-  grpc::Status Run(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
+  grpc::Status Run(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
                    const google::protobuf::Message& request, absl::FunctionRef<absl::Status(const Principal&)> body);
 
   // The common handler shape: call a logic method `(logic.*method)(caller, request)` returning StatusOr<Response>
   // and store its value in `response`.
   template <typename Logic, typename Request, typename Response>
-  grpc::Status Serve(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method, Logic& logic,
+  grpc::Status Serve(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method, Logic& logic,
                      absl::StatusOr<Response> (Logic::*function)(const Principal&, const Request&),
                      const Request* request, Response* response) {
     return Run(context, method, *request, [&](const Principal& caller) -> absl::Status {
@@ -51,9 +54,29 @@ class CallRunner {
   // stream's handle (Touch it on every message, Check it before every side effect). A server stream's `request`
   // passes the access gate at once; a client stream (request null) passes it with its first message, through
   // AdmitFirstMessage — until then the handle's Check refuses every side effect.
-  grpc::Status RunStream(grpc::ServerContext* context, const google::protobuf::MethodDescriptor& method,
+  grpc::Status RunStream(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
                          const google::protobuf::Message* request, bool client_sends,
                          absl::FunctionRef<absl::Status(const Principal&, StreamRegistry::Stream&)> body);
+  // RunStream in two steps, for a stream served through gRPC's callback API, which outlives the function that opens
+  // it. OpenStream authenticates, checks `request` against the access rule and admits the stream (it blocks on the
+  // database: call it from an executor, never a reactor); FinishStream logs the call's line and maps its status.
+  // A stream refused by OpenStream is finished with FinishStream(call, refusal) like any other.
+  struct StreamCall {
+    std::string method;
+    std::string request_id;
+    std::string tenant;
+    absl::Time start;
+  };
+  struct OpenedStream {
+    Principal caller;
+    std::unique_ptr<StreamRegistry::Stream> stream;
+  };
+  absl::StatusOr<OpenedStream> OpenStream(grpc::ServerContextBase* context,
+                                          const google::protobuf::MethodDescriptor& method,
+                                          const google::protobuf::Message& request, bool holds_thread,
+                                          StreamCall* call);
+  grpc::Status FinishStream(const StreamCall& call, const absl::Status& status);
+
   // The access gate for a client stream's first message; marks the stream admitted.
   absl::StatusOr<AccessGrant> AdmitFirstMessage(const google::protobuf::MethodDescriptor& method,
                                                 const Principal& caller, const google::protobuf::Message& first,
@@ -61,17 +84,21 @@ class CallRunner {
 
   // Answers a call refused before its handler could run (a request that does not parse), with the same log line
   // and status mapping as every other call.
-  grpc::Status Refuse(grpc::ServerContext* context, absl::string_view method, const absl::Status& status);
+  grpc::Status Refuse(grpc::ServerContextBase* context, absl::string_view method, const absl::Status& status);
 
  private:
   // Authenticates the caller and runs `body`, with the log line and status mapping of every call.
-  grpc::Status Authenticated(grpc::ServerContext* context, absl::string_view method,
+  grpc::Status Authenticated(grpc::ServerContextBase* context, absl::string_view method,
                              absl::FunctionRef<absl::Status(const Principal&)> body);
   grpc::Status Finish(absl::string_view method, absl::Time start, const std::string& request_id,
                       const std::string& tenant, const absl::Status& status);
+  // Admits an authenticated caller's stream under the access rule (when `request` is given) and the stream limits.
+  absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> AdmitStream(
+      grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method, const Principal& caller,
+      const google::protobuf::Message* request, bool client_sends, bool holds_thread);
 
   // Authenticates under the failed-authentication limits.
-  absl::StatusOr<Principal> Authenticate(const grpc::ServerContext& context);
+  absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& context);
 
   Authenticator& authenticator_;
   StreamRegistry* streams_;

@@ -57,13 +57,24 @@ ABSL_FLAG(int32_t, drain_seconds, 5,
 ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "Largest request message accepted, 1 KiB to 256 MiB");
 ABSL_FLAG(int32_t, server_threads, 256, "Most threads serving calls at once, 16 to 4096");
 ABSL_FLAG(int32_t, max_streams, 0,
-          "Most streaming calls open at once on this server; 0: server_threads minus a reserve for unary calls");
+          "Most streaming calls open at once on this server, 0 to 1000000; 0: 16384 (streams that hold a thread are "
+          "also bounded by server_threads minus a reserve for unary calls)");
 ABSL_FLAG(int32_t, max_streams_per_key, 16, "Most streaming calls one API key may hold open on this server, 1 to 10000");
 ABSL_FLAG(int32_t, max_streams_per_tenant, 64,
           "Most streaming calls one tenant's keys may hold open on this server, 1 to 100000");
 ABSL_FLAG(int32_t, stream_idle_timeout_s, 300,
           "A client-streaming call (WriteStream, ImportDevices) that sends nothing for this long is ended, 1 to 86400");
 ABSL_FLAG(int32_t, stream_max_age_s, 3600, "Every streaming call is ended after this long (clients reconnect), 1 to 604800");
+ABSL_FLAG(int32_t, callback_executor_threads, 16,
+          "Threads for the blocking work of calls served through gRPC's callback API (Subscribe), 1 to 1024");
+ABSL_FLAG(int32_t, keepalive_time_ms, 60000,
+          "HTTP/2 keepalive: ping a connection idle this long, 1000 to 86400000 (GRPC_ARG_KEEPALIVE_TIME_MS)");
+ABSL_FLAG(int32_t, keepalive_timeout_ms, 20000,
+          "HTTP/2 keepalive: close a connection whose ping is unanswered this long, 1000 to 600000");
+ABSL_FLAG(bool, keepalive_permit_without_calls, false,
+          "HTTP/2 keepalive: ping, and accept clients' pings on, connections with no call open");
+ABSL_FLAG(int32_t, keepalive_min_ping_interval_ms, 10000,
+          "HTTP/2 keepalive: the shortest interval between a client's pings the server accepts, 1000 to 86400000");
 ABSL_FLAG(int64_t, max_parsing_bytes, int64_t{512} << 20,
           "Estimated memory of requests being parsed and held at once, server-wide; 16 MiB to 64 GiB");
 ABSL_FLAG(int32_t, bulk_statement_timeout_ms, 60000,
@@ -193,7 +204,11 @@ absl::Status CheckFlagArguments(int argc, char** argv) { return CheckFlagArgumen
 int StreamReserve(int server_threads) { return std::max(8, server_threads / 8); }
 
 int MaxStreams(const ServerConfig& config) {
-  return config.max_streams > 0 ? config.max_streams : config.server_threads - StreamReserve(config.server_threads);
+  return config.max_streams > 0 ? config.max_streams : kDefaultMaxStreams;
+}
+
+int MaxThreadStreams(const ServerConfig& config) {
+  return std::min(MaxStreams(config), config.server_threads - StreamReserve(config.server_threads));
 }
 
 absl::Status ApplyEnvironmentToFlags() {
@@ -276,8 +291,22 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (absl::Status s = CheckRange("drain_seconds", absl::ToInt64Seconds(config.drain), 0, 300); !s.ok()) return s;
   if (absl::Status s = CheckRange("max_message_bytes", config.max_message_bytes, 1024, 256 << 20); !s.ok()) return s;
   if (absl::Status s = CheckRange("server_threads", config.server_threads, 16, 4096); !s.ok()) return s;
-  if (absl::Status s = CheckRange("max_streams", config.max_streams, 0,
-                                  config.server_threads - StreamReserve(config.server_threads));
+  if (absl::Status s = CheckRange("max_streams", config.max_streams, 0, 1'000'000); !s.ok()) return s;
+  if (absl::Status s = CheckRange("callback_executor_threads", config.callback_executor_threads, 1, 1024); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("keepalive_time_ms", absl::ToInt64Milliseconds(config.keepalive_time), 1000,
+                                  86'400'000);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("keepalive_timeout_ms", absl::ToInt64Milliseconds(config.keepalive_timeout), 1000,
+                                  600'000);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("keepalive_min_ping_interval_ms",
+                                  absl::ToInt64Milliseconds(config.keepalive_min_ping_interval), 1000, 86'400'000);
       !s.ok()) {
     return s;
   }
@@ -371,6 +400,11 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.max_streams_per_tenant = absl::GetFlag(FLAGS_max_streams_per_tenant);
   config.stream_idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_stream_idle_timeout_s));
   config.stream_max_age = absl::Seconds(absl::GetFlag(FLAGS_stream_max_age_s));
+  config.callback_executor_threads = absl::GetFlag(FLAGS_callback_executor_threads);
+  config.keepalive_time = absl::Milliseconds(absl::GetFlag(FLAGS_keepalive_time_ms));
+  config.keepalive_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_keepalive_timeout_ms));
+  config.keepalive_permit_without_calls = absl::GetFlag(FLAGS_keepalive_permit_without_calls);
+  config.keepalive_min_ping_interval = absl::Milliseconds(absl::GetFlag(FLAGS_keepalive_min_ping_interval_ms));
   config.max_parsing_bytes = absl::GetFlag(FLAGS_max_parsing_bytes);
   config.bulk_statement_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_bulk_statement_timeout_ms));
   config.max_scan_bytes = absl::GetFlag(FLAGS_max_scan_bytes);

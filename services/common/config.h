@@ -45,6 +45,11 @@ ABSL_DECLARE_FLAG(int32_t, max_streams_per_key);
 ABSL_DECLARE_FLAG(int32_t, max_streams_per_tenant);
 ABSL_DECLARE_FLAG(int32_t, stream_idle_timeout_s);
 ABSL_DECLARE_FLAG(int32_t, stream_max_age_s);
+ABSL_DECLARE_FLAG(int32_t, callback_executor_threads);
+ABSL_DECLARE_FLAG(int32_t, keepalive_time_ms);
+ABSL_DECLARE_FLAG(int32_t, keepalive_timeout_ms);
+ABSL_DECLARE_FLAG(bool, keepalive_permit_without_calls);
+ABSL_DECLARE_FLAG(int32_t, keepalive_min_ping_interval_ms);
 ABSL_DECLARE_FLAG(int64_t, max_parsing_bytes);
 ABSL_DECLARE_FLAG(int32_t, bulk_statement_timeout_ms);
 ABSL_DECLARE_FLAG(int64_t, max_scan_bytes);
@@ -84,9 +89,10 @@ struct ServerConfig {
   absl::Duration drain = absl::Seconds(5);
   int max_message_bytes = 16 << 20;
   int server_threads = 256;
-  // Streaming calls (WriteStream, Subscribe, ImportDevices) each hold a server thread for their whole life; these
-  // bound them per API key, per tenant and per server, so one caller's streams never take the threads that other
-  // tenants' calls and the health check need. max_streams 0: server_threads minus StreamReserve(server_threads).
+  // Streaming calls (WriteStream, Subscribe, ImportDevices), bounded per API key, per tenant and per server, so one
+  // caller's streams never take what other tenants' calls and the health check need. Subscribe holds no thread
+  // (callback API) and costs only memory; the streams that still hold a synchronous thread each are bounded by
+  // server_threads minus StreamReserve(server_threads) as well. max_streams 0: kDefaultMaxStreams.
   int max_streams = 0;
   int max_streams_per_key = 16;
   int max_streams_per_tenant = 64;
@@ -94,6 +100,17 @@ struct ServerConfig {
   // reconnect), which also rebalances long-lived streams across replicas.
   absl::Duration stream_idle_timeout = absl::Minutes(5);
   absl::Duration stream_max_age = absl::Hours(1);
+  // Threads of the executor that runs the blocking work (authentication, PostgreSQL, Redis) of calls served through
+  // gRPC's callback API, whose own reactor threads must never block (common/executor.h).
+  int callback_executor_threads = 16;
+  // HTTP/2 keepalive (docs/operations.md): the server pings a connection idle for keepalive_time and drops it when
+  // the ping is not answered within keepalive_timeout, so a vanished subscriber's stream is freed; it accepts
+  // client pings no more often than keepalive_min_ping_interval, and pings (and accepts pings) on connections
+  // without calls only with keepalive_permit_without_calls.
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  bool keepalive_permit_without_calls = false;
+  absl::Duration keepalive_min_ping_interval = absl::Seconds(10);
   // Request bytes being parsed and held at once, server-wide (a parsed message takes several times its wire
   // size); calls wait for room, unary calls at most briefly before RESOURCE_EXHAUSTED.
   int64_t max_parsing_bytes = int64_t{512} << 20;
@@ -119,8 +136,13 @@ struct ServerConfig {
 // Threads kept back from streams when --max_streams is 0: enough for unary calls and health checks to go on while
 // every stream slot is taken (gRPC's synchronous server also needs a few threads to poll for new calls).
 int StreamReserve(int server_threads);
+// The server-wide cap on open streams when --max_streams is 0. A stream served through the callback API costs memory
+// only (docs/performance.md measures it per idle Subscribe); this many idle ones fit comfortably in a pod of 1 GiB.
+inline constexpr int kDefaultMaxStreams = 16'384;
 // The effective server-wide stream cap.
 int MaxStreams(const ServerConfig& config);
+// The cap on open streams that hold a synchronous server thread each: server_threads minus the reserve.
+int MaxThreadStreams(const ServerConfig& config);
 
 // Sets flags from PARKBASE_* environment variables. An environment variable that names no flag of this binary is
 // an error (a typo must not silently leave a default in force), except the names the tools and tests use:

@@ -52,7 +52,7 @@ int64_t ParseBudget::in_use() {
 }
 
 absl::StatusOr<ParseBudget::Reservation> ParseBudget::Reserve(int64_t bytes, absl::Duration max_wait,
-                                                              grpc::ServerContext* context) {
+                                                              grpc::ServerContextBase* context) {
   const int64_t wanted = std::clamp<int64_t>(bytes, 0, capacity_);
   const absl::Time deadline = absl::Now() + max_wait;
   absl::MutexLock lock(&mu_);

@@ -38,7 +38,7 @@ class ParseBudget {
 
   // Waits until `bytes` fit, at most `max_wait` (and not past the call's cancellation): then RESOURCE_EXHAUSTED
   // with RetryInfo. A request larger than the whole budget waits until it has the budget to itself.
-  absl::StatusOr<Reservation> Reserve(int64_t bytes, absl::Duration max_wait, grpc::ServerContext* context);
+  absl::StatusOr<Reservation> Reserve(int64_t bytes, absl::Duration max_wait, grpc::ServerContextBase* context);
 
   int64_t capacity() const { return capacity_; }
   int64_t in_use();

@@ -47,7 +47,7 @@ RequestParser::RequestParser(CallRunner& calls, ParseBudget& budget) : calls_(ca
   InstallProtobufLogHandler();
 }
 
-absl::StatusOr<ParseBudget::Reservation> RequestParser::Parse(grpc::ServerContext* context, grpc::ByteBuffer& buffer,
+absl::StatusOr<ParseBudget::Reservation> RequestParser::Parse(grpc::ServerContextBase* context, grpc::ByteBuffer& buffer,
                                                               google::protobuf::Message* message,
                                                               absl::Duration max_wait) {
   const int64_t wire_bytes = static_cast<int64_t>(buffer.Length());

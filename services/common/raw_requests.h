@@ -20,8 +20,10 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/impl/service_type.h"
+#include "grpcpp/impl/codegen/server_callback_handlers.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
+#include "grpcpp/support/server_callback.h"
 #include "grpcpp/support/sync_stream.h"
 
 namespace parkbase {
@@ -40,7 +42,7 @@ class RequestParser {
   // Parses `buffer` into `message` under a reservation of the budget, which the caller holds as long as it holds the
   // message. INVALID_ARGUMENT naming the field for bytes that are not a valid message; RESOURCE_EXHAUSTED when no
   // budget came within `max_wait`. `buffer` is emptied.
-  absl::StatusOr<ParseBudget::Reservation> Parse(grpc::ServerContext* context, grpc::ByteBuffer& buffer,
+  absl::StatusOr<ParseBudget::Reservation> Parse(grpc::ServerContextBase* context, grpc::ByteBuffer& buffer,
                                                  google::protobuf::Message* message, absl::Duration max_wait);
 
   CallRunner& calls() { return calls_; }
@@ -173,6 +175,19 @@ class OwnParsing : public GeneratedService {
                              RawStream<Request, Response> raw(context, stream, *parser);
                              return (impl->*handler)(context, &raw);
                            }));
+  }
+
+  // A server-streaming method served through gRPC's callback API: `reactor` makes the reactor of one call from its
+  // request's wire bytes, which the reactor parses (RequestParser::Parse) off the reactor thread, since parsing may
+  // wait for budget. The call holds no thread while it streams.
+  template <class Response>
+  void CallbackServerStream(
+      absl::string_view method,
+      std::function<grpc::ServerWriteReactor<Response>*(grpc::CallbackServerContext*, const grpc::ByteBuffer*)>
+          reactor) {
+    this->MarkMethodCallback(
+        Index(method),
+        new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, Response>(std::move(reactor)));
   }
 
  private:

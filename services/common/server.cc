@@ -70,7 +70,7 @@ class NoAuthCaches final : public AuthInvalidator {
 
 ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
                          prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens,
-                         RequestParser& parser, AuthInvalidator& auth_invalidator)
+                         RequestParser& parser, AuthInvalidator& auth_invalidator, BlockingExecutor& executor)
     : config_(config),
       db_(db),
       redis_(redis),
@@ -79,7 +79,12 @@ ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* re
       calls_(calls),
       page_tokens_(page_tokens),
       parser_(parser),
-      auth_invalidator_(auth_invalidator) {}
+      auth_invalidator_(auth_invalidator),
+      executor_(executor) {}
+
+ServiceHost::~ServiceHost() {
+  while (!owned_.empty()) owned_.pop_back();
+}
 
 void ServiceHost::AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies) {
   registrations_.push_back({service, std::move(full_name), std::move(dependencies)});
@@ -134,6 +139,7 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   }
   server->streams_ = std::make_unique<StreamRegistry>(
       StreamRegistry::Limits{.max_streams = MaxStreams(cfg),
+                             .max_thread_streams = MaxThreadStreams(cfg),
                              .per_key = cfg.max_streams_per_key,
                              .per_tenant = cfg.max_streams_per_tenant,
                              .idle_timeout = cfg.stream_idle_timeout,
@@ -152,9 +158,11 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   server->calls_ = std::make_unique<CallRunner>(*server->authenticator_, server->streams_.get(),
                                                 server->auth_failures_.get(), server->sources_.get());
   server->parser_ = std::make_unique<RequestParser>(*server->calls_, *server->parse_budget_);
+  server->executor_ = std::make_unique<BlockingExecutor>(
+      BlockingExecutor::Options{.threads = cfg.callback_executor_threads});
   server->host_ = std::make_unique<ServiceHost>(cfg, *server->db_, server->redis_.get(), *server->clock_,
                                                 *server->registry_, *server->calls_, *server->page_tokens_,
-                                                *server->parser_, *server->invalidator_);
+                                                *server->parser_, *server->invalidator_, *server->executor_);
   for (const auto& registrar : registrars) {
     if (absl::Status status = registrar(*server->host_); !status.ok()) return status;
   }
@@ -179,6 +187,17 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   grpc::ResourceQuota quota("parkbase");
   quota.SetMaxThreads(cfg.server_threads);
   builder.SetResourceQuota(quota);
+  // Keepalive: a subscriber that vanished without closing its connection is found by an unanswered ping, and its
+  // stream freed. The server keeps pinging an idle stream (a Subscribe may see no data for a long time), which
+  // gRPC would stop after two pings without data.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(cfg.keepalive_time)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(cfg.keepalive_timeout)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, cfg.keepalive_permit_without_calls ? 1 : 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(cfg.keepalive_min_ping_interval)));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(server->metrics_->MakeInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

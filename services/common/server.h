@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/db.h"
+#include "common/executor.h"
 #include "common/health.h"
 #include "common/metrics.h"
 #include "common/page_token.h"
@@ -42,12 +43,11 @@ class ServiceHost {
  public:
   ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
               prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser,
-              AuthInvalidator& auth_invalidator);
-  // Owned objects go in the reverse of the order they came in: a later one (a background thread) may use an
-  // earlier one (the pool it reads through) until it stops.
-  ~ServiceHost() {
-    while (!owned_.empty()) owned_.pop_back();
-  }
+              AuthInvalidator& auth_invalidator, BlockingExecutor& executor);
+
+  // Destroys what it owns in the reverse order of Own, so an object goes before the objects it was built on (a
+  // background thread stops before the pool it reads through).
+  ~ServiceHost();
   ServiceHost(const ServiceHost&) = delete;
   ServiceHost& operator=(const ServiceHost&) = delete;
 
@@ -63,6 +63,8 @@ class ServiceHost {
   RequestParser& parser() { return parser_; }
   // What a service calls after committing a change to who a key is or whether it is valid (auth_cache.h).
   AuthInvalidator& auth_invalidator() { return auth_invalidator_; }
+  // Runs the blocking work of callback-API handlers (--callback_executor_threads), never on a reactor thread.
+  BlockingExecutor& executor() { return executor_; }
 
   // Adds a gRPC service to the server. `full_name` (e.g. parkbase.tenant.v1.TenantService) is its health name.
   void AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies);
@@ -92,6 +94,7 @@ class ServiceHost {
   PageTokens& page_tokens_;
   RequestParser& parser_;
   AuthInvalidator& auth_invalidator_;
+  BlockingExecutor& executor_;
   std::vector<Registration> registrations_;
   std::vector<std::shared_ptr<void>> owned_;
 };
@@ -157,6 +160,8 @@ class PlatformServer {
   std::unique_ptr<CallRunner> calls_;
   std::unique_ptr<RequestParser> parser_;
   std::unique_ptr<PageTokens> page_tokens_;
+  // Outlives the services (host_): their callback handlers queue work on it until the server has shut down.
+  std::unique_ptr<BlockingExecutor> executor_;
   std::unique_ptr<ServiceHost> host_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<grpc::Server> server_;

@@ -64,11 +64,12 @@ int StreamRegistry::open() {
   return static_cast<int>(entries_.size());
 }
 
-absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> StreamRegistry::Open(grpc::ServerContext* context,
+absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> StreamRegistry::Open(grpc::ServerContextBase* context,
                                                                               const Principal& caller,
                                                                               std::string authorization,
                                                                               absl::string_view method,
-                                                                              bool client_sends) {
+                                                                              bool client_sends,
+                                                                              bool holds_thread) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   const std::string subject = absl::StrCat("tenants/", caller.tenant_id);
@@ -76,6 +77,13 @@ absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> StreamRegistry::Open(grp
     return QuotaError("server", "max_streams",
                       absl::StrCat("this server holds its maximum of ", limits_.max_streams,
                                    " open streams; retry, or use another replica"),
+                      kStreamRetryAfter);
+  }
+  if (holds_thread && thread_streams_ >= limits_.max_thread_streams) {
+    return QuotaError("server", "max_thread_streams",
+                      absl::StrCat("this server's ", limits_.max_thread_streams,
+                                   " threads for streams of this kind are taken (--server_threads minus a reserve); "
+                                   "retry, or use another replica"),
                       kStreamRetryAfter);
   }
   int& per_key = per_key_[caller.key_id];
@@ -93,6 +101,7 @@ absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> StreamRegistry::Open(grp
   }
   ++per_key;
   ++per_tenant;
+  if (holds_thread) ++thread_streams_;
   auto state = std::make_shared<Stream::State>();
   {
     absl::MutexLock state_lock(&state->mu);
@@ -100,7 +109,7 @@ absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> StreamRegistry::Open(grp
   }
   const int64_t id = next_id_++;
   entries_.emplace(id, Entry{context, caller.key_id, caller.tenant_id, std::move(authorization), std::string(method),
-                             client_sends, now, state});
+                             client_sends, holds_thread, now, state});
   return std::unique_ptr<Stream>(new Stream(*this, id, std::move(state)));
 }
 
@@ -110,6 +119,7 @@ void StreamRegistry::Close(int64_t id) {
   if (found == entries_.end()) return;
   if (--per_key_[found->second.key_id] <= 0) per_key_.erase(found->second.key_id);
   if (--per_tenant_[found->second.tenant_id] <= 0) per_tenant_.erase(found->second.tenant_id);
+  if (found->second.holds_thread) --thread_streams_;
   entries_.erase(found);
 }
 

@@ -3,8 +3,10 @@
 // suspended, device disabled), that sat idle, or that reached its maximum age.
 //
 // Why: gRPC's synchronous server holds one thread per open call. Without limits, one key's idle streams took every
-// thread and the server refused all other tenants' calls and its own health check. And authentication runs when a
-// call starts: a stream opened before a revocation would otherwise go on writing and reading for as long as the
+// thread and the server refused all other tenants' calls and its own health check. Streams served through the
+// callback API (Subscribe) hold no thread: they count against `max_streams` (memory) but not against
+// `max_thread_streams`, which bounds only the streams that still hold a synchronous thread. And authentication runs
+// when a call starts: a stream opened before a revocation would otherwise go on writing and reading for as long as the
 // client keeps it. The watchdog checks every open stream's credential again every `recheck_interval` through the
 // server's authenticator. That is the auth cache (auth_cache.h) when it is on: a revocation is then seen within
 // recheck_interval (250 ms) plus the cache's epoch check (250 ms) plus one Redis round trip, inside the documented
@@ -34,7 +36,10 @@ namespace parkbase {
 class StreamRegistry {
  public:
   struct Limits {
+    // Every open stream, whatever serves it (bounded by memory: docs/performance.md has the bytes an idle stream costs).
     int max_streams = 224;
+    // Streams that hold a synchronous server thread each: server_threads minus a reserve for unary calls and health.
+    int max_thread_streams = 224;
     int per_key = 16;
     int per_tenant = 64;
     absl::Duration idle_timeout = absl::Minutes(5);
@@ -79,9 +84,10 @@ class StreamRegistry {
   // Admits a stream of `caller` (authenticated with `authorization`, the raw metadata value). RESOURCE_EXHAUSTED
   // with QuotaFailure naming the limit and RetryInfo when the key, the tenant or the server is at its limit.
   // `client_sends`: the client streams messages (idleness applies, and a blocked read is cancelled to end it).
-  absl::StatusOr<std::unique_ptr<Stream>> Open(grpc::ServerContext* context, const Principal& caller,
+  // `holds_thread`: a synchronous handler serves it (max_thread_streams applies).
+  absl::StatusOr<std::unique_ptr<Stream>> Open(grpc::ServerContextBase* context, const Principal& caller,
                                                std::string authorization, absl::string_view method,
-                                               bool client_sends);
+                                               bool client_sends, bool holds_thread = true);
 
   // Streams open now.
   int open();
@@ -89,12 +95,13 @@ class StreamRegistry {
 
  private:
   struct Entry {
-    grpc::ServerContext* context;
+    grpc::ServerContextBase* context;
     std::string key_id;
     std::string tenant_id;
     std::string authorization;
     std::string method;
     bool client_sends;
+    bool holds_thread;
     absl::Time opened;
     std::shared_ptr<Stream::State> state;
     // When the stream was told to end (real time); a stream still open one interval later is cancelled.
@@ -114,6 +121,7 @@ class StreamRegistry {
   absl::flat_hash_map<int64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int> per_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int> per_tenant_ ABSL_GUARDED_BY(mu_);
+  int thread_streams_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Notification stop_;
   std::thread watchdog_;
 };

@@ -738,6 +738,53 @@ absl::StatusOr<SubscriptionFilter> TelemetryManager::AuthorizeSubscription(const
 
 std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterBlocks(const SubscriptionFilter& filter,
                                                                       const std::vector<absl::string_view>& blocks) {
+  const std::vector<std::vector<SeriesEntry>> decoded = DecodeLiveBlocks(blocks);
+  LiveDevices devices;
+  if (filter.scope.grant() != nullptr) devices = ResolveLiveDevices(filter.scope.tenant_id(), decoded);
+  return FilterDecoded(filter, decoded, devices);
+}
+
+std::vector<std::vector<SeriesEntry>> TelemetryManager::DecodeLiveBlocks(const std::vector<absl::string_view>& blocks) {
+  std::vector<std::vector<SeriesEntry>> decoded;
+  decoded.reserve(blocks.size());
+  for (absl::string_view block : blocks) {
+    absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(block);
+    decoded.push_back(entries.ok() ? *std::move(entries) : std::vector<SeriesEntry>());
+  }
+  return decoded;
+}
+
+TelemetryManager::LiveDevices TelemetryManager::ResolveLiveDevices(
+    const std::string& tenant_id, const std::vector<std::vector<SeriesEntry>>& decoded) {
+  // An app sees a device while its labels are inside the grant: asked of the registry as it is now, once for all
+  // the blocks' devices. A device that cannot be resolved (deleted, or the registry unreachable) is left out.
+  std::vector<std::string> ids;
+  absl::flat_hash_set<absl::string_view> seen;
+  for (const auto& entries : decoded) {
+    for (const SeriesEntry& entry : entries) {
+      if (seen.insert(entry.device_id).second) ids.push_back(entry.device_id);
+    }
+  }
+  LiveDevices devices;
+  std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved =
+      directory_.ResolveMany(tenant_id, ids, Freshness::kCommitted);
+  for (size_t i = 0; i < ids.size() && i < resolved.size(); ++i) {
+    if (resolved[i].ok() && *resolved[i] != nullptr) devices.emplace(ids[i], *resolved[i]);
+  }
+  return devices;
+}
+
+TelemetryManager::LiveIndex TelemetryManager::IndexLiveBlocks(const std::vector<std::vector<SeriesEntry>>& decoded) {
+  LiveIndex index(decoded.size());
+  for (size_t b = 0; b < decoded.size(); ++b) {
+    for (size_t e = 0; e < decoded[b].size(); ++e) index[b][decoded[b][e].device_id].push_back(static_cast<int>(e));
+  }
+  return index;
+}
+
+std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterDecoded(
+    const SubscriptionFilter& filter, const std::vector<std::vector<SeriesEntry>>& decoded,
+    const LiveDevices& devices, const LiveIndex* index) {
   const DataScope& scope = filter.scope;
   auto keep = [&](absl::string_view device, absl::string_view metric) {
     if (!filter.device_ids.empty() &&
@@ -748,35 +795,29 @@ std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterBlocks(const Sub
                                        filter.metrics.end()) {
       return false;
     }
-    return scope.CoversMetric(metric);
+    if (!scope.CoversMetric(metric)) return false;
+    if (scope.grant() == nullptr) return true;
+    auto found = devices.find(device);
+    return found != devices.end() && scope.CoversDevice(*found->second);
   };
-  std::vector<std::vector<SeriesEntry>> decoded;
-  decoded.reserve(blocks.size());
-  for (absl::string_view block : blocks) {
-    absl::StatusOr<std::vector<SeriesEntry>> entries = DecodeBlock(block, keep);
-    decoded.push_back(entries.ok() ? *std::move(entries) : std::vector<SeriesEntry>());
-  }
-  // An app sees a device while its labels are inside the grant: asked of the registry as it is now, once for all
-  // the blocks' devices. A device that cannot be resolved (deleted, or the registry unreachable) is left out.
-  absl::flat_hash_set<std::string> outside;
-  if (scope.grant() != nullptr) {
-    std::vector<std::string> ids;
-    absl::flat_hash_set<absl::string_view> seen;
-    for (const auto& entries : decoded) {
-      for (const SeriesEntry& entry : entries) {
-        if (seen.insert(entry.device_id).second) ids.push_back(entry.device_id);
-      }
-    }
-    std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> resolved =
-        directory_.ResolveMany(scope.tenant_id(), ids, scope.freshness());
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (!resolved[i].ok() || !scope.CoversDevice(**resolved[i])) outside.insert(ids[i]);
-    }
-  }
-  std::vector<std::vector<pb::DataPoint>> points(blocks.size());
+  std::vector<std::vector<pb::DataPoint>> points(decoded.size());
+  std::vector<int> entries;
   for (size_t b = 0; b < decoded.size(); ++b) {
-    for (const SeriesEntry& entry : decoded[b]) {
-      if (outside.contains(entry.device_id)) continue;
+    entries.clear();
+    if (index != nullptr && b < index->size() && !filter.device_ids.empty()) {
+      // Only the followed devices' series, in the block's order.
+      for (const std::string& device : filter.device_ids) {
+        auto found = (*index)[b].find(device);
+        if (found != (*index)[b].end()) entries.insert(entries.end(), found->second.begin(), found->second.end());
+      }
+      std::sort(entries.begin(), entries.end());
+      entries.erase(std::unique(entries.begin(), entries.end()), entries.end());  // a device named twice
+    } else {
+      for (size_t e = 0; e < decoded[b].size(); ++e) entries.push_back(static_cast<int>(e));
+    }
+    for (int e : entries) {
+      const SeriesEntry& entry = decoded[b][e];
+      if (!keep(entry.device_id, entry.metric)) continue;
       for (size_t i = 0; i < entry.data.size(); ++i) {
         pb::DataPoint& point = points[b].emplace_back();
         point.set_device(entry.device_id);

@@ -12,33 +12,30 @@
 #include "device/schema_resolver.h"
 #include "google/rpc/status.pb.h"
 #include "telemetry/device_directory.h"
+#include "telemetry/live_subscription.h"
 #include "telemetry/redis_state.h"
 #include "telemetry/telemetry_store.h"
 #include "telemetry/write_stream.h"
 
 namespace parkbase::telemetry {
-namespace {
-
-// How long one XREAD waits for new entries: also how soon a subscription notices that it must end (a revoked
-// credential: streams.h checks every 250 ms, so an ended subscription stops within about half a second).
-constexpr int kSubscribeBlockMs = 250;
-// Entries read at a time from the live stream.
-constexpr int kSubscribeReadCount = 100;
-
-}  // namespace
-
 TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, RequestParser& parser, TelemetryManager& manager,
-                                           std::string redis_url)
-    : OwnParsing(parser, pb::TelemetryService::service_full_name()),
-      calls_(calls),
-      manager_(manager),
-      redis_url_(std::move(redis_url)) {
+                                           LiveHub& hub, BlockingExecutor& executor)
+    : OwnParsing(parser, pb::TelemetryService::service_full_name()), calls_(calls), manager_(manager) {
   ParseUnary("Write", &TelemetryServiceImpl::Write);
   ParseStream("WriteStream", &TelemetryServiceImpl::ServeWriteStream);
   ParseUnary("GetLatest", &TelemetryServiceImpl::GetLatest);
   ParseUnary("ReadRange", &TelemetryServiceImpl::ReadRange);
   ParseUnary("Aggregate", &TelemetryServiceImpl::Aggregate);
-  ParseServerStream("Subscribe", &TelemetryServiceImpl::ServeSubscribe);
+  const LiveSubscription::Parts subscribe{.calls = calls,
+                                         .parser = parser,
+                                         .manager = manager,
+                                         .hub = hub,
+                                         .executor = executor,
+                                         .method = Method("Subscribe")};
+  CallbackServerStream<pb::SubscribeResponse>(
+      "Subscribe", [subscribe](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+        return LiveSubscription::Start(subscribe, context, request);
+      });
   ParseUnary("GetRetentionPolicy", &TelemetryServiceImpl::GetRetentionPolicy);
   ParseUnary("UpdateRetentionPolicy", &TelemetryServiceImpl::UpdateRetentionPolicy);
 }
@@ -115,71 +112,6 @@ grpc::Status TelemetryServiceImpl::UpdateRetentionPolicy(grpc::ServerContext* co
                       response);
 }
 
-grpc::Status TelemetryServiceImpl::ServeSubscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
-                                                  grpc::internal::WriterInterface<pb::SubscribeResponse>* writer) {
-  return calls_.RunStream(
-      context, Method("Subscribe"), request, /*client_sends=*/false,
-      [&](const Principal& caller, StreamRegistry::Stream& open) -> absl::Status {
-        ASSIGN_OR_RETURN(const SubscriptionFilter filter, manager_.AuthorizeSubscription(caller, *request));
-        // A connection of its own: XREAD blocks it.
-        ASSIGN_OR_RETURN(std::unique_ptr<RedisClient> redis,
-                         RedisClient::Create({.url = redis_url_,
-                                              .command_timeout = absl::Milliseconds(kSubscribeBlockMs) +
-                                                                 absl::Seconds(2)}));
-        const std::string stream_key = LiveFeed::StreamKey(filter.scope.tenant_id());
-        const std::string presence_key = LiveFeed::PresenceKey(filter.scope.tenant_id());
-        auto announce = [&]() -> absl::Status {
-          return redis
-              ->Command({"SET", presence_key, "1", "PX",
-                         absl::StrCat(absl::ToInt64Milliseconds(LiveFeed::kPresenceTtl))})
-              .status();
-        };
-        RETURN_IF_ERROR(announce());
-        absl::Time announced = absl::Now();
-        // Start after whatever the stream holds now.
-        std::string last_id = "0-0";
-        ASSIGN_OR_RETURN(RedisReply newest, redis->Command({"XREVRANGE", stream_key, "+", "-", "COUNT", "1"}));
-        if (newest.type == RedisReply::Type::kArray && !newest.elements.empty() &&
-            !newest.elements[0].elements.empty()) {
-          last_id = newest.elements[0].elements[0].text;
-        }
-        while (!context->IsCancelled()) {
-          // A revoked key, suspended tenant or disabled device ends the stream (streams.h); so does its age.
-          RETURN_IF_ERROR(open.Check());
-          if (absl::Now() - announced > LiveFeed::kPresenceTtl / 3) {
-            RETURN_IF_ERROR(announce());
-            announced = absl::Now();
-          }
-          ASSIGN_OR_RETURN(RedisReply reply,
-                           redis->Command({"XREAD", "COUNT", absl::StrCat(kSubscribeReadCount), "BLOCK",
-                                           absl::StrCat(kSubscribeBlockMs), "STREAMS", stream_key, last_id}));
-          if (reply.type != RedisReply::Type::kArray) continue;  // timed out: nothing new
-          // The batches of this read, filtered together (an app's grant is checked once for all of them).
-          std::vector<absl::string_view> blocks;
-          for (const RedisReply& stream : reply.elements) {
-            if (stream.elements.size() != 2) continue;
-            for (const RedisReply& entry : stream.elements[1].elements) {
-              if (entry.elements.size() != 2) continue;
-              last_id = entry.elements[0].text;
-              const RedisReply& fields = entry.elements[1];
-              for (size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-                if (fields.elements[i].text == "b") blocks.push_back(fields.elements[i + 1].text);
-              }
-            }
-          }
-          if (blocks.empty()) continue;
-          for (std::vector<pb::DataPoint>& points : manager_.FilterBlocks(filter, blocks)) {
-            if (points.empty()) continue;
-            pb::SubscribeResponse response;
-            for (pb::DataPoint& point : points) *response.add_points() = std::move(point);
-            RETURN_IF_ERROR(open.Check());  // nothing is delivered once the credential is gone
-            if (!writer->Write(response)) return absl::OkStatus();  // the client went away
-          }
-        }
-        return absl::OkStatus();
-      });
-}
-
 MaintenanceRunner::MaintenanceRunner(std::unique_ptr<TelemetryMaintenance> maintenance, Clock& clock,
                                      absl::Duration compaction, absl::Duration retention)
     : maintenance_(std::move(maintenance)), clock_(clock), compaction_(compaction), retention_(retention) {
@@ -253,8 +185,11 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       .max_scan_bytes = config.max_scan_bytes,
       .max_scan_points = config.max_scan_points,
       .backlog = &backlog}));
-  auto& service =
-      host.Own(std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, config.redis_url));
+  // One Redis reader per tenant with subscribers, fanning its live feed out in process (live_hub.h).
+  auto& hub = host.Own(std::make_unique<LiveHub>(LiveHub::Options{.redis_url = config.redis_url}, manager,
+                                                 host.registry()));
+  auto& service = host.Own(
+      std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, hub, host.executor()));
   MaintenanceOptions maintenance_options;
   maintenance_options.threads = config.telemetry_compaction_threads;
   host.Own(std::make_unique<MaintenanceRunner>(MakeTelemetryMaintenance(host.db(), host.redis(), host.clock(),

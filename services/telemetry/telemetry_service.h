@@ -1,6 +1,6 @@
 // The gRPC face of the telemetry service: each method authenticates through CallRunner and calls
-// TelemetryManager; the two streams (WriteStream, Subscribe) own their loops here. Also the background runner of
-// compaction and retention.
+// TelemetryManager; WriteStream owns its loop here, Subscribe is a callback-API reactor fed by the live hub
+// (live_subscription.h). Also the background runner of compaction and retention.
 #pragma once
 
 #include <atomic>
@@ -11,9 +11,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/call.h"
+#include "common/executor.h"
 #include "common/raw_requests.h"
 #include "common/server.h"
 #include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
+#include "telemetry/live_hub.h"
 #include "telemetry/maintenance.h"
 #include "telemetry/telemetry_logic.h"
 
@@ -21,7 +23,9 @@ namespace parkbase::telemetry {
 
 class TelemetryServiceImpl final : public OwnParsing<pb::TelemetryService::Service> {
  public:
-  TelemetryServiceImpl(CallRunner& calls, RequestParser& parser, TelemetryManager& manager, std::string redis_url);
+  // Subscribe's blocking work runs on `executor`; its points come from `hub`.
+  TelemetryServiceImpl(CallRunner& calls, RequestParser& parser, TelemetryManager& manager, LiveHub& hub,
+                       BlockingExecutor& executor);
 
   grpc::Status Write(grpc::ServerContext* context, const pb::WriteRequest* request,
                      pb::WriteResponse* response) override;
@@ -34,8 +38,6 @@ class TelemetryServiceImpl final : public OwnParsing<pb::TelemetryService::Servi
                          pb::ReadRangeResponse* response) override;
   grpc::Status Aggregate(grpc::ServerContext* context, const pb::AggregateRequest* request,
                          pb::AggregateResponse* response) override;
-  grpc::Status ServeSubscribe(grpc::ServerContext* context, const pb::SubscribeRequest* request,
-                              grpc::internal::WriterInterface<pb::SubscribeResponse>* writer);
   grpc::Status GetRetentionPolicy(grpc::ServerContext* context, const pb::GetRetentionPolicyRequest* request,
                                   pb::RetentionPolicy* response) override;
   grpc::Status UpdateRetentionPolicy(grpc::ServerContext* context, const pb::UpdateRetentionPolicyRequest* request,
@@ -44,7 +46,6 @@ class TelemetryServiceImpl final : public OwnParsing<pb::TelemetryService::Servi
  private:
   CallRunner& calls_;
   TelemetryManager& manager_;
-  const std::string redis_url_;
 };
 
 // Runs compaction and retention on their intervals until destroyed.

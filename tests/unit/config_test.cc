@@ -39,9 +39,42 @@ TEST_CASE("config: each bad value is refused naming its flag", "[config][unit]")
   SECTION("negative backlog bound") {
     config.telemetry_backlog_max_points = -1, flag = "--telemetry_backlog_max_points";
   }
+  SECTION("callback executor") { config.callback_executor_threads = 0, flag = "--callback_executor_threads"; }
+  SECTION("keepalive time") { config.keepalive_time = absl::Milliseconds(10), flag = "--keepalive_time_ms"; }
+  SECTION("keepalive timeout") { config.keepalive_timeout = absl::ZeroDuration(), flag = "--keepalive_timeout_ms"; }
+  SECTION("keepalive ping interval") {
+    config.keepalive_min_ping_interval = absl::Milliseconds(1), flag = "--keepalive_min_ping_interval_ms";
+  }
+  SECTION("max streams") { config.max_streams = -1, flag = "--max_streams"; }
   absl::Status status = ValidateServerConfig(config);
   REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(status.message()).find(flag) != std::string::npos);
+}
+
+TEST_CASE("config: the stream cap is no longer tied to threads but streams that hold one still are",
+          "[config][unit]") {
+  ServerConfig config = Valid();
+  config.server_threads = 64;
+  CHECK(MaxStreams(config) == kDefaultMaxStreams);
+  CHECK(MaxThreadStreams(config) == 64 - StreamReserve(64));
+  config.max_streams = 20'000;  // 10,000 subscriptions need more than the threads
+  REQUIRE(ValidateServerConfig(config).ok());
+  CHECK(MaxStreams(config) == 20'000);
+  CHECK(MaxThreadStreams(config) == 64 - StreamReserve(64));
+  config.max_streams = 8;
+  CHECK(MaxThreadStreams(config) == 8);
+}
+
+TEST_CASE("config: keepalive defaults as documented in operations.md", "[config][unit]") {
+  const ServerConfig config;
+  CHECK(config.keepalive_time == absl::Seconds(60));
+  CHECK(config.keepalive_timeout == absl::Seconds(20));
+  CHECK_FALSE(config.keepalive_permit_without_calls);
+  CHECK(config.keepalive_min_ping_interval == absl::Seconds(10));
+  CHECK(absl::GetFlag(FLAGS_keepalive_time_ms) == 60'000);
+  CHECK(absl::GetFlag(FLAGS_keepalive_timeout_ms) == 20'000);
+  CHECK_FALSE(absl::GetFlag(FLAGS_keepalive_permit_without_calls));
+  CHECK(absl::GetFlag(FLAGS_keepalive_min_ping_interval_ms) == 10'000);
 }
 
 TEST_CASE("config: PARKBASE_* environment sets flags and an unknown one fails fast", "[config][unit]") {
