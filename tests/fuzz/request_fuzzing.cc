@@ -221,11 +221,32 @@ void CheckInsideGrant(const World& world, const Principal& caller, const Message
   const access::v1::AppGrant& grant = *caller.app;
   const std::vector<std::string> outside = world.DevicesOutside(caller.tenant_id, grant);
   const std::string own_devices = absl::StrCat("tenants/", caller.tenant_id, "/devices/");
-  ForEachString(response, [&](const std::string& text) {
-    absl::string_view id = text;
-    if (absl::ConsumePrefix(&id, own_devices)) id = id.substr(0, id.find('/'));
+  auto check = [&](const std::string& text, absl::string_view id) {
     if (std::find(outside.begin(), outside.end(), id) != outside.end()) {
       Fail(absl::StrCat(context, ": the answer names a device outside the app's grant: ", Printable(text)));
+    }
+  };
+  // As a resource name anywhere in the answer.
+  ForEachString(response, [&](const std::string& text) {
+    absl::string_view id = text;
+    if (absl::ConsumePrefix(&id, own_devices)) check(text, id.substr(0, id.find('/')));
+  });
+  // As a bare id, only where a field holds a device id: any other string (an attribute key an earlier call chose,
+  // say) may equal a device id by chance.
+  ForEachMessage(response, [&](const Message& message) {
+    const google::protobuf::Reflection& reflection = *message.GetReflection();
+    for (const char* name : {"device_id", "device", "device_ids", "devices"}) {
+      const auto* field = message.GetDescriptor()->FindFieldByName(name);
+      if (field == nullptr || field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING) continue;
+      if (field->is_repeated()) {
+        for (int i = 0; i < reflection.FieldSize(message, field); ++i) {
+          const std::string text = reflection.GetRepeatedString(message, field, i);
+          check(text, text);
+        }
+      } else {
+        const std::string text = reflection.GetString(message, field);
+        check(text, text);
+      }
     }
   });
   ForEachMessage(response, [&](const Message& message) {
