@@ -327,7 +327,7 @@ class Maintenance final : public TelemetryMaintenance {
   }
 
   // One transaction: the rollups of up to kRollupWindowsPerPass pending windows, each computed from all of its
-  // chunk generations, then their pending rows deleted. A crash before COMMIT leaves them pending (readers use raw
+  // chunk generations, then their chunk rows' marks cleared. A crash before COMMIT leaves them pending (readers use raw
   // points for them meanwhile) and the next pass computes them again.
   absl::StatusOr<int64_t> RollupPass(const std::string& tenant_id, bool settled_only, bool* more) {
     *more = false;
@@ -453,7 +453,7 @@ class Maintenance final : public TelemetryMaintenance {
       }
       RETURN_IF_ERROR(Hook("rollups-written"));
       absl::StatusOr<PgRows> deleted = session.Exec(
-          queries::kDeletePendingRollups,
+          queries::kClearPendingRollups,
           {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array), PgParam::Bytes(windows_array)});
       if (!deleted.ok()) return deleted.status();
       return absl::OkStatus();
@@ -795,6 +795,8 @@ class Maintenance final : public TelemetryMaintenance {
       });
       fresh.clear();
       std::map<int64_t, LatestOfGroup> newest_by_group;
+      // Writing a window's chunk also marks its rollups stale: RollupPass computes them again once it settles.
+      const int64_t folded_ms = NowMs();
       for (size_t index = 0; index < window_keys.size(); ++index) {
         const WindowKey& key = window_keys[index];
         Folded& out = folded[index];
@@ -803,7 +805,8 @@ class Maintenance final : public TelemetryMaintenance {
             queries::kUpsertChunk,
             {PgParam::Bytes(tenant_id), PgParam::Int64(key.group_id), PgParam::Int64(key.window_start_ms),
              PgParam::Int64(out.number), PgParam::Bytes(type_of_group[key.group_id]), PgParam::Int64(out.min_ms),
-             PgParam::Int64(out.max_ms), PgParam::Int64(out.points), PgParam::Bytes(out.block)});
+             PgParam::Int64(out.max_ms), PgParam::Int64(out.points), PgParam::Bytes(out.block),
+             PgParam::Int64(folded_ms)});
         if (!written.ok()) return written.status();
         stats.chunks_written++;
         LatestOfGroup& group_newest = newest_by_group[key.group_id];
@@ -811,11 +814,6 @@ class Maintenance final : public TelemetryMaintenance {
         out.block.clear();
       }
       RETURN_IF_ERROR(Hook("chunks-written"));
-      // The windows' rollups are now stale: RollupPass computes them again once the windows settle.
-      absl::StatusOr<PgRows> pending = session.Exec(
-          queries::kUpsertPendingRollups, {PgParam::Bytes(tenant_id), PgParam::Bytes(groups_array),
-                                           PgParam::Bytes(windows_array), PgParam::Int64(NowMs())});
-      if (!pending.ok()) return pending.status();
 
       // Each touched group's latest row: what it held, overtaken by this pass's newer points.
       if (!newest_by_group.empty()) {

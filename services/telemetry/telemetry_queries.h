@@ -112,12 +112,13 @@ inline constexpr char kSelectRollups[] =
     "AND resolution_s = $5::int4 AND window_start_ms > $3::int8 - $6::int8 AND window_start_ms < $4::int8 "
     "ORDER BY 1, 2";
 
-// Windows of the devices $2 whose rollups are not computed yet, overlapping [$3, $4): (device, window start).
+// Windows of the devices $2 whose rollups are not computed yet (a chunk row of theirs still marked), overlapping
+// [$3, $4): (device, window start).
 inline constexpr char kSelectPendingOfDevices[] =
-    "SELECT m.device_id, p.window_start_ms::int8 FROM telemetry_rollup_pending p "
-    "JOIN telemetry_group_members m ON m.tenant_id = p.tenant_id AND m.group_id = p.group_id "
-    "WHERE p.tenant_id = $1 AND m.device_id = ANY($2::text::text[]) "
-    "AND p.window_start_ms > $3::int8 - 3600000 AND p.window_start_ms < $4::int8";
+    "SELECT DISTINCT m.device_id, c.window_start_ms::int8 FROM telemetry_chunks c "
+    "JOIN telemetry_group_members m ON m.tenant_id = c.tenant_id AND m.group_id = c.group_id "
+    "WHERE c.tenant_id = $1 AND c.folded_ms IS NOT NULL AND m.device_id = ANY($2::text::text[]) "
+    "AND c.window_start_ms > $3::int8 - 3600000 AND c.window_start_ms < $4::int8";
 
 // Latest values, rebuilt when Redis lost them: the groups' latest rows, then the whole log.
 inline constexpr char kSelectGroupLatest[] =
@@ -190,12 +191,15 @@ inline constexpr char kSelectChunksForWindows[] =
     "ON c.group_id = w.group_id AND c.window_start_ms = w.window_start_ms WHERE c.tenant_id = $1 "
     "ORDER BY 1, 2, 3";
 
+// $10: now on the compactor's clock, which also marks the window's rollups stale (RollupPass computes them again
+// once the window settles, and clears the marks).
 inline constexpr char kUpsertChunk[] =
     "INSERT INTO telemetry_chunks (tenant_id, group_id, window_start_ms, generation, device_type_id, "
-    "min_time_ms, max_time_ms, point_count, block) VALUES ($1, $2, $3, $4::int8::int4, $5, $6, $7, "
-    "$8::int8::int4, $9) ON CONFLICT (tenant_id, group_id, window_start_ms, generation) DO UPDATE SET "
+    "min_time_ms, max_time_ms, point_count, block, folded_ms) VALUES ($1, $2, $3, $4::int8::int4, $5, $6, $7, "
+    "$8::int8::int4, $9, $10) ON CONFLICT (tenant_id, group_id, window_start_ms, generation) DO UPDATE SET "
     "device_type_id = excluded.device_type_id, min_time_ms = excluded.min_time_ms, "
-    "max_time_ms = excluded.max_time_ms, point_count = excluded.point_count, block = excluded.block";
+    "max_time_ms = excluded.max_time_ms, point_count = excluded.point_count, block = excluded.block, "
+    "folded_ms = excluded.folded_ms";
 
 inline constexpr char kSelectRollupsForWindows[] =
     "SELECT r.group_id::int8, r.window_start_ms::int8, r.block FROM telemetry_rollups r "
@@ -211,30 +215,29 @@ inline constexpr char kUpsertGroupLatest[] =
     "INSERT INTO telemetry_group_latest (tenant_id, group_id, block) VALUES ($1, $2, $3) "
     "ON CONFLICT (tenant_id, group_id) DO UPDATE SET block = excluded.block";
 
-// Windows whose rollups must be computed again: inserted with the chunks, deleted with the rollups.
-// $2, $3: parallel arrays (group id, window start); $4: now on the compactor's clock.
-inline constexpr char kUpsertPendingRollups[] =
-    "INSERT INTO telemetry_rollup_pending (tenant_id, group_id, window_start_ms, folded_ms) "
-    "SELECT $1, g, w, $4 FROM unnest($2::text::int8[], $3::text::int8[]) AS u(g, w) "
-    "ON CONFLICT (tenant_id, group_id, window_start_ms) DO UPDATE SET folded_ms = excluded.folded_ms";
-// A pending window is settled when nothing was folded into it for $3 ms, or when its hour is over ($2: now) and
-// no log row waiting to be folded has points in it. $4: every pending window, settled or not.
+// A pending window (a chunk row of it marked) is settled when nothing was folded into it for $3 ms, or when its hour
+// is over ($2: now) and no log row waiting to be folded has points in it. $4: every pending window, settled or not.
 #define PARKBASE_SETTLED(p)                                                                                     \
   "($4::int8 = 1 OR " p ".folded_ms <= $2::int8 - $3::int8 OR (" p ".window_start_ms + 3600000 <= $2::int8 "   \
   "AND NOT EXISTS (SELECT 1 FROM telemetry_ingest_log l WHERE l.tenant_id = $1 "                              \
   "AND l.max_time_ms >= " p ".window_start_ms AND l.min_time_ms < " p ".window_start_ms + 3600000)))"
+// The tenant's pending windows with their newest fold time (read through the partial index of marked rows).
+#define PARKBASE_PENDING_WINDOWS                                                                               \
+  "(SELECT group_id, window_start_ms, max(folded_ms) AS folded_ms FROM telemetry_chunks "                     \
+  "WHERE tenant_id = $1 AND folded_ms IS NOT NULL GROUP BY group_id, window_start_ms)"
 // The settled windows of a tenant, oldest first, at most $5, with their group's device type and stored points.
 inline constexpr char kSelectSettledWindows[] =
     "SELECT p.group_id::int8, p.window_start_ms::int8, g.device_type_id, (SELECT coalesce(sum(c.point_count), 0) "
     "FROM telemetry_chunks c WHERE c.tenant_id = $1 AND c.group_id = p.group_id "
-    "AND c.window_start_ms = p.window_start_ms)::int8 FROM telemetry_rollup_pending p "
-    "JOIN telemetry_groups g ON g.tenant_id = p.tenant_id AND g.group_id = p.group_id "
-    "WHERE p.tenant_id = $1 AND " PARKBASE_SETTLED("p") " ORDER BY 2, 1 LIMIT $5";
+    "AND c.window_start_ms = p.window_start_ms)::int8 FROM " PARKBASE_PENDING_WINDOWS " p "
+    "JOIN telemetry_groups g ON g.tenant_id = $1 AND g.group_id = p.group_id "
+    "WHERE " PARKBASE_SETTLED("p") " ORDER BY 2, 1 LIMIT $5";
 inline constexpr char kCountSettledWindows[] =
-    "SELECT count(*)::int8 FROM telemetry_rollup_pending p WHERE p.tenant_id = $1 AND " PARKBASE_SETTLED("p");
-inline constexpr char kDeletePendingRollups[] =
-    "DELETE FROM telemetry_rollup_pending p USING unnest($2::text::int8[], $3::text::int8[]) AS w(g, s) "
-    "WHERE p.tenant_id = $1 AND p.group_id = w.g AND p.window_start_ms = w.s";
+    "SELECT count(*)::int8 FROM " PARKBASE_PENDING_WINDOWS " p WHERE " PARKBASE_SETTLED("p");
+// The windows ($2, $3: parallel arrays of group id and window start) whose rollups were just computed.
+inline constexpr char kClearPendingRollups[] =
+    "UPDATE telemetry_chunks c SET folded_ms = NULL FROM unnest($2::text::int8[], $3::text::int8[]) AS w(g, s) "
+    "WHERE c.tenant_id = $1 AND c.group_id = w.g AND c.window_start_ms = w.s AND c.folded_ms IS NOT NULL";
 inline constexpr char kDeleteRollup[] =
     "DELETE FROM telemetry_rollups WHERE tenant_id = $1 AND group_id = $2 AND resolution_s = $3::int8::int4 "
     "AND window_start_ms = $4";

@@ -1060,7 +1060,7 @@ Latency MeasureAggregate(telemetrypb::TelemetryService::Stub& stub, const Tenant
 }
 
 constexpr const char* kTelemetryTables[] = {"telemetry_ingest_log", "telemetry_chunks", "telemetry_rollups",
-                                            "telemetry_batches", "telemetry_rollup_pending"};
+                                            "telemetry_batches"};
 
 // Waits until the compactor has folded every ingest-log row and computed the rollups of every window it touched;
 // returns the seconds waited.
@@ -1069,7 +1069,8 @@ double WaitForCompaction(Pg& pg) {
   const int timeout = absl::GetFlag(FLAGS_compaction_timeout_s);
   for (;;) {
     const int64_t rows = pg.QueryInt(
-        "SELECT (SELECT count(*) FROM telemetry_ingest_log) + (SELECT count(*) FROM telemetry_rollup_pending)");
+        "SELECT (SELECT count(*) FROM telemetry_ingest_log) + "
+        "(SELECT count(*) FROM telemetry_chunks WHERE folded_ms IS NOT NULL)");
     if (rows == 0) return SecondsSince(start);
     if (SecondsSince(start) > timeout) {
       Fail(absl::StrCat("the ingest log and the windows awaiting rollups still hold ", rows, " rows after ", timeout,
@@ -1134,7 +1135,8 @@ class BacklogSampler {
       }();
       // Done means folded and rolled up: the windows awaiting their rollups count as work left.
       auto row = pg_.Query(
-          "SELECT count(*), coalesce(sum(point_count), 0), (SELECT count(*) FROM telemetry_rollup_pending) "
+          "SELECT count(*), coalesce(sum(point_count), 0), "
+          "(SELECT count(*) FROM telemetry_chunks WHERE folded_ms IS NOT NULL) "
           "FROM telemetry_ingest_log")[0];
       const auto now = Clock::now();
       int64_t rows = 0, points = 0, unsettled = 0;
@@ -1184,9 +1186,7 @@ std::vector<TableSize> TelemetryTableSizes(Pg& pg) {
         "sum(pg_total_relation_size(relid)) FROM (SELECT '", table, "'::regclass AS relid UNION ",
         "SELECT relid FROM pg_partition_tree('", table, "')) parts"))[0];
     TableSize size{table};
-    const char* column = std::string_view(table) == "telemetry_batches"          ? "response"
-                         : std::string_view(table) == "telemetry_rollup_pending" ? "NULL::bytea"
-                                                                                 : "block";
+    const char* column = std::string_view(table) == "telemetry_batches" ? "response" : "block";
     (void)absl::SimpleAtoi(
         pg.Query(absl::StrCat("SELECT coalesce(sum(octet_length(", column, ")), 0) FROM ", table))[0][0],
         &size.payload);

@@ -758,8 +758,8 @@ TEST_CASE("telemetry: a window's rollups are computed once it settles, and Aggre
     return work.exec_params(sql, acme.tenant_id, window_ms)[0][0].as<int64_t>();
   };
   auto pending_rows = [&](int64_t window_ms) {
-    return count("SELECT count(*) FROM telemetry_rollup_pending WHERE tenant_id = $1 AND window_start_ms = $2",
-                 window_ms);
+    return count("SELECT count(*) FROM telemetry_chunks WHERE tenant_id = $1 AND window_start_ms = $2 "
+                 "AND folded_ms IS NOT NULL", window_ms);
   };
   auto minute_rollups = [&](int64_t window_ms) {
     return count("SELECT count(*) FROM telemetry_rollups WHERE tenant_id = $1 AND resolution_s = 60 "
