@@ -1,6 +1,8 @@
 // The shared platform against the real PostgreSQL and Redis: row-level security tested in SQL, authentication on
 // every method of every hosted service, health, metrics, migrations and the Redis client.
+#include <algorithm>
 #include <thread>
+#include <utility>
 
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
@@ -15,6 +17,7 @@
 #include "prometheus/text_serializer.h"
 #include "support/raw_call.h"
 #include "support/tenant_client.h"
+#include "telemetry/migrations.h"
 
 namespace parkbase::testing {
 namespace {
@@ -195,6 +198,47 @@ TEST_CASE("migrations: an applied migration that was edited is refused", "[platf
   edited.front().sql += "\n-- edited";
   auto report = ApplyMigrations(database.owner_url(), {&edited});
   CHECK(report.status().code() == absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("migrations: telemetry 0005 moves the windows awaiting rollups onto their chunk rows",
+          "[platform][integration]") {
+  TestDatabase database("", /*migrate=*/false);
+  std::vector<const std::vector<Migration>*> sets = AllMigrations();
+  std::vector<Migration> telemetry_before;
+  for (const Migration& migration : TelemetryMigrations()) {
+    if (migration.version < 5) telemetry_before.push_back(migration);
+  }
+  REQUIRE(telemetry_before.size() == 4);
+  std::vector<const std::vector<Migration>*> before = sets;
+  std::replace(before.begin(), before.end(), &TelemetryMigrations(), &std::as_const(telemetry_before));
+  REQUIRE(ApplyMigrations(database.owner_url(), before).ok());
+
+  pqxx::connection owner(database.owner_url());
+  {
+    pqxx::work work(owner);
+    work.exec("INSERT INTO tenants (tenant_id, display_name, code, max_devices, max_ingest_points_per_second, "
+              "retention_days, max_installed_apps) VALUES ('acme', 'Acme', '7', 10, 10, 30, 1)");
+    // Window 0 has two generations and awaits its rollups; window 3600000 has its rollups.
+    work.exec("INSERT INTO telemetry_chunks (tenant_id, group_id, window_start_ms, generation, device_type_id, "
+              "min_time_ms, max_time_ms, point_count, block) VALUES "
+              "('acme', 1, 0, 0, 't', 0, 10, 1, '\\x00'), ('acme', 1, 0, 1, 't', 0, 10, 1, '\\x00'), "
+              "('acme', 1, 3600000, 0, 't', 3600000, 3600010, 1, '\\x00')");
+    work.exec("INSERT INTO telemetry_rollup_pending (tenant_id, group_id, window_start_ms, folded_ms) "
+              "VALUES ('acme', 1, 0, 1234)");
+    work.commit();
+  }
+  REQUIRE(ApplyMigrations(database.owner_url(), sets).ok());
+  pqxx::work work(owner);
+  const pqxx::result marks = work.exec(
+      "SELECT window_start_ms, generation, folded_ms FROM telemetry_chunks WHERE folded_ms IS NOT NULL "
+      "ORDER BY 1, 2");
+  REQUIRE(marks.size() == 2);
+  CHECK(marks[0][0].as<int64_t>() == 0);
+  CHECK(marks[1][1].as<int64_t>() == 1);
+  CHECK(marks[0][2].as<int64_t>() == 1234);
+  CHECK(work.exec("SELECT to_regclass('telemetry_rollup_pending') IS NULL")[0][0].as<bool>());
+  // The chunks table is back under forced row-level security.
+  CHECK(work.exec("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'telemetry_chunks'")[0][0].as<bool>());
 }
 
 TEST_CASE("redis: the client reconnects after its connection is killed", "[platform][integration]") {

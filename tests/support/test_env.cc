@@ -112,13 +112,14 @@ std::string UniqueId(const std::string& prefix) {
   return absl::StrCat(prefix, absl::BytesToHexString(RandomBytes(5)));
 }
 
-TestDatabase::TestDatabase(const std::string& create_options) : name_(UniqueId("pbtest_")) {
+TestDatabase::TestDatabase(const std::string& create_options, bool migrate) : name_(UniqueId("pbtest_")) {
   pqxx::connection admin(AdminUrl());
   EnsureRoles(admin);
   {
     pqxx::nontransaction work(admin);
     work.exec(absl::StrCat("CREATE DATABASE ", name_, " ", create_options));
   }
+  if (!migrate) return;
   auto report = ApplyMigrations(owner_url(), AllMigrations());
   if (!report.ok()) throw std::runtime_error(absl::StrCat("migrations failed: ", report.status().ToString()));
 }

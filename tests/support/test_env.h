@@ -30,7 +30,8 @@ int RedisDatabaseOf(const std::string& url);
 class TestDatabase {
  public:
   // `create_options` are appended to CREATE DATABASE (e.g. "LC_CTYPE 'C' TEMPLATE template0").
-  explicit TestDatabase(const std::string& create_options = "");
+  // `migrate`: apply every migration (false: an empty database, for tests of migrations themselves).
+  explicit TestDatabase(const std::string& create_options = "", bool migrate = true);
   ~TestDatabase();
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;
