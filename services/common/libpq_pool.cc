@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -12,6 +13,16 @@
 namespace parkbase {
 namespace {
 
+// Every transaction's first statement: the tenant scope row-level security reads, and the statement timeout.
+constexpr char kScopeSql[] =
+    "SELECT set_config('parkbase.tenant_id', $1, true), set_config('parkbase.scope', $2, true), "
+    "set_config('statement_timeout', $3, true)";
+// Read's first statement: the same scope, and the transaction made read-only (what BEGIN READ ONLY does; setting
+// it is allowed before the first query). Prepared under a name a pool's other statements must not use.
+constexpr char kReadScopeName[] = "parkbase_read_scope";
+constexpr char kReadScopeSql[] =
+    "SELECT set_config('parkbase.tenant_id', $1, true), set_config('parkbase.scope', $2, true), "
+    "set_config('statement_timeout', $3, true), set_config('transaction_read_only', 'on', true)";
 // The same as DbPool: an unreachable host must fail within seconds.
 constexpr char kConnectTimeoutSeconds[] = "3";
 
@@ -66,6 +77,13 @@ int64_t PgRows::Int64(int row, int column) const {
   return static_cast<int64_t>(be64toh(big));
 }
 
+int16_t PgRows::Int16(int row, int column) const {
+  if (IsNull(row, column) || PQgetlength(result_, row, column) != 2) return 0;
+  uint16_t big;
+  std::memcpy(&big, PQgetvalue(result_, row, column), sizeof(big));
+  return static_cast<int16_t>(be16toh(big));
+}
+
 int32_t PgRows::Int32(int row, int column) const {
   if (IsNull(row, column) || PQgetlength(result_, row, column) != 4) return 0;
   uint32_t big;
@@ -108,10 +126,10 @@ LibpqPool::LibpqPool(Options options) : options_(std::move(options)) {
 
 LibpqPool::~LibpqPool() {
   absl::MutexLock lock(&mu_);
-  for (pg_conn* connection : idle_) PQfinish(connection);
+  for (const auto& connection : idle_) PQfinish(connection->connection);
 }
 
-absl::StatusOr<pg_conn*> LibpqPool::Acquire() {
+absl::StatusOr<std::unique_ptr<LibpqPool::Connection>> LibpqPool::Acquire() {
   {
     absl::MutexLock lock(&mu_);
     auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -122,7 +140,7 @@ absl::StatusOr<pg_conn*> LibpqPool::Acquire() {
                                                  absl::FormatDuration(options_.acquire_timeout), "; retry later"));
     }
     if (!idle_.empty()) {
-      pg_conn* connection = idle_.back();
+      std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
       return connection;
     }
@@ -153,15 +171,20 @@ absl::StatusOr<pg_conn*> LibpqPool::Acquire() {
       return safe;
     }
   }
-  return connection;
+  auto pooled = std::make_unique<Connection>();
+  pooled->connection = connection;
+  return pooled;
 }
 
-void LibpqPool::Release(pg_conn* connection, bool healthy) {
+void LibpqPool::Release(std::unique_ptr<Connection> connection, bool healthy) {
+  pg_conn* raw = connection->connection;
+  const bool reusable = healthy && PQstatus(raw) == CONNECTION_OK && PQtransactionStatus(raw) == PQTRANS_IDLE &&
+                        PQpipelineStatus(raw) == PQ_PIPELINE_OFF;
   absl::MutexLock lock(&mu_);
-  if (healthy && PQstatus(connection) == CONNECTION_OK && PQtransactionStatus(connection) == PQTRANS_IDLE) {
-    idle_.push_back(connection);
+  if (reusable) {
+    idle_.push_back(std::move(connection));
   } else {
-    PQfinish(connection);
+    PQfinish(raw);
     --open_;
   }
 }
@@ -177,14 +200,14 @@ absl::Status LibpqPool::ReadSnapshot(const TenantScope& scope,
 
 absl::Status LibpqPool::Run(const TenantScope& scope, const char* begin,
                             absl::FunctionRef<absl::Status(LibpqSession&)> body) {
-  absl::StatusOr<pg_conn*> connection = Acquire();
-  if (!connection.ok()) return connection.status();
-  LibpqSession session(*connection);
+  absl::StatusOr<std::unique_ptr<Connection>> acquired = Acquire();
+  if (!acquired.ok()) return acquired.status();
+  pg_conn* connection = (*acquired)->connection;
+  LibpqSession session(connection);
   absl::Status status = session.Exec(begin).status();
   if (status.ok()) {
     status = session
-                 .Exec("SELECT set_config('parkbase.tenant_id', $1, true), set_config('parkbase.scope', $2, true), "
-                       "set_config('statement_timeout', $3, true)",
+                 .Exec(kScopeSql,
                        {PgParam::Bytes(scope.tenant_id), PgParam::Bytes(scope.park_wide ? "park" : "tenant"),
                         PgParam::Bytes(absl::StrCat(absl::ToInt64Milliseconds(options_.statement_timeout)))})
                  .status();
@@ -192,16 +215,126 @@ absl::Status LibpqPool::Run(const TenantScope& scope, const char* begin,
   if (status.ok()) status = body(session);
   if (status.ok()) {
     absl::Status committed = session.Exec("COMMIT").status();
-    if (!committed.ok() && PQstatus(*connection) != CONNECTION_OK) {
+    if (!committed.ok() && PQstatus(connection) != CONNECTION_OK) {
       committed = absl::UnavailableError("database: the commit's outcome is unknown; retry idempotently");
     }
     status = committed;
-  } else if (PQstatus(*connection) == CONNECTION_OK) {
-    PGresult* rollback = PQexec(*connection, "ROLLBACK");
+  } else if (PQstatus(connection) == CONNECTION_OK) {
+    PGresult* rollback = PQexec(connection, "ROLLBACK");
     if (rollback != nullptr) PQclear(rollback);
   }
-  Release(*connection, true);
+  Release(*std::move(acquired), true);
   return status;
+}
+
+absl::StatusOr<PgRows> LibpqPool::ReadOne(const TenantScope& scope, const PgStatement& statement,
+                                          std::vector<PgParam> params) {
+  std::vector<PgQuery> queries;
+  queries.push_back(PgQuery{&statement, std::move(params)});
+  absl::StatusOr<std::vector<PgRows>> rows = Read(scope, queries);
+  if (!rows.ok()) return rows.status();
+  return std::move(rows->front());
+}
+
+absl::StatusOr<std::vector<PgRows>> LibpqPool::Read(const TenantScope& scope, const std::vector<PgQuery>& queries) {
+  absl::StatusOr<std::unique_ptr<Connection>> acquired = Acquire();
+  if (!acquired.ok()) return acquired.status();
+  bool healthy = true;
+  absl::StatusOr<std::vector<PgRows>> rows = Pipeline(**acquired, scope, queries, healthy);
+  Release(*std::move(acquired), healthy);
+  return rows;
+}
+
+absl::StatusOr<std::vector<PgRows>> LibpqPool::Pipeline(Connection& pooled, const TenantScope& scope,
+                                                        const std::vector<PgQuery>& queries, bool& healthy) {
+  pg_conn* connection = pooled.connection;
+  // What each queued command's result means, in the order they are sent.
+  struct Step {
+    enum Kind { kPrepare, kControl, kRows } kind;
+    const char* name = nullptr;  // kPrepare: the statement now prepared
+    size_t query = 0;            // kRows: the index of its query
+  };
+  std::vector<Step> steps;
+  // The connection is closed after this (healthy = false), whatever state it was left in.
+  auto lost = [&]() -> absl::Status {
+    healthy = false;
+    LogLine(LogLevel::kWarning, "database read pipeline broke off").Str("error", PQerrorMessage(connection)).Emit();
+    return absl::UnavailableError("database: connection lost; retry the call");
+  };
+  if (PQenterPipelineMode(connection) != 1) return lost();
+
+  bool sent = true;
+  auto prepare = [&](const PgStatement& statement) {
+    if (pooled.prepared.contains(statement.name)) return;
+    for (const Step& queued : steps) {
+      if (queued.kind == Step::kPrepare && std::strcmp(queued.name, statement.name) == 0) return;
+    }
+    sent = sent && PQsendPrepare(connection, statement.name, statement.sql, 0, nullptr) == 1;
+    steps.push_back(Step{Step::kPrepare, statement.name});
+  };
+  auto execute = [&](const PgStatement& statement, const std::vector<PgParam>& params, Step step) {
+    std::vector<const char*> values(params.size());
+    std::vector<int> lengths(params.size());
+    std::vector<int> formats(params.size(), 1);
+    for (size_t i = 0; i < params.size(); ++i) {
+      values[i] = params[i].bytes.data();
+      lengths[i] = static_cast<int>(params[i].bytes.size());
+    }
+    sent = sent && PQsendQueryPrepared(connection, statement.name, static_cast<int>(params.size()), values.data(),
+                                       lengths.data(), formats.data(), /*resultFormat=*/1) == 1;
+    steps.push_back(step);
+  };
+  const PgStatement set_scope{kReadScopeName, kReadScopeSql};
+  prepare(set_scope);
+  for (const PgQuery& query : queries) prepare(*query.statement);
+  execute(set_scope,
+          {PgParam::Bytes(scope.tenant_id), PgParam::Bytes(scope.park_wide ? "park" : "tenant"),
+           PgParam::Bytes(absl::StrCat(absl::ToInt64Milliseconds(options_.statement_timeout)))},
+          Step{Step::kControl});
+  for (size_t i = 0; i < queries.size(); ++i) {
+    execute(*queries[i].statement, queries[i].params, Step{Step::kRows, nullptr, i});
+  }
+  sent = sent && PQpipelineSync(connection) == 1;
+  if (!sent) return lost();
+
+  // Each queued command answers with its result (PGRES_PIPELINE_ABORTED once an earlier one failed) and a null;
+  // the sync answers last. Anything else means the connection broke.
+  absl::Status first_error;
+  std::vector<std::optional<PgRows>> results(queries.size());
+  for (const Step& step : steps) {
+    PGresult* result = PQgetResult(connection);
+    if (result == nullptr) return lost();
+    const ExecStatusType status = PQresultStatus(result);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      if (step.kind == Step::kPrepare) pooled.prepared.insert(step.name);
+      if (step.kind == Step::kRows) {
+        results[step.query].emplace(result);
+        result = nullptr;
+      }
+    } else if (status != PGRES_PIPELINE_ABORTED && first_error.ok()) {
+      first_error = StatusFromResult(connection, result);
+      if (first_error.ok()) first_error = absl::InternalError("database: a read failed without an error");
+    }
+    if (result != nullptr) PQclear(result);
+    if (PQstatus(connection) != CONNECTION_OK) return lost();
+    PGresult* end = PQgetResult(connection);
+    if (end != nullptr) {
+      PQclear(end);
+      return lost();
+    }
+  }
+  PGresult* sync = PQgetResult(connection);
+  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync != nullptr) PQclear(sync);
+  if (!synced || PQexitPipelineMode(connection) != 1) return lost();
+  if (!first_error.ok()) return first_error;
+  std::vector<PgRows> rows;
+  rows.reserve(results.size());
+  for (auto& result : results) {
+    if (!result.has_value()) return absl::InternalError("database: a read returned no result");
+    rows.push_back(*std::move(result));
+  }
+  return rows;
 }
 
 }  // namespace parkbase

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,6 +45,19 @@ struct PgParam {
   bool OwnsBytes() const { return !storage.empty() && bytes.data() == storage.data(); }
 };
 
+// A statement that LibpqPool::Read prepares by `name` on each connection the first time it runs there. Names are
+// per pool: one name, one SQL text.
+struct PgStatement {
+  const char* name;
+  const char* sql;
+};
+
+// One statement of a pipelined read and its binary parameters.
+struct PgQuery {
+  const PgStatement* statement;
+  std::vector<PgParam> params;
+};
+
 // A query result with binary columns.
 class PgRows {
  public:
@@ -57,6 +71,7 @@ class PgRows {
   bool IsNull(int row, int column) const;
   int64_t Int64(int row, int column) const;  // int8 column
   int32_t Int32(int row, int column) const;  // int4 column
+  int16_t Int16(int row, int column) const;  // int2 column
   absl::string_view Bytes(int row, int column) const;  // bytea or text
   // Rows changed by an INSERT, UPDATE or DELETE.
   int64_t affected() const;
@@ -98,15 +113,34 @@ class LibpqPool {
   // As Transact, but REPEATABLE READ, READ ONLY: every statement sees one snapshot.
   absl::Status ReadSnapshot(const TenantScope& scope, absl::FunctionRef<absl::Status(LibpqSession&)> body);
 
+  // Runs `queries` in one read-only transaction under `scope` in one round trip: the scope and statement timeout
+  // (set_config, as every transaction here) and the queries are sent together in libpq's pipeline mode and run
+  // as the pipeline's implicit transaction, which its sync commits (or rolls back after an error). The scope is
+  // set in that transaction before the first query, so row-level security binds exactly as in Transact; a failed
+  // scope skips every query. READ COMMITTED: each query takes its own snapshot (ReadSnapshot shares one).
+  // Statements are prepared on first use per connection. One result per query, in order; the first error fails
+  // the read (statement timeout DEADLINE_EXCEEDED, lost connection UNAVAILABLE), and the connection is left idle
+  // or closed, never mid-pipeline or mid-transaction.
+  absl::StatusOr<std::vector<PgRows>> Read(const TenantScope& scope, const std::vector<PgQuery>& queries);
+  absl::StatusOr<PgRows> ReadOne(const TenantScope& scope, const PgStatement& statement,
+                                 std::vector<PgParam> params);
+
  private:
+  // A pooled connection and the statements prepared on it (only its holder touches the set).
+  struct Connection {
+    pg_conn* connection = nullptr;
+    absl::flat_hash_set<std::string> prepared;
+  };
+  absl::StatusOr<std::vector<PgRows>> Pipeline(Connection& connection, const TenantScope& scope,
+                                                const std::vector<PgQuery>& queries, bool& healthy);
   absl::Status Run(const TenantScope& scope, const char* begin,
                    absl::FunctionRef<absl::Status(LibpqSession&)> body);
-  absl::StatusOr<pg_conn*> Acquire();
-  void Release(pg_conn* connection, bool healthy);
+  absl::StatusOr<std::unique_ptr<Connection>> Acquire();
+  void Release(std::unique_ptr<Connection> connection, bool healthy);
 
   const Options options_;
   absl::Mutex mu_;
-  std::vector<pg_conn*> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

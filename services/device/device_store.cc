@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/api_keys.h"
 #include "common/errors.h"
+#include "common/status_macros.h"
 #include "device/device_queries.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -121,43 +122,75 @@ void DecodeLabels(const std::string& json, google::protobuf::Map<std::string, st
   for (const auto& [key, value] : object.fields()) (*labels)[key] = value.string_value();
 }
 
-pb::DeviceType DecodeType(const std::string& tenant_id, const pqxx::row& row) {
+// A row of either driver: libpqxx's text columns or the read pool's binary ones (the same columns, so one decoder).
+class PqxxRow {
+ public:
+  explicit PqxxRow(const pqxx::row& row) : row_(row) {}
+  std::string Text(int column) const { return row_[column].as<std::string>(); }
+  int64_t Int64(int column) const { return row_[column].as<int64_t>(); }
+  int Int(int column) const { return row_[column].as<int>(); }
+
+ private:
+  const pqxx::row& row_;
+};
+
+class BinaryRow {
+ public:
+  BinaryRow(const PgRows& rows, int row) : rows_(rows), row_(row) {}
+  std::string Text(int column) const { return std::string(rows_.Bytes(row_, column)); }
+  int64_t Int64(int column) const { return rows_.Int64(row_, column); }
+  int Int(int column) const { return rows_.Int16(row_, column); }  // smallint columns (state)
+
+ private:
+  const PgRows& rows_;
+  int row_;
+};
+
+template <typename Row>
+pb::DeviceType DecodeType(const std::string& tenant_id, const Row& row) {
   pb::DeviceType type;
-  FromJson(row[6].as<std::string>(), &type);  // fills `metrics`
-  type.set_device_type_id(row[0].as<std::string>());
+  FromJson(row.Text(6), &type);  // fills `metrics`
+  type.set_device_type_id(row.Text(0));
   type.set_name(absl::StrCat("tenants/", tenant_id, "/deviceTypes/", type.device_type_id()));
-  type.set_version(row[1].as<int64_t>());
-  type.set_display_name(row[2].as<std::string>());
-  type.set_description(row[3].as<std::string>());
-  type.set_vendor(row[4].as<std::string>());
-  type.set_model(row[5].as<std::string>());
-  *type.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(row[7].as<int64_t>());
-  *type.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(row[8].as<int64_t>());
+  type.set_version(row.Int64(1));
+  type.set_display_name(row.Text(2));
+  type.set_description(row.Text(3));
+  type.set_vendor(row.Text(4));
+  type.set_model(row.Text(5));
+  *type.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(row.Int64(7));
+  *type.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(row.Int64(8));
   return type;
 }
+pb::DeviceType DecodeType(const std::string& tenant_id, const pqxx::row& row) {
+  return DecodeType(tenant_id, PqxxRow(row));
+}
 
-pb::Device DecodeDevice(const std::string& tenant_id, const pqxx::row& row) {
+template <typename Row>
+pb::Device DecodeDevice(const std::string& tenant_id, const Row& row) {
   pb::Device device;
-  device.set_device_id(row[0].as<std::string>());
+  device.set_device_id(row.Text(0));
   device.set_name(absl::StrCat("tenants/", tenant_id, "/devices/", device.device_id()));
-  device.set_device_type_id(row[1].as<std::string>());
-  device.set_serial_number(row[2].as<std::string>());
-  device.set_display_name(row[3].as<std::string>());
-  DecodeLabels(row[4].as<std::string>(), device.mutable_labels());
+  device.set_device_type_id(row.Text(1));
+  device.set_serial_number(row.Text(2));
+  device.set_display_name(row.Text(3));
+  DecodeLabels(row.Text(4), device.mutable_labels());
   Struct attributes;
-  FromJson(row[5].as<std::string>(), &attributes);
+  FromJson(row.Text(5), &attributes);
   for (const auto& [key, value] : attributes.fields()) (*device.mutable_attributes())[key] = ValueToAttribute(value);
   ListValue public_keys;
-  FromJson(row[6].as<std::string>(), &public_keys);
+  FromJson(row.Text(6), &public_keys);
   for (const Value& key : public_keys.values()) device.add_public_attribute_keys(key.string_value());
-  device.set_state(static_cast<pb::DeviceState>(row[7].as<int>()));
-  device.set_identifier(row[8].as<std::string>());
-  *device.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(row[9].as<int64_t>());
-  *device.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(row[10].as<int64_t>());
-  if (const auto seen = row[11].as<int64_t>(); seen != 0) {
+  device.set_state(static_cast<pb::DeviceState>(row.Int(7)));
+  device.set_identifier(row.Text(8));
+  *device.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(row.Int64(9));
+  *device.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(row.Int64(10));
+  if (const auto seen = row.Int64(11); seen != 0) {
     *device.mutable_last_seen_time() = TimeUtil::MicrosecondsToTimestamp(seen);
   }
   return device;
+}
+pb::Device DecodeDevice(const std::string& tenant_id, const pqxx::row& row) {
+  return DecodeDevice(tenant_id, PqxxRow(row));
 }
 
 pb::DeviceCredential DecodeCredential(const std::string& tenant_id, const std::string& device_id,
@@ -208,6 +241,17 @@ Value DeviceRowJson(const pb::Device& device) {
   return row;
 }
 
+// Decoding throws on stored JSON that does not parse (FromJson); inside DbPool::Transact that is caught and
+// logged, and the read pool's callers get the same INTERNAL.
+template <typename T, typename Decode>
+absl::StatusOr<T> Decoded(Decode decode) {
+  try {
+    return decode();
+  } catch (const std::exception& error) {
+    return TranslateDbError(error);
+  }
+}
+
 struct TenantLimits {
   std::string code;
   int64_t max_devices = 0;
@@ -237,7 +281,13 @@ std::string MakeIdentifier(const std::string& park_code, const std::string& tena
 }
 
 PgDeviceStore::PgDeviceStore(DbPool& db, absl::Duration bulk_statement_timeout)
-    : db_(db), bulk_statement_timeout_(bulk_statement_timeout) {
+    : db_(db),
+      bulk_statement_timeout_(bulk_statement_timeout),
+      reads_(LibpqPool::Options{.url = db.options().url,
+                                .size = db.options().size,
+                                .statement_timeout = db.options().statement_timeout,
+                                .acquire_timeout = db.options().acquire_timeout,
+                                .verify_serving_role = db.options().verify_serving_role}) {
   db_.Prepare(queries::kInsertType, queries::kInsertTypeSql);
   db_.Prepare(queries::kInsertTypeVersion, queries::kInsertTypeVersionSql);
   db_.Prepare(queries::kSelectType, queries::kSelectTypeSql);
@@ -286,15 +336,15 @@ absl::StatusOr<pb::DeviceType> PgDeviceStore::CreateDeviceType(const TenantScope
 absl::StatusOr<pb::DeviceType> PgDeviceStore::GetDeviceType(const TenantScope& scope, const std::string& type_id,
                                                             int64_t version) {
   const std::string& tenant_id = scope.tenant_id;
-  return db_.Transact<pb::DeviceType>(scope, [&](pqxx::work& work) -> absl::StatusOr<pb::DeviceType> {
-    pqxx::result row = work.exec_prepared(queries::kSelectType, tenant_id, type_id, version);
-    if (row.empty()) {
-      if (version == 0) return TypeNotFound(tenant_id, type_id);
-      return absl::NotFoundError(
-          absl::StrCat("tenants/", tenant_id, "/deviceTypes/", type_id, ": version ", version, " not found"));
-    }
-    return DecodeType(tenant_id, row[0]);
-  });
+  static constexpr PgStatement kStatement{queries::kSelectType, queries::kSelectTypeSql};
+  std::vector<PgParam> params = {PgParam::Bytes(tenant_id), PgParam::Bytes(type_id), PgParam::Int64(version)};
+  ASSIGN_OR_RETURN(const PgRows rows, reads_.ReadOne(scope, kStatement, std::move(params)));
+  if (rows.size() == 0) {
+    if (version == 0) return TypeNotFound(tenant_id, type_id);
+    return absl::NotFoundError(
+        absl::StrCat("tenants/", tenant_id, "/deviceTypes/", type_id, ": version ", version, " not found"));
+  }
+  return Decoded<pb::DeviceType>([&] { return DecodeType(tenant_id, BinaryRow(rows, 0)); });
 }
 
 absl::StatusOr<std::vector<pb::DeviceType>> PgDeviceStore::ListDeviceTypes(const TenantScope& scope,
@@ -388,11 +438,12 @@ absl::StatusOr<pb::Device> PgDeviceStore::CreateDevice(const TenantScope& scope,
 
 absl::StatusOr<pb::Device> PgDeviceStore::GetDevice(const TenantScope& scope, const std::string& device_id) {
   const std::string& tenant_id = scope.tenant_id;
-  return db_.Transact<pb::Device>(scope, [&](pqxx::work& work) -> absl::StatusOr<pb::Device> {
-    pqxx::result row = work.exec_prepared(queries::kSelectDevice, tenant_id, device_id);
-    if (row.empty()) return DeviceNotFound(tenant_id, device_id);
-    return DecodeDevice(tenant_id, row[0]);
-  });
+  // One round trip (LibpqPool::Read): this is the registry's hottest read.
+  static constexpr PgStatement kStatement{queries::kSelectDevice, queries::kSelectDeviceSql};
+  std::vector<PgParam> params = {PgParam::Bytes(tenant_id), PgParam::Bytes(device_id)};
+  ASSIGN_OR_RETURN(const PgRows rows, reads_.ReadOne(scope, kStatement, std::move(params)));
+  if (rows.size() == 0) return DeviceNotFound(tenant_id, device_id);
+  return Decoded<pb::Device>([&] { return DecodeDevice(tenant_id, BinaryRow(rows, 0)); });
 }
 
 absl::StatusOr<std::vector<pb::Device>> PgDeviceStore::ListDevices(const TenantScope& scope,

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "common/audit.h"
 #include "common/db.h"
+#include "common/libpq_pool.h"
 #include "parkbase/device/v1/device.pb.h"
 
 namespace parkbase::device {
@@ -144,6 +145,9 @@ class PgDeviceStore final : public DeviceStore {
  private:
   DbPool& db_;
   const absl::Duration bulk_statement_timeout_;
+  // GetDevice and GetDeviceType: the scope, the query and the commit in one round trip, on connections of their
+  // own (opened on first use, as many as `db`'s), with `db`'s URL, timeouts and serving-role check.
+  LibpqPool reads_;
 };
 
 // `88.<park>.<tenant code>/`, and with the serial number appended.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/redis_keys.h"
+#include "common/status_macros.h"
 
 namespace parkbase::telemetry {
 namespace {
@@ -112,10 +113,17 @@ end
 return 1
 )lua";
 
-// KEYS: device hashes. Returns one HGETALL array per key.
+// KEYS: device hashes. Returns one string per key: its HGETALL's fields and values packed, each as a 32-bit
+// big-endian length and its bytes. One string a device, not one reply element per field and
+// value: for 100 devices of 10 metrics that is 100 elements instead of 2,300 for the client to allocate and walk.
 constexpr char kLatestReadScript[] = R"lua(
 local out = {}
-for k = 1, #KEYS do out[k] = redis.call('HGETALL', KEYS[k]) end
+for k = 1, #KEYS do
+  local all = redis.call('HGETALL', KEYS[k])
+  local parts = {}
+  for i = 1, #all do parts[i] = struct.pack('>I4', #all[i]) .. all[i] end
+  out[k] = table.concat(parts)
+end
 return out
 )lua";
 
@@ -236,41 +244,78 @@ absl::Status RedisLatestValues::FinishRebuild(const std::string& tenant_id,
 
 absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> RedisLatestValues::Read(
     const std::string& tenant_id, const std::vector<std::string>& device_ids) {
+  ASSIGN_OR_RETURN(auto stored, ReadStored(tenant_id, device_ids));
+  std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>> result(device_ids.size());
+  for (size_t d = 0; d < stored.size(); ++d) {
+    if (!stored[d].has_value()) continue;
+    auto& metrics = result[d].emplace();
+    for (Stored& value : *stored[d]) {
+      LatestPoint point;
+      point.time_ms = value.time_ms;
+      if (point.value.ParseFromString(value.value)) metrics.emplace(std::move(value.metric), std::move(point));
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<std::vector<std::optional<std::vector<LatestValues::Stored>>>> RedisLatestValues::ReadStored(
+    const std::string& tenant_id, const std::vector<std::string>& device_ids) {
   std::vector<std::string> command = {"EVAL", kLatestReadScript, absl::StrCat(device_ids.size())};
   for (const std::string& device : device_ids) command.push_back(LatestKey(tenant_id, device));
-  std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>> result(device_ids.size());
-  // Read in place (RedisClient::Visit): copying the ~2,300 elements of 100 devices' hashes into a RedisReply first
-  // cost about as much as decoding them.
+  std::vector<std::optional<std::vector<Stored>>> result(device_ids.size());
+  // Read in place (RedisClient::Visit): the packed strings are walked where hiredis left them.
   absl::Status read = redis_.Visit(command, [&](RedisReplyView reply) -> absl::Status {
     if (!reply.is_array() || reply.size() != device_ids.size()) {
       return absl::UnavailableError("redis: unexpected latest-values reply");
     }
+    std::vector<absl::string_view> fields;
     for (size_t d = 0; d < device_ids.size(); ++d) {
-      const RedisReplyView fields = reply.element(d);
-      const size_t size = fields.size();
+      absl::string_view packed = reply.element(d).text();
+      fields.clear();
+      while (packed.size() >= 4) {
+        size_t size = 0;
+        for (int i = 0; i < 4; ++i) size = (size << 8) | static_cast<unsigned char>(packed[i]);
+        if (packed.size() - 4 < size) break;
+        fields.push_back(packed.substr(4, size));
+        packed.remove_prefix(4 + size);
+      }
       bool complete = false;
-      for (size_t i = 0; i + 1 < size; i += 2) {
-        if (fields.element(i).text() == kMarkerField) complete = fields.element(i + 1).text() == kComplete;
+      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i] == kMarkerField) complete = fields[i + 1] == kComplete;
       }
       if (!complete) continue;  // missing, pending or left by a failed rebuild: the caller rebuilds
       auto& metrics = result[d].emplace();
-      metrics.reserve(size / 2);
-      for (size_t i = 0; i + 1 < size; i += 2) {
-        const absl::string_view metric = fields.element(i).text();
-        if (metric == kMarkerField) continue;
-        const absl::string_view stored = fields.element(i + 1).text();
+      metrics.reserve(fields.size() / 2);
+      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i] == kMarkerField) continue;
+        const absl::string_view stored = fields[i + 1];
         const size_t bar = stored.find('|');
-        LatestPoint point;
-        if (bar == absl::string_view::npos || !absl::SimpleAtoi(stored.substr(0, bar), &point.time_ms) ||
-            !point.value.ParseFromArray(stored.data() + bar + 1, static_cast<int>(stored.size() - bar - 1))) {
+        Stored value;
+        if (bar == absl::string_view::npos || !absl::SimpleAtoi(stored.substr(0, bar), &value.time_ms)) {
           continue;  // written by something else; the next write repairs it
         }
-        metrics.emplace(std::string(metric), std::move(point));
+        value.metric = std::string(fields[i]);
+        value.value = std::string(stored.substr(bar + 1));
+        metrics.push_back(std::move(value));
       }
     }
     return absl::OkStatus();
   });
   if (!read.ok()) return read;
+  return result;
+}
+
+absl::StatusOr<std::vector<std::optional<std::vector<LatestValues::Stored>>>> LatestValues::ReadStored(
+    const std::string& tenant_id, const std::vector<std::string>& device_ids) {
+  ASSIGN_OR_RETURN(auto points, Read(tenant_id, device_ids));
+  std::vector<std::optional<std::vector<Stored>>> result(points.size());
+  for (size_t d = 0; d < points.size(); ++d) {
+    if (!points[d].has_value()) continue;
+    auto& metrics = result[d].emplace();
+    for (const auto& [metric, point] : *points[d]) {
+      metrics.push_back(Stored{metric, point.time_ms, point.value.SerializeAsString()});
+    }
+  }
   return result;
 }
 

@@ -74,6 +74,17 @@ class LatestValues {
   // failed); otherwise metric -> point.
   virtual absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> Read(
       const std::string& tenant_id, const std::vector<std::string>& device_ids) = 0;
+
+  // A latest value as stored: the value still serialized, so GetLatest copies its bytes into the answer.
+  struct Stored {
+    std::string metric;
+    int64_t time_ms = 0;
+    std::string value;  // a serialized pb::Value
+  };
+  // As Read, values left serialized, each device's in no particular order. This form serializes Read's answer;
+  // the Redis form reads the stored bytes as they are.
+  virtual absl::StatusOr<std::vector<std::optional<std::vector<Stored>>>> ReadStored(
+      const std::string& tenant_id, const std::vector<std::string>& device_ids);
 };
 
 class RedisLatestValues final : public LatestValues {
@@ -85,6 +96,8 @@ class RedisLatestValues final : public LatestValues {
   absl::Status FinishRebuild(const std::string& tenant_id, const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
                              const std::vector<std::string>& devices) override;
   absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> Read(
+      const std::string& tenant_id, const std::vector<std::string>& device_ids) override;
+  absl::StatusOr<std::vector<std::optional<std::vector<Stored>>>> ReadStored(
       const std::string& tenant_id, const std::vector<std::string>& device_ids) override;
 
  private:

@@ -23,7 +23,7 @@ TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, RequestParser& par
     : OwnParsing(parser, pb::TelemetryService::service_full_name()), calls_(calls), manager_(manager) {
   ParseUnary("Write", &TelemetryServiceImpl::Write);
   ParseStream("WriteStream", &TelemetryServiceImpl::ServeWriteStream);
-  ParseUnary("GetLatest", &TelemetryServiceImpl::GetLatest);
+  ParseUnary("GetLatest", &TelemetryServiceImpl::ServeGetLatest);
   ParseUnary("ReadRange", &TelemetryServiceImpl::ReadRange);
   ParseUnary("Aggregate", &TelemetryServiceImpl::Aggregate);
   const LiveSubscription::Parts subscribe{.calls = calls,
@@ -83,9 +83,14 @@ grpc::Status TelemetryServiceImpl::ServeWriteStream(grpc::ServerContext* context
       });
 }
 
-grpc::Status TelemetryServiceImpl::GetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
-                                             pb::GetLatestResponse* response) {
-  return calls_.Serve(context, Method("GetLatest"), manager_, &TelemetryManager::GetLatest, request, response);
+grpc::Status TelemetryServiceImpl::ServeGetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
+                                                  grpc::ByteBuffer* response) {
+  return calls_.Run(context, Method("GetLatest"), *request, [&](const Principal& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(const std::string encoded, manager_.GetLatestEncoded(caller, *request));
+    grpc::Slice slice(encoded);
+    *response = grpc::ByteBuffer(&slice, 1);
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status TelemetryServiceImpl::ReadRange(grpc::ServerContext* context, const pb::ReadRangeRequest* request,

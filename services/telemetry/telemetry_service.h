@@ -32,8 +32,9 @@ class TelemetryServiceImpl final : public OwnParsing<pb::TelemetryService::Servi
   // The streams read requests through the parser (raw_requests.h) and are admitted under the server's stream
   // limits (streams.h).
   grpc::Status ServeWriteStream(grpc::ServerContext* context, RawStream<pb::WriteRequest, pb::WriteResponse>* stream);
-  grpc::Status GetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
-                         pb::GetLatestResponse* response) override;
+  // Answers with the encoded GetLatestResponse the manager builds (TelemetryManager::GetLatestEncoded).
+  grpc::Status ServeGetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
+                              grpc::ByteBuffer* response);
   grpc::Status ReadRange(grpc::ServerContext* context, const pb::ReadRangeRequest* request,
                          pb::ReadRangeResponse* response) override;
   grpc::Status Aggregate(grpc::ServerContext* context, const pb::AggregateRequest* request,

@@ -260,6 +260,90 @@ TEST_CASE("database: two tenants interleaved over a pool of one connection never
     other.join();
     CHECK(violations == 0);
   }
+  SECTION("LibpqPool::Read (pipelined: the scope and the queries in one round trip)") {
+    LibpqPool pool({.url = SharedDatabase().app_url(), .size = 1, .verify_serving_role = true});
+    static constexpr PgStatement kVisible{"check_visible", kVisibleTenantsSql};
+    static constexpr PgStatement kScope{"check_scope", "SELECT coalesce(current_setting('parkbase.scope', true), '')"};
+    static constexpr PgStatement kDivide{"check_divide", "SELECT 1 / 0"};
+    static constexpr PgStatement kBadSql{"check_bad_sql", "SELEKT 1"};
+    // An SQL error fails a query mid-pipeline; a "refusal" here is SQL that does not even prepare.
+    auto transact = [&](const TenantScope& scope, bool sql_error, bool refuse, Seen& seen) -> absl::Status {
+      std::vector<PgQuery> queries = {{&kVisible, {}}, {&kScope, {}}};
+      if (sql_error) queries.insert(queries.begin() + 1, PgQuery{&kDivide, {}});
+      if (refuse) queries.insert(queries.begin() + 1, PgQuery{&kBadSql, {}});
+      absl::StatusOr<std::vector<PgRows>> rows = pool.Read(scope, queries);
+      if (!rows.ok()) return rows.status();
+      if (rows->size() != 2) return absl::InternalError("expected two results");
+      for (int i = 0; i < (*rows)[0].size(); ++i) seen.tenants.insert(std::string((*rows)[0].Bytes(i, 0)));
+      seen.scope = std::string((*rows)[1].Bytes(0, 0));
+      return absl::OkStatus();
+    };
+    std::atomic<int> violations{0};
+    std::thread other([&] { exercise(transact, b.tenant_id, violations); });
+    exercise(transact, a.tenant_id, violations);
+    other.join();
+    CHECK(violations == 0);
+  }
+}
+
+TEST_CASE("database: a pipelined read maps errors to statuses and leaves its connection clean for the next",
+          "[database][integration]") {
+  TestServer server;
+  TenantClient client(server);
+  const TestTenant a = client.CreateTenant("pipea");
+  const TestTenant b = client.CreateTenant("pipeb");
+  // One connection, so every read below runs on the connection the previous one left behind.
+  LibpqPool pool({.url = SharedDatabase().app_url(),
+                  .size = 1,
+                  .statement_timeout = absl::Milliseconds(200),
+                  .verify_serving_role = true});
+  static constexpr PgStatement kTenant{"pipe_tenant", "SELECT tenant_id FROM tenants WHERE tenant_id = $1"};
+  auto visible = [&](const TenantScope& scope, const std::string& tenant) -> absl::StatusOr<bool> {
+    absl::StatusOr<PgRows> rows = pool.ReadOne(scope, kTenant, {PgParam::Bytes(tenant)});
+    if (!rows.ok()) return rows.status();
+    return rows->size() == 1;
+  };
+  auto clean = [&] {
+    // The next read still sees exactly its own tenant: nothing of the failed one's transaction is left.
+    CHECK(visible(TenantScope::Tenant(b.tenant_id), b.tenant_id).value_or(false));
+    CHECK_FALSE(visible(TenantScope::Tenant(b.tenant_id), a.tenant_id).value_or(true));
+  };
+  CHECK(visible(TenantScope::Tenant(a.tenant_id), a.tenant_id).value_or(false));
+  CHECK_FALSE(visible(TenantScope::Tenant(a.tenant_id), b.tenant_id).value_or(true));
+
+  SECTION("the statement timeout applies: DEADLINE_EXCEEDED") {
+    static constexpr PgStatement kSleep{"pipe_sleep", "SELECT pg_sleep(2)"};
+    absl::StatusOr<PgRows> slept = pool.ReadOne(TenantScope::Tenant(a.tenant_id), kSleep, {});
+    CHECK(slept.status().code() == absl::StatusCode::kDeadlineExceeded);
+    clean();
+  }
+  SECTION("SQL that does not prepare: INTERNAL, and a read before it on the same pipeline is not returned") {
+    static constexpr PgStatement kBad{"pipe_bad", "SELECT FROM WHERE"};
+    absl::StatusOr<std::vector<PgRows>> rows =
+        pool.Read(TenantScope::Tenant(a.tenant_id), {{&kTenant, {PgParam::Bytes(a.tenant_id)}}, {&kBad, {}}});
+    CHECK(rows.status().code() == absl::StatusCode::kInternal);
+    clean();
+  }
+  SECTION("the read is read-only: a write through it fails and changes nothing") {
+    static constexpr PgStatement kWrite{"pipe_write",
+                                        "UPDATE tenants SET display_name = 'changed' WHERE tenant_id = $1 "
+                                        "RETURNING tenant_id"};
+    absl::StatusOr<PgRows> written =
+        pool.ReadOne(TenantScope::Tenant(a.tenant_id), kWrite, {PgParam::Bytes(a.tenant_id)});
+    CHECK(written.status().code() == absl::StatusCode::kInternal);
+    static constexpr PgStatement kName{"pipe_name", "SELECT display_name FROM tenants WHERE tenant_id = $1"};
+    absl::StatusOr<PgRows> name = pool.ReadOne(TenantScope::Tenant(a.tenant_id), kName, {PgParam::Bytes(a.tenant_id)});
+    REQUIRE(name.ok());
+    REQUIRE(name->size() == 1);
+    CHECK(name->Bytes(0, 0) != "changed");
+    clean();
+  }
+  SECTION("a connection lost mid-pipeline: UNAVAILABLE, and the pool reconnects") {
+    static constexpr PgStatement kDie{"pipe_die", "SELECT pg_terminate_backend(pg_backend_pid())"};
+    absl::StatusOr<PgRows> died = pool.ReadOne(TenantScope::Tenant(a.tenant_id), kDie, {});
+    CHECK(died.status().code() == absl::StatusCode::kUnavailable);
+    clean();
+  }
 }
 
 }  // namespace
