@@ -24,9 +24,12 @@
 #   scripts/bench.sh subscribe live subscriptions (docs/performance.md): 100 tenants x 100 Subscribe streams (each
 #                              following 10 devices) over 4 connections while 10,000 points/s are written; the server
 #                              runs with the stream limits raised for 100 subscribers per tenant (--max_streams_per_key
-#                              and --max_streams_per_tenant 128, --max_streams 12000). Prints streams established,
-#                              server RSS per idle stream, commit-to-receipt latency and points delivered vs expected.
-#                              Builds only `parkbase` and `subscribe_bench`. The last line reads
+#                              and --max_streams_per_tenant 128, --max_streams 12000). Each tenant writes a batch of
+#                              100 points a second, sent on schedule whatever earlier writes wait for. Prints streams
+#                              established, server RSS per idle stream, the rate written, commit-to-receipt latency,
+#                              points delivered vs expected, server and client CPU, then the server's delay by stage
+#                              (feed, fanout, write). Builds only `parkbase` and `subscribe_bench`. The benchmark's
+#                              last line reads
 #                              `subscribe streams=<N> bytes_per_idle_stream=<B> p99_ms=<P> delivered=<D> expected=<E>`.
 #
 # Environment: PARKBASE_BUILD_DIR (build folder, default build/), PB_BENCH_ARGS (extra flags of the benchmark
