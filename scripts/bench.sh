@@ -24,9 +24,12 @@
 #   scripts/bench.sh subscribe live subscriptions (docs/performance.md): 100 tenants x 100 Subscribe streams (each
 #                              following 10 devices) over 4 connections while 10,000 points/s are written; the server
 #                              runs with the stream limits raised for 100 subscribers per tenant (--max_streams_per_key
-#                              and --max_streams_per_tenant 128, --max_streams 12000). Prints streams established,
-#                              server RSS per idle stream, commit-to-receipt latency and points delivered vs expected.
-#                              Builds only `parkbase` and `subscribe_bench`. The last line reads
+#                              and --max_streams_per_tenant 128, --max_streams 12000). Each tenant writes a batch of
+#                              100 points a second, sent on schedule whatever earlier writes wait for. Prints streams
+#                              established, server RSS per idle stream, the rate written, commit-to-receipt latency,
+#                              points delivered vs expected, server and client CPU, then the server's delay by stage
+#                              (feed, fanout, write). Builds only `parkbase` and `subscribe_bench`. The benchmark's
+#                              last line reads
 #                              `subscribe streams=<N> bytes_per_idle_stream=<B> p99_ms=<P> delivered=<D> expected=<E>`.
 #
 # Environment: PARKBASE_BUILD_DIR (build folder, default build/), PB_BENCH_ARGS (extra flags of the benchmark
@@ -157,9 +160,10 @@ if [[ -n "${PB_BENCH_BACKLOG_MAX_POINTS:-}" ]]; then
   serve_flags+=(--telemetry_backlog_max_points="$PB_BENCH_BACKLOG_MAX_POINTS")
 fi
 address="127.0.0.1:$(pb_free_port)"
+metrics_address="127.0.0.1:$(pb_free_port)"
 log="$work/parkbase.log"
 pb_log "starting parkbase serve on $address"
-"$bin/parkbase" serve --listen="$address" --metrics_listen="127.0.0.1:$(pb_free_port)" \
+"$bin/parkbase" serve --listen="$address" --metrics_listen="$metrics_address" \
   --database_url="$service_url" --redis_url="$PB_REDIS_URL" --park_code=1 "${serve_flags[@]}" \
   </dev/null >"$log" 2>&1 &
 server_pid=$!
@@ -192,6 +196,23 @@ if [[ "$benchmark" == subscribe ]]; then
   pb_log "$(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   status=0
   "$bin/subscribe_bench" --address="$address" --key="$key" --server_pid="$server_pid" "${extra_args[@]}" || status=$?
+  # Where the server's part of the delay went, by stage (live_hub.h): bucket bounds under which half and 99% fall.
+  curl -fsS "http://$metrics_address/metrics" 2>/dev/null | awk '
+    /^parkbase_telemetry_live_delay_seconds_bucket/ {
+      match($0, /stage="[a-z]+"/); stage = substr($0, RSTART + 7, RLENGTH - 8)
+      match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+      n[stage]++; bound[stage, n[stage]] = le; count[stage, n[stage]] = $NF
+    }
+    END {
+      for (stage in n) {
+        total = count[stage, n[stage]]; p50 = ""; p99 = ""
+        for (i = 1; i <= n[stage]; i++) {
+          if (p50 == "" && count[stage, i] >= 0.5 * total) p50 = bound[stage, i]
+          if (p99 == "" && count[stage, i] >= 0.99 * total) p99 = bound[stage, i]
+        }
+        printf "server stage %s: %d observations, p50 <= %s s, p99 <= %s s\n", stage, total, p50, p99
+      }
+    }' || true
   if ((status != 0)); then
     pb_log "subscribe_bench failed (status $status); the server's log ends:"
     tail -n 40 "$log" >&2 || true

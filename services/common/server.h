@@ -179,6 +179,10 @@ class PlatformServer {
 // main() of a server binary: flags and environment, start, serve until SIGTERM or SIGINT, drain, exit code.
 int RunServerMain(absl::string_view program, int argc, char** argv, const std::vector<ServiceRegistrar>& registrars);
 
+// Process-wide settings of a serving process, applied by ServeUntilSignal before any thread starts: one malloc
+// arena per core, and no absl::Mutex deadlock detection (below). Tests keep the libraries' defaults.
+void PrepareServingProcess();
+
 // The part of RunServerMain after flags were parsed; for `parkbase serve`.
 int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars);
 

@@ -1,11 +1,15 @@
 #include "telemetry/live_hub.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/redis.h"
+#include "grpc/slice.h"
+#include "grpcpp/support/slice.h"
 #include "telemetry/redis_state.h"
 
 namespace parkbase::telemetry {
@@ -30,6 +34,17 @@ std::vector<absl::string_view> BlocksOf(const RedisReply& reply, std::string& la
     }
   }
   return blocks;
+}
+
+prometheus::Histogram::BucketBoundaries DelayBuckets() {
+  return {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
+}
+
+// The time an entry was added, from its id (`<unix ms>-<sequence>`, Redis's clock); InfinitePast when unreadable.
+absl::Time EntryTime(absl::string_view id) {
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(id.substr(0, id.find('-')), &ms)) return absl::InfinitePast();
+  return absl::FromUnixMillis(ms);
 }
 
 absl::Status Announce(RedisClient& redis, const std::string& tenant_id) {
@@ -75,11 +90,27 @@ LiveHub::LiveHub(Options options, TelemetryManager& manager, prometheus::Registr
                             .Help("Subscribe responses handed to subscribers by live readers.")
                             .Register(registry)
                             .Add({})),
+      responses_serialized_(prometheus::BuildCounter()
+                                .Name("parkbase_telemetry_live_responses_serialized_total")
+                                .Help("Subscribe responses serialised by live readers: once per block for all the "
+                                      "subscribers that receive the same points.")
+                                .Register(registry)
+                                .Add({})),
       fell_behind_(prometheus::BuildCounter()
                        .Name("parkbase_telemetry_live_subscribers_fell_behind_total")
                        .Help("Subscriptions ended with RESOURCE_EXHAUSTED because their client fell behind the feed.")
                        .Register(registry)
-                       .Add({})) {}
+                       .Add({})),
+      delay_(prometheus::BuildHistogram()
+                 .Name("parkbase_telemetry_live_delay_seconds")
+                 .Help("Live feed delays by stage: feed (the entry's XADD, by Redis's clock, to its read by the "
+                       "tenant's reader), fanout (the read to the last subscriber's response queued: decoding, "
+                       "filtering, serialising), write (a response queued to its write completed: the subscriber's "
+                       "queue, flow control and sending).")
+                 .Register(registry)),
+      feed_delay_(delay_.Add({{"stage", "feed"}}, DelayBuckets())),
+      fanout_delay_(delay_.Add({{"stage", "fanout"}}, DelayBuckets())),
+      write_delay_(delay_.Add({{"stage", "write"}}, DelayBuckets())) {}
 
 LiveHub::~LiveHub() {
   std::vector<std::thread> threads;
@@ -222,6 +253,11 @@ void LiveHub::Run(std::shared_ptr<Reader> reader) {
     }
     const std::vector<absl::string_view> blocks = BlocksOf(*reply, reader->last_id);
     if (blocks.empty()) continue;
+    // The newest entry read: how long after it was published the reader had it (ms resolution, one clock).
+    const absl::Time read_at = absl::Now();
+    if (const absl::Time added = EntryTime(reader->last_id); added != absl::InfinitePast()) {
+      feed_delay_.Observe(std::max(0.0, absl::ToDoubleSeconds(read_at - added)));
+    }
     // Decoded once for all of the tenant's subscribers; the registry asked once for all its app subscribers.
     const std::vector<std::vector<SeriesEntry>> decoded = TelemetryManager::DecodeLiveBlocks(blocks);
     blocks_decoded_.Increment(static_cast<double>(blocks.size()));
@@ -231,23 +267,55 @@ void LiveHub::Run(std::shared_ptr<Reader> reader) {
     });
     if (any_grant) devices = manager_.ResolveLiveDevices(reader->tenant_id, decoded);
     const TelemetryManager::LiveIndex index = TelemetryManager::IndexLiveBlocks(decoded);
+    // Per block: each series' bytes (serialised when first chosen), and the response of each distinct choice.
+    std::vector<std::vector<std::string>> series_bytes(decoded.size());
+    std::vector<std::vector<bool>> serialized(decoded.size());
+    std::vector<absl::flat_hash_map<std::vector<int>, LiveResponse>> responses(decoded.size());
+    double built = 0;
+    auto response_of = [&](size_t b, const std::vector<int>& chosen) -> const LiveResponse& {
+      auto [it, inserted] = responses[b].try_emplace(chosen);
+      if (!inserted) return it->second;
+      if (series_bytes[b].empty()) {
+        series_bytes[b].resize(decoded[b].size());
+        serialized[b].assign(decoded[b].size(), false);
+      }
+      size_t size = 0;
+      for (int e : chosen) {
+        if (!serialized[b][e]) {
+          series_bytes[b][e] = TelemetryManager::SerializeLiveEntry(decoded[b][e]);
+          serialized[b][e] = true;
+        }
+        size += series_bytes[b][e].size();
+      }
+      // One allocation, filled in place; the subscribers' copies of the buffer share it.
+      grpc_slice slice = grpc_slice_malloc(size);
+      uint8_t* out = GRPC_SLICE_START_PTR(slice);
+      for (int e : chosen) {
+        std::memcpy(out, series_bytes[b][e].data(), series_bytes[b][e].size());
+        out += series_bytes[b][e].size();
+      }
+      grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+      it->second.bytes = grpc::ByteBuffer(&owned, 1);
+      it->second.size = static_cast<int64_t>(size);
+      ++built;
+      return it->second;
+    };
     gone.clear();
     double queued = 0;
     for (const auto& subscriber : subscribers) {
-      std::vector<std::vector<pb::DataPoint>> points =
-          TelemetryManager::FilterDecoded(subscriber->filter(), decoded, devices, &index);
-      for (std::vector<pb::DataPoint>& block_points : points) {
-        if (block_points.empty()) continue;
-        pb::SubscribeResponse response;
-        response.mutable_points()->Reserve(static_cast<int>(block_points.size()));
-        for (pb::DataPoint& point : block_points) *response.add_points() = std::move(point);
-        if (!subscriber->Deliver(std::move(response))) {
+      const std::vector<std::vector<int>> chosen =
+          TelemetryManager::SelectDecoded(subscriber->filter(), decoded, devices, &index);
+      for (size_t b = 0; b < chosen.size(); ++b) {
+        if (chosen[b].empty()) continue;
+        if (!subscriber->Deliver(response_of(b, chosen[b]))) {
           gone.push_back(subscriber.get());
           break;
         }
         ++queued;
       }
     }
+    responses_serialized_.Increment(built);
+    fanout_delay_.Observe(absl::ToDoubleSeconds(absl::Now() - read_at));
     responses_queued_.Increment(queued);
     forget(gone);
   }

@@ -22,9 +22,9 @@ LiveSubscription::LiveSubscription(const Parts& parts, grpc::CallbackServerConte
   if (request != nullptr) request_bytes_ = *request;
 }
 
-grpc::ServerWriteReactor<pb::SubscribeResponse>* LiveSubscription::Start(const Parts& parts,
-                                                                         grpc::CallbackServerContext* context,
-                                                                         const grpc::ByteBuffer* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* LiveSubscription::Start(const Parts& parts,
+                                                                    grpc::CallbackServerContext* context,
+                                                                    const grpc::ByteBuffer* request) {
   auto subscription = std::make_shared<LiveSubscription>(parts, context, request);
   subscription->self_ = subscription;
   LiveSubscription* reactor = subscription.get();
@@ -110,21 +110,23 @@ void LiveSubscription::OnSendInitialMetadataDone(bool ok) {
 }
 
 void LiveSubscription::OnWriteDone(bool ok) {
+  absl::Time written = absl::InfiniteFuture();
   {
     absl::MutexLock lock(&mu_);
     in_flight_ = false;
     if (!queue_.empty()) {
-      queued_bytes_ -= queue_sizes_.front();
+      queued_bytes_ -= queue_.front().size;
+      written = queue_.front().queued_at;
       queue_.pop_front();
-      queue_sizes_.pop_front();
     }
   }
+  if (ok && written != absl::InfiniteFuture()) parts_.hub.ObserveWrite(absl::Now() - written);
   if (!ok) End(absl::CancelledError("the client went away"));
   Continue();
 }
 
 void LiveSubscription::Continue() {
-  const pb::SubscribeResponse* next = nullptr;
+  const grpc::ByteBuffer* next = nullptr;
   bool finish = false;
   absl::Status status;
   {
@@ -134,11 +136,10 @@ void LiveSubscription::Continue() {
       finish_sent_ = true;
       status = end_status_;
       queue_.clear();
-      queue_sizes_.clear();
       queued_bytes_ = 0;
     } else if (!queue_.empty()) {
       in_flight_ = true;
-      next = &queue_.front();
+      next = &queue_.front().bytes;
     } else {
       turn_taken_ = false;
     }
@@ -157,9 +158,8 @@ bool LiveSubscription::EndLocked(const absl::Status& status) {
   ended_at_ = absl::Now();
   // What waits is dropped with the subscription; a write in flight keeps its message until it completes.
   while (queue_.size() > (in_flight_ ? 1u : 0u)) {
-    queued_bytes_ -= queue_sizes_.back();
+    queued_bytes_ -= queue_.back().size;
     queue_.pop_back();
-    queue_sizes_.pop_back();
   }
   if (turn_taken_) return false;  // the holder of the turn finishes when its operation completes
   turn_taken_ = true;
@@ -180,9 +180,9 @@ void LiveSubscription::Fail(const absl::Status& status) { End(status); }
 
 void LiveSubscription::OnCancel() { End(absl::CancelledError("the client cancelled the subscription")); }
 
-bool LiveSubscription::Deliver(pb::SubscribeResponse response) {
-  const int64_t bytes = static_cast<int64_t>(response.ByteSizeLong());
-  const pb::SubscribeResponse* start = nullptr;
+bool LiveSubscription::Deliver(const LiveResponse& response) {
+  const int64_t bytes = response.size;
+  const grpc::ByteBuffer* start = nullptr;
   bool finish = false;
   absl::Status why;
   {
@@ -204,13 +204,13 @@ bool LiveSubscription::Deliver(pb::SubscribeResponse response) {
       finish = EndLocked(why);
       parts_.hub.CountFellBehind();
     } else {
-      queue_.push_back(std::move(response));
-      queue_sizes_.push_back(bytes);
+      // A reference to the shared slices, not a copy of the bytes.
+      queue_.push_back(Queued{response.bytes, bytes, absl::Now()});
       queued_bytes_ += bytes;
       if (!turn_taken_) {
         turn_taken_ = true;
         in_flight_ = true;
-        start = &queue_.front();
+        start = &queue_.front().bytes;
       }
     }
   }

@@ -1,7 +1,9 @@
 // Subscribe served through gRPC's callback API: a call holds no thread while it waits for data. The reactor takes
 // the request's wire bytes; everything that blocks (parsing under the parse budget, authentication, the stream
 // limits, AuthorizeSubscription, joining the tenant's live reader) runs on the server's BlockingExecutor, and the
-// live hub's reader thread delivers responses, which this object queues and writes one at a time.
+// live hub's reader thread delivers responses, which this object queues and writes one at a time. Responses arrive
+// serialised (live_hub.h: one buffer shared by the subscribers that receive the same points), so the call's
+// messages are grpc::ByteBuffers and a write only takes a reference to the shared bytes.
 //
 // Slow subscribers: at most kMaxQueuedResponses responses (kMaxQueuedBytes) wait for a client. One that falls
 // further behind is ended with RESOURCE_EXHAUSTED saying so, and what was queued for it is dropped with it: a
@@ -27,7 +29,7 @@
 
 namespace parkbase::telemetry {
 
-class LiveSubscription final : public grpc::ServerWriteReactor<pb::SubscribeResponse>,
+class LiveSubscription final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public LiveSubscriber,
                                public std::enable_shared_from_this<LiveSubscription> {
  public:
@@ -49,13 +51,12 @@ class LiveSubscription final : public grpc::ServerWriteReactor<pb::SubscribeResp
   };
 
   // The handler of the callback method: the reactor for one call (gRPC owns it until OnDone).
-  static grpc::ServerWriteReactor<pb::SubscribeResponse>* Start(const Parts& parts,
-                                                                grpc::CallbackServerContext* context,
-                                                                const grpc::ByteBuffer* request);
+  static grpc::ServerWriteReactor<grpc::ByteBuffer>* Start(const Parts& parts, grpc::CallbackServerContext* context,
+                                                           const grpc::ByteBuffer* request);
 
   // LiveSubscriber (called on the hub's reader thread).
   const SubscriptionFilter& filter() const override { return filter_; }
-  bool Deliver(pb::SubscribeResponse response) override;
+  bool Deliver(const LiveResponse& response) override;
   bool Poll() override;
   void Fail(const absl::Status& status) override;
 
@@ -90,9 +91,13 @@ class LiveSubscription final : public grpc::ServerWriteReactor<pb::SubscribeResp
   std::shared_ptr<LiveSubscription> self_;
 
   absl::Mutex mu_;
-  // Responses waiting (the front one is being written while in_flight_), and each one's size.
-  std::deque<pb::SubscribeResponse> queue_ ABSL_GUARDED_BY(mu_);
-  std::deque<int64_t> queue_sizes_ ABSL_GUARDED_BY(mu_);
+  struct Queued {
+    grpc::ByteBuffer bytes;
+    int64_t size = 0;
+    absl::Time queued_at;
+  };
+  // Responses waiting (the front one is being written while in_flight_).
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
   // The write turn: whoever sets it issues the next operation on the call (open, initial metadata, a write, the

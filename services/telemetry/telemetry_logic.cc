@@ -18,7 +18,10 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "common/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "telemetry/rollup.h"
 #include "telemetry/series.h"
 
@@ -871,9 +874,9 @@ TelemetryManager::LiveIndex TelemetryManager::IndexLiveBlocks(const std::vector<
   return index;
 }
 
-std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterDecoded(
-    const SubscriptionFilter& filter, const std::vector<std::vector<SeriesEntry>>& decoded,
-    const LiveDevices& devices, const LiveIndex* index) {
+std::vector<std::vector<int>> TelemetryManager::SelectDecoded(const SubscriptionFilter& filter,
+                                                              const std::vector<std::vector<SeriesEntry>>& decoded,
+                                                              const LiveDevices& devices, const LiveIndex* index) {
   const DataScope& scope = filter.scope;
   auto keep = [&](absl::string_view device, absl::string_view metric) {
     if (!filter.device_ids.empty() &&
@@ -889,7 +892,7 @@ std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterDecoded(
     auto found = devices.find(device);
     return found != devices.end() && scope.CoversDevice(*found->second);
   };
-  std::vector<std::vector<pb::DataPoint>> points(decoded.size());
+  std::vector<std::vector<int>> selected(decoded.size());
   std::vector<int> entries;
   for (size_t b = 0; b < decoded.size(); ++b) {
     entries.clear();
@@ -906,17 +909,53 @@ std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterDecoded(
     }
     for (int e : entries) {
       const SeriesEntry& entry = decoded[b][e];
-      if (!keep(entry.device_id, entry.metric)) continue;
-      for (size_t i = 0; i < entry.data.size(); ++i) {
-        pb::DataPoint& point = points[b].emplace_back();
-        point.set_device(entry.device_id);
-        point.set_metric(entry.metric);
-        *point.mutable_time() = Millis(entry.data.timestamps_ms[i]);
-        *point.mutable_value() = ValueAt(entry.data, i);
-      }
+      if (entry.data.size() > 0 && keep(entry.device_id, entry.metric)) selected[b].push_back(e);
+    }
+  }
+  return selected;
+}
+
+namespace {
+
+void LivePoint(const SeriesEntry& entry, size_t i, pb::DataPoint& point) {
+  point.set_device(entry.device_id);
+  point.set_metric(entry.metric);
+  *point.mutable_time() = Millis(entry.data.timestamps_ms[i]);
+  *point.mutable_value() = ValueAt(entry.data, i);
+}
+
+}  // namespace
+
+std::vector<std::vector<pb::DataPoint>> TelemetryManager::FilterDecoded(
+    const SubscriptionFilter& filter, const std::vector<std::vector<SeriesEntry>>& decoded,
+    const LiveDevices& devices, const LiveIndex* index) {
+  const std::vector<std::vector<int>> selected = SelectDecoded(filter, decoded, devices, index);
+  std::vector<std::vector<pb::DataPoint>> points(decoded.size());
+  for (size_t b = 0; b < decoded.size(); ++b) {
+    for (int e : selected[b]) {
+      const SeriesEntry& entry = decoded[b][e];
+      for (size_t i = 0; i < entry.data.size(); ++i) LivePoint(entry, i, points[b].emplace_back());
     }
   }
   return points;
+}
+
+std::string TelemetryManager::SerializeLiveEntry(const SeriesEntry& entry) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    pb::DataPoint point;
+    for (size_t i = 0; i < entry.data.size(); ++i) {
+      LivePoint(entry, i, point);
+      coded.WriteTag(google::protobuf::internal::WireFormatLite::MakeTag(
+          pb::SubscribeResponse::kPointsFieldNumber,
+          google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+      coded.WriteVarint32(static_cast<uint32_t>(point.ByteSizeLong()));
+      point.SerializeWithCachedSizes(&coded);
+    }
+  }  // the coded stream writes its last bytes to `bytes` when it goes
+  return bytes;
 }
 
 }  // namespace parkbase::telemetry

@@ -105,6 +105,16 @@ class TelemetryManager {
                                                                const std::vector<std::vector<SeriesEntry>>& decoded,
                                                                const LiveDevices& devices,
                                                                const LiveIndex* index = nullptr);
+  // FilterDecoded's choice before any point is built: per block, the indexes of the entries (series) `filter` lets
+  // through, ascending. The live hub sends the subscribers whose choice is the same one shared response.
+  static std::vector<std::vector<int>> SelectDecoded(const SubscriptionFilter& filter,
+                                                     const std::vector<std::vector<SeriesEntry>>& decoded,
+                                                     const LiveDevices& devices, const LiveIndex* index = nullptr);
+  // The wire bytes of `entry`'s points as SubscribeResponse.points elements (tag, length, DataPoint each): a
+  // SubscribeResponse's bytes are the concatenation of its selected entries' bytes, in the block's order, equal to
+  // serialising FilterDecoded's response. Lets the live hub serialise each series once per read, whatever the
+  // number of subscribers that receive it.
+  static std::string SerializeLiveEntry(const SeriesEntry& entry);
 
  private:
   absl::StatusOr<TenantScope> Authorize(const Principal& caller, absl::string_view field, absl::string_view parent);

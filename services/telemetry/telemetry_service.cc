@@ -32,7 +32,7 @@ TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, RequestParser& par
                                          .hub = hub,
                                          .executor = executor,
                                          .method = Method("Subscribe")};
-  CallbackServerStream<pb::SubscribeResponse>(
+  CallbackServerStream<grpc::ByteBuffer>(  // responses arrive serialised (live_hub.h)
       "Subscribe", [subscribe](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
         return LiveSubscription::Start(subscribe, context, request);
       });

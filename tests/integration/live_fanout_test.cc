@@ -1,7 +1,7 @@
 // Subscribe's in-process fan-out (telemetry/live_hub.h): a tenant's subscribers on one replica share one Redis
 // reader, which decodes each committed block once; every subscriber still receives what it may see, and nothing of
-// another tenant; a subscriber that falls behind is ended with RESOURCE_EXHAUSTED instead of silently losing points
-// or slowing the others.
+// another tenant; subscribers that receive the same points share one serialised response; a subscriber that falls
+// behind is ended with RESOURCE_EXHAUSTED instead of silently losing points or slowing the others.
 #include <atomic>
 #include <thread>
 
@@ -119,6 +119,8 @@ TEST_CASE("live fan-out: 200 subscribers of one tenant share one Redis reader, w
   // Writers learn within half a second that the tenant has subscribers; then one batch of two points.
   absl::SleepFor(absl::Milliseconds(600));
   const double decoded_before = MetricValue(env, "parkbase_telemetry_live_blocks_decoded_total");
+  const double serialized_before = MetricValue(env, "parkbase_telemetry_live_responses_serialized_total");
+  const double responses_before = MetricValue(env, "parkbase_telemetry_live_responses_total");
   const absl::Time t = FloorTo(env.Now() - absl::Minutes(1), absl::Seconds(1));
   telpb::WriteRequest write;
   write.set_parent(acme.parent);
@@ -145,6 +147,10 @@ TEST_CASE("live fan-out: 200 subscribers of one tenant share one Redis reader, w
   }
   // One block, decoded once for all 200.
   CHECK(MetricValue(env, "parkbase_telemetry_live_blocks_decoded_total") - decoded_before == 1);
+  // 200 responses, serialised once per distinct choice of points: the whole block (100 subscribers), d0's point
+  // (50, subscriber 1 with d0 named twice among them) and d1's (50). Each client parsed its own copy of the bytes.
+  CHECK(MetricValue(env, "parkbase_telemetry_live_responses_total") - responses_before == kSubscribers);
+  CHECK(MetricValue(env, "parkbase_telemetry_live_responses_serialized_total") - serialized_before == 3);
   CHECK(MetricValue(env, "parkbase_telemetry_live_readers") == 1);
 
   // Once the tenant has no subscriber left, its reader stops.
@@ -274,6 +280,13 @@ TEST_CASE("live fan-out: a subscriber that stops reading is ended with RESOURCE_
   // The reader kept serving the other subscriber: it has every point.
   REQUIRE(WaitFor(absl::Seconds(10), [&] { return static_cast<int64_t>(fast.received().size()) == written; }));
   CHECK_FALSE(fast.ended.load());
+  // In order, each point once, though its responses' bytes were the very buffers queued for the slow one.
+  const std::vector<telpb::DataPoint> all = fast.received();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (MsOf(all[i].time()) != first_ms + static_cast<int64_t>(i)) {
+      FAIL("point " << i << " of the fast subscriber is " << PointText(all[i]));
+    }
+  }
 }
 
 }  // namespace
