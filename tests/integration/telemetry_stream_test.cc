@@ -14,6 +14,9 @@
 #include "absl/time/clock.h"
 #include "common/grpc_client.h"
 #include "google/rpc/error_details.pb.h"
+#include "grpcpp/impl/codegen/rpc_method.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/sync_stream.h"
 #include "integration/telemetry_env.h"
 
 namespace parkbase::testing {
@@ -277,6 +280,113 @@ TEST_CASE("telemetry streams: a client that cancels with batches in flight loses
   for (int n : acknowledged) {
     INFO("acknowledged batch c" << n);
     CHECK(stored.contains(n));
+  }
+}
+
+TEST_CASE("telemetry streams: an import whose client cancels mid-way is let go, and the server goes on",
+          "[telemetry][integration][defects]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("cancelimport", 1);
+  for (int round = 0; round < 5; ++round) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", acme.keys.admin_key));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    devpb::ImportDevicesResponse response;
+    auto writer = env.device_stub->ImportDevices(&context, &response);
+    // Messages of 1,000 rows: a batch of 5,000 is being stored now and then when the client leaves.
+    for (int message = 0; message < 8 + 3 * round; ++message) {
+      devpb::ImportDevicesRequest rows;
+      if (message == 0) rows.set_parent(acme.parent);
+      for (int i = 0; i < 1000; ++i) {
+        devpb::Device* row = rows.add_devices();
+        row->set_device_type_id("sensor");
+        row->set_serial_number(absl::StrCat("CI-", round, "-", message, "-", i));
+      }
+      if (!writer->Write(rows)) break;
+    }
+    context.TryCancel();
+    CHECK(writer->Finish().error_code() == grpc::CANCELLED);
+  }
+  REQUIRE(WaitFor(absl::Seconds(10), [&] { return env.server.server().streams().open() == 0; }));
+  tenantpb::GetTenantRequest get;
+  get.set_name(acme.parent);
+  tenantpb::Tenant tenant;
+  CHECK(env.tenants.stub().GetTenant(Context(acme.keys.admin_key).get(), get, &tenant).ok());
+}
+
+// A raw bidirectional stream on `method`, for messages that are not valid requests.
+struct RawStream {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream;
+
+  RawStream(grpc::Channel& channel, const char* method, const std::string& key) {
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", key));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    stream.reset(grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+        &channel, grpc::internal::RpcMethod(method, grpc::internal::RpcMethod::BIDI_STREAMING), &context));
+  }
+  bool Write(const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer message(&slice, 1);
+    return stream->Write(message);
+  }
+  // The next message parsed into `message`; false at the end.
+  bool Read(google::protobuf::Message* message) {
+    grpc::ByteBuffer buffer;
+    if (!stream->Read(&buffer)) return false;
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (buffer.Dump(&slices).ok()) {
+      for (const grpc::Slice& part : slices) bytes.append(reinterpret_cast<const char*>(part.begin()), part.size());
+    }
+    return message->ParseFromString(bytes);
+  }
+};
+
+TEST_CASE("telemetry streams: a malformed message ends WriteStream and ImportDevices naming it and its field",
+          "[telemetry][integration][defects]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("malformed", 1);
+  // Field 1 (parent), wire type 2, length 2, bytes 0xff 0xfe: not UTF-8.
+  const std::string malformed("\x0a\x02\xff\xfe", 4);
+
+  SECTION("WriteStream answers the batches before it, then ends with INVALID_ARGUMENT") {
+    RawStream raw(*env.server.channel(), "/parkbase.telemetry.v1.TelemetryService/WriteStream",
+                  acme.keys.developer_key);
+    REQUIRE(raw.Write(
+        OnePoint(acme.parent, acme.devices[0].device_id(), env.Now() - absl::Minutes(1), 1, "m0").SerializeAsString()));
+    telpb::WriteResponse answer;
+    REQUIRE(raw.Read(&answer));
+    CHECK(answer.accepted_points() == 1);
+    raw.Write(malformed);
+    while (raw.Read(&answer)) {
+    }
+    grpc::Status status = raw.stream->Finish();
+    INFO(status.error_message());
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK(absl::StartsWith(status.error_message(),
+                           "message 1 of the stream: parkbase.telemetry.v1.WriteRequest.parent: must be valid UTF-8"));
+  }
+  SECTION("ImportDevices stores the rows before it and says why it stopped") {
+    RawStream raw(*env.server.channel(), "/parkbase.device.v1.DeviceService/ImportDevices", acme.keys.admin_key);
+    devpb::ImportDevicesRequest rows;
+    rows.set_parent(acme.parent);
+    devpb::Device* row = rows.add_devices();
+    row->set_device_type_id("sensor");
+    row->set_serial_number("MF-1");
+    REQUIRE(raw.Write(rows.SerializeAsString()));
+    raw.Write(malformed);
+    raw.stream->WritesDone();
+    devpb::ImportDevicesResponse response;
+    REQUIRE(raw.Read(&response));
+    grpc::Status status = raw.stream->Finish();
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    CHECK(response.created_count() == 1);
+    CHECK(response.error().code() == grpc::INVALID_ARGUMENT);
+    CHECK(absl::StartsWith(response.error().message(),
+                           "message 1 of the stream: parkbase.device.v1.ImportDevicesRequest.parent: must be valid "
+                           "UTF-8"));
   }
 }
 
