@@ -78,17 +78,6 @@ grpc::Status CallRunner::Authenticated(grpc::ServerContextBase* context, absl::s
   return Finish(method, start, request_id, tenant, status);
 }
 
-grpc::Status CallRunner::RunStream(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
-                                   const google::protobuf::Message* request, bool client_sends,
-                                   absl::FunctionRef<absl::Status(const Principal&, StreamRegistry::Stream&)> body) {
-  return Authenticated(context, method.name(), [&](const Principal& caller) -> absl::Status {
-    absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> stream =
-        AdmitStream(context, method, caller, request, client_sends, /*holds_thread=*/true);
-    if (!stream.ok()) return stream.status();
-    return body(caller, **stream);
-  });
-}
-
 absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> CallRunner::AdmitStream(
     grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method, const Principal& caller,
     const google::protobuf::Message* request, bool client_sends, bool holds_thread) {
@@ -108,6 +97,19 @@ absl::StatusOr<CallRunner::OpenedStream> CallRunner::OpenStream(grpc::ServerCont
                                                                 const google::protobuf::MethodDescriptor& method,
                                                                 const google::protobuf::Message& request,
                                                                 bool holds_thread, StreamCall* call) {
+  return Open(context, method, &request, /*client_sends=*/false, holds_thread, call);
+}
+
+absl::StatusOr<CallRunner::OpenedStream> CallRunner::OpenClientStream(grpc::ServerContextBase* context,
+                                                                      const google::protobuf::MethodDescriptor& method,
+                                                                      StreamCall* call) {
+  return Open(context, method, /*request=*/nullptr, /*client_sends=*/true, /*holds_thread=*/false, call);
+}
+
+absl::StatusOr<CallRunner::OpenedStream> CallRunner::Open(grpc::ServerContextBase* context,
+                                                          const google::protobuf::MethodDescriptor& method,
+                                                          const google::protobuf::Message* request, bool client_sends,
+                                                          bool holds_thread, StreamCall* call) {
   call->method = method.name();
   call->start = absl::Now();
   call->request_id = RequestId(*context);
@@ -117,7 +119,7 @@ absl::StatusOr<CallRunner::OpenedStream> CallRunner::OpenStream(grpc::ServerCont
     if (!principal.ok()) return principal.status();
     call->tenant = principal->tenant_id;
     absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> stream =
-        AdmitStream(context, method, *principal, &request, /*client_sends=*/false, holds_thread);
+        AdmitStream(context, method, *principal, request, client_sends, holds_thread);
     if (!stream.ok()) return stream.status();
     return OpenedStream{*std::move(principal), *std::move(stream)};
   } catch (const std::exception& error) {

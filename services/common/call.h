@@ -50,17 +50,11 @@ class CallRunner {
     });
   }
 
-  // Run for a streaming call: the caller is also admitted under the server's stream limits, and `body` gets the
-  // stream's handle (Touch it on every message, Check it before every side effect). A server stream's `request`
-  // passes the access gate at once; a client stream (request null) passes it with its first message, through
-  // AdmitFirstMessage — until then the handle's Check refuses every side effect.
-  grpc::Status RunStream(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
-                         const google::protobuf::Message* request, bool client_sends,
-                         absl::FunctionRef<absl::Status(const Principal&, StreamRegistry::Stream&)> body);
-  // RunStream in two steps, for a stream served through gRPC's callback API, which outlives the function that opens
-  // it. OpenStream authenticates, checks `request` against the access rule and admits the stream (it blocks on the
-  // database: call it from an executor, never a reactor); FinishStream logs the call's line and maps its status.
-  // A stream refused by OpenStream is finished with FinishStream(call, refusal) like any other.
+  // A streaming call, served through gRPC's callback API, outlives the function that opens it, so it runs in two
+  // steps. OpenStream authenticates, checks `request` against the access rule and admits the stream under the
+  // server's stream limits (it blocks on the database: call it from an executor, never a reactor); the stream's
+  // handle is Touched on every message and Checked before every side effect. FinishStream logs the call's line and
+  // maps its status. A stream refused by OpenStream is finished with FinishStream(call, refusal) like any other.
   struct StreamCall {
     std::string method;
     std::string request_id;
@@ -75,6 +69,11 @@ class CallRunner {
                                           const google::protobuf::MethodDescriptor& method,
                                           const google::protobuf::Message& request, bool holds_thread,
                                           StreamCall* call);
+  // OpenStream for a stream whose client sends the messages (WriteStream, ImportDevices): there is no request yet,
+  // so the access gate is passed with the first message, through AdmitFirstMessage; until then the handle's Check
+  // refuses every side effect.
+  absl::StatusOr<OpenedStream> OpenClientStream(grpc::ServerContextBase* context,
+                                                const google::protobuf::MethodDescriptor& method, StreamCall* call);
   grpc::Status FinishStream(const StreamCall& call, const absl::Status& status);
 
   // The access gate for a client stream's first message; marks the stream admitted.
@@ -96,6 +95,11 @@ class CallRunner {
   absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> AdmitStream(
       grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method, const Principal& caller,
       const google::protobuf::Message* request, bool client_sends, bool holds_thread);
+
+  // OpenStream and OpenClientStream (`request` null for the latter).
+  absl::StatusOr<OpenedStream> Open(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
+                                    const google::protobuf::Message* request, bool client_sends, bool holds_thread,
+                                    StreamCall* call);
 
   // Authenticates under the failed-authentication limits.
   absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& context);

@@ -72,4 +72,43 @@ absl::StatusOr<ParseBudget::Reservation> RequestParser::Parse(grpc::ServerContex
   return reservation;
 }
 
+namespace {
+
+// One message of a stream on its way through the parser; requeued while the budget is short.
+struct StreamedParse {
+  RequestParser* parser;
+  BlockingExecutor* executor;
+  grpc::ServerContextBase* context;
+  grpc::ByteBuffer* buffer;
+  google::protobuf::Message* message;
+  int64_t index;
+  std::function<void(absl::StatusOr<ParseBudget::Reservation>)> then;
+};
+
+void ParseStep(const std::shared_ptr<StreamedParse>& step) {
+  absl::StatusOr<ParseBudget::Reservation> parsed =
+      step->parser->Parse(step->context, *step->buffer, step->message, RequestParser::kStreamBudgetSlice);
+  if (absl::IsResourceExhausted(parsed.status())) {
+    // The budget is short: give the thread back and try again behind the work that is queued meanwhile.
+    if (step->executor->Submit([step] { ParseStep(step); })) return;
+    parsed = absl::UnavailableError("this server has too much blocking work queued to read the stream; retry");
+  } else if (absl::IsInvalidArgument(parsed.status())) {
+    parsed = absl::InvalidArgumentError(
+        absl::StrCat("message ", step->index, " of the stream: ", parsed.status().message()));
+  }
+  step->then(std::move(parsed));
+}
+
+}  // namespace
+
+void RequestParser::ParseStreamed(BlockingExecutor& executor, grpc::ServerContextBase* context,
+                                  grpc::ByteBuffer* buffer, google::protobuf::Message* message, int64_t index,
+                                  std::function<void(absl::StatusOr<ParseBudget::Reservation>)> then) {
+  auto step = std::make_shared<StreamedParse>(
+      StreamedParse{this, &executor, context, buffer, message, index, std::move(then)});
+  if (!executor.Submit([step] { ParseStep(step); })) {
+    step->then(absl::UnavailableError("this server has too much blocking work queued to read the stream; retry"));
+  }
+}
+
 }  // namespace parkbase

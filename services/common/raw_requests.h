@@ -6,6 +6,7 @@
 // ParseBudget, and a malformed one is INVALID_ARGUMENT naming the field, logged and counted like any refused call.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/call.h"
 #include "common/errors.h"
+#include "common/executor.h"
 #include "common/parse_budget.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
@@ -24,7 +26,6 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/method_handler.h"
 #include "grpcpp/support/server_callback.h"
-#include "grpcpp/support/sync_stream.h"
 
 namespace parkbase {
 
@@ -45,6 +46,17 @@ class RequestParser {
   absl::StatusOr<ParseBudget::Reservation> Parse(grpc::ServerContextBase* context, grpc::ByteBuffer& buffer,
                                                  google::protobuf::Message* message, absl::Duration max_wait);
 
+  // Parses message `index` (from 0) of a client's stream on `executor`, never on a reactor thread, and calls `then`
+  // there exactly once: with the reservation, INVALID_ARGUMENT "message <index> of the stream: <field>: ...",
+  // CANCELLED, or UNAVAILABLE when the executor refuses the work. A stream's message waits for budget as long as the
+  // call lives, but in slices of kStreamBudgetSlice, queued again between slices: the executor's threads also run
+  // the work that frees budget (a WriteStream's commits), which a thread waiting without end could starve.
+  // `buffer` and `message` must stay alive until `then` runs.
+  static constexpr absl::Duration kStreamBudgetSlice = absl::Milliseconds(50);
+  void ParseStreamed(BlockingExecutor& executor, grpc::ServerContextBase* context, grpc::ByteBuffer* buffer,
+                     google::protobuf::Message* message, int64_t index,
+                     std::function<void(absl::StatusOr<ParseBudget::Reservation>)> then);
+
   CallRunner& calls() { return calls_; }
 
   // Routes protobuf's own log lines into the JSON log; while a request is parsed on this thread, its complaint
@@ -54,42 +66,6 @@ class RequestParser {
  private:
   CallRunner& calls_;
   ParseBudget& budget_;
-};
-
-// A stream of requests that the handler reads through the parser; the responses are typed as usual.
-template <class Request, class Response>
-class RawStream {
- public:
-  RawStream(grpc::ServerContext* context, grpc::ServerReaderWriter<Response, grpc::ByteBuffer>* stream,
-            RequestParser& parser)
-      : context_(context), stream_(stream), parser_(parser) {}
-
-  // The next request: true with `request` filled and `reservation` holding its memory; false at the end of the
-  // stream; an error for a malformed message or a cancelled wait.
-  absl::StatusOr<bool> Read(Request* request, ParseBudget::Reservation* reservation) {
-    grpc::ByteBuffer buffer;
-    if (!stream_->Read(&buffer)) return false;
-    ++read_;
-    absl::StatusOr<ParseBudget::Reservation> parsed =
-        parser_.Parse(context_, buffer, request, absl::InfiniteDuration());
-    if (!parsed.ok()) {
-      if (absl::IsInvalidArgument(parsed.status())) {
-        return absl::InvalidArgumentError(absl::StrCat("message ", read_ - 1, " of the stream: ",
-                                                       parsed.status().message()));
-      }
-      return parsed.status();
-    }
-    *reservation = *std::move(parsed);
-    return true;
-  }
-  bool Write(const Response& response) { return stream_->Write(response); }
-  grpc::ServerContext* context() { return context_; }
-
- private:
-  grpc::ServerContext* context_;
-  grpc::ServerReaderWriter<Response, grpc::ByteBuffer>* stream_;
-  RequestParser& parser_;
-  int64_t read_ = 0;
 };
 
 template <class GeneratedService>
@@ -161,22 +137,6 @@ class OwnParsing : public GeneratedService {
                            }));
   }
 
-  // A client-streaming or bidirectional method: the handler reads requests through RawStream (a client-streaming
-  // handler writes its one response before returning OK).
-  template <class Impl, class Request, class Response>
-  void ParseStream(absl::string_view method,
-                   grpc::Status (Impl::*handler)(grpc::ServerContext*, RawStream<Request, Response>*)) {
-    Impl* impl = static_cast<Impl*>(this);
-    RequestParser* parser = &parser_;
-    using Streamer = grpc::ServerReaderWriter<Response, grpc::ByteBuffer>;
-    this->MarkMethodStreamed(
-        Index(method), new grpc::internal::TemplatedBidiStreamingHandler<Streamer, false>(
-                           [impl, handler, parser](grpc::ServerContext* context, Streamer* stream) -> grpc::Status {
-                             RawStream<Request, Response> raw(context, stream, *parser);
-                             return (impl->*handler)(context, &raw);
-                           }));
-  }
-
   // A server-streaming method served through gRPC's callback API: `reactor` makes the reactor of one call from its
   // request's wire bytes, which the reactor parses (RequestParser::Parse) off the reactor thread, since parsing may
   // wait for budget. The call holds no thread while it streams.
@@ -188,6 +148,28 @@ class OwnParsing : public GeneratedService {
     this->MarkMethodCallback(
         Index(method),
         new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, Response>(std::move(reactor)));
+  }
+
+  // A client-streaming method served through the callback API: `reactor` makes the reactor of one call, which reads
+  // the requests' wire bytes and parses them with RequestParser::ParseStreamed; `response` is sent by a Finish with
+  // OK. The call holds no thread while it waits for its client.
+  template <class Response>
+  void CallbackClientStream(
+      absl::string_view method,
+      std::function<grpc::ServerReadReactor<grpc::ByteBuffer>*(grpc::CallbackServerContext*, Response* response)>
+          reactor) {
+    this->MarkMethodCallback(
+        Index(method),
+        new grpc::internal::CallbackClientStreamingHandler<grpc::ByteBuffer, Response>(std::move(reactor)));
+  }
+
+  // A bidirectional method served through the callback API, reading as CallbackClientStream does.
+  template <class Response>
+  void CallbackBidiStream(
+      absl::string_view method,
+      std::function<grpc::ServerBidiReactor<grpc::ByteBuffer, Response>*(grpc::CallbackServerContext*)> reactor) {
+    this->MarkMethodCallback(Index(method),
+                             new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer, Response>(std::move(reactor)));
   }
 
  private:

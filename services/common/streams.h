@@ -4,8 +4,9 @@
 //
 // Why: gRPC's synchronous server holds one thread per open call. Without limits, one key's idle streams took every
 // thread and the server refused all other tenants' calls and its own health check. Streams served through the
-// callback API (Subscribe) hold no thread: they count against `max_streams` (memory) but not against
-// `max_thread_streams`, which bounds only the streams that still hold a synchronous thread. And authentication runs
+// callback API (Subscribe, WriteStream, ImportDevices: all of ours) hold no thread: they count against
+// `max_streams` (memory) but not against `max_thread_streams`, which bounds only a stream served by a synchronous
+// handler. And authentication runs
 // when a call starts: a stream opened before a revocation would otherwise go on writing and reading for as long as the
 // client keeps it. The watchdog checks every open stream's credential again every `recheck_interval` through the
 // server's authenticator. That is the auth cache (auth_cache.h) when it is on: a revocation is then seen within

@@ -630,130 +630,162 @@ absl::StatusOr<pb::RevokeDeviceCredentialResponse> DeviceManager::RevokeDeviceCr
 
 // --- bulk import ---------------------------------------------------------------------------------------------
 
+DeviceImport::DeviceImport(DeviceStore& store, std::string park_code, Principal caller,
+                           std::function<absl::Status()> may_write)
+    : store_(store), park_code_(std::move(park_code)), caller_(std::move(caller)), may_write_(std::move(may_write)) {}
+
+pb::ImportDevicesResponse DeviceImport::Summary() {
+  pb::ImportDevicesResponse response;
+  for (pb::ImportRowResult& result : results_) {
+    switch (result.outcome()) {
+      case pb::IMPORT_OUTCOME_CREATED:
+        response.set_created_count(response.created_count() + 1);
+        break;
+      case pb::IMPORT_OUTCOME_UNCHANGED:
+        response.set_unchanged_count(response.unchanged_count() + 1);
+        break;
+      default:
+        response.set_failed_count(response.failed_count() + 1);
+        break;
+    }
+    *response.add_results() = std::move(result);
+  }
+  results_.clear();
+  return response;
+}
+
+// The call itself answers OK: a hundred thousand results do not fit in an error's details.
+void DeviceImport::Stop(const absl::Status& why, bool batch_not_applied) {
+  if (batch_not_applied) {
+    for (const ImportRow& row : batch_) {
+      pb::ImportRowResult& result = results_[row.index];
+      result.set_outcome(pb::IMPORT_OUTCOME_FAILED);
+      result.set_code(static_cast<int>(why.code()));
+      result.set_message(absl::StrCat("not applied: ", why.message(), "; send this row again"));
+      result.clear_device_id();
+    }
+  }
+  batch_.clear();
+  pb::ImportDevicesResponse stopped = Summary();
+  *stopped.mutable_error() = ToRpcStatus(why);
+  result_ = std::move(stopped);
+  over_ = true;
+}
+
+bool DeviceImport::Flush() {
+  if (batch_.empty()) return true;
+  if (absl::Status allowed = may_write_(); !allowed.ok()) {
+    Stop(allowed, /*batch_not_applied=*/true);
+    return false;
+  }
+  absl::StatusOr<std::vector<pb::ImportRowResult>> outcomes = store_.ImportBatch(*scope_, park_code_, batch_);
+  if (!outcomes.ok()) {
+    Stop(outcomes.status(), /*batch_not_applied=*/true);
+    return false;
+  }
+  for (auto& outcome : *outcomes) results_[outcome.row_index()] = std::move(outcome);
+  batch_.clear();
+  return true;
+}
+
+void DeviceImport::FlushAndStop(const absl::Status& why) {
+  if (Flush()) Stop(why, /*batch_not_applied=*/false);
+}
+
+bool DeviceImport::Add(const pb::ImportDevicesRequest& message) {
+  if (over_) return false;
+  if (!scope_.has_value()) {
+    absl::StatusOr<TenantScope> scope = FieldError("parent", "required in the first message");
+    if (!message.parent().empty()) {
+      absl::StatusOr<std::string> tenant_id = TenantFromParent("parent", message.parent());
+      scope = tenant_id.ok() ? ScopeFor(caller_, *tenant_id, message.parent()) : tenant_id.status();
+    }
+    if (!scope.ok()) {
+      result_ = scope.status();
+      over_ = true;
+      return false;
+    }
+    scope_ = *std::move(scope);
+    parent_ = message.parent();
+  } else if (!message.parent().empty() && message.parent() != parent_) {
+    FlushAndStop(FieldError("parent", absl::StrCat("must stay ", parent_, " for the whole call")));
+    return false;
+  }
+  for (const pb::Device& requested : message.devices()) {
+    const int index = static_cast<int>(results_.size());
+    if (index >= kMaxImportRows) {
+      FlushAndStop(FieldError("devices", absl::StrCat("at most ", kMaxImportRows, " rows a call; rows from ",
+                                                      kMaxImportRows, " on were not read; send them in another call")));
+      return false;
+    }
+    pb::ImportRowResult& result = results_.emplace_back();
+    result.set_row_index(index);
+    absl::Status valid = ValidateNewDevice(requested);
+    if (valid.ok()) {
+      if (auto [first, inserted] = serials_.emplace(requested.serial_number(), index); !inserted) {
+        valid = FieldError("device.serial_number", absl::StrCat("repeats row ", first->second));
+      }
+    }
+    if (valid.ok() && !requested.device_id().empty()) {
+      if (auto [first, inserted] = ids_.emplace(requested.device_id(), index); !inserted) {
+        valid = FieldError("device.device_id", absl::StrCat("repeats row ", first->second));
+      }
+    }
+    if (!valid.ok()) {
+      result.set_outcome(pb::IMPORT_OUTCOME_FAILED);
+      result.set_code(static_cast<int>(valid.code()));
+      result.set_message(std::string(valid.message()));
+      continue;
+    }
+    batch_.push_back(ImportRow{index, NewDevice(requested)});
+    if (static_cast<int>(batch_.size()) >= kImportBatchRows && !Flush()) return false;
+  }
+  return true;
+}
+
+void DeviceImport::Fail(const absl::Status& why) {
+  if (over_) return;
+  over_ = true;
+  if (!scope_.has_value()) {
+    result_ = why;
+    return;
+  }
+  FlushAndStop(why);
+}
+
+void DeviceImport::End() {
+  if (over_) return;
+  over_ = true;
+  if (!scope_.has_value()) {
+    result_ = FieldError("parent", "required in the first message");
+    return;
+  }
+  if (Flush()) result_ = Summary();
+}
+
+std::unique_ptr<DeviceImport> DeviceManager::StartImport(const Principal& caller,
+                                                         std::function<absl::Status()> may_write) {
+  return std::make_unique<DeviceImport>(store_, park_code_, caller, std::move(may_write));
+}
+
 absl::StatusOr<pb::ImportDevicesResponse> DeviceManager::ImportDevices(
     const Principal& caller, absl::FunctionRef<absl::StatusOr<bool>(pb::ImportDevicesRequest*)> next,
     absl::FunctionRef<absl::Status()> may_write) {
-  std::vector<pb::ImportRowResult> results;
-  std::vector<ImportRow> batch;
-  // First row of each serial number and device id in this call: a repeat would be a second device with the same
-  // key, which the database refuses; reported per row instead.
-  absl::flat_hash_map<std::string, int> serials;
-  absl::flat_hash_map<std::string, int> ids;
-  std::string parent;
-  std::optional<TenantScope> scope;
-
-  auto summary = [&results] {
-    pb::ImportDevicesResponse response;
-    for (pb::ImportRowResult& result : results) {
-      switch (result.outcome()) {
-        case pb::IMPORT_OUTCOME_CREATED:
-          response.set_created_count(response.created_count() + 1);
-          break;
-        case pb::IMPORT_OUTCOME_UNCHANGED:
-          response.set_unchanged_count(response.unchanged_count() + 1);
-          break;
-        default:
-          response.set_failed_count(response.failed_count() + 1);
-          break;
-      }
-      *response.add_results() = std::move(result);
-    }
-    results.clear();
-    return response;
-  };
-  // Ends the import early with `why`, saying exactly which rows were stored: every row read has its result (a batch
-  // that was not applied is FAILED with `why`), and `error` says why it stopped. The call itself answers OK: a
-  // hundred thousand results do not fit in an error's details.
-  std::optional<pb::ImportDevicesResponse> stopped;
-  auto stop = [&](const absl::Status& why, bool batch_not_applied) {
-    if (batch_not_applied) {
-      for (const ImportRow& row : batch) {
-        pb::ImportRowResult& result = results[row.index];
-        result.set_outcome(pb::IMPORT_OUTCOME_FAILED);
-        result.set_code(static_cast<int>(why.code()));
-        result.set_message(absl::StrCat("not applied: ", why.message(), "; send this row again"));
-        result.clear_device_id();
-      }
-    }
-    batch.clear();
-    stopped = summary();
-    *stopped->mutable_error() = ToRpcStatus(why);
-  };
-  // Stores the pending batch; false when the import had to stop there (`stopped` says how).
-  auto flush = [&]() -> bool {
-    if (batch.empty()) return true;
-    if (absl::Status allowed = may_write(); !allowed.ok()) {
-      stop(allowed, /*batch_not_applied=*/true);
-      return false;
-    }
-    absl::StatusOr<std::vector<pb::ImportRowResult>> outcomes = store_.ImportBatch(*scope, park_code_, batch);
-    if (!outcomes.ok()) {
-      stop(outcomes.status(), /*batch_not_applied=*/true);
-      return false;
-    }
-    for (auto& outcome : *outcomes) results[outcome.row_index()] = std::move(outcome);
-    batch.clear();
-    return true;
-  };
-
+  DeviceImport import(store_, park_code_, caller, [&may_write] { return may_write(); });
   pb::ImportDevicesRequest message;
   while (true) {
     absl::StatusOr<bool> more = next(&message);
     if (!more.ok()) {
-      if (!scope.has_value()) return more.status();
-      // What came before a malformed message is stored, and said so.
-      if (flush()) stop(more.status(), /*batch_not_applied=*/false);
-      return *std::move(stopped);
+      import.Fail(more.status());
+      break;
     }
-    if (!*more) break;
-    if (!scope.has_value()) {
-      if (message.parent().empty()) return FieldError("parent", "required in the first message");
-      ASSIGN_OR_RETURN(const std::string tenant_id, TenantFromParent("parent", message.parent()));
-      ASSIGN_OR_RETURN(scope, ScopeFor(caller, tenant_id, message.parent()));
-      parent = message.parent();
-    } else if (!message.parent().empty() && message.parent() != parent) {
-      if (flush()) {
-        stop(FieldError("parent", absl::StrCat("must stay ", parent, " for the whole call")),
-             /*batch_not_applied=*/false);
-      }
-      return *std::move(stopped);
+    if (!*more) {
+      import.End();
+      break;
     }
-    for (const pb::Device& requested : message.devices()) {
-      const int index = static_cast<int>(results.size());
-      if (index >= kMaxImportRows) {
-        if (flush()) {
-          stop(FieldError("devices", absl::StrCat("at most ", kMaxImportRows, " rows a call; rows from ",
-                                                  kMaxImportRows, " on were not read; send them in another call")),
-               /*batch_not_applied=*/false);
-        }
-        return *std::move(stopped);
-      }
-      pb::ImportRowResult& result = results.emplace_back();
-      result.set_row_index(index);
-      absl::Status valid = ValidateNewDevice(requested);
-      if (valid.ok()) {
-        if (auto [first, inserted] = serials.emplace(requested.serial_number(), index); !inserted) {
-          valid = FieldError("device.serial_number", absl::StrCat("repeats row ", first->second));
-        }
-      }
-      if (valid.ok() && !requested.device_id().empty()) {
-        if (auto [first, inserted] = ids.emplace(requested.device_id(), index); !inserted) {
-          valid = FieldError("device.device_id", absl::StrCat("repeats row ", first->second));
-        }
-      }
-      if (!valid.ok()) {
-        result.set_outcome(pb::IMPORT_OUTCOME_FAILED);
-        result.set_code(static_cast<int>(valid.code()));
-        result.set_message(std::string(valid.message()));
-        continue;
-      }
-      batch.push_back(ImportRow{index, NewDevice(requested)});
-      if (static_cast<int>(batch.size()) >= kImportBatchRows && !flush()) return *std::move(stopped);
-    }
+    if (!import.Add(message)) break;
   }
-  if (!scope.has_value()) return FieldError("parent", "required in the first message");
-  if (!flush()) return *std::move(stopped);
-  return summary();
+  return import.Result();
 }
 
 // --- identifiers ---------------------------------------------------------------------------------------------

@@ -3,8 +3,13 @@
 // encodes.
 #pragma once
 
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "common/auth.h"
@@ -21,6 +26,50 @@ inline constexpr int kMaxImportRows = 100'000;
 // Rows per import transaction: large enough that per-statement costs vanish, small enough that one batch's jsonb
 // parameter stays around a megabyte and a tenant's creation lock is held for well under a second.
 inline constexpr int kImportBatchRows = 5'000;
+
+// One ImportDevices call, fed a streamed message at a time: the callback-API reactor pushes what it reads, so nothing
+// waits on the client. Add and End may block on the database (a full batch is stored): call them off gRPC's
+// reactor threads. An import that stops early (past kMaxImportRows, a batch the database refused, Fail, a refused
+// `may_write`) still answers the result of every row it read — what was stored, what failed, the rows of a batch
+// that was not applied marked FAILED saying so — with `error` set to why it stopped.
+class DeviceImport {
+ public:
+  // `may_write` is asked before each batch is stored (a revoked credential stops there).
+  DeviceImport(DeviceStore& store, std::string park_code, Principal caller, std::function<absl::Status()> may_write);
+
+  // One streamed message: true when the import goes on, false when it is over (Result says how).
+  bool Add(const pb::ImportDevicesRequest& message);
+  // The stream failed (a malformed message): what came before is stored, and said so.
+  void Fail(const absl::Status& why);
+  // The client closed the stream: the last batch is stored.
+  void End();
+  // Once Add returned false, or after Fail or End: the answer, or the call's error when no message was accepted.
+  absl::StatusOr<pb::ImportDevicesResponse> Result() const { return result_; }
+
+ private:
+  pb::ImportDevicesResponse Summary();
+  // Ends the import early with `why`; `batch_not_applied`: the pending batch's rows are marked FAILED.
+  void Stop(const absl::Status& why, bool batch_not_applied);
+  // Stores the pending batch; false when the import had to stop there (result_ says how).
+  bool Flush();
+  // Flushes, then stops with `why` (what came before `why` is stored, and said so).
+  void FlushAndStop(const absl::Status& why);
+
+  DeviceStore& store_;
+  const std::string park_code_;
+  const Principal caller_;
+  const std::function<absl::Status()> may_write_;
+  std::vector<pb::ImportRowResult> results_;
+  std::vector<ImportRow> batch_;
+  // First row of each serial number and device id in this call: a repeat would be a second device with the same
+  // key, which the database refuses; reported per row instead.
+  absl::flat_hash_map<std::string, int> serials_;
+  absl::flat_hash_map<std::string, int> ids_;
+  std::string parent_;
+  std::optional<TenantScope> scope_;
+  bool over_ = false;
+  absl::StatusOr<pb::ImportDevicesResponse> result_ = absl::UnknownError("the import is not over");
+};
 
 class DeviceManager {
  public:
@@ -54,11 +103,10 @@ class DeviceManager {
   absl::StatusOr<pb::RevokeDeviceCredentialResponse> RevokeDeviceCredential(
       const Principal& caller, const pb::RevokeDeviceCredentialRequest& request);
 
-  // `next` fills the next streamed message: true, false at the end of the stream, or an error (a malformed message,
-  // a stream that must end). `may_write` is asked before each batch is stored (a revoked credential stops there).
-  // An import that stops early (past kMaxImportRows, a batch the database refused, an error from `next` or
-  // `may_write`) still answers the result of every row it read — what was stored, what failed, the rows of a batch
-  // that was not applied marked FAILED saying so — with `error` set to why it stopped.
+  // An import fed by the caller, message by message (DeviceImport).
+  std::unique_ptr<DeviceImport> StartImport(const Principal& caller, std::function<absl::Status()> may_write);
+  // An import that pulls its messages: `next` fills the next one (true), says the stream ended (false) or failed
+  // (an error). Answers as DeviceImport does.
   absl::StatusOr<pb::ImportDevicesResponse> ImportDevices(
       const Principal& caller, absl::FunctionRef<absl::StatusOr<bool>(pb::ImportDevicesRequest*)> next,
       absl::FunctionRef<absl::Status()> may_write);

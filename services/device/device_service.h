@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "common/call.h"
+#include "common/executor.h"
 #include "common/raw_requests.h"
 #include "common/server.h"
 #include "device/device_logic.h"
@@ -13,7 +14,9 @@ namespace parkbase::device {
 
 class DeviceServiceImpl final : public OwnParsing<pb::DeviceService::Service> {
  public:
-  DeviceServiceImpl(CallRunner& calls, RequestParser& parser, DeviceManager& manager);
+  // ImportDevices is a callback-API reactor whose blocking work runs on `executor`: it holds no thread while it
+  // waits for its client, and parses its requests one by one under the parse budget (raw_requests.h).
+  DeviceServiceImpl(CallRunner& calls, RequestParser& parser, DeviceManager& manager, BlockingExecutor& executor);
 
   grpc::Status CreateDeviceType(grpc::ServerContext* context, const pb::CreateDeviceTypeRequest* request, pb::DeviceType* response) override;
   grpc::Status GetDeviceType(grpc::ServerContext* context, const pb::GetDeviceTypeRequest* request, pb::DeviceType* response) override;
@@ -32,9 +35,6 @@ class DeviceServiceImpl final : public OwnParsing<pb::DeviceService::Service> {
   grpc::Status ListDeviceCredentials(grpc::ServerContext* context, const pb::ListDeviceCredentialsRequest* request, pb::ListDeviceCredentialsResponse* response) override;
   grpc::Status RevokeDeviceCredential(grpc::ServerContext* context, const pb::RevokeDeviceCredentialRequest* request, pb::RevokeDeviceCredentialResponse* response) override;
   grpc::Status ResolveIdentifier(grpc::ServerContext* context, const pb::ResolveIdentifierRequest* request, pb::IdentifierRecord* response) override;
-  // Client-streaming; requests are parsed one by one under the parse budget (raw_requests.h).
-  grpc::Status ServeImportDevices(grpc::ServerContext* context,
-                                  RawStream<pb::ImportDevicesRequest, pb::ImportDevicesResponse>* stream);
 
  private:
   CallRunner& calls_;

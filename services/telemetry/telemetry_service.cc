@@ -1,16 +1,19 @@
 #include "telemetry/telemetry_service.h"
 
-#include <deque>
+#include <exception>
+#include <memory>
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "device/device_store.h"
 #include "device/schema_resolver.h"
 #include "google/rpc/status.pb.h"
+#include "grpcpp/support/server_callback.h"
 #include "telemetry/device_directory.h"
 #include "telemetry/live_subscription.h"
 #include "telemetry/redis_state.h"
@@ -18,11 +21,227 @@
 #include "telemetry/write_stream.h"
 
 namespace parkbase::telemetry {
+namespace {
+
+// A client refused because this server's executor is saturated retries after this.
+constexpr absl::Duration kBusyRetryAfter = absl::Seconds(1);
+
+// One WriteStream, served through gRPC's callback API: the call holds no thread while it waits for its client or
+// for the database. Authentication and admission, parsing (under the parse budget) and the pipeline's prepare and
+// commit run on the server's BlockingExecutor; gRPC's callback threads only start reads and writes (write_stream.h
+// says how the pipeline orders them). The call is finished once the pipeline is done and no parse is running, so
+// no work on the executor outlives the call's context.
+class WriteStreamCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, pb::WriteResponse>,
+                              public std::enable_shared_from_this<WriteStreamCall> {
+ public:
+  struct Parts {
+    CallRunner& calls;
+    RequestParser& parser;
+    TelemetryManager& manager;
+    BlockingExecutor& executor;
+    const google::protobuf::MethodDescriptor& method;
+  };
+
+  // The handler of the callback method: the reactor for one call (alive until OnDone, and while work holds it).
+  static grpc::ServerBidiReactor<grpc::ByteBuffer, pb::WriteResponse>* Start(const Parts& parts,
+                                                                            grpc::CallbackServerContext* context) {
+    auto call = std::make_shared<WriteStreamCall>(parts, context);
+    call->self_ = call;
+    if (!parts.executor.Submit([call] { call->Open(); })) {
+      {
+        absl::MutexLock lock(&call->mu_);
+        call->finish_sent_ = true;
+      }
+      call->Finish(parts.calls.Refuse(
+          context, parts.method.name(),
+          QuotaError("server", "callback_executor_threads",
+                     "this server has too much blocking work queued to open a stream now; retry", kBusyRetryAfter)));
+    }
+    return call.get();
+  }
+
+  WriteStreamCall(const Parts& parts, grpc::CallbackServerContext* context) : parts_(parts), context_(context) {}
+
+  // grpc::ServerBidiReactor (gRPC's callback threads; none of them blocks).
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client closed its side (or the call ended): what was read is still answered.
+      pipeline_->ReadEnded();
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++parsing_;
+    }
+    std::shared_ptr<WriteStreamCall> self = shared_from_this();
+    parts_.parser.ParseStreamed(parts_.executor, context_, &buffer_, reading_into_, read_++,
+                                [self](absl::StatusOr<ParseBudget::Reservation> held) {
+                                  self->Parsed(std::move(held));
+                                });
+  }
+  void OnWriteDone(bool ok) override { pipeline_->Sent(ok); }
+  void OnCancel() override {
+    std::shared_ptr<WriteStreamPipeline> pipeline;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      pipeline = pipeline_;
+    }
+    if (pipeline != nullptr) pipeline->Cancelled();
+  }
+  void OnDone() override {
+    // No work runs for the call any more: unregister the stream while the context (which the stream registry's
+    // watchdog may cancel through) is alive, then let go of this object.
+    stream_.reset();
+    std::shared_ptr<WriteStreamCall> self = std::move(self_);
+  }
+
+ private:
+  // On the executor: authenticate and admit the stream, then start reading.
+  void Open() {
+    absl::StatusOr<CallRunner::OpenedStream> opened =
+        parts_.calls.OpenClientStream(context_, parts_.method, &call_);
+    if (!opened.ok()) {
+      End(opened.status());
+      return;
+    }
+    caller_ = std::move(opened->caller);
+    stream_ = std::move(opened->stream);
+    WriteStreamPipeline::Stages stages;
+    stages.prepare = [this](const pb::WriteRequest& request) {
+      return parts_.manager.PrepareWrite(*caller_, request, /*streamed=*/true);
+    };
+    stages.commit = [this](TelemetryManager::PreparedBatch batch) {
+      return parts_.manager.CommitWrite(std::move(batch));
+    };
+    stages.may_commit = [this] { return stream_->Check(); };
+    stages.read = [this](pb::WriteRequest* request) {
+      reading_into_ = request;
+      StartRead(&buffer_);
+    };
+    stages.answer = [this](const pb::WriteResponse* response) { StartWrite(response); };
+    stages.done = [this](absl::Status status) { End(std::move(status)); };
+    std::shared_ptr<WriteStreamPipeline> pipeline = WriteStreamPipeline::Create(
+        std::move(stages), [this](std::function<void()> work) { return parts_.executor.Submit(std::move(work)); });
+    bool cancelled = false;
+    {
+      absl::MutexLock lock(&mu_);
+      pipeline_ = pipeline;
+      cancelled = cancelled_;
+    }
+    pipeline->Start();
+    if (cancelled) pipeline->Cancelled();
+  }
+
+  // On the executor: message `read_ - 1` was parsed (or not) into reading_into_.
+  void Parsed(absl::StatusOr<ParseBudget::Reservation> held) {
+    absl::Status refused = held.status();
+    if (held.ok()) {
+      stream_->Touch();
+      try {
+        refused = CheckMessage(*reading_into_);
+      } catch (const std::exception& error) {
+        LogLine(LogLevel::kError, "write stream reader failed").Str("error", error.what()).Emit();
+        refused = absl::InternalError("write stream reader failed");
+      }
+    }
+    if (refused.ok()) {
+      pipeline_->Received(*std::move(held));
+    } else {
+      pipeline_->ReadFailed(refused);
+    }
+    // Counted down only now: delivering may start the next read, whose parse is counted before this one's ends.
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      --parsing_;
+      finish = TakeFinishLocked();
+    }
+    if (finish) SendFinish();
+  }
+
+  // The first message names the tenant and passes the access gate; every later one stays with that tenant.
+  absl::Status CheckMessage(pb::WriteRequest& request) {
+    if (parent_.empty()) {
+      absl::StatusOr<AccessGrant> admitted =
+          parts_.calls.AdmitFirstMessage(parts_.method, *caller_, request, *stream_);
+      if (!admitted.ok()) return admitted.status();
+      parent_ = request.parent();
+    } else if (request.parent().empty()) {
+      request.set_parent(parent_);
+    } else if (request.parent() != parent_) {
+      return FieldError("parent", absl::StrCat("must stay ", parent_, " for the whole stream"));
+    }
+    return absl::OkStatus();
+  }
+
+  // The stream is over (the pipeline is done, or it never started): finish once no parse is running.
+  void End(absl::Status status) {
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (ending_) return;
+      ending_ = true;
+      end_status_ = std::move(status);
+      finish = TakeFinishLocked();
+    }
+    if (finish) SendFinish();
+  }
+  bool TakeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!ending_ || parsing_ > 0 || finish_sent_) return false;
+    finish_sent_ = true;
+    return true;
+  }
+  void SendFinish() {
+    absl::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      status = end_status_;
+    }
+    // Finish may lead to OnDone on another thread, which lets go of this object: hold it until this returns.
+    std::shared_ptr<WriteStreamCall> self = shared_from_this();
+    Finish(parts_.calls.FinishStream(call_, status));
+  }
+
+  const Parts parts_;
+  grpc::CallbackServerContext* const context_;
+  // Set by Open before the first read; read by the work it starts.
+  CallRunner::StreamCall call_;
+  std::optional<Principal> caller_;
+  std::unique_ptr<StreamRegistry::Stream> stream_;
+  // One read at a time (the pipeline starts the next after the last one's outcome): these belong to it.
+  grpc::ByteBuffer buffer_;
+  pb::WriteRequest* reading_into_ = nullptr;
+  int64_t read_ = 0;
+  std::string parent_;
+  // Keeps this object alive while gRPC may call it; work on the executor holds its own references.
+  std::shared_ptr<WriteStreamCall> self_;
+
+  // Set by Open (under mu_, for OnCancel) before the first read; gRPC's reactions to reads and writes come after.
+  std::shared_ptr<WriteStreamPipeline> pipeline_;
+
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  int parsing_ ABSL_GUARDED_BY(mu_) = 0;  // messages read whose parse has not reached the pipeline
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_sent_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status end_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
 TelemetryServiceImpl::TelemetryServiceImpl(CallRunner& calls, RequestParser& parser, TelemetryManager& manager,
                                            LiveHub& hub, BlockingExecutor& executor)
     : OwnParsing(parser, pb::TelemetryService::service_full_name()), calls_(calls), manager_(manager) {
   ParseUnary("Write", &TelemetryServiceImpl::Write);
-  ParseStream("WriteStream", &TelemetryServiceImpl::ServeWriteStream);
+  const WriteStreamCall::Parts write_stream{.calls = calls,
+                                            .parser = parser,
+                                            .manager = manager,
+                                            .executor = executor,
+                                            .method = Method("WriteStream")};
+  CallbackBidiStream<pb::WriteResponse>("WriteStream", [write_stream](grpc::CallbackServerContext* context) {
+    return WriteStreamCall::Start(write_stream, context);
+  });
   ParseUnary("GetLatest", &TelemetryServiceImpl::ServeGetLatest);
   ParseUnary("ReadRange", &TelemetryServiceImpl::ReadRange);
   ParseUnary("Aggregate", &TelemetryServiceImpl::Aggregate);
@@ -46,41 +265,6 @@ grpc::Status TelemetryServiceImpl::Write(grpc::ServerContext* context, const pb:
     ASSIGN_OR_RETURN(*response, manager_.Write(caller, *request, /*streamed=*/false));
     return absl::OkStatus();
   });
-}
-
-grpc::Status TelemetryServiceImpl::ServeWriteStream(grpc::ServerContext* context,
-                                                    RawStream<pb::WriteRequest, pb::WriteResponse>* stream) {
-  return calls_.RunStream(
-      context, Method("WriteStream"), /*request=*/nullptr, /*client_sends=*/true,
-      [&](const Principal& caller, StreamRegistry::Stream& open) -> absl::Status {
-        // The first message names the tenant and passes the access gate; every later one stays with that tenant.
-        std::string parent;
-        WriteStreamPipeline::Stages stages;
-        stages.read = [&](pb::WriteRequest* request, ParseBudget::Reservation* held) -> absl::StatusOr<bool> {
-          absl::StatusOr<bool> read = stream->Read(request, held);
-          if (!read.ok() || !*read) return read;
-          open.Touch();
-          if (parent.empty()) {
-            absl::StatusOr<AccessGrant> admitted = calls_.AdmitFirstMessage(Method("WriteStream"), caller, *request,
-                                                                            open);
-            if (!admitted.ok()) return admitted.status();
-            parent = request->parent();
-          } else if (request->parent().empty()) {
-            request->set_parent(parent);
-          } else if (request->parent() != parent) {
-            return FieldError("parent", absl::StrCat("must stay ", parent, " for the whole stream"));
-          }
-          return true;
-        };
-        stages.prepare = [&](const pb::WriteRequest& request) {
-          return manager_.PrepareWrite(caller, request, /*streamed=*/true);
-        };
-        stages.commit = [&](TelemetryManager::PreparedBatch batch) { return manager_.CommitWrite(std::move(batch)); };
-        stages.may_commit = [&] { return open.Check(); };
-        stages.answer = [&](const pb::WriteResponse& response) { return stream->Write(response); };
-        stages.cancel = [context] { context->TryCancel(); };
-        return WriteStreamPipeline::Run(stages);
-      });
 }
 
 grpc::Status TelemetryServiceImpl::ServeGetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,

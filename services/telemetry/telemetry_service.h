@@ -1,6 +1,6 @@
 // The gRPC face of the telemetry service: each method authenticates through CallRunner and calls
-// TelemetryManager; WriteStream owns its loop here, Subscribe is a callback-API reactor fed by the live hub
-// (live_subscription.h). Also the background runner of compaction and retention.
+// TelemetryManager; WriteStream is a callback-API reactor here driving its pipeline (write_stream.h), Subscribe one
+// fed by the live hub (live_subscription.h). Also the background runner of compaction and retention.
 #pragma once
 
 #include <atomic>
@@ -23,15 +23,13 @@ namespace parkbase::telemetry {
 
 class TelemetryServiceImpl final : public OwnParsing<pb::TelemetryService::Service> {
  public:
-  // Subscribe's blocking work runs on `executor`; its points come from `hub`.
+  // The streams' blocking work runs on `executor` (WriteStream and Subscribe are callback-API reactors that parse
+  // their own requests and hold no thread); Subscribe's points come from `hub`.
   TelemetryServiceImpl(CallRunner& calls, RequestParser& parser, TelemetryManager& manager, LiveHub& hub,
                        BlockingExecutor& executor);
 
   grpc::Status Write(grpc::ServerContext* context, const pb::WriteRequest* request,
                      pb::WriteResponse* response) override;
-  // The streams read requests through the parser (raw_requests.h) and are admitted under the server's stream
-  // limits (streams.h).
-  grpc::Status ServeWriteStream(grpc::ServerContext* context, RawStream<pb::WriteRequest, pb::WriteResponse>* stream);
   // Answers with the encoded GetLatestResponse the manager builds (TelemetryManager::GetLatestEncoded).
   grpc::Status ServeGetLatest(grpc::ServerContext* context, const pb::GetLatestRequest* request,
                               grpc::ByteBuffer* response);

@@ -2,6 +2,7 @@
 // idle and old streams end, and a revoked key, a suspended tenant or a disabled device ends its open streams
 // within a second, committing and delivering nothing after.
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -13,6 +14,9 @@
 #include "absl/time/clock.h"
 #include "common/grpc_client.h"
 #include "google/rpc/error_details.pb.h"
+#include "grpcpp/impl/codegen/rpc_method.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/sync_stream.h"
 #include "integration/telemetry_env.h"
 
 namespace parkbase::testing {
@@ -36,6 +40,7 @@ struct IdleStream {
   std::unique_ptr<grpc::ClientReaderWriter<telpb::WriteRequest, telpb::WriteResponse>> stream;
   std::thread reader;
   std::atomic<bool> finished{false};
+  std::atomic<int> answers{0};
   grpc::Status status;
 
   IdleStream(telpb::TelemetryService::Stub& stub, const std::string& key) {
@@ -45,8 +50,7 @@ struct IdleStream {
     stream = stub.WriteStream(context.get());
     reader = std::thread([this] {
       telpb::WriteResponse response;
-      while (stream->Read(&response)) {
-      }
+      while (stream->Read(&response)) ++answers;
       status = stream->Finish();
       finished = true;
     });
@@ -135,6 +139,254 @@ TEST_CASE("telemetry streams: one key's idle streams never refuse other tenants'
     while (reader->Read(&message)) {
     }
     CHECK(reader->Finish().error_code() == grpc::CANCELLED);  // it ran until the client left, not refused
+  }
+}
+
+// An ImportDevices stream that sends nothing: admitted (waiting for its client) or refused at once.
+struct IdleImport {
+  grpc::ClientContext context;
+  devpb::ImportDevicesResponse response;
+  std::unique_ptr<grpc::ClientWriter<devpb::ImportDevicesRequest>> writer;
+  std::thread waiter;
+  std::atomic<bool> finished{false};
+  grpc::Status status;
+
+  IdleImport(devpb::DeviceService::Stub& stub, const std::string& key) {
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", key));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    writer = stub.ImportDevices(&context, &response);
+    waiter = std::thread([this] {
+      status = writer->Finish();
+      finished = true;
+    });
+  }
+  ~IdleImport() {
+    context.TryCancel();
+    waiter.join();
+  }
+};
+
+TEST_CASE("telemetry streams: idle WriteStream and ImportDevices streams hold no server thread",
+          "[telemetry][integration][defects]") {
+  // The fewest server threads allowed. When every stream held one, at most 8 (16 minus the reserve) could be open
+  // and the 9th was refused with max_thread_streams; streams served through the callback API hold none, so many
+  // more than there are threads stay open and idle while unary calls and other streams are served at once.
+  ServerConfig config;
+  config.server_threads = 16;
+  TelemetryEnv env(config);
+  TelemetryTenant greedy = env.CreateTenant("nothread", 1);
+  TelemetryTenant other = env.CreateTenant("nothread2", 1);
+  const std::string third_key =
+      env.tenants.CreateKey(greedy.keys.admin_key, greedy.tenant_id, tenantpb::ROLE_DEVELOPER);
+
+  std::vector<std::unique_ptr<IdleStream>> streams;
+  for (int i = 0; i < 16; ++i) streams.push_back(std::make_unique<IdleStream>(*env.stub, greedy.keys.developer_key));
+  for (int i = 0; i < 16; ++i) streams.push_back(std::make_unique<IdleStream>(*env.stub, greedy.keys.admin_key));
+  std::vector<std::unique_ptr<IdleImport>> imports;
+  for (int i = 0; i < 12; ++i) imports.push_back(std::make_unique<IdleImport>(*env.device_stub, third_key));
+  REQUIRE(WaitFor(absl::Seconds(10), [&] { return env.server.server().streams().open() == 44; }));
+  absl::SleepFor(absl::Milliseconds(300));
+  for (const auto& stream : streams) {
+    INFO(stream->status.error_message());
+    CHECK_FALSE(stream->finished);
+  }
+  for (const auto& import : imports) {
+    INFO(import->status.error_message());
+    CHECK_FALSE(import->finished);
+  }
+
+  // Unary calls are served promptly meanwhile.
+  for (int i = 0; i < 20; ++i) {
+    tenantpb::GetTenantRequest get;
+    get.set_name(other.parent);
+    tenantpb::Tenant tenant;
+    auto context = Context(other.keys.admin_key);
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    grpc::Status status = env.tenants.stub().GetTenant(context.get(), get, &tenant);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+  }
+  // So are a new stream of another tenant and a write on one of the idle streams.
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", other.keys.developer_key));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto stream = env.stub->WriteStream(&context);
+    REQUIRE(stream->Write(OnePoint(other.parent, other.devices[0].device_id(), env.Now() - absl::Minutes(1), 1,
+                                   "b1")));
+    telpb::WriteResponse answer;
+    REQUIRE(stream->Read(&answer));
+    CHECK(answer.accepted_points() == 1);
+    stream->WritesDone();
+    CHECK(stream->Finish().ok());
+  }
+  REQUIRE(streams[20]->stream->Write(
+      OnePoint(greedy.parent, greedy.devices[0].device_id(), env.Now() - absl::Minutes(1), 2, "idle-1")));
+  CHECK(WaitFor(absl::Seconds(5), [&] { return streams[20]->answers.load() == 1; }));
+  // And an idle import, woken, stores what it is sent.
+  devpb::ImportDevicesRequest rows;
+  rows.set_parent(greedy.parent);
+  devpb::Device* row = rows.add_devices();
+  row->set_device_type_id("sensor");
+  row->set_serial_number("NT-1");
+  REQUIRE(imports[3]->writer->Write(rows));
+  imports[3]->writer->WritesDone();
+  REQUIRE(WaitFor(absl::Seconds(5), [&] { return imports[3]->finished.load(); }));
+  INFO(imports[3]->status.error_message());
+  CHECK(imports[3]->status.ok());
+  CHECK(imports[3]->response.created_count() == 1);
+}
+
+TEST_CASE("telemetry streams: a client that cancels with batches in flight loses no acknowledged batch",
+          "[telemetry][integration][defects]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("cancelled", 1);
+  const std::string device = acme.devices[0].device_id();
+  const absl::Time t = FloorTo(env.Now() - absl::Hours(2), absl::Seconds(1));
+  constexpr int kRounds = 5;
+  constexpr int kBatches = 200;
+  std::set<int> acknowledged;
+  for (int round = 0; round < kRounds; ++round) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", acme.keys.developer_key));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    auto stream = env.stub->WriteStream(&context);
+    // Writes as fast as flow control lets it, so that batches are in flight when the client leaves.
+    std::thread writer([&] {
+      for (int i = 0; i < kBatches; ++i) {
+        const int n = round * kBatches + i;
+        if (!stream->Write(OnePoint(acme.parent, device, t + absl::Seconds(n), n % 100, absl::StrCat("c", n)))) break;
+      }
+    });
+    telpb::WriteResponse answer;
+    int answered = 0;
+    while (stream->Read(&answer)) {
+      INFO(answer.batch_id() << ": " << answer.error().message());
+      REQUIRE(answer.accepted_points() == 1);
+      acknowledged.insert(std::stoi(answer.batch_id().substr(1)));
+      if (++answered == 10 + 7 * round) context.TryCancel();
+    }
+    writer.join();
+    CHECK(stream->Finish().error_code() == grpc::CANCELLED);
+  }
+  // The server let go of every stream and goes on serving.
+  REQUIRE(WaitFor(absl::Seconds(5), [&] { return env.server.server().streams().open() == 0; }));
+  std::set<int64_t> stored;
+  for (const auto& point : env.ReadAll(acme.keys.admin_key, acme.parent, device, t - absl::Hours(1),
+                                       t + absl::Hours(1))) {
+    stored.insert(point.time().seconds() - absl::ToUnixSeconds(t));
+  }
+  REQUIRE(acknowledged.size() >= static_cast<size_t>(kRounds * 10));
+  for (int n : acknowledged) {
+    INFO("acknowledged batch c" << n);
+    CHECK(stored.contains(n));
+  }
+}
+
+TEST_CASE("telemetry streams: an import whose client cancels mid-way is let go, and the server goes on",
+          "[telemetry][integration][defects]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("cancelimport", 1);
+  for (int round = 0; round < 5; ++round) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", acme.keys.admin_key));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    devpb::ImportDevicesResponse response;
+    auto writer = env.device_stub->ImportDevices(&context, &response);
+    // Messages of 1,000 rows: a batch of 5,000 is being stored now and then when the client leaves.
+    for (int message = 0; message < 8 + 3 * round; ++message) {
+      devpb::ImportDevicesRequest rows;
+      if (message == 0) rows.set_parent(acme.parent);
+      for (int i = 0; i < 1000; ++i) {
+        devpb::Device* row = rows.add_devices();
+        row->set_device_type_id("sensor");
+        row->set_serial_number(absl::StrCat("CI-", round, "-", message, "-", i));
+      }
+      if (!writer->Write(rows)) break;
+    }
+    context.TryCancel();
+    CHECK(writer->Finish().error_code() == grpc::CANCELLED);
+  }
+  REQUIRE(WaitFor(absl::Seconds(10), [&] { return env.server.server().streams().open() == 0; }));
+  tenantpb::GetTenantRequest get;
+  get.set_name(acme.parent);
+  tenantpb::Tenant tenant;
+  CHECK(env.tenants.stub().GetTenant(Context(acme.keys.admin_key).get(), get, &tenant).ok());
+}
+
+// A raw bidirectional stream on `method`, for messages that are not valid requests.
+struct RawStream {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream;
+
+  RawStream(grpc::Channel& channel, const char* method, const std::string& key) {
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", key));
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    stream.reset(grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+        &channel, grpc::internal::RpcMethod(method, grpc::internal::RpcMethod::BIDI_STREAMING), &context));
+  }
+  bool Write(const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer message(&slice, 1);
+    return stream->Write(message);
+  }
+  // The next message parsed into `message`; false at the end.
+  bool Read(google::protobuf::Message* message) {
+    grpc::ByteBuffer buffer;
+    if (!stream->Read(&buffer)) return false;
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (buffer.Dump(&slices).ok()) {
+      for (const grpc::Slice& part : slices) bytes.append(reinterpret_cast<const char*>(part.begin()), part.size());
+    }
+    return message->ParseFromString(bytes);
+  }
+};
+
+TEST_CASE("telemetry streams: a malformed message ends WriteStream and ImportDevices naming it and its field",
+          "[telemetry][integration][defects]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("malformed", 1);
+  // Field 1 (parent), wire type 2, length 2, bytes 0xff 0xfe: not UTF-8.
+  const std::string malformed("\x0a\x02\xff\xfe", 4);
+
+  SECTION("WriteStream answers the batches before it, then ends with INVALID_ARGUMENT") {
+    RawStream raw(*env.server.channel(), "/parkbase.telemetry.v1.TelemetryService/WriteStream",
+                  acme.keys.developer_key);
+    REQUIRE(raw.Write(
+        OnePoint(acme.parent, acme.devices[0].device_id(), env.Now() - absl::Minutes(1), 1, "m0").SerializeAsString()));
+    telpb::WriteResponse answer;
+    REQUIRE(raw.Read(&answer));
+    CHECK(answer.accepted_points() == 1);
+    raw.Write(malformed);
+    while (raw.Read(&answer)) {
+    }
+    grpc::Status status = raw.stream->Finish();
+    INFO(status.error_message());
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK(absl::StartsWith(status.error_message(),
+                           "message 1 of the stream: parkbase.telemetry.v1.WriteRequest.parent: must be valid UTF-8"));
+  }
+  SECTION("ImportDevices stores the rows before it and says why it stopped") {
+    RawStream raw(*env.server.channel(), "/parkbase.device.v1.DeviceService/ImportDevices", acme.keys.admin_key);
+    devpb::ImportDevicesRequest rows;
+    rows.set_parent(acme.parent);
+    devpb::Device* row = rows.add_devices();
+    row->set_device_type_id("sensor");
+    row->set_serial_number("MF-1");
+    REQUIRE(raw.Write(rows.SerializeAsString()));
+    raw.Write(malformed);
+    raw.stream->WritesDone();
+    devpb::ImportDevicesResponse response;
+    REQUIRE(raw.Read(&response));
+    grpc::Status status = raw.stream->Finish();
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    CHECK(response.created_count() == 1);
+    CHECK(response.error().code() == grpc::INVALID_ARGUMENT);
+    CHECK(absl::StartsWith(response.error().message(),
+                           "message 1 of the stream: parkbase.device.v1.ImportDevicesRequest.parent: must be valid "
+                           "UTF-8"));
   }
 }
 
