@@ -8,8 +8,9 @@
 // cached; DeviceManager's checks (the access rule, an app credential's grant: VisibleTo) run on every call.
 //
 // Consistency (the bound architecture.md states):
-// - Every mutating method of this store forwards, then bumps the tenant's device epoch and drops the tenant's
-//   entries here: the replica that made a change reads it back at once.
+// - Every method of this store that can change a Device (CreateDevice, UpdateDevice, DeleteDevice, ImportBatch)
+//   forwards, then bumps the tenant's device epoch and drops the tenant's entries here: the replica that made a
+//   change reads it back at once. Types and credentials are not part of a Device and are read uncached.
 // - A device's activation by its first authenticated call (common/auth.cc) bumps the same epoch through the same
 //   TenantEpochs, so this replica, too, shows it at once.
 // - Every replica re-reads a tenant's epoch at most every `epoch_check_interval` (250 ms), and reads it before
@@ -69,7 +70,7 @@ class CachingDeviceStore final : public DeviceStore {
   Stats stats();
   size_t cached_entries();
 
-  // Forwarded; the mutating ones then bump the tenant's device epoch.
+  // Forwarded; those that can change a Device then bump the tenant's device epoch.
   absl::StatusOr<pb::DeviceType> CreateDeviceType(const TenantScope& scope, const pb::DeviceType& type) override;
   absl::StatusOr<pb::DeviceType> GetDeviceType(const TenantScope& scope, const std::string& type_id,
                                                int64_t version) override;
