@@ -101,7 +101,8 @@ MintedKey MintApiKey(absl::string_view tenant_id) {
   return minted;
 }
 
-PgAuthenticator::PgAuthenticator(DbPool& db, Clock& clock) : db_(db), clock_(clock) {
+PgAuthenticator::PgAuthenticator(DbPool& db, Clock& clock, TenantEpochs* device_epochs)
+    : db_(db), clock_(clock), device_epochs_(device_epochs) {
   db_.Prepare(kLookupStatement, kLookupSql);
   db_.Prepare(kActivateStatement, kActivateSql);
 }
@@ -132,6 +133,7 @@ absl::StatusOr<Principal> PgAuthenticator::Lookup(const ApiKeyParts& parts, absl
     std::string suspend_reason;
     int device_state = 0;
     std::string app_grant_json;
+    bool activated = false;
   };
   auto row = db_.Transact<std::optional<Row>>(
       TenantScope::Tenant(parts.tenant_id), [&](pqxx::work& work) -> absl::StatusOr<std::optional<Row>> {
@@ -152,12 +154,16 @@ absl::StatusOr<Principal> PgAuthenticator::Lookup(const ApiKeyParts& parts, absl
                             (found.expire_micros == 0 || absl::FromUnixMicros(found.expire_micros) > clock_.Now());
         if (usable && found.device_state == kDeviceStateProvisioned) {
           work.exec_prepared(kActivateStatement, parts.tenant_id, found.device_id);
+          found.activated = true;
         }
         return std::optional<Row>(found);
       });
   if (!row.ok()) return row.status();
   if (!row->has_value()) return Unauthenticated("unknown API key or wrong secret");
   const Row& key = **row;
+  // The device's state and last_seen_time changed: cached GetDevice answers on every replica must go (once per
+  // device).
+  if (key.activated && device_epochs_ != nullptr) device_epochs_->Bump(parts.tenant_id, "device");
   if (key.revoked) return Unauthenticated("API key revoked");
   if (key.device_disabled) {
     return WithReason(absl::PermissionDeniedError("the key's device is disabled"), "DEVICE_DISABLED");

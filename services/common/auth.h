@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/db.h"
+#include "common/tenant_epochs.h"
 #include "parkbase/access/v1/access.pb.h"
 
 namespace parkbase {
@@ -86,7 +87,9 @@ class Authenticator {
 // CachingAuthenticator (auth_cache.h) answers most calls without it.
 class PgAuthenticator final : public Authenticator {
  public:
-  PgAuthenticator(DbPool& db, Clock& clock);
+  // `device_epochs` (may be null: no Redis, so no replica caches devices) hears of a device's activation by its
+  // first authenticated call: the tenant's device epoch is bumped after it commits (device/device_cache.h).
+  PgAuthenticator(DbPool& db, Clock& clock, TenantEpochs* device_epochs = nullptr);
   absl::StatusOr<Principal> Authenticate(absl::string_view authorization) override;
 
   // The database's verdict on one parsed key; for a principal, `expire_time` (when not null) is set to the key's
@@ -96,6 +99,7 @@ class PgAuthenticator final : public Authenticator {
  private:
   DbPool& db_;
   Clock& clock_;
+  TenantEpochs* device_epochs_;
 };
 
 }  // namespace parkbase

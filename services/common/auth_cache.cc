@@ -33,7 +33,10 @@ void RedisAuthInvalidator::TenantKeysChanged(const std::string& tenant_id) {
 
 CachingAuthenticator::CachingAuthenticator(PgAuthenticator& database, RedisClient& redis, Clock& clock,
                                            Options options, prometheus::Registry* registry)
-    : database_(database), redis_(redis), clock_(clock), options_(options) {
+    : database_(database),
+      clock_(clock),
+      options_(options),
+      epochs_(redis, clock, redis_keys::AuthEpoch, options.epoch_check_interval, options.max_entries) {
   if (registry != nullptr) {
     auto& family = prometheus::BuildCounter()
                        .Name("parkbase_auth_cache_lookups_total")
@@ -92,48 +95,22 @@ void CachingAuthenticator::ForgetTenantLocked(const std::string& tenant_id) {
   entries_.erase(found);
 }
 
-std::optional<int64_t> CachingAuthenticator::CurrentEpoch(const std::string& tenant_id) {
-  const absl::Time now = clock_.Now();
-  int64_t generation = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    auto found = epochs_.find(tenant_id);
-    if (found != epochs_.end() && now - found->second.checked < options_.epoch_check_interval) {
-      if (!found->second.known) return std::nullopt;
-      return found->second.value;
-    }
-    generation = generation_;
-  }
-  absl::StatusOr<int64_t> epoch = redis_keys::ReadEpoch(redis_, redis_keys::AuthEpoch(tenant_id));
-  absl::MutexLock lock(&mu_);
-  if (!epoch.ok()) {
-    // Whatever is cached may have been revoked while Redis was out of reach, its bump lost: nothing cached
-    // before the outage is served after it.
-    entries_.clear();
-    entry_count_ = 0;
-    epochs_[tenant_id] = Epoch{0, now, false};
-    return std::nullopt;
-  }
-  // A read that began before one of this process's own invalidations may predate its bump: used once, not kept.
-  if (generation == generation_) {
-    if (epochs_.size() >= options_.max_entries) epochs_.clear();
-    epochs_[tenant_id] = Epoch{*epoch, now, true};
-  }
-  return *epoch;
-}
-
 absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view authorization) {
   absl::StatusOr<ApiKeyParts> parts = ParseAuthorization(authorization);
   if (!parts.ok()) return parts.status();
-  int64_t generation = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    generation = generation_;
-  }
+  const int64_t generation = epochs_.generation();
   // The epoch first, then the database: an answer is filed under an epoch read before it, never after, so a
   // change committed between the two is caught by the next epoch check.
-  const std::optional<int64_t> epoch = CurrentEpoch(parts->tenant_id);
+  bool lost_redis = false;
+  const std::optional<int64_t> epoch = epochs_.Current(parts->tenant_id, &lost_redis);
   if (!epoch.has_value()) {
+    if (lost_redis) {
+      // Whatever is cached may have been revoked while Redis was out of reach, its bump lost: nothing cached
+      // before the outage is served after it.
+      absl::MutexLock lock(&mu_);
+      entries_.clear();
+      entry_count_ = 0;
+    }
     Count(bypassed_, &Stats::bypassed);
     return database_.Lookup(*parts, nullptr);
   }
@@ -165,7 +142,9 @@ absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view a
   absl::StatusOr<Principal> principal = database_.Lookup(*parts, &expire);
   if (!principal.ok()) return principal;
   absl::MutexLock lock(&mu_);
-  if (generation != generation_) return principal;  // an invalidation here raced the look-up: not kept
+  // An invalidation here raced the look-up: not kept. Checked under mu_, which TenantKeysChanged takes after
+  // bumping, so an entry inserted before the bump is dropped by it.
+  if (epochs_.generation() != generation) return principal;
   SweepExpiredLocked(now);
   if (entry_count_ >= options_.max_entries) {
     entries_.clear();
@@ -179,15 +158,9 @@ absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view a
 }
 
 void CachingAuthenticator::TenantKeysChanged(const std::string& tenant_id) {
-  absl::StatusOr<int64_t> bumped = redis_keys::BumpEpoch(redis_, redis_keys::AuthEpoch(tenant_id));
-  if (!bumped.ok()) LogLostBump(tenant_id, bumped.status());
-  const absl::Time now = clock_.Now();
+  epochs_.Bump(tenant_id, "auth");
   absl::MutexLock lock(&mu_);
-  ++generation_;
   ForgetTenantLocked(tenant_id);
-  // The bumped value is this tenant's epoch from now on here; without one, this replica bypasses the cache for
-  // the tenant until Redis answers again.
-  epochs_[tenant_id] = bumped.ok() ? Epoch{*bumped, now, true} : Epoch{0, now, false};
 }
 
 }  // namespace parkbase

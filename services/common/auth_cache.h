@@ -42,6 +42,7 @@
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/redis.h"
+#include "common/tenant_epochs.h"
 
 namespace prometheus {
 class Counter;
@@ -106,15 +107,6 @@ class CachingAuthenticator final : public Authenticator, public AuthInvalidator 
     absl::Time loaded;
     absl::Time expire;  // the key's expire_time; InfiniteFuture when it has none
   };
-  struct Epoch {
-    int64_t value = 0;
-    absl::Time checked = absl::InfinitePast();
-    bool known = false;  // false: Redis could not be read at `checked`
-  };
-
-  // The tenant's epoch, from Redis when the copy here is older than epoch_check_interval; nullopt when Redis is
-  // unreachable.
-  std::optional<int64_t> CurrentEpoch(const std::string& tenant_id);
   void Count(prometheus::Counter* counter, int64_t Stats::*field);
   void ForgetTenantLocked(const std::string& tenant_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the entries no call may be answered from any more, at most once per ttl: without it the keys nobody
@@ -122,17 +114,15 @@ class CachingAuthenticator final : public Authenticator, public AuthInvalidator 
   void SweepExpiredLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PgAuthenticator& database_;
-  RedisClient& redis_;
   Clock& clock_;
   const Options options_;
+  // The tenants' auth epochs, shared logic with the device cache (tenant_epochs.h).
+  TenantEpochs epochs_;
   absl::Mutex mu_;
   // By tenant, then key id: a tenant's entries go at once when its keys change.
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, Entry>> entries_ ABSL_GUARDED_BY(mu_);
   size_t entry_count_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  absl::flat_hash_map<std::string, Epoch> epochs_ ABSL_GUARDED_BY(mu_);
-  // Counts this process's own invalidations: an epoch read or a look-up that began before one is not kept.
-  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   Stats stats_ ABSL_GUARDED_BY(mu_);
   prometheus::Counter* hits_ = nullptr;
   prometheus::Counter* misses_ = nullptr;

@@ -45,6 +45,9 @@ ABSL_FLAG(int32_t, redis_pool_size, parkbase::kDefaultRedisPoolSize,
 ABSL_FLAG(bool, auth_cache, true,
           "Cache authenticated API keys in process, invalidated through per-tenant epochs in Redis (needs "
           "--redis_url); false looks every key up in PostgreSQL on every call");
+ABSL_FLAG(bool, device_cache, true,
+          "Cache devices read by GetDevice in process, invalidated through per-tenant device epochs in Redis, with "
+          "the auth cache's epoch check and ttl; false reads every GetDevice from PostgreSQL");
 ABSL_FLAG(int32_t, auth_cache_epoch_check_ms, 250,
           "How often a tenant's auth epoch is read from Redis: a revocation reaches every replica within this plus "
           "one round trip; 1 to 750");
@@ -389,6 +392,7 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
   config.redis_pool_size = absl::GetFlag(FLAGS_redis_pool_size);
   config.auth_cache = absl::GetFlag(FLAGS_auth_cache);
+  config.device_cache = absl::GetFlag(FLAGS_device_cache);
   config.auth_cache_epoch_check = absl::Milliseconds(absl::GetFlag(FLAGS_auth_cache_epoch_check_ms));
   config.auth_cache_ttl = absl::Seconds(absl::GetFlag(FLAGS_auth_cache_ttl_s));
   config.statement_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_statement_timeout_ms));

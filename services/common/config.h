@@ -28,6 +28,7 @@ ABSL_DECLARE_FLAG(std::string, page_token_secret);
 ABSL_DECLARE_FLAG(int32_t, db_pool_size);
 ABSL_DECLARE_FLAG(int32_t, redis_pool_size);
 ABSL_DECLARE_FLAG(bool, auth_cache);
+ABSL_DECLARE_FLAG(bool, device_cache);
 ABSL_DECLARE_FLAG(int32_t, auth_cache_epoch_check_ms);
 ABSL_DECLARE_FLAG(int32_t, auth_cache_ttl_s);
 ABSL_DECLARE_FLAG(int32_t, statement_timeout_ms);
@@ -85,6 +86,9 @@ struct ServerConfig {
   bool auth_cache = true;
   absl::Duration auth_cache_epoch_check = absl::Milliseconds(250);
   absl::Duration auth_cache_ttl = absl::Seconds(5);
+  // The in-process cache of GetDevice's reads (device/device_cache.h), with the auth cache's epoch check and ttl:
+  // a change on another replica shows within auth_cache_epoch_check plus one Redis round trip.
+  bool device_cache = true;
   absl::Duration statement_timeout = absl::Seconds(5);
   absl::Duration drain = absl::Seconds(5);
   int max_message_bytes = 16 << 20;

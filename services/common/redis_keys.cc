@@ -51,6 +51,7 @@ std::string Schema(const std::string& tenant_id, int64_t epoch, const std::strin
 }
 
 std::string AuthEpoch(const std::string& tenant_id) { return absl::StrCat("pb:auth-epoch:", Tag(tenant_id)); }
+std::string DeviceEpoch(const std::string& tenant_id) { return absl::StrCat("pb:device-epoch:", Tag(tenant_id)); }
 
 absl::StatusOr<int64_t> ReadEpoch(RedisClient& redis, const std::string& key) {
   absl::StatusOr<RedisReply> reply = redis.Command({"GET", key});
@@ -79,6 +80,7 @@ std::string TenantKeyPattern(const std::string& tenant_id) { return absl::StrCat
 absl::Status PurgeTenant(RedisClient& redis, const std::string& tenant_id) {
   const std::string epoch_key = SchemaEpoch(tenant_id);
   const std::string auth_epoch_key = AuthEpoch(tenant_id);
+  const std::string device_epoch_key = DeviceEpoch(tenant_id);
   std::string cursor = "0";
   do {
     absl::StatusOr<RedisReply> page = redis.Command(
@@ -90,7 +92,7 @@ absl::Status PurgeTenant(RedisClient& redis, const std::string& tenant_id) {
     cursor = page->elements[0].text;
     std::vector<std::string> unlink = {"UNLINK"};
     for (const RedisReply& key : page->elements[1].elements) {
-      if (key.text != epoch_key && key.text != auth_epoch_key) unlink.push_back(key.text);
+      if (key.text != epoch_key && key.text != auth_epoch_key && key.text != device_epoch_key) unlink.push_back(key.text);
     }
     if (unlink.size() > 1) {
       absl::StatusOr<RedisReply> removed = redis.Command(unlink);
@@ -98,6 +100,7 @@ absl::Status PurgeTenant(RedisClient& redis, const std::string& tenant_id) {
     }
   } while (cursor != "0");
   if (absl::Status bumped = BumpEpoch(redis, auth_epoch_key).status(); !bumped.ok()) return bumped;
+  if (absl::Status bumped = BumpEpoch(redis, device_epoch_key).status(); !bumped.ok()) return bumped;
   return redis.Command({"INCR", epoch_key}).status();
 }
 

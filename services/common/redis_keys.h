@@ -23,6 +23,9 @@ std::string Schema(const std::string& tenant_id, int64_t epoch, const std::strin
 // Authentication: the tenant's auth epoch, bumped whenever one of its keys changes who it is or whether it is valid
 // (common/auth_cache.h).
 std::string AuthEpoch(const std::string& tenant_id);
+// The device registry's read cache: the tenant's device epoch, bumped after every change to one of its devices
+// (device/device_cache.h).
+std::string DeviceEpoch(const std::string& tenant_id);
 
 // An epoch key's value, started at a random number when missing: a Redis that lost its data (flushed, restarted
 // empty) then never hands out a value that a replica may still hold from before (a counter restarted at 0 or 1
@@ -34,7 +37,7 @@ absl::StatusOr<int64_t> BumpEpoch(RedisClient& redis, const std::string& key);
 // Matches every key above of `tenant_id` (tenant ids are [a-z0-9-], so nothing in them is a glob character).
 std::string TenantKeyPattern(const std::string& tenant_id);
 
-// Deletes every key of the tenant except its schema and auth epochs, which are bumped instead: in-process caches
+// Deletes every key of the tenant except its schema, auth and device epochs, which are bumped instead: in-process caches
 // on other replicas compare epochs, and an epoch must never go back to a value they may still hold. SCAN-based,
 // so it never blocks Redis; UNAVAILABLE when Redis cannot be reached (the caller retries the whole deletion).
 absl::Status PurgeTenant(RedisClient& redis, const std::string& tenant_id);

@@ -22,6 +22,7 @@
 #include "common/crypto.h"
 #include "grpc/health/v1/health.pb.h"
 #include "common/log.h"
+#include "common/redis_keys.h"
 
 namespace parkbase {
 namespace {
@@ -62,6 +63,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ApiCredentials(const Se
   return grpc::SslServerCredentials(options);
 }
 
+// Tenants whose device epochs one replica remembers: ~100 bytes each, so ~10 MB at most.
+constexpr size_t kMaxCachedTenantEpochs = 100'000;
+
 class NoAuthCaches final : public AuthInvalidator {
  public:
   void TenantKeysChanged(const std::string&) override {}
@@ -71,7 +75,8 @@ class NoAuthCaches final : public AuthInvalidator {
 
 ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
                          prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens,
-                         RequestParser& parser, AuthInvalidator& auth_invalidator, BlockingExecutor& executor)
+                         RequestParser& parser, AuthInvalidator& auth_invalidator, BlockingExecutor& executor,
+                         TenantEpochs* device_epochs)
     : config_(config),
       db_(db),
       redis_(redis),
@@ -81,7 +86,8 @@ ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* re
       page_tokens_(page_tokens),
       parser_(parser),
       auth_invalidator_(auth_invalidator),
-      executor_(executor) {}
+      executor_(executor),
+      device_epochs_(device_epochs) {}
 
 ServiceHost::~ServiceHost() {
   while (!owned_.empty()) owned_.pop_back();
@@ -120,7 +126,13 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
     LogWarning("no --page_token_secret: page tokens work only against this process; set one shared by replicas");
   }
   server->page_tokens_ = std::make_unique<PageTokens>(secret);
-  server->pg_authenticator_ = std::make_unique<PgAuthenticator>(*server->db_, *server->clock_);
+  if (server->redis_ != nullptr) {
+    // Every replica with Redis bumps device epochs (its peers may cache devices), whether or not it caches.
+    server->device_epochs_ = std::make_unique<TenantEpochs>(*server->redis_, *server->clock_, redis_keys::DeviceEpoch,
+                                                            cfg.auth_cache_epoch_check, kMaxCachedTenantEpochs);
+  }
+  server->pg_authenticator_ =
+      std::make_unique<PgAuthenticator>(*server->db_, *server->clock_, server->device_epochs_.get());
   server->authenticator_ = server->pg_authenticator_.get();
   if (server->redis_ != nullptr && cfg.auth_cache) {
     server->auth_cache_ = std::make_unique<CachingAuthenticator>(
@@ -163,7 +175,8 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
       BlockingExecutor::Options{.threads = cfg.callback_executor_threads});
   server->host_ = std::make_unique<ServiceHost>(cfg, *server->db_, server->redis_.get(), *server->clock_,
                                                 *server->registry_, *server->calls_, *server->page_tokens_,
-                                                *server->parser_, *server->invalidator_, *server->executor_);
+                                                *server->parser_, *server->invalidator_, *server->executor_,
+                                                server->device_epochs_.get());
   for (const auto& registrar : registrars) {
     if (absl::Status status = registrar(*server->host_); !status.ok()) return status;
   }

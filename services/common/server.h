@@ -43,7 +43,7 @@ class ServiceHost {
  public:
   ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
               prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser,
-              AuthInvalidator& auth_invalidator, BlockingExecutor& executor);
+              AuthInvalidator& auth_invalidator, BlockingExecutor& executor, TenantEpochs* device_epochs = nullptr);
 
   // Destroys what it owns in the reverse order of Own, so an object goes before the objects it was built on (a
   // background thread stops before the pool it reads through).
@@ -65,6 +65,9 @@ class ServiceHost {
   AuthInvalidator& auth_invalidator() { return auth_invalidator_; }
   // Runs the blocking work of callback-API handlers (--callback_executor_threads), never on a reactor thread.
   BlockingExecutor& executor() { return executor_; }
+  // The tenants' device epochs (device/device_cache.h), shared with device activation in the authenticator so this
+  // replica's own activations show at once; null without Redis.
+  TenantEpochs* device_epochs() { return device_epochs_; }
 
   // Adds a gRPC service to the server. `full_name` (e.g. parkbase.tenant.v1.TenantService) is its health name.
   void AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies);
@@ -95,6 +98,7 @@ class ServiceHost {
   RequestParser& parser_;
   AuthInvalidator& auth_invalidator_;
   BlockingExecutor& executor_;
+  TenantEpochs* device_epochs_;
   std::vector<Registration> registrations_;
   std::vector<std::shared_ptr<void>> owned_;
 };
@@ -147,6 +151,7 @@ class PlatformServer {
   std::unique_ptr<GrpcServerMetrics> metrics_;
   std::unique_ptr<DbPool> db_;
   std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<TenantEpochs> device_epochs_;  // with redis_
   std::unique_ptr<PgAuthenticator> pg_authenticator_;
   std::unique_ptr<CachingAuthenticator> auth_cache_;
   // auth_cache_ when there is one, else pg_authenticator_.

@@ -6,6 +6,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "device/device_cache.h"
 #include "grpcpp/support/server_callback.h"
 
 namespace parkbase::device {
@@ -282,10 +283,16 @@ absl::Status RegisterDeviceService(ServiceHost& host) {
   if (host.redis() == nullptr) {
     return absl::InvalidArgumentError("--redis_url: required by parkbase.device.v1.DeviceService");
   }
-  auto& store = host.Own(std::make_unique<PgDeviceStore>(host.db(), host.config().bulk_statement_timeout));
+  DeviceStore* store = &host.Own(std::make_unique<PgDeviceStore>(host.db(), host.config().bulk_statement_timeout));
+  if (host.config().device_cache && host.device_epochs() != nullptr) {
+    // The auth cache's epoch check (device_epochs) and ttl: both bound what another replica's change takes to show.
+    store = &host.Own(std::make_unique<CachingDeviceStore>(
+        *store, *host.device_epochs(), host.clock(),
+        CachingDeviceStore::Options{.ttl = host.config().auth_cache_ttl}, &host.registry()));
+  }
   auto& invalidator = host.Own(std::make_unique<RedisSchemaInvalidator>(*host.redis()));
   auto& manager =
-      host.Own(std::make_unique<DeviceManager>(store, host.page_tokens(), invalidator, host.config().park_code,
+      host.Own(std::make_unique<DeviceManager>(*store, host.page_tokens(), invalidator, host.config().park_code,
                                                &host.auth_invalidator()));
   auto& service = host.Own(std::make_unique<DeviceServiceImpl>(host.calls(), host.parser(), manager, host.executor()));
   host.AddService(&service, pb::DeviceService::service_full_name(), {kPostgresDependency, kRedisDependency});

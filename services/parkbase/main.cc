@@ -91,7 +91,7 @@ int Main(int argc, char** argv) {
       if (!command.empty() && command[0] == "serve") {
         std::cout << "\nServer flags (each also PARKBASE_<FLAG>): --listen --health_listen --metrics_listen "
                      "--database_url --redis_url --park_code --tls_cert_file --tls_key_file --page_token_secret "
-                     "--db_pool_size --redis_pool_size --auth_cache --auth_cache_epoch_check_ms --auth_cache_ttl_s "
+                     "--db_pool_size --redis_pool_size --auth_cache --device_cache --auth_cache_epoch_check_ms --auth_cache_ttl_s "
                      "--statement_timeout_ms --drain_seconds --max_message_bytes --server_threads "
                      "--max_streams --max_streams_per_key --max_streams_per_tenant --stream_idle_timeout_s "
                      "--stream_max_age_s --max_parsing_bytes --bulk_statement_timeout_ms --max_scan_bytes "

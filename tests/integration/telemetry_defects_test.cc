@@ -249,14 +249,15 @@ TEST_CASE("telemetry defects: a deleted tenant's id used again starts with nothi
   grpc::Status deleted = env.tenants.stub().DeleteTenant(Context(env.server.park_admin_key()).get(), remove, &removed);
   INFO(deleted.error_message());
   REQUIRE(deleted.ok());
-  // Redis holds nothing of it but its schema and auth epochs (which only ever grow: caches compare them).
+  // Redis holds nothing of it but its schema, auth and device epochs (which only ever grow: caches compare them).
   auto redis = RedisClient::Create({.url = config.redis_url});
   REQUIRE(redis.ok());
   auto keys = (*redis)->Command({"KEYS", absl::StrCat("pb:*{", id, "}*")});
   REQUIRE(keys.ok());
   for (const auto& key : keys->elements) {
     INFO(key.text);
-    CHECK((absl::StartsWith(key.text, "pb:schema-epoch:") || absl::StartsWith(key.text, "pb:auth-epoch:")));
+    CHECK((absl::StartsWith(key.text, "pb:schema-epoch:") || absl::StartsWith(key.text, "pb:auth-epoch:") ||
+           absl::StartsWith(key.text, "pb:device-epoch:")));
   }
 
   TelemetryTenant second = create();

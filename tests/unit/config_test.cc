@@ -77,6 +77,18 @@ TEST_CASE("config: keepalive defaults as documented in operations.md", "[config]
   CHECK(absl::GetFlag(FLAGS_keepalive_min_ping_interval_ms) == 10'000);
 }
 
+TEST_CASE("config: the device cache is on by default and PARKBASE_DEVICE_CACHE=false turns it off",
+          "[config][unit]") {
+  CHECK(ServerConfig().device_cache);
+  CHECK(absl::GetFlag(FLAGS_device_cache));
+  ::setenv("PARKBASE_DEVICE_CACHE", "false", 1);
+  absl::Status status = ApplyEnvironmentToFlags();
+  ::unsetenv("PARKBASE_DEVICE_CACHE");
+  REQUIRE(status.ok());
+  CHECK_FALSE(absl::GetFlag(FLAGS_device_cache));
+  absl::SetFlag(&FLAGS_device_cache, true);
+}
+
 TEST_CASE("config: PARKBASE_* environment sets flags and an unknown one fails fast", "[config][unit]") {
   ::setenv("PARKBASE_PARK_CODE", "4242", 1);
   REQUIRE(ApplyEnvironmentToFlags().ok());

@@ -1,0 +1,226 @@
+#include "device/device_cache.h"
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+
+namespace parkbase::device {
+
+CachingDeviceStore::CachingDeviceStore(DeviceStore& store, TenantEpochs& epochs, Clock& clock, Options options,
+                                       prometheus::Registry* registry)
+    : store_(store), clock_(clock), options_(options), epochs_(epochs) {
+  if (registry != nullptr) {
+    auto& family = prometheus::BuildCounter()
+                       .Name("parkbase_device_cache_lookups_total")
+                       .Help("GetDevice reads by how the in-process device cache answered: hit, miss (the "
+                             "database answered and the device was cached), bypass (Redis unreachable, the "
+                             "database answered)")
+                       .Register(*registry);
+    hits_ = &family.Add({{"result", "hit"}});
+    misses_ = &family.Add({{"result", "miss"}});
+    bypassed_ = &family.Add({{"result", "bypass"}});
+  }
+}
+
+std::string CachingDeviceStore::EntryKey(const TenantScope& scope, const std::string& device_id) {
+  return absl::StrCat(scope.park_wide ? "park/" : "tenant/", device_id);
+}
+
+void CachingDeviceStore::Count(prometheus::Counter* counter, int64_t Stats::*field) {
+  if (counter != nullptr) counter->Increment();
+  absl::MutexLock lock(&mu_);
+  ++(stats_.*field);
+}
+
+CachingDeviceStore::Stats CachingDeviceStore::stats() {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+size_t CachingDeviceStore::cached_entries() {
+  absl::MutexLock lock(&mu_);
+  return entry_count_;
+}
+
+void CachingDeviceStore::SweepExpiredLocked(absl::Time now) {
+  if (now - last_sweep_ < options_.ttl) return;
+  last_sweep_ = now;
+  for (auto tenant = entries_.begin(); tenant != entries_.end();) {
+    auto& devices = tenant->second;
+    for (auto entry = devices.begin(); entry != devices.end();) {
+      if (now - entry->second.loaded >= options_.ttl) {
+        devices.erase(entry++);
+        --entry_count_;
+      } else {
+        ++entry;
+      }
+    }
+    if (devices.empty()) {
+      entries_.erase(tenant++);
+    } else {
+      ++tenant;
+    }
+  }
+}
+
+absl::StatusOr<pb::Device> CachingDeviceStore::GetDevice(const TenantScope& scope, const std::string& device_id) {
+  const int64_t generation = epochs_.generation();
+  // The epoch first, then the store: an answer is filed under an epoch read before it, never after, so a change
+  // committed between the two is caught by the next epoch check.
+  bool lost_redis = false;
+  const std::optional<int64_t> epoch = epochs_.Current(scope.tenant_id, &lost_redis);
+  if (!epoch.has_value()) {
+    if (lost_redis) {
+      // What is cached may have changed while Redis was out of reach, its bump lost: none of it is served after.
+      absl::MutexLock lock(&mu_);
+      entries_.clear();
+      entry_count_ = 0;
+    }
+    Count(bypassed_, &Stats::bypassed);
+    return store_.GetDevice(scope, device_id);
+  }
+  const std::string key = EntryKey(scope, device_id);
+  const absl::Time now = clock_.Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto tenant = entries_.find(scope.tenant_id);
+    if (tenant != entries_.end()) {
+      auto found = tenant->second.find(key);
+      if (found != tenant->second.end() && found->second.epoch == *epoch &&
+          now - found->second.loaded < options_.ttl) {
+        ++stats_.hits;
+        if (hits_ != nullptr) hits_->Increment();
+        return found->second.device;
+      }
+    }
+  }
+  Count(misses_, &Stats::misses);
+  absl::StatusOr<pb::Device> device = store_.GetDevice(scope, device_id);
+  // Only answers about the device itself are kept; a database error is the next call's to retry.
+  if (!device.ok() && !absl::IsNotFound(device.status())) return device;
+  absl::MutexLock lock(&mu_);
+  // A change made here raced the read: not kept. Checked under mu_, which Changed takes after bumping, so an
+  // entry inserted before the bump is dropped by it.
+  if (epochs_.generation() != generation) return device;
+  SweepExpiredLocked(now);
+  if (entry_count_ >= options_.max_entries) {
+    entries_.clear();
+    entry_count_ = 0;
+  }
+  auto [slot, inserted] = entries_[scope.tenant_id].insert_or_assign(key, Entry{device, *epoch, now});
+  (void)slot;
+  if (inserted) ++entry_count_;
+  return device;
+}
+
+void CachingDeviceStore::TenantDevicesChanged(const std::string& tenant_id) {
+  epochs_.Bump(tenant_id, "device");
+  absl::MutexLock lock(&mu_);
+  auto found = entries_.find(tenant_id);
+  if (found == entries_.end()) return;
+  entry_count_ -= found->second.size();
+  entries_.erase(found);
+}
+
+void CachingDeviceStore::Changed(const TenantScope& scope) { TenantDevicesChanged(scope.tenant_id); }
+
+absl::StatusOr<pb::DeviceType> CachingDeviceStore::CreateDeviceType(const TenantScope& scope,
+                                                                    const pb::DeviceType& type) {
+  // Types are not part of a Device message and are read uncached: nothing to invalidate.
+  return store_.CreateDeviceType(scope, type);
+}
+
+absl::StatusOr<pb::DeviceType> CachingDeviceStore::GetDeviceType(const TenantScope& scope, const std::string& type_id,
+                                                                 int64_t version) {
+  return store_.GetDeviceType(scope, type_id, version);
+}
+
+absl::StatusOr<std::vector<pb::DeviceType>> CachingDeviceStore::ListDeviceTypes(const TenantScope& scope,
+                                                                                const std::string& after_type_id,
+                                                                                int limit) {
+  return store_.ListDeviceTypes(scope, after_type_id, limit);
+}
+
+absl::StatusOr<pb::DeviceType> CachingDeviceStore::UpdateDeviceType(const TenantScope& scope,
+                                                                    const std::string& type_id,
+                                                                    const DeviceTypeMutation& mutate) {
+  return store_.UpdateDeviceType(scope, type_id, mutate);
+}
+
+absl::Status CachingDeviceStore::DeleteDeviceType(const TenantScope& scope, const std::string& type_id) {
+  return store_.DeleteDeviceType(scope, type_id);
+}
+
+absl::StatusOr<pb::Device> CachingDeviceStore::CreateDevice(const TenantScope& scope, const std::string& park_code,
+                                                            const pb::Device& device) {
+  // A NOT_FOUND for this id may be cached.
+  absl::StatusOr<pb::Device> created = store_.CreateDevice(scope, park_code, device);
+  Changed(scope);
+  return created;
+}
+
+absl::StatusOr<std::vector<pb::Device>> CachingDeviceStore::ListDevices(const TenantScope& scope,
+                                                                        const DeviceFilter& filter,
+                                                                        const std::string& after_device_id,
+                                                                        int limit) {
+  return store_.ListDevices(scope, filter, after_device_id, limit);
+}
+
+absl::StatusOr<pb::Device> CachingDeviceStore::UpdateDevice(const TenantScope& scope, const std::string& device_id,
+                                                            const DeviceMutation& mutate, bool seen,
+                                                            const AuditEntry* audit) {
+  absl::StatusOr<pb::Device> updated = store_.UpdateDevice(scope, device_id, mutate, seen, audit);
+  Changed(scope);
+  return updated;
+}
+
+absl::Status CachingDeviceStore::DeleteDevice(const TenantScope& scope, const std::string& device_id,
+                                              const AuditEntry& audit) {
+  absl::Status deleted = store_.DeleteDevice(scope, device_id, audit);
+  Changed(scope);
+  return deleted;
+}
+
+absl::StatusOr<std::vector<pb::ImportRowResult>> CachingDeviceStore::ImportBatch(const TenantScope& scope,
+                                                                                 const std::string& park_code,
+                                                                                 const std::vector<ImportRow>& rows) {
+  absl::StatusOr<std::vector<pb::ImportRowResult>> results = store_.ImportBatch(scope, park_code, rows);
+  Changed(scope);
+  return results;
+}
+
+absl::StatusOr<NewCredential> CachingDeviceStore::CreateCredential(const TenantScope& scope,
+                                                                   const std::string& device_id,
+                                                                   const std::string& display_name,
+                                                                   const std::string& creator,
+                                                                   const AuditEntry& audit) {
+  // Credentials are not part of a Device message: nothing cached changes.
+  return store_.CreateCredential(scope, device_id, display_name, creator, audit);
+}
+
+absl::StatusOr<std::vector<pb::DeviceCredential>> CachingDeviceStore::ListCredentials(const TenantScope& scope,
+                                                                                      const std::string& device_id) {
+  return store_.ListCredentials(scope, device_id);
+}
+
+absl::Status CachingDeviceStore::RevokeCredential(const TenantScope& scope, const std::string& device_id,
+                                                  const std::string& key_id, const AuditEntry& audit) {
+  return store_.RevokeCredential(scope, device_id, key_id, audit);
+}
+
+absl::StatusOr<pb::IdentifierRecord> CachingDeviceStore::ResolveIdentifier(const TenantScope& scope,
+                                                                           const std::string& identifier) {
+  return store_.ResolveIdentifier(scope, identifier);
+}
+
+absl::StatusOr<pb::DeviceSchema> CachingDeviceStore::LoadSchema(const TenantScope& scope,
+                                                                const std::string& device_id) {
+  return store_.LoadSchema(scope, device_id);
+}
+
+absl::StatusOr<std::vector<pb::DeviceSchema>> CachingDeviceStore::LoadSchemas(
+    const TenantScope& scope, const std::vector<std::string>& device_ids) {
+  return store_.LoadSchemas(scope, device_ids);
+}
+
+}  // namespace parkbase::device
