@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "common/db.h"
 #include "common/redis.h"
+#include "common/server.h"
 #include "device/device_store.h"
 #include "device/schema_resolver.h"
 #include "echo.grpc.pb.h"
@@ -326,5 +327,7 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // The servers in this process are measured as `parkbase serve` runs them (malloc arenas, Abseil's lock checks).
+  parkbase::PrepareServingProcess();
   return parkbase::bench::Run();
 }
