@@ -282,6 +282,8 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::CommitWrite(PreparedBatch pr
     duplicate.set_duplicate(true);
     return duplicate;
   }
+  // Not part of the stored answer (a duplicate's answer is the first commit's, which happened before).
+  *batch.response.mutable_commit_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_.Now()));
   ingested_.Add({{"tenant", scope.tenant_id}}).Increment(static_cast<double>(batch.accepted_points));
   if (backlog_ != nullptr) backlog_->Committed(scope.tenant_id, batch.accepted_points);
   // Committed: from here on failures cost freshness, never data (the compactor refreshes latest values).

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "integration/telemetry_env.h"
 
@@ -121,8 +122,15 @@ TEST_CASE("telemetry: a batch in both forms is stored, readable at once, to the 
   flags->add_timestamps_ms(t0_ms + 5);
   flags->add_bool_values(false);
 
+  const absl::Time before_write = env.Now();
   telpb::WriteResponse response = env.MustWrite(acme.keys.developer_key, request);
+  const absl::Time after_write = env.Now();
   INFO(response.ShortDebugString());
+  // The commit's time, by the server's clock, is in the answer.
+  REQUIRE(response.has_commit_time());
+  const absl::Time committed = absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(response.commit_time()));
+  CHECK(committed >= before_write);
+  CHECK(committed <= after_write);
   CHECK(response.accepted_points() == 11);
   CHECK(response.rejected_points() == 0);
   CHECK(response.rejections_size() == 0);
@@ -579,9 +587,11 @@ TEST_CASE("telemetry: a batch sent again with its id is stored once and answered
   CHECK(first.rejected_points() == 1);
   CHECK(read() == expected);
 
+  CHECK(first.has_commit_time());
   auto check_duplicate = [&](const telpb::WriteResponse& again) {
     INFO(again.ShortDebugString());
     CHECK(again.duplicate());
+    CHECK_FALSE(again.has_commit_time());  // this request committed nothing
     CHECK(again.batch_id() == batch_id);
     CHECK(again.accepted_points() == first.accepted_points());
     CHECK(again.rejected_points() == first.rejected_points());
@@ -892,6 +902,13 @@ TEST_CASE("telemetry: WriteStream answers every batch in order and stays open af
     CHECK(acks[5].batch_id() == "s-5");
     CHECK(acks[5].accepted_points() == 1);
     CHECK_FALSE(acks[5].has_error());
+    // Only the batches this stream committed carry their commit's time.
+    CHECK(acks[0].has_commit_time());
+    CHECK(acks[1].has_commit_time());
+    CHECK_FALSE(acks[2].has_commit_time());
+    CHECK_FALSE(acks[3].has_commit_time());
+    CHECK_FALSE(acks[4].has_commit_time());
+    CHECK(acks[5].has_commit_time());
 
     CHECK(PointTexts(env.ReadAll(acme.keys.admin_key, acme.parent, d0, t, t + absl::Minutes(1))) ==
           std::vector<std::string>{
