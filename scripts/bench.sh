@@ -71,37 +71,32 @@ unset PB_REDIS_DIR PB_REDIS_PORT PB_REDIS_URL PB_REDIS_PID PB_REDIS_OWNER
 
 pb_install_packages
 pb_install_go_tools grpcurl
-if [[ "$benchmark" == marketplace ]]; then
-  # Only the server and the benchmark: the whole tree takes many minutes on a 2-core machine. Configured as
-  # pb_build does, so the folder is shared with it.
+# Builds only the server and one benchmark program: the whole tree takes many minutes on a 2-core machine. Configured
+# as pb_build does, so the folder is shared with it.
+build_server_and() {
+  local program="$1"
   PB_BUILD_DIR="${PARKBASE_BUILD_DIR:-$PB_ROOT/build}"
   [[ "$PB_BUILD_DIR" == /* ]] || PB_BUILD_DIR="$PWD/$PB_BUILD_DIR"
   export PB_BUILD_DIR
-  generator=(-G Ninja)
+  local generator=(-G Ninja)
   [[ ! -f "$PB_BUILD_DIR/CMakeCache.txt" ]] || generator=()
   pb_ccache_launcher
   pb_log "configuring $PB_BUILD_DIR"
   cmake -S "$PB_ROOT" -B "$PB_BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_WERROR=ON \
     "${PB_CCACHE_LAUNCHER[@]}" >/dev/null || pb_die "cmake configure failed"
-  pb_log "building parkbase and marketplace_bench in $PB_BUILD_DIR"
-  cmake --build "$PB_BUILD_DIR" -j"$(nproc)" --target parkbase marketplace_bench >&2 || pb_die "build failed"
-  bench_program=marketplace_bench
-elif [[ "$benchmark" == subscribe ]]; then
-  # As for marketplace: only the server and the benchmark.
-  PB_BUILD_DIR="${PARKBASE_BUILD_DIR:-$PB_ROOT/build}"
-  [[ "$PB_BUILD_DIR" == /* ]] || PB_BUILD_DIR="$PWD/$PB_BUILD_DIR"
-  export PB_BUILD_DIR
-  generator=(-G Ninja)
-  [[ ! -f "$PB_BUILD_DIR/CMakeCache.txt" ]] || generator=()
-  pb_ccache_launcher
-  cmake -S "$PB_ROOT" -B "$PB_BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_WERROR=ON \
-    "${PB_CCACHE_LAUNCHER[@]}" >/dev/null || pb_die "cmake configure failed"
-  pb_log "building parkbase and subscribe_bench in $PB_BUILD_DIR"
-  cmake --build "$PB_BUILD_DIR" -j"$(nproc)" --target parkbase subscribe_bench >&2 || pb_die "build failed"
-  bench_program=subscribe_bench
-else
+  pb_log "building parkbase and $program in $PB_BUILD_DIR"
+  cmake --build "$PB_BUILD_DIR" -j"$(nproc)" --target parkbase "$program" >&2 || pb_die "build failed"
+}
+
+case "$benchmark" in
+  marketplace) bench_program=marketplace_bench ;;
+  subscribe) bench_program=subscribe_bench ;;
+  *) bench_program=telemetry_bench ;;
+esac
+if [[ "$bench_program" == telemetry_bench ]]; then
   pb_build
-  bench_program=telemetry_bench
+else
+  build_server_and "$bench_program"
 fi
 bin="$PB_BUILD_DIR/bin"
 [[ -x "$bin/$bench_program" ]] || pb_die "$bin/$bench_program was not built"
