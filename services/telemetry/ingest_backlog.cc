@@ -88,9 +88,34 @@ absl::Status IngestBacklog::Admit(const std::string& tenant_id) {
 }
 
 void IngestBacklog::Committed(const std::string& tenant_id, int64_t points) {
-  if (options_.max_points <= 0) return;
+  bool pass_ready = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (options_.max_points <= 0 && pass_rows_ <= 0) return;
+    State& state = tenants_[tenant_id];
+    state.committed += points;
+    if (pass_rows_ > 0) {
+      state.rows_since_pass += 1;
+      state.points_since_pass += points;
+      if (state.rows_since_pass >= pass_rows_ || state.points_since_pass >= pass_points_) {
+        state.rows_since_pass = 0;
+        state.points_since_pass = 0;
+        pass_ready = true;
+      }
+    }
+  }
+  if (!pass_ready) return;
+  absl::MutexLock lock(&hook_mu_);
+  if (pass_hook_) pass_hook_(tenant_id);
+}
+
+void IngestBacklog::SetPassHook(int64_t rows, int64_t points, std::function<void(const std::string&)> hook) {
+  absl::MutexLock hook_lock(&hook_mu_);
+  const bool on = static_cast<bool>(hook) && rows > 0 && points > 0;
+  pass_hook_ = on ? std::move(hook) : nullptr;
   absl::MutexLock lock(&mu_);
-  tenants_[tenant_id].committed += points;
+  pass_rows_ = on ? rows : 0;
+  pass_points_ = on ? points : 0;
 }
 
 void IngestBacklog::CountRefusal(const std::string& tenant_id, const std::string& reason) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -49,6 +50,12 @@ class IngestBacklog {
   absl::Status Admit(const std::string& tenant_id);
   // A batch of `points` was committed to the tenant's log by this replica.
   void Committed(const std::string& tenant_id, int64_t points);
+  // Calls `hook` with a tenant (on the writer's thread, outside this object's lock) each time this replica has
+  // committed `rows` batches or `points` points to that tenant's log since the last call for it: a compaction
+  // pass's worth, which the compactor then folds at once instead of at its next interval. Whatever the bound.
+  // An empty hook turns it off; this returns only once no call of the previous hook runs.
+  void SetPassHook(int64_t rows, int64_t points, std::function<void(const std::string&)> hook);
+
   // Counts a batch refused for another reason (say, the ingest quota) in the same refusal counter.
   void CountRefusal(const std::string& tenant_id, const std::string& reason);
 
@@ -64,6 +71,9 @@ class IngestBacklog {
     int64_t committed_at_sample = 0;
     absl::Time last_write = absl::InfinitePast();
     bool sampling = false;
+    // Committed by this replica since the pass hook last ran for the tenant.
+    int64_t rows_since_pass = 0;
+    int64_t points_since_pass = 0;
     int64_t Estimate() const { return sampled.points + committed - committed_at_sample; }
   };
 
@@ -81,6 +91,11 @@ class IngestBacklog {
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, State> tenants_ ABSL_GUARDED_BY(mu_);
+  int64_t pass_rows_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t pass_points_ ABSL_GUARDED_BY(mu_) = 0;
+  // Held while the hook runs, so that replacing it waits for running calls. Taken before mu_, never under it.
+  absl::Mutex hook_mu_;
+  std::function<void(const std::string&)> pass_hook_ ABSL_GUARDED_BY(hook_mu_);
 
   absl::Notification stop_;
   std::thread thread_;

@@ -22,11 +22,10 @@
 namespace parkbase::telemetry {
 namespace {
 
-// Log rows folded per transaction, and the points and decoded bytes they may hold together: bounds the compactor's
-// memory (~40 bytes a decoded numeric point, a string's own bytes more) and the length of its transaction, and
-// keeps every chunk row it writes far under PostgreSQL's 1 GB value limit (1 KiB strings once made a pass of ~1 GB).
-constexpr int kLogRowsPerPass = 64;
-constexpr int64_t kPointsPerPass = 2'000'000;
+// Besides kLogRowsPerPass and kPointsPerPass (maintenance.h), the decoded bytes a pass may hold: together they bound
+// the compactor's memory (~40 bytes a decoded numeric point, a string's own bytes more) and the length of its
+// transaction, and keep every chunk row it writes far under PostgreSQL's 1 GB value limit (1 KiB strings once made
+// a pass of ~1 GB).
 constexpr int64_t kBytesPerPass = int64_t{64} << 20;
 // A window's newest generation is rewritten with the new points only while it holds fewer than this (and the
 // result stays under kGenerationPoints); otherwise the new points start a generation of their own. This bounds

@@ -45,6 +45,13 @@ struct MaintenanceOptions {
   int threads = 0;
 };
 
+// What one compaction pass (one transaction) folds at most: log rows (batches), and the points they hold (the bound
+// on the compactor's memory and transaction length; maintenance.cc). A tenant's log is due for folding once it
+// holds kLogRowsPerPass rows, and the background runner folds a tenant at once when this replica alone has
+// committed a pass's worth to its log (MaintenanceRunner::Nudge).
+inline constexpr int kLogRowsPerPass = 64;
+inline constexpr int64_t kPointsPerPass = 2'000'000;
+
 class TelemetryMaintenance {
  public:
   virtual ~TelemetryMaintenance() = default;

@@ -302,29 +302,63 @@ grpc::Status TelemetryServiceImpl::UpdateRetentionPolicy(grpc::ServerContext* co
 }
 
 MaintenanceRunner::MaintenanceRunner(std::unique_ptr<TelemetryMaintenance> maintenance, Clock& clock,
-                                     absl::Duration compaction, absl::Duration retention)
-    : maintenance_(std::move(maintenance)), clock_(clock), compaction_(compaction), retention_(retention) {
+                                     absl::Duration compaction, absl::Duration retention, IngestBacklog* backlog)
+    : maintenance_(std::move(maintenance)),
+      clock_(clock),
+      compaction_(compaction),
+      retention_(retention),
+      backlog_(compaction > absl::ZeroDuration() ? backlog : nullptr) {
   if (compaction_ > absl::ZeroDuration() || retention_ > absl::ZeroDuration()) {
     thread_ = std::thread([this] { Loop(); });
+  }
+  if (backlog_ != nullptr) {
+    backlog_->SetPassHook(kLogRowsPerPass, kPointsPerPass, [this](const std::string& tenant) { Nudge(tenant); });
   }
 }
 
 MaintenanceRunner::~MaintenanceRunner() {
-  stop_.Notify();
+  // First no more nudges (this waits for one that is running), then stop the thread.
+  if (backlog_ != nullptr) backlog_->SetPassHook(0, 0, nullptr);
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
   if (thread_.joinable()) thread_.join();
+}
+
+void MaintenanceRunner::Nudge(const std::string& tenant_id) {
+  if (compaction_ <= absl::ZeroDuration()) return;
+  absl::MutexLock lock(&mu_);
+  if (nudged_.size() < 100'000) nudged_.insert(tenant_id);
 }
 
 void MaintenanceRunner::Loop() {
   absl::Time next_compaction = absl::Now();
   absl::Time next_retention = absl::Now() + absl::Minutes(1);  // let a fresh start serve first
-  while (!stop_.HasBeenNotified()) {
+  while (true) {
+    absl::flat_hash_set<std::string> nudged;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      nudged.swap(nudged_);
+    }
+    for (const std::string& tenant : nudged) {
+      absl::StatusOr<CompactionStats> stats = maintenance_->FoldTenant(tenant);
+      if (!stats.ok()) {
+        LogLine(LogLevel::kWarning, "telemetry compaction failed")
+            .Str("tenant", tenant)
+            .Str("error", stats.status().message())
+            .Emit();
+      }
+    }
     const absl::Time now = absl::Now();
     if (compaction_ > absl::ZeroDuration() && now >= next_compaction) {
       absl::StatusOr<CompactionStats> stats = maintenance_->CompactAll();
       if (!stats.ok()) {
         LogLine(LogLevel::kWarning, "telemetry compaction failed").Str("error", stats.status().message()).Emit();
       }
-      next_compaction = absl::Now() + compaction_;
+      const bool folded = stats.ok() && stats->log_rows > 0;
+      next_compaction = absl::Now() + (folded ? absl::ZeroDuration() : compaction_);
     }
     if (retention_ > absl::ZeroDuration() && now >= next_retention) {
       absl::StatusOr<RetentionStats> stats = maintenance_->ApplyRetentionAll(clock_.Now());
@@ -336,7 +370,8 @@ void MaintenanceRunner::Loop() {
     absl::Time wake = absl::InfiniteFuture();
     if (compaction_ > absl::ZeroDuration()) wake = std::min(wake, next_compaction);
     if (retention_ > absl::ZeroDuration()) wake = std::min(wake, next_retention);
-    stop_.WaitForNotificationWithDeadline(wake);
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithDeadline(absl::Condition(this, &MaintenanceRunner::Woken), wake);
   }
 }
 
@@ -384,7 +419,7 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
   host.Own(std::make_unique<MaintenanceRunner>(MakeTelemetryMaintenance(host.db(), host.redis(), host.clock(),
                                                                         std::move(maintenance_options)),
                                                host.clock(), config.telemetry_compaction_interval,
-                                               config.telemetry_retention_interval));
+                                               config.telemetry_retention_interval, &backlog));
   host.AddService(&service, pb::TelemetryService::service_full_name(), {kPostgresDependency, kRedisDependency});
   return absl::OkStatus();
 }

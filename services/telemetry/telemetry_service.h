@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -15,6 +16,7 @@
 #include "common/raw_requests.h"
 #include "common/server.h"
 #include "parkbase/telemetry/v1/telemetry.grpc.pb.h"
+#include "telemetry/ingest_backlog.h"
 #include "telemetry/live_hub.h"
 #include "telemetry/maintenance.h"
 #include "telemetry/telemetry_logic.h"
@@ -48,20 +50,34 @@ class TelemetryServiceImpl final : public OwnParsing<pb::TelemetryService::Servi
 };
 
 // Runs compaction and retention on their intervals until destroyed.
+//
+// Compaction does not wait for its interval while there is a pass to fold: a round that folded rows is followed by
+// another at once (a round leaves each tenant's log under a pass, and writers may have added more meanwhile), and
+// with `backlog` a tenant is folded as soon as this replica has committed a pass's worth to its log
+// (IngestBacklog::SetPassHook), so a steady load is folded as it arrives. The interval still paces the rest: logs
+// that settle with less than a pass, other replicas' writes, rollups of windows that settle with time.
 class MaintenanceRunner {
  public:
   MaintenanceRunner(std::unique_ptr<TelemetryMaintenance> maintenance, Clock& clock, absl::Duration compaction,
-                    absl::Duration retention);
+                    absl::Duration retention, IngestBacklog* backlog = nullptr);
   ~MaintenanceRunner();
+
+  // Folds the tenant's log now (TelemetryMaintenance::FoldTenant) rather than at the next interval; nothing when
+  // compaction is off. Returns at once: the runner's thread does the work.
+  void Nudge(const std::string& tenant_id);
 
  private:
   void Loop();
+  bool Woken() const ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || !nudged_.empty(); }
 
   std::unique_ptr<TelemetryMaintenance> maintenance_;
   Clock& clock_;
   const absl::Duration compaction_;
   const absl::Duration retention_;
-  absl::Notification stop_;
+  IngestBacklog* const backlog_;
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<std::string> nudged_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -12,6 +12,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "integration/telemetry_env.h"
 #include "prometheus/text_serializer.h"
+#include "telemetry/maintenance.h"
 
 namespace parkbase::testing {
 namespace {
@@ -255,6 +256,37 @@ TEST_CASE("telemetry backpressure: the backlog gauges follow the log and another
   CHECK(env.Write(quiet.keys.admin_key,
                   TempBatch(quiet.parent, quiet.devices[0].device_id(), base_ms + 120, 1, "q-4"), &response)
             .error_code() == grpc::RESOURCE_EXHAUSTED);
+}
+
+TEST_CASE("telemetry backpressure: a pass's worth of batches committed on a replica is folded at once, not at the "
+          "compactor's next interval",
+          "[telemetry][integration][backpressure]") {
+  ServerConfig config;
+  config.telemetry_compaction_interval = absl::Hours(1);  // the timer never fires during the test
+  TelemetryEnv env(config);
+  TelemetryTenant acme = env.CreateTenant("pass", 1);
+  const std::string d0 = acme.devices[0].device_id();
+  const absl::Time start = FloorTo(env.Now() - absl::Minutes(30), absl::Seconds(1));
+  const int64_t base_ms = ToMs(start);
+  constexpr int kPoints = 10;
+  auto write = [&](int i) {
+    CHECK(env.MustWrite(acme.keys.admin_key, TempBatch(acme.parent, d0, base_ms + i * kPoints, kPoints,
+                                                       absl::StrCat("pass-", i)))
+              .accepted_points() == kPoints);
+  };
+
+  // One batch short of a pass: it waits for the interval (or for the log to be due on another replica's timer).
+  for (int i = 0; i + 1 < telemetry::kLogRowsPerPass; ++i) write(i);
+  absl::SleepFor(absl::Milliseconds(500));
+  CHECK(LogRows(acme.tenant_id) == telemetry::kLogRowsPerPass - 1);
+
+  // The pass's last batch: the runner folds the tenant's log within moments.
+  write(telemetry::kLogRowsPerPass - 1);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (LogRows(acme.tenant_id) > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  CHECK(LogRows(acme.tenant_id) == 0);
+  CHECK(env.ReadAll(acme.keys.admin_key, acme.parent, d0, start, start + absl::Hours(1)).size() ==
+        static_cast<size_t>(telemetry::kLogRowsPerPass * kPoints));
 }
 
 }  // namespace

@@ -97,9 +97,15 @@ std::vector<std::string> PointTexts(const std::vector<telpb::DataPoint>& points)
 
 namespace {
 // Compaction and retention run when a test says so, never on the server's timer, so a test knows what is compacted.
+// Unless a test sets an interval of its own.
 ServerConfig WithoutBackgroundMaintenance(ServerConfig config) {
-  config.telemetry_compaction_interval = absl::ZeroDuration();
-  config.telemetry_retention_interval = absl::ZeroDuration();
+  const ServerConfig defaults;
+  if (config.telemetry_compaction_interval == defaults.telemetry_compaction_interval) {
+    config.telemetry_compaction_interval = absl::ZeroDuration();
+  }
+  if (config.telemetry_retention_interval == defaults.telemetry_retention_interval) {
+    config.telemetry_retention_interval = absl::ZeroDuration();
+  }
   return config;
 }
 }  // namespace

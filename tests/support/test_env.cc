@@ -161,9 +161,14 @@ TestServer::TestServer(TestDatabase& database, ServerConfig overrides)
   const ServerConfig defaults;
   if (config.auth_failures_per_source == defaults.auth_failures_per_source) config.auth_failures_per_source = 1'000'000;
   if (config.auth_failures_per_key == defaults.auth_failures_per_key) config.auth_failures_per_key = 1'000'000;
-  // Tests compact and apply retention on demand (telemetry/maintenance.h), never behind their back.
-  config.telemetry_compaction_interval = absl::ZeroDuration();
-  config.telemetry_retention_interval = absl::ZeroDuration();
+  // Tests compact and apply retention on demand (telemetry/maintenance.h), never behind their back, unless a test
+  // sets an interval of its own (the background runner's tests).
+  if (config.telemetry_compaction_interval == defaults.telemetry_compaction_interval) {
+    config.telemetry_compaction_interval = absl::ZeroDuration();
+  }
+  if (config.telemetry_retention_interval == defaults.telemetry_retention_interval) {
+    config.telemetry_retention_interval = absl::ZeroDuration();
+  }
   config.marketplace_metering_interval = absl::ZeroDuration();
   auto server = PlatformServer::Start(config, AllServices(), {.clock = &clock_});
   if (!server.ok()) throw std::runtime_error(absl::StrCat("server did not start: ", server.status().ToString()));
