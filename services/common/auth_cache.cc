@@ -36,7 +36,8 @@ CachingAuthenticator::CachingAuthenticator(PgAuthenticator& database, RedisClien
     : database_(database),
       clock_(clock),
       options_(options),
-      epochs_(redis, clock, redis_keys::AuthEpoch, options.epoch_check_interval, options.max_entries) {
+      epochs_(redis, clock, redis_keys::AuthEpoch, options.epoch_check_interval, options.max_entries),
+      entries_(options.max_entries, options.ttl) {
   if (registry != nullptr) {
     auto& family = prometheus::BuildCounter()
                        .Name("parkbase_auth_cache_lookups_total")
@@ -64,35 +65,7 @@ CachingAuthenticator::Stats CachingAuthenticator::stats() {
 
 size_t CachingAuthenticator::cached_entries() {
   absl::MutexLock lock(&mu_);
-  return entry_count_;
-}
-
-void CachingAuthenticator::SweepExpiredLocked(absl::Time now) {
-  if (now - last_sweep_ < options_.ttl) return;
-  last_sweep_ = now;
-  for (auto tenant = entries_.begin(); tenant != entries_.end();) {
-    auto& keys = tenant->second;
-    for (auto entry = keys.begin(); entry != keys.end();) {
-      if (now - entry->second.loaded >= options_.ttl || now >= entry->second.expire) {
-        keys.erase(entry++);
-        --entry_count_;
-      } else {
-        ++entry;
-      }
-    }
-    if (keys.empty()) {
-      entries_.erase(tenant++);
-    } else {
-      ++tenant;
-    }
-  }
-}
-
-void CachingAuthenticator::ForgetTenantLocked(const std::string& tenant_id) {
-  auto found = entries_.find(tenant_id);
-  if (found == entries_.end()) return;
-  entry_count_ -= found->second.size();
-  entries_.erase(found);
+  return entries_.size();
 }
 
 absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view authorization) {
@@ -108,8 +81,7 @@ absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view a
       // Whatever is cached may have been revoked while Redis was out of reach, its bump lost: nothing cached
       // before the outage is served after it.
       absl::MutexLock lock(&mu_);
-      entries_.clear();
-      entry_count_ = 0;
+      entries_.Clear();
     }
     Count(bypassed_, &Stats::bypassed);
     return database_.Lookup(*parts, nullptr);
@@ -118,23 +90,17 @@ absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view a
   const absl::Time now = clock_.Now();
   {
     absl::MutexLock lock(&mu_);
-    auto tenant = entries_.find(parts->tenant_id);
-    if (tenant != entries_.end()) {
-      auto found = tenant->second.find(parts->key_id);
-      if (found != tenant->second.end()) {
-        const Entry& entry = found->second;
-        if (entry.epoch == *epoch && now - entry.loaded < options_.ttl && now < entry.expire) {
-          if (SameDigest(entry.secret_sha256, secret_sha256)) {
-            ++stats_.hits;
-            if (hits_ != nullptr) hits_->Increment();
-            return entry.principal;
-          }
-          ++stats_.wrong_secrets;
-          if (wrong_secrets_ != nullptr) wrong_secrets_->Increment();
-          // The database's own answer for a wrong secret (auth.cc), without asking it.
-          return absl::UnauthenticatedError("authorization: unknown API key or wrong secret");
-        }
+    const Entry* entry = entries_.Find(parts->tenant_id, parts->key_id);
+    if (entry != nullptr && entry->epoch == *epoch && now - entry->loaded < options_.ttl && now < entry->expire) {
+      if (SameDigest(entry->secret_sha256, secret_sha256)) {
+        ++stats_.hits;
+        if (hits_ != nullptr) hits_->Increment();
+        return entry->principal;
       }
+      ++stats_.wrong_secrets;
+      if (wrong_secrets_ != nullptr) wrong_secrets_->Increment();
+      // The database's own answer for a wrong secret (auth.cc), without asking it.
+      return absl::UnauthenticatedError("authorization: unknown API key or wrong secret");
     }
   }
   Count(misses_, &Stats::misses);
@@ -145,22 +111,15 @@ absl::StatusOr<Principal> CachingAuthenticator::Authenticate(absl::string_view a
   // An invalidation here raced the look-up: not kept. Checked under mu_, which TenantKeysChanged takes after
   // bumping, so an entry inserted before the bump is dropped by it.
   if (epochs_.generation() != generation) return principal;
-  SweepExpiredLocked(now);
-  if (entry_count_ >= options_.max_entries) {
-    entries_.clear();
-    entry_count_ = 0;
-  }
-  auto [slot, inserted] = entries_[parts->tenant_id].insert_or_assign(
-      parts->key_id, Entry{*principal, secret_sha256, *epoch, now, expire});
-  (void)slot;
-  if (inserted) ++entry_count_;
+  entries_.Put(parts->tenant_id, parts->key_id, Entry{*principal, secret_sha256, *epoch, now, expire}, now,
+               [&](const Entry& entry) { return now - entry.loaded >= options_.ttl || now >= entry.expire; });
   return principal;
 }
 
 void CachingAuthenticator::TenantKeysChanged(const std::string& tenant_id) {
   epochs_.Bump(tenant_id, "auth");
   absl::MutexLock lock(&mu_);
-  ForgetTenantLocked(tenant_id);
+  entries_.ForgetTenant(tenant_id);
 }
 
 }  // namespace parkbase

@@ -42,6 +42,7 @@
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/redis.h"
+#include "common/tenant_entries.h"
 #include "common/tenant_epochs.h"
 
 namespace prometheus {
@@ -108,10 +109,6 @@ class CachingAuthenticator final : public Authenticator, public AuthInvalidator 
     absl::Time expire;  // the key's expire_time; InfiniteFuture when it has none
   };
   void Count(prometheus::Counter* counter, int64_t Stats::*field);
-  void ForgetTenantLocked(const std::string& tenant_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops the entries no call may be answered from any more, at most once per ttl: without it the keys nobody
-  // presents any more (revoked on another replica, a device gone quiet) stayed until the cache was full.
-  void SweepExpiredLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PgAuthenticator& database_;
   Clock& clock_;
@@ -119,10 +116,9 @@ class CachingAuthenticator final : public Authenticator, public AuthInvalidator 
   // The tenants' auth epochs, shared logic with the device cache (tenant_epochs.h).
   TenantEpochs epochs_;
   absl::Mutex mu_;
-  // By tenant, then key id: a tenant's entries go at once when its keys change.
-  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, Entry>> entries_ ABSL_GUARDED_BY(mu_);
-  size_t entry_count_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // By tenant, then key id: a tenant's entries go at once when its keys change. Swept once per ttl of the
+  // entries past their ttl or their key's expire_time.
+  TenantEntries<Entry> entries_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
   prometheus::Counter* hits_ = nullptr;
   prometheus::Counter* misses_ = nullptr;

@@ -8,7 +8,11 @@ namespace parkbase::device {
 
 CachingDeviceStore::CachingDeviceStore(DeviceStore& store, TenantEpochs& epochs, Clock& clock, Options options,
                                        prometheus::Registry* registry)
-    : store_(store), clock_(clock), options_(options), epochs_(epochs) {
+    : store_(store),
+      clock_(clock),
+      options_(options),
+      epochs_(epochs),
+      entries_(options.max_entries, options.ttl) {
   if (registry != nullptr) {
     auto& family = prometheus::BuildCounter()
                        .Name("parkbase_device_cache_lookups_total")
@@ -39,28 +43,7 @@ CachingDeviceStore::Stats CachingDeviceStore::stats() {
 
 size_t CachingDeviceStore::cached_entries() {
   absl::MutexLock lock(&mu_);
-  return entry_count_;
-}
-
-void CachingDeviceStore::SweepExpiredLocked(absl::Time now) {
-  if (now - last_sweep_ < options_.ttl) return;
-  last_sweep_ = now;
-  for (auto tenant = entries_.begin(); tenant != entries_.end();) {
-    auto& devices = tenant->second;
-    for (auto entry = devices.begin(); entry != devices.end();) {
-      if (now - entry->second.loaded >= options_.ttl) {
-        devices.erase(entry++);
-        --entry_count_;
-      } else {
-        ++entry;
-      }
-    }
-    if (devices.empty()) {
-      entries_.erase(tenant++);
-    } else {
-      ++tenant;
-    }
-  }
+  return entries_.size();
 }
 
 absl::StatusOr<pb::Device> CachingDeviceStore::GetDevice(const TenantScope& scope, const std::string& device_id) {
@@ -73,8 +56,7 @@ absl::StatusOr<pb::Device> CachingDeviceStore::GetDevice(const TenantScope& scop
     if (lost_redis) {
       // What is cached may have changed while Redis was out of reach, its bump lost: none of it is served after.
       absl::MutexLock lock(&mu_);
-      entries_.clear();
-      entry_count_ = 0;
+      entries_.Clear();
     }
     Count(bypassed_, &Stats::bypassed);
     return store_.GetDevice(scope, device_id);
@@ -83,15 +65,11 @@ absl::StatusOr<pb::Device> CachingDeviceStore::GetDevice(const TenantScope& scop
   const absl::Time now = clock_.Now();
   {
     absl::MutexLock lock(&mu_);
-    auto tenant = entries_.find(scope.tenant_id);
-    if (tenant != entries_.end()) {
-      auto found = tenant->second.find(key);
-      if (found != tenant->second.end() && found->second.epoch == *epoch &&
-          now - found->second.loaded < options_.ttl) {
-        ++stats_.hits;
-        if (hits_ != nullptr) hits_->Increment();
-        return found->second.device;
-      }
+    const Entry* found = entries_.Find(scope.tenant_id, key);
+    if (found != nullptr && found->epoch == *epoch && now - found->loaded < options_.ttl) {
+      ++stats_.hits;
+      if (hits_ != nullptr) hits_->Increment();
+      return found->device;
     }
   }
   Count(misses_, &Stats::misses);
@@ -102,24 +80,15 @@ absl::StatusOr<pb::Device> CachingDeviceStore::GetDevice(const TenantScope& scop
   // A change made here raced the read: not kept. Checked under mu_, which Changed takes after bumping, so an
   // entry inserted before the bump is dropped by it.
   if (epochs_.generation() != generation) return device;
-  SweepExpiredLocked(now);
-  if (entry_count_ >= options_.max_entries) {
-    entries_.clear();
-    entry_count_ = 0;
-  }
-  auto [slot, inserted] = entries_[scope.tenant_id].insert_or_assign(key, Entry{device, *epoch, now});
-  (void)slot;
-  if (inserted) ++entry_count_;
+  entries_.Put(scope.tenant_id, key, Entry{device, *epoch, now}, now,
+               [&](const Entry& entry) { return now - entry.loaded >= options_.ttl; });
   return device;
 }
 
 void CachingDeviceStore::TenantDevicesChanged(const std::string& tenant_id) {
   epochs_.Bump(tenant_id, "device");
   absl::MutexLock lock(&mu_);
-  auto found = entries_.find(tenant_id);
-  if (found == entries_.end()) return;
-  entry_count_ -= found->second.size();
-  entries_.erase(found);
+  entries_.ForgetTenant(tenant_id);
 }
 
 void CachingDeviceStore::Changed(const TenantScope& scope) { TenantDevicesChanged(scope.tenant_id); }

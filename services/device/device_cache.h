@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/tenant_entries.h"
 #include "common/tenant_epochs.h"
 #include "device/device_store.h"
 
@@ -113,7 +114,6 @@ class CachingDeviceStore final : public DeviceStore {
   // Within a tenant: the scope kind and the device id.
   static std::string EntryKey(const TenantScope& scope, const std::string& device_id);
   void Count(prometheus::Counter* counter, int64_t Stats::*field);
-  void SweepExpiredLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a mutating call returned, whether or not it succeeded (a failure may still have committed).
   void Changed(const TenantScope& scope);
 
@@ -123,9 +123,7 @@ class CachingDeviceStore final : public DeviceStore {
   TenantEpochs& epochs_;
   absl::Mutex mu_;
   // By tenant, then EntryKey: a tenant's entries go at once when its devices change.
-  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, Entry>> entries_ ABSL_GUARDED_BY(mu_);
-  size_t entry_count_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  TenantEntries<Entry> entries_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
   prometheus::Counter* hits_ = nullptr;
   prometheus::Counter* misses_ = nullptr;
