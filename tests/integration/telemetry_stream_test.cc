@@ -61,6 +61,21 @@ struct IdleStream {
   }
 };
 
+// Opens a WriteStream with `key`, sends `request`, checks its one point is acknowledged and the stream ends OK.
+void WriteOneOnNewStream(telpb::TelemetryService::Stub& stub, const std::string& key,
+                         const telpb::WriteRequest& request, std::chrono::seconds deadline) {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", key));
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  auto stream = stub.WriteStream(&context);
+  REQUIRE(stream->Write(request));
+  telpb::WriteResponse answer;
+  REQUIRE(stream->Read(&answer));
+  CHECK(answer.accepted_points() == 1);
+  stream->WritesDone();
+  CHECK(stream->Finish().ok());
+}
+
 // Waits until `done` or `limit` passes; true when done.
 bool WaitFor(absl::Duration limit, const std::function<bool()>& done) {
   const absl::Time give_up = absl::Now() + limit;
@@ -114,19 +129,9 @@ TEST_CASE("telemetry streams: one key's idle streams never refuse other tenants'
   auto health = CheckHealth(*env.server.channel(), "", absl::Seconds(5));
   REQUIRE(health.ok());
   CHECK(*health == ServingStatus::kServing);
-  {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", absl::StrCat("Bearer ", other.keys.developer_key));
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    auto stream = env.stub->WriteStream(&context);
-    REQUIRE(stream->Write(OnePoint(other.parent, other.devices[0].device_id(), env.Now() - absl::Minutes(1), 1,
-                                   "b1")));
-    telpb::WriteResponse answer;
-    REQUIRE(stream->Read(&answer));
-    CHECK(answer.accepted_points() == 1);
-    stream->WritesDone();
-    CHECK(stream->Finish().ok());
-  }
+  WriteOneOnNewStream(*env.stub, other.keys.developer_key,
+                      OnePoint(other.parent, other.devices[0].device_id(), env.Now() - absl::Minutes(1), 1, "b1"),
+                      std::chrono::seconds(10));
   {
     grpc::ClientContext context;
     context.AddMetadata("authorization", absl::StrCat("Bearer ", other.keys.developer_key));
@@ -207,19 +212,9 @@ TEST_CASE("telemetry streams: idle WriteStream and ImportDevices streams hold no
     REQUIRE(status.ok());
   }
   // So are a new stream of another tenant and a write on one of the idle streams.
-  {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", absl::StrCat("Bearer ", other.keys.developer_key));
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    auto stream = env.stub->WriteStream(&context);
-    REQUIRE(stream->Write(OnePoint(other.parent, other.devices[0].device_id(), env.Now() - absl::Minutes(1), 1,
-                                   "b1")));
-    telpb::WriteResponse answer;
-    REQUIRE(stream->Read(&answer));
-    CHECK(answer.accepted_points() == 1);
-    stream->WritesDone();
-    CHECK(stream->Finish().ok());
-  }
+  WriteOneOnNewStream(*env.stub, other.keys.developer_key,
+                      OnePoint(other.parent, other.devices[0].device_id(), env.Now() - absl::Minutes(1), 1, "b1"),
+                      std::chrono::seconds(5));
   REQUIRE(streams[20]->stream->Write(
       OnePoint(greedy.parent, greedy.devices[0].device_id(), env.Now() - absl::Minutes(1), 2, "idle-1")));
   CHECK(WaitFor(absl::Seconds(5), [&] { return streams[20]->answers.load() == 1; }));
