@@ -32,108 +32,101 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_
 return {1, 0}
 )lua";
 
-// KEYS: device hashes. ARGV[1]: 'begin' or 'finish'; ARGV[2]: the pending TTL in ms; then for each key a count n
-// and n (metric, time, value) triples (none for 'begin'). 'begin' creates a missing hash as pending with the TTL;
-// 'finish' offers the triples to a hash that is still there (newer times win) and marks it complete, for good.
-constexpr char kLatestRebuildScript[] = R"lua(
-local finish = ARGV[1] == 'finish'
-local ttl = tonumber(ARGV[2])
-local a = 3
-for k = 1, #KEYS do
-  local n = tonumber(ARGV[a])
-  a = a + 1
-  local exists = redis.call('EXISTS', KEYS[k]) == 1
-  if not finish then
-    if not exists then
-      redis.call('HSET', KEYS[k], '_', 'pending')
-      redis.call('PEXPIRE', KEYS[k], ttl)
-    end
-  elseif exists then
-    local fields = {}
-    for j = 1, n do fields[j] = ARGV[a + (j - 1) * 3] end
-    local current = {}
-    if n > 0 then current = redis.call('HMGET', KEYS[k], unpack(fields)) end
-    local updates = {'_', 'complete'}
-    for j = 1, n do
-      local base = a + (j - 1) * 3
-      local stored = current[j]
-      local newer = true
-      if stored then
-        local stored_time = tonumber(string.match(stored, '^(%-?%d+)|'))
-        if stored_time and stored_time > tonumber(ARGV[base + 1]) then newer = false end
-      end
-      if newer then
-        updates[#updates + 1] = ARGV[base]
-        updates[#updates + 1] = ARGV[base + 1] .. '|' .. ARGV[base + 2]
-      end
-    end
-    redis.call('HSET', KEYS[k], unpack(updates))
-    redis.call('PERSIST', KEYS[k])
+// Latest values are kept per device as one string (see LatestValues): a state byte, 'P' (pending) or 'C'
+// (complete), then each metric's (name, time in decimal ms, serialized Value), every string as a big-endian 16-bit
+// length and its bytes (AppendPacked). One string a device, so a read is one MGET and nothing runs in Redis' Lua;
+// writes, rarer than reads per device that anybody reads, pay for the merge instead. Keys that still hold the
+// hash of an earlier release read as missing (MGET answers nil for them); a rebuild replaces them.
+//
+// The merge shared by the scripts below: `stored` without its state byte, and a packed argument; newer (or
+// equal-time, later) points win. Returns the merged string and whether anything changed.
+constexpr char kLatestMergeLua[] = R"lua(
+local function merge(stored, offered)
+  local order, times, values = {}, {}, {}
+  local pos = 1
+  while pos <= #stored do
+    local metric, time, value
+    metric, time, value, pos = struct.unpack('>I2c0I2c0I2c0', stored, pos)
+    if times[metric] == nil then order[#order + 1] = metric end
+    times[metric] = time
+    values[metric] = value
   end
-  a = a + n * 3
-end
-return 1
-)lua";
-
-// The write path's form of the above, with compact arguments: KEYS are device hashes, ARGV[k] packs KEYS[k]'s
-// (metric, time, value) triples, each string as a big-endian 16-bit length and its bytes (see AppendPacked). A
-// missing hash is skipped before its argument is even parsed: most devices have none until someone reads them.
-constexpr char kLatestUpdatePackedScript[] = R"lua(
-for k = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[k]) == 1 then
-    local s = ARGV[k]
-    local pos = 1
-    local fields, times, values = {}, {}, {}
-    while pos <= #s do
-      local metric, time, value
-      metric, time, value, pos = struct.unpack('>I2c0I2c0I2c0', s, pos)
-      fields[#fields + 1] = metric
-      times[#times + 1] = time
-      values[#values + 1] = value
-    end
-    if #fields > 0 then
-      local current = redis.call('HMGET', KEYS[k], unpack(fields))
-      local updates = {}
-      for j = 1, #fields do
-        local stored = current[j]
-        local newer = true
-        if stored then
-          local stored_time = tonumber(string.match(stored, '^(%-?%d+)|'))
-          if stored_time and stored_time > tonumber(times[j]) then newer = false end
-        end
-        if newer then
-          updates[#updates + 1] = fields[j]
-          updates[#updates + 1] = times[j] .. '|' .. values[j]
-        end
-      end
-      if #updates > 0 then redis.call('HSET', KEYS[k], unpack(updates)) end
+  local changed = false
+  pos = 1
+  while pos <= #offered do
+    local metric, time, value
+    metric, time, value, pos = struct.unpack('>I2c0I2c0I2c0', offered, pos)
+    local current = times[metric]
+    if current == nil or tonumber(current) <= tonumber(time) then
+      if current == nil then order[#order + 1] = metric end
+      times[metric] = time
+      values[metric] = value
+      changed = true
     end
   end
-end
-return 1
-)lua";
-
-// KEYS: device hashes. Returns one string per key: its HGETALL's fields and values packed, each as a 32-bit
-// big-endian length and its bytes. One string a device, not one reply element per field and
-// value: for 100 devices of 10 metrics that is 100 elements instead of 2,300 for the client to allocate and walk.
-constexpr char kLatestReadScript[] = R"lua(
-local out = {}
-for k = 1, #KEYS do
-  local all = redis.call('HGETALL', KEYS[k])
+  if not changed then return stored, false end
   local parts = {}
-  for i = 1, #all do parts[i] = struct.pack('>I4', #all[i]) .. all[i] end
-  out[k] = table.concat(parts)
+  for i = 1, #order do
+    local metric = order[i]
+    parts[i] = struct.pack('>I2c0I2c0I2c0', #metric, metric, #times[metric], times[metric], #values[metric],
+                           values[metric])
+  end
+  return table.concat(parts), true
 end
-return out
 )lua";
 
-// Lua's unpack() is limited by the C stack (LUAI_MAXCSTACK, 8000): keep each call's arguments well under it.
-constexpr size_t kMaxArgumentsPerCall = 6000;
-// The rebuild marker field and its values (see LatestValues).
-constexpr char kMarkerField[] = "_";
-constexpr char kComplete[] = "complete";
-// Devices a packed update call (2 arguments each): the same bound on a call's size as above.
-constexpr size_t kMaxDevicesPerCall = kMaxArgumentsPerCall / 2;
+// KEYS: device keys; ARGV[k]: KEYS[k]'s offered points, packed. Only keys that hold a value string are updated
+// (kept as they are: pending or complete, with any expiry): a missing device is rebuilt by its next reader.
+constexpr char kLatestUpdateBody[] = R"lua(
+for k = 1, #KEYS do
+  local stored = redis.pcall('GET', KEYS[k])
+  if type(stored) == 'string' and #stored > 0 then
+    local merged, changed = merge(string.sub(stored, 2), ARGV[k])
+    if changed then redis.call('SET', KEYS[k], string.sub(stored, 1, 1) .. merged, 'KEEPTTL') end
+  end
+end
+return 1
+)lua";
+
+// KEYS: device keys; ARGV[1]: the pending TTL in ms. A key that holds no value string (missing, or an earlier
+// release's hash) becomes pending, with the TTL, so writes that commit while storage is read land in it.
+constexpr char kLatestBeginRebuildScript[] = R"lua(
+local ttl = tonumber(ARGV[1])
+for k = 1, #KEYS do
+  local kind = redis.call('TYPE', KEYS[k])['ok']
+  if kind ~= 'string' then
+    if kind ~= 'none' then redis.call('DEL', KEYS[k]) end
+    redis.call('SET', KEYS[k], 'P', 'PX', ttl)
+  end
+end
+return 1
+)lua";
+
+// KEYS: device keys; ARGV[k]: what storage held for KEYS[k], packed. A key still there (pending or complete) gets
+// those points merged in and is marked complete, for good (SET drops the expiry).
+constexpr char kLatestFinishRebuildBody[] = R"lua(
+for k = 1, #KEYS do
+  local stored = redis.pcall('GET', KEYS[k])
+  if type(stored) == 'string' and #stored > 0 then
+    local merged = merge(string.sub(stored, 2), ARGV[k])
+    redis.call('SET', KEYS[k], 'C' .. merged)
+  end
+end
+return 1
+)lua";
+const std::string& LatestUpdateScript() {
+  static const std::string* const script = new std::string(absl::StrCat(kLatestMergeLua, kLatestUpdateBody));
+  return *script;
+}
+const std::string& LatestFinishRebuildScript() {
+  static const std::string* const script = new std::string(absl::StrCat(kLatestMergeLua, kLatestFinishRebuildBody));
+  return *script;
+}
+
+// Devices a latest-values call (two arguments each): bounds how long one script holds Redis.
+constexpr size_t kMaxDevicesPerCall = 3000;
+// The state byte that starts a complete device string (a pending one starts with 'P').
+constexpr char kComplete = 'C';
 
 // Appends a string as AppendPacked's reader (struct.unpack '>I2c0') expects it. Metric names (64 bytes),
 // decimal times and serialized values (a STRING value is at most 1,024 bytes) all fit 16 bits.
@@ -142,6 +135,23 @@ void AppendPacked(std::string& out, absl::string_view bytes) {
   out.push_back(static_cast<char>(size >> 8));
   out.push_back(static_cast<char>(size & 0xff));
   out.append(bytes.data(), size);
+}
+
+void AppendPackedPoint(std::string& out, absl::string_view metric, int64_t time_ms, absl::string_view value) {
+  AppendPacked(out, metric);
+  AppendPacked(out, absl::AlphaNum(time_ms).Piece());
+  AppendPacked(out, value);
+}
+
+// Takes one AppendPacked string off the front of `packed`; false when what is left is not one.
+bool TakePacked(absl::string_view& packed, absl::string_view& out) {
+  if (packed.size() < 2) return false;
+  const size_t size = (static_cast<size_t>(static_cast<unsigned char>(packed[0])) << 8) |
+                      static_cast<unsigned char>(packed[1]);
+  if (packed.size() - 2 < size) return false;
+  out = packed.substr(2, size);
+  packed.remove_prefix(2 + size);
+  return true;
 }
 
 }  // namespace
@@ -187,16 +197,13 @@ absl::Status RedisLatestValues::Update(const std::string& tenant_id, const std::
     }
     value = ValueAt(entry.data, newest);
     value.SerializeToString(&serialized);
-    std::string& packed = devices[it->second].second;
-    AppendPacked(packed, entry.metric);
-    AppendPacked(packed, absl::AlphaNum(entry.data.timestamps_ms[newest]).Piece());
-    AppendPacked(packed, serialized);
+    AppendPackedPoint(devices[it->second].second, entry.metric, entry.data.timestamps_ms[newest], serialized);
   }
   absl::Status status;
   std::vector<std::string> command;
   for (size_t first = 0; first < devices.size(); first += kMaxDevicesPerCall) {
     const size_t last = std::min(devices.size(), first + kMaxDevicesPerCall);
-    command.assign({"EVAL", kLatestUpdatePackedScript, absl::StrCat(last - first)});
+    command.assign({"EVAL", LatestUpdateScript(), absl::StrCat(last - first)});
     command.reserve(3 + 2 * (last - first));
     for (size_t d = first; d < last; ++d) command.push_back(LatestKey(tenant_id, std::string(devices[d].first)));
     for (size_t d = first; d < last; ++d) command.push_back(std::move(devices[d].second));
@@ -207,39 +214,33 @@ absl::Status RedisLatestValues::Update(const std::string& tenant_id, const std::
 
 absl::Status RedisLatestValues::BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices) {
   if (devices.empty()) return absl::OkStatus();
-  std::vector<std::string> command = {"EVAL", kLatestRebuildScript, absl::StrCat(devices.size())};
+  std::vector<std::string> command = {"EVAL", kLatestBeginRebuildScript, absl::StrCat(devices.size())};
   for (const std::string& device : devices) command.push_back(LatestKey(tenant_id, device));
-  command.push_back("begin");
   command.push_back(absl::StrCat(absl::ToInt64Milliseconds(kPendingTtl)));
-  for (size_t i = 0; i < devices.size(); ++i) command.push_back("0");
   return redis_.Command(command).status();
 }
 
 absl::Status RedisLatestValues::FinishRebuild(const std::string& tenant_id,
                                               const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
                                               const std::vector<std::string>& devices) {
-  absl::flat_hash_map<std::string, std::vector<std::pair<const std::string*, const LatestPoint*>>> by_device;
-  for (const std::string& device : devices) by_device[device];
+  if (devices.empty()) return absl::OkStatus();
+  absl::flat_hash_map<absl::string_view, size_t> index;
+  for (size_t d = 0; d < devices.size(); ++d) index.try_emplace(devices[d], d);
+  std::vector<std::string> packed(devices.size());
   for (const auto& [key, point] : points) {
-    auto found = by_device.find(key.first);
-    if (found != by_device.end()) found->second.emplace_back(&key.second, &point);
+    auto found = index.find(key.first);
+    if (found != index.end()) AppendPackedPoint(packed[found->second], key.second, point.time_ms, point.value.SerializeAsString());
   }
-  if (by_device.empty()) return absl::OkStatus();
-  std::vector<std::string> keys;
-  std::vector<std::string> arguments = {"finish", absl::StrCat(absl::ToInt64Milliseconds(kPendingTtl))};
-  for (const auto& [device, metrics] : by_device) {
-    keys.push_back(LatestKey(tenant_id, device));
-    arguments.push_back(absl::StrCat(metrics.size()));
-    for (const auto& [metric, point] : metrics) {
-      arguments.push_back(*metric);
-      arguments.push_back(absl::StrCat(point->time_ms));
-      arguments.push_back(point->value.SerializeAsString());
-    }
+  absl::Status status;
+  std::vector<std::string> command;
+  for (size_t first = 0; first < devices.size(); first += kMaxDevicesPerCall) {
+    const size_t last = std::min(devices.size(), first + kMaxDevicesPerCall);
+    command.assign({"EVAL", LatestFinishRebuildScript(), absl::StrCat(last - first)});
+    for (size_t d = first; d < last; ++d) command.push_back(LatestKey(tenant_id, devices[d]));
+    for (size_t d = first; d < last; ++d) command.push_back(std::move(packed[d]));
+    if (absl::Status applied = redis_.Command(command).status(); !applied.ok()) status = applied;
   }
-  std::vector<std::string> command = {"EVAL", kLatestRebuildScript, absl::StrCat(keys.size())};
-  command.insert(command.end(), keys.begin(), keys.end());
-  command.insert(command.end(), std::make_move_iterator(arguments.begin()), std::make_move_iterator(arguments.end()));
-  return redis_.Command(command).status();
+  return status;
 }
 
 absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> RedisLatestValues::Read(
@@ -260,43 +261,29 @@ absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, Latest
 
 absl::StatusOr<std::vector<std::optional<std::vector<LatestValues::Stored>>>> RedisLatestValues::ReadStored(
     const std::string& tenant_id, const std::vector<std::string>& device_ids) {
-  std::vector<std::string> command = {"EVAL", kLatestReadScript, absl::StrCat(device_ids.size())};
+  std::vector<std::string> command = {"MGET"};
+  command.reserve(1 + device_ids.size());
   for (const std::string& device : device_ids) command.push_back(LatestKey(tenant_id, device));
   std::vector<std::optional<std::vector<Stored>>> result(device_ids.size());
-  // Read in place (RedisClient::Visit): the packed strings are walked where hiredis left them.
+  // Read in place (RedisClient::Visit): the strings are walked where hiredis left them.
   absl::Status read = redis_.Visit(command, [&](RedisReplyView reply) -> absl::Status {
     if (!reply.is_array() || reply.size() != device_ids.size()) {
       return absl::UnavailableError("redis: unexpected latest-values reply");
     }
-    std::vector<absl::string_view> fields;
     for (size_t d = 0; d < device_ids.size(); ++d) {
       absl::string_view packed = reply.element(d).text();
-      fields.clear();
-      while (packed.size() >= 4) {
-        size_t size = 0;
-        for (int i = 0; i < 4; ++i) size = (size << 8) | static_cast<unsigned char>(packed[i]);
-        if (packed.size() - 4 < size) break;
-        fields.push_back(packed.substr(4, size));
-        packed.remove_prefix(4 + size);
-      }
-      bool complete = false;
-      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (fields[i] == kMarkerField) complete = fields[i + 1] == kComplete;
-      }
-      if (!complete) continue;  // missing, pending or left by a failed rebuild: the caller rebuilds
+      // Missing, pending, left by a failed rebuild, or an earlier release's hash (nil): the caller rebuilds.
+      if (packed.empty() || packed.front() != kComplete) continue;
+      packed.remove_prefix(1);
       auto& metrics = result[d].emplace();
-      metrics.reserve(fields.size() / 2);
-      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (fields[i] == kMarkerField) continue;
-        const absl::string_view stored = fields[i + 1];
-        const size_t bar = stored.find('|');
-        Stored value;
-        if (bar == absl::string_view::npos || !absl::SimpleAtoi(stored.substr(0, bar), &value.time_ms)) {
-          continue;  // written by something else; the next write repairs it
-        }
-        value.metric = std::string(fields[i]);
-        value.value = std::string(stored.substr(bar + 1));
-        metrics.push_back(std::move(value));
+      metrics.reserve(16);
+      absl::string_view metric, time, value;
+      while (TakePacked(packed, metric) && TakePacked(packed, time) && TakePacked(packed, value)) {
+        Stored stored;
+        if (!absl::SimpleAtoi(time, &stored.time_ms)) continue;  // written by something else; the next write repairs it
+        stored.metric = std::string(metric);
+        stored.value = std::string(value);
+        metrics.push_back(std::move(stored));
       }
     }
     return absl::OkStatus();

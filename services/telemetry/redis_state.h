@@ -47,30 +47,30 @@ class RedisIngestRateLimiter final : public IngestRateLimiter {
   RedisClient& redis_;
 };
 
-// Latest values: one hash per device, metric -> "<time ms>|<serialized Value>", updated only by newer (or
-// equal-time, later) writes. Writes and compaction update only hashes that exist; a reader that finds none
-// rebuilds it from storage in two steps, marked in the field "_":
+// Latest values: one string per device holding each metric's newest (or equal-time, later) point, so a read of
+// many devices is one MGET (the format is in redis_state.cc). Writes and compaction update only devices whose
+// string exists; a reader that finds none rebuilds it from storage in two steps, marked by the string's state:
 //   1. BeginRebuild creates it "pending", with an expiry, so writes that commit while storage is read land in it;
 //   2. FinishRebuild offers what storage held, marks it "complete" and drops the expiry.
-// Only a complete hash is trusted. A rebuild that fails half-way leaves a pending hash that readers ignore (they
+// Only a complete string is trusted. A rebuild that fails half-way leaves a pending string that readers ignore (they
 // rebuild again) and that expires by itself, so no device is ever stuck without its values.
 class LatestValues {
  public:
-  // How long a pending hash lives: far longer than a rebuild takes.
+  // How long a pending string lives: far longer than a rebuild takes.
   static constexpr absl::Duration kPendingTtl = absl::Seconds(30);
 
   virtual ~LatestValues() = default;
 
-  // Offers the newest point of each series to the devices' hashes that exist (a missing hash is rebuilt from
+  // Offers the newest point of each series to the devices' strings that exist (a missing one is rebuilt from
   // storage by the next reader, which then sees this point too).
   virtual absl::Status Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) = 0;
   virtual absl::Status BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices) = 0;
-  // Completes the hashes of `devices` that are still there (pending or complete) with `points`.
+  // Completes the strings of `devices` that are still there (pending or complete) with `points`.
   virtual absl::Status FinishRebuild(const std::string& tenant_id,
                                      const absl::flat_hash_map<SeriesKey, LatestPoint>& points,
                                      const std::vector<std::string>& devices) = 0;
 
-  // Per device: nullopt unless Redis holds a complete hash for it (never read, lost, or a rebuild under way or
+  // Per device: nullopt unless Redis holds a complete string for it (never read, lost, or a rebuild under way or
   // failed); otherwise metric -> point.
   virtual absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> Read(
       const std::string& tenant_id, const std::vector<std::string>& device_ids) = 0;

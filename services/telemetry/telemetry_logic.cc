@@ -360,8 +360,8 @@ absl::StatusOr<std::string> TelemetryManager::GetLatestEncoded(const Principal& 
   if (!missing.empty()) {
     std::vector<std::string> rebuilt_devices;
     for (const auto& [device, metrics] : missing) rebuilt_devices.push_back(device);
-    // Pending hashes first, so a write committing while storage is read lands in them; completed after. A
-    // failure in between leaves pending hashes, which readers do not trust and which expire (redis_state.h).
+    // Pending strings first, so a write committing while storage is read lands in them; completed after. A
+    // failure in between leaves pending strings, which readers do not trust and which expire (redis_state.h).
     const bool use_redis = cached.ok() && latest_.BeginRebuild(scope.tenant_id, rebuilt_devices).ok();
     ASSIGN_OR_RETURN(const auto rebuilt, store_.ReadLatest(scope, missing));
     absl::flat_hash_map<absl::string_view, size_t> index;
@@ -400,7 +400,7 @@ absl::StatusOr<std::string> TelemetryManager::GetLatestEncoded(const Principal& 
       if (wanted.empty() ? data.CoversMetric(stored.metric) : named) metrics.push_back(&stored);
     }
     std::sort(metrics.begin(), metrics.end(), [](const Stored* a, const Stored* b) { return a->metric < b->metric; });
-    // A device's hash holds a metric once; a rebuilt device could repeat one only if storage did: keep the first.
+    // A device's string holds a metric once; a rebuilt device could repeat one only if storage did: keep the first.
     metrics.erase(std::unique(metrics.begin(), metrics.end(),
                               [](const Stored* a, const Stored* b) { return a->metric == b->metric; }),
                   metrics.end());

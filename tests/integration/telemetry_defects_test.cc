@@ -201,9 +201,12 @@ TEST_CASE("telemetry defects: a latest-value rebuild that fails leaves no device
   // The pending hash expires by itself (LatestValues::kPendingTtl) if nothing completes it.
   auto redis = RedisClient::Create({.url = config.redis_url});
   REQUIRE(redis.ok());
-  auto marker = (*redis)->Command({"HGET", absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0), "_"});
-  REQUIRE(marker.ok());
-  CHECK(marker->text == "complete");
+  auto stored = (*redis)->Command({"GET", absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0)});
+  REQUIRE(stored.ok());
+  CHECK(absl::StartsWith(stored->text, "C"));  // complete
+  auto ttl = (*redis)->Command({"PTTL", absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0)});
+  REQUIRE(ttl.ok());
+  CHECK(ttl->integer == -1);  // and kept for good
 }
 
 TEST_CASE("telemetry defects: a deleted tenant's id used again starts with nothing of the former tenant",
@@ -666,6 +669,44 @@ TEST_CASE("redis: every key a workload leaves keeps its tenant in one hash tag",
   // Not vacuous: both tenants' quota buckets, latest values and schema entries are there.
   CHECK(keys_by_tenant[first.tenant_id] >= 3);
   CHECK(keys_by_tenant[second.tenant_id] >= 2);
+}
+
+TEST_CASE("telemetry: a device's latest values left as a hash by an earlier release are rebuilt, and writes meanwhile "
+          "still commit",
+          "[telemetry][integration]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("legacy", 1);
+  const std::string& key = acme.keys.admin_key;
+  const std::string d0 = acme.devices[0].device_id();
+  const int64_t base = ToMs(FloorTo(env.Now() - absl::Minutes(5), absl::Seconds(1)));
+  env.MustWrite(key, Batch(acme.parent, {MakePointMs(d0, "temp", base, DoubleValue(20))}));
+  // What releases before the one-string form kept: a hash of metric -> "<time>|<Value>", marked complete.
+  auto redis = RedisClient::Create({.url = RedisUrl()});
+  REQUIRE(redis.ok());
+  const std::string latest_key = absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0);
+  REQUIRE((*redis)->Command({"DEL", latest_key}).ok());
+  REQUIRE((*redis)->Command({"HSET", latest_key, "_", "complete", "temp", absl::StrCat(base - 1000, "|stale")}).ok());
+  // A write while the hash is there commits (its Redis update skips the hash) ...
+  const telpb::WriteResponse written =
+      env.MustWrite(key, Batch(acme.parent, {MakePointMs(d0, "count", base + 5, IntValue(3))}));
+  CHECK(written.accepted_points() == 1);
+  const std::vector<std::string> expected = {absl::StrCat(d0, "/count@", base + 5, "=i:3"),
+                                             absl::StrCat(d0, "/temp@", base, "=d:20")};
+  auto latest = [&] {
+    const telpb::GetLatestResponse response = env.MustGetLatest(key, acme.parent, {d0});
+    return PointTexts(std::vector<telpb::DataPoint>(response.values().begin(), response.values().end()));
+  };
+  // ... and the first read replaces the hash with what storage holds, never the hash's stale value.
+  CHECK(latest() == expected);
+  auto type = (*redis)->Command({"TYPE", latest_key});
+  REQUIRE(type.ok());
+  CHECK(type->text == "string");
+  // From then on writes keep it current.
+  env.MustWrite(key, Batch(acme.parent, {MakePointMs(d0, "temp", base + 10, DoubleValue(21.5))}));
+  CHECK(latest() == std::vector<std::string>{expected[0], absl::StrCat(d0, "/temp@", base + 10, "=d:21.5")});
+  // An older point does not replace a newer one.
+  env.MustWrite(key, Batch(acme.parent, {MakePointMs(d0, "temp", base + 1, DoubleValue(-1))}));
+  CHECK(latest() == std::vector<std::string>{expected[0], absl::StrCat(d0, "/temp@", base + 10, "=d:21.5")});
 }
 
 TEST_CASE("telemetry: GetLatest's answer, encoded from the stored bytes, is exact for every kind of value and time",
