@@ -33,10 +33,11 @@ return {1, 0}
 )lua";
 
 // Latest values are kept per device as one string (see LatestValues): a state byte, 'P' (pending) or 'C'
-// (complete), then each metric's (name, time in decimal ms, serialized Value), every string as a big-endian 16-bit
-// length and its bytes (AppendPacked). One string a device, so a read is one MGET and nothing runs in Redis' Lua;
-// writes, rarer than reads per device that anybody reads, pay for the merge instead. Keys that still hold the
-// hash of an earlier release read as missing (MGET answers nil for them); a rebuild replaces them.
+// (complete), then each metric's (name, time in decimal ms, serialized Value) in name order, every string as a
+// big-endian 16-bit length and its bytes (AppendPacked). One string a device, so a read is one MGET and nothing runs
+// in Redis' Lua; the write path's script pays for the merge instead (as much Redis time as the HMGET and HSET of
+// the hashes it replaced). Keys that still hold the hash of an earlier release read as missing (MGET answers nil
+// for them); a rebuild replaces them.
 //
 // The merge shared by the scripts below: `stored` without its state byte, and a packed argument; newer (or
 // equal-time, later) points win. Returns the merged string and whether anything changed.
@@ -65,6 +66,8 @@ local function merge(stored, offered)
     end
   end
   if not changed then return stored, false end
+  -- Kept in name order, so readers rarely need to sort (they check).
+  table.sort(order)
   local parts = {}
   for i = 1, #order do
     local metric = order[i]

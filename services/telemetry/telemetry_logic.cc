@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "absl/container/flat_hash_set.h"
@@ -78,13 +79,19 @@ size_t VarintSize(uint64_t value) {
   }
   return size;
 }
-// The tag and length of a length-delimited field (string, bytes or sub-message).
-void AppendFieldHeader(std::string& out, int field, size_t size) {
-  char header[2 * kMaxVarint];
-  size_t used = PutVarint(header, (static_cast<uint64_t>(field) << 3) | 2);
-  used += PutVarint(header + used, size);
-  out.append(header, used);
+// The tag and length of a length-delimited field (string, bytes or sub-message), at `out`; returns the end.
+char* PutFieldHeader(char* out, int field, size_t size) {
+  out += PutVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
+  return out + PutVarint(out, size);
 }
+char* PutField(char* out, int field, absl::string_view bytes) {
+  out = PutFieldHeader(out, field, bytes.size());
+  std::memcpy(out, bytes.data(), bytes.size());
+  return out + bytes.size();
+}
+// Whether `bytes` are a serialized Value holding a double (field 1's tag as fixed64, then 8 bytes): the common case,
+// known to decode without a parse.
+bool IsDoubleValue(absl::string_view bytes) { return bytes.size() == 9 && bytes[0] == ((1 << 3) | 1); }
 size_t FieldSize(int field, size_t size) { return VarintSize(static_cast<uint64_t>(field) << 3) + VarintSize(size) + size; }
 
 std::string RandomBatchId() { return absl::StrCat("server-", absl::BytesToHexString(RandomBytes(12))); }
@@ -382,12 +389,17 @@ absl::StatusOr<std::string> TelemetryManager::GetLatestEncoded(const Principal& 
   // (into one reused message, which allocates nothing for numbers), so bytes written by something else are left
   // out as they were when the answer was built from parsed values.
   const std::vector<std::string> wanted(request.metrics().begin(), request.metrics().end());
-  std::string out;
-  size_t estimate = 0;
+  // Written through a pointer into a buffer sized for the worst case first, then cut to what was written: one
+  // bounds check per answer instead of six appends per value.
+  size_t bound = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (values[i].has_value()) estimate += values[i]->size() * (ids[i].size() + 48);
+    if (!values[i].has_value()) continue;
+    for (const Stored& stored : *values[i]) {
+      bound += 4 * (1 + kMaxVarint) + ids[i].size() + stored.metric.size() + 2 * (1 + kMaxVarint) + stored.value.size();
+    }
   }
-  out.reserve(estimate);
+  std::string out(bound, '\0');
+  char* next = out.data();
   pb::Value check;
   std::vector<const Stored*> metrics;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -399,13 +411,14 @@ absl::StatusOr<std::string> TelemetryManager::GetLatestEncoded(const Principal& 
       const bool named = std::find(wanted.begin(), wanted.end(), stored.metric) != wanted.end();
       if (wanted.empty() ? data.CoversMetric(stored.metric) : named) metrics.push_back(&stored);
     }
-    std::sort(metrics.begin(), metrics.end(), [](const Stored* a, const Stored* b) { return a->metric < b->metric; });
+    auto by_metric = [](const Stored* a, const Stored* b) { return a->metric < b->metric; };
+    if (!std::is_sorted(metrics.begin(), metrics.end(), by_metric)) std::sort(metrics.begin(), metrics.end(), by_metric);
     // A device's string holds a metric once; a rebuilt device could repeat one only if storage did: keep the first.
     metrics.erase(std::unique(metrics.begin(), metrics.end(),
                               [](const Stored* a, const Stored* b) { return a->metric == b->metric; }),
                   metrics.end());
     for (const Stored* stored : metrics) {
-      if (!check.ParseFromString(stored->value)) continue;
+      if (!IsDoubleValue(stored->value) && !check.ParseFromString(stored->value)) continue;
       // TimeUtil::MillisecondsToTimestamp without the message: nanos in [0, 1e9).
       int64_t seconds = stored->time_ms / 1000;
       int64_t millis = stored->time_ms % 1000;
@@ -426,21 +439,14 @@ absl::StatusOr<std::string> TelemetryManager::GetLatestEncoded(const Principal& 
       const size_t point_size = (device.empty() ? 0 : FieldSize(1, device.size())) +
                                 (stored->metric.empty() ? 0 : FieldSize(2, stored->metric.size())) +
                                 FieldSize(3, time_size) + FieldSize(4, stored->value.size());
-      AppendFieldHeader(out, 1, point_size);
-      if (!device.empty()) {
-        AppendFieldHeader(out, 1, device.size());
-        out.append(device);
-      }
-      if (!stored->metric.empty()) {
-        AppendFieldHeader(out, 2, stored->metric.size());
-        out.append(stored->metric);
-      }
-      AppendFieldHeader(out, 3, time_size);
-      out.append(time, time_size);
-      AppendFieldHeader(out, 4, stored->value.size());
-      out.append(stored->value);
+      next = PutFieldHeader(next, 1, point_size);
+      if (!device.empty()) next = PutField(next, 1, device);
+      if (!stored->metric.empty()) next = PutField(next, 2, stored->metric);
+      next = PutField(next, 3, absl::string_view(time, time_size));
+      next = PutField(next, 4, stored->value);
     }
   }
+  out.resize(static_cast<size_t>(next - out.data()));
   return out;
 }
 
