@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <set>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
@@ -115,7 +116,9 @@ std::optional<std::string> TenantOf(absl::string_view name) {
   return std::string(name.substr(0, name.find('/')));
 }
 
-void ForEachString(const Message& message, const std::function<void(const std::string&)>& visit) {
+// Every string in `message` with the field that holds it.
+void ForEachStringField(const Message& message,
+                        const std::function<void(const google::protobuf::FieldDescriptor&, const std::string&)>& visit) {
   const google::protobuf::Reflection& reflection = *message.GetReflection();
   std::vector<const google::protobuf::FieldDescriptor*> fields;
   reflection.ListFields(message, &fields);
@@ -123,21 +126,36 @@ void ForEachString(const Message& message, const std::function<void(const std::s
     if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_STRING) {
       if (field->is_repeated()) {
         for (int i = 0; i < reflection.FieldSize(message, field); ++i) {
-          visit(reflection.GetRepeatedString(message, field, i));
+          visit(*field, reflection.GetRepeatedString(message, field, i));
         }
       } else {
-        visit(reflection.GetString(message, field));
+        visit(*field, reflection.GetString(message, field));
       }
     } else if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
       if (field->is_repeated()) {
         for (int i = 0; i < reflection.FieldSize(message, field); ++i) {
-          ForEachString(reflection.GetRepeatedMessage(message, field, i), visit);
+          ForEachStringField(reflection.GetRepeatedMessage(message, field, i), visit);
         }
       } else {
-        ForEachString(reflection.GetMessage(message, field), visit);
+        ForEachStringField(reflection.GetMessage(message, field), visit);
       }
     }
   }
+}
+
+void ForEachString(const Message& message, const std::function<void(const std::string&)>& visit) {
+  ForEachStringField(message, [&](const google::protobuf::FieldDescriptor&, const std::string& text) { visit(text); });
+}
+
+// Fields whose text a caller writes as it likes (names for people, notes, attribute values): a device's display
+// name may read "tenants/acme/devices/press-2" without naming that device. Any other string that reads as a
+// resource name is taken for one.
+bool IsFreeText(const google::protobuf::FieldDescriptor& field) {
+  static const auto* const kFreeText = new std::set<std::string>{
+      "display_name", "type_display_name", "description", "vendor", "model", "serial_number", "string_value",
+      "string_values", "unit", "reason", "suspend_reason", "review_reason", "delist_reason", "summary", "changelog",
+      "homepage", "contact_email"};
+  return kFreeText->contains(field.name());
 }
 
 void ForEachMessage(const Message& message, const std::function<void(const Message&)>& visit) {
@@ -226,10 +244,10 @@ void CheckInsideGrant(const World& world, const Principal& caller, const Message
       Fail(absl::StrCat(context, ": the answer names a device outside the app's grant: ", Printable(text)));
     }
   };
-  // As a resource name anywhere in the answer.
-  ForEachString(response, [&](const std::string& text) {
+  // As a resource name anywhere in the answer but free text.
+  ForEachStringField(response, [&](const google::protobuf::FieldDescriptor& field, const std::string& text) {
     absl::string_view id = text;
-    if (absl::ConsumePrefix(&id, own_devices)) check(text, id.substr(0, id.find('/')));
+    if (!IsFreeText(field) && absl::ConsumePrefix(&id, own_devices)) check(text, id.substr(0, id.find('/')));
   });
   // As a bare id, only where a field holds a device id: any other string (an attribute key an earlier call chose,
   // say) may equal a device id by chance.
