@@ -79,13 +79,19 @@ end
 )lua";
 
 // KEYS: device keys; ARGV[k]: KEYS[k]'s offered points, packed. Only keys that hold a value string are updated
-// (kept as they are: pending or complete, with any expiry): a missing device is rebuilt by its next reader.
+// (kept as they are: pending or complete, with any expiry): a missing device is rebuilt by its next reader. A
+// string that does not parse (nothing of Parkbase writes one) is dropped, so its next reader rebuilds it, and the
+// batch's other devices are still updated.
 constexpr char kLatestUpdateBody[] = R"lua(
 for k = 1, #KEYS do
   local stored = redis.pcall('GET', KEYS[k])
   if type(stored) == 'string' and #stored > 0 then
-    local merged, changed = merge(string.sub(stored, 2), ARGV[k])
-    if changed then redis.call('SET', KEYS[k], string.sub(stored, 1, 1) .. merged, 'KEEPTTL') end
+    local parsed, merged, changed = pcall(merge, string.sub(stored, 2), ARGV[k])
+    if not parsed then
+      redis.call('DEL', KEYS[k])
+    elseif changed then
+      redis.call('SET', KEYS[k], string.sub(stored, 1, 1) .. merged, 'KEEPTTL')
+    end
   end
 end
 return 1
@@ -106,12 +112,14 @@ return 1
 )lua";
 
 // KEYS: device keys; ARGV[k]: what storage held for KEYS[k], packed. A key still there (pending or complete) gets
-// those points merged in and is marked complete, for good (SET drops the expiry).
+// those points merged in and is marked complete, for good (SET drops the expiry); one that does not parse is
+// replaced by what storage held.
 constexpr char kLatestFinishRebuildBody[] = R"lua(
 for k = 1, #KEYS do
   local stored = redis.pcall('GET', KEYS[k])
   if type(stored) == 'string' and #stored > 0 then
-    local merged = merge(string.sub(stored, 2), ARGV[k])
+    local parsed, merged = pcall(merge, string.sub(stored, 2), ARGV[k])
+    if not parsed then merged = merge('', ARGV[k]) end
     redis.call('SET', KEYS[k], 'C' .. merged)
   end
 end
@@ -278,16 +286,21 @@ absl::StatusOr<std::vector<std::optional<std::vector<LatestValues::Stored>>>> Re
       // Missing, pending, left by a failed rebuild, or an earlier release's hash (nil): the caller rebuilds.
       if (packed.empty() || packed.front() != kComplete) continue;
       packed.remove_prefix(1);
-      auto& metrics = result[d].emplace();
+      std::vector<Stored> metrics;
       metrics.reserve(16);
       absl::string_view metric, time, value;
-      while (TakePacked(packed, metric) && TakePacked(packed, time) && TakePacked(packed, value)) {
+      bool parsed = true;
+      while (!packed.empty() && parsed) {
         Stored stored;
-        if (!absl::SimpleAtoi(time, &stored.time_ms)) continue;  // written by something else; the next write repairs it
+        parsed = TakePacked(packed, metric) && TakePacked(packed, time) && TakePacked(packed, value) &&
+                 absl::SimpleAtoi(time, &stored.time_ms);
+        if (!parsed) break;
         stored.metric = std::string(metric);
         stored.value = std::string(value);
         metrics.push_back(std::move(stored));
       }
+      // A string that does not parse to its end was not written by Parkbase: rebuilt, like a missing one.
+      if (parsed) result[d] = std::move(metrics);
     }
     return absl::OkStatus();
   });

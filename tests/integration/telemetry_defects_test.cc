@@ -709,6 +709,44 @@ TEST_CASE("telemetry: a device's latest values left as a hash by an earlier rele
   CHECK(latest() == std::vector<std::string>{expected[0], absl::StrCat(d0, "/temp@", base + 10, "=d:21.5")});
 }
 
+TEST_CASE("telemetry defects: a device's latest values that do not parse are rebuilt, and stop no other device's "
+          "update",
+          "[telemetry][integration][defects]") {
+  TelemetryEnv env;
+  TelemetryTenant acme = env.CreateTenant("garbled", 2);
+  const std::string& key = acme.keys.admin_key;
+  const std::string d0 = acme.devices[0].device_id();
+  const std::string d1 = acme.devices[1].device_id();
+  const int64_t base = ToMs(FloorTo(env.Now() - absl::Minutes(5), absl::Seconds(1)));
+  env.MustWrite(key, Batch(acme.parent, {MakePointMs(d0, "temp", base, DoubleValue(1)),
+                                         MakePointMs(d1, "temp", base, DoubleValue(2))}));
+  auto latest = [&](const std::string& device) {
+    const telpb::GetLatestResponse response = env.MustGetLatest(key, acme.parent, {device});
+    return PointTexts(std::vector<telpb::DataPoint>(response.values().begin(), response.values().end()));
+  };
+  REQUIRE(latest(d0) == std::vector<std::string>{absl::StrCat(d0, "/temp@", base, "=d:1")});
+  REQUIRE(latest(d1) == std::vector<std::string>{absl::StrCat(d1, "/temp@", base, "=d:2")});
+  auto redis = RedisClient::Create({.url = RedisUrl()});
+  REQUIRE(redis.ok());
+  const std::string d0_key = absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0);
+  // Complete, but cut short inside its first metric's name: nothing Parkbase writes, so something else did.
+  const std::string garbled = std::string("C\0\x09te", 5);
+  REQUIRE((*redis)->Command({"SET", d0_key, garbled}).ok());
+  // A batch for both devices commits, and the other device's values still move on.
+  env.MustWrite(key, Batch(acme.parent, {MakePointMs(d0, "temp", base + 10, DoubleValue(3)),
+                                         MakePointMs(d1, "temp", base + 10, DoubleValue(4))}));
+  CHECK(latest(d1) == std::vector<std::string>{absl::StrCat(d1, "/temp@", base + 10, "=d:4")});
+  CHECK(latest(d0) == std::vector<std::string>{absl::StrCat(d0, "/temp@", base + 10, "=d:3")});
+  // Read before any write: rebuilt from storage, and the string repaired.
+  REQUIRE((*redis)->Command({"SET", d0_key, garbled}).ok());
+  CHECK(latest(d0) == std::vector<std::string>{absl::StrCat(d0, "/temp@", base + 10, "=d:3")});
+  auto stored = (*redis)->Command({"GET", d0_key});
+  REQUIRE(stored.ok());
+  CHECK(stored->text != garbled);
+  CHECK(absl::StartsWith(stored->text, "C"));
+  CHECK(latest(d0) == std::vector<std::string>{absl::StrCat(d0, "/temp@", base + 10, "=d:3")});
+}
+
 TEST_CASE("telemetry: GetLatest's answer, encoded from the stored bytes, is exact for every kind of value and time",
           "[telemetry][integration]") {
   TelemetryEnv env;
