@@ -38,6 +38,14 @@ telpb::WriteRequest Batch(const std::string& parent, std::vector<telpb::Point> p
   return request;
 }
 
+// GetLatest's answer as "device/metric@ms=value" texts, in its order.
+std::vector<std::string> LatestTexts(TelemetryEnv& env, const std::string& key, const std::string& parent,
+                                     const std::vector<std::string>& devices,
+                                     const std::vector<std::string>& metrics = {}) {
+  const telpb::GetLatestResponse response = env.MustGetLatest(key, parent, devices, metrics);
+  return PointTexts(std::vector<telpb::DataPoint>(response.values().begin(), response.values().end()));
+}
+
 // Writes until the batch is accepted whole: a device type change reaches the write path's schema cache within
 // its epoch check interval (250 ms of real time).
 void WriteOnceSchemaAllows(TelemetryEnv& env, const std::string& key, const telpb::WriteRequest& request) {
@@ -692,10 +700,7 @@ TEST_CASE("telemetry: a device's latest values left as a hash by an earlier rele
   CHECK(written.accepted_points() == 1);
   const std::vector<std::string> expected = {absl::StrCat(d0, "/count@", base + 5, "=i:3"),
                                              absl::StrCat(d0, "/temp@", base, "=d:20")};
-  auto latest = [&] {
-    const telpb::GetLatestResponse response = env.MustGetLatest(key, acme.parent, {d0});
-    return PointTexts(std::vector<telpb::DataPoint>(response.values().begin(), response.values().end()));
-  };
+  auto latest = [&] { return LatestTexts(env, key, acme.parent, {d0}); };
   // ... and the first read replaces the hash with what storage holds, never the hash's stale value.
   CHECK(latest() == expected);
   auto type = (*redis)->Command({"TYPE", latest_key});
@@ -720,10 +725,7 @@ TEST_CASE("telemetry defects: a device's latest values that do not parse are reb
   const int64_t base = ToMs(FloorTo(env.Now() - absl::Minutes(5), absl::Seconds(1)));
   env.MustWrite(key, Batch(acme.parent, {MakePointMs(d0, "temp", base, DoubleValue(1)),
                                          MakePointMs(d1, "temp", base, DoubleValue(2))}));
-  auto latest = [&](const std::string& device) {
-    const telpb::GetLatestResponse response = env.MustGetLatest(key, acme.parent, {device});
-    return PointTexts(std::vector<telpb::DataPoint>(response.values().begin(), response.values().end()));
-  };
+  auto latest = [&](const std::string& device) { return LatestTexts(env, key, acme.parent, {device}); };
   REQUIRE(latest(d0) == std::vector<std::string>{absl::StrCat(d0, "/temp@", base, "=d:1")});
   REQUIRE(latest(d1) == std::vector<std::string>{absl::StrCat(d1, "/temp@", base, "=d:2")});
   auto redis = RedisClient::Create({.url = RedisUrl()});
@@ -767,8 +769,7 @@ TEST_CASE("telemetry: GetLatest's answer, encoded from the stored bytes, is exac
       absl::StrCat(d1, "/temp@", base + 2, "=d:0"),
   };
   auto latest = [&](const std::vector<std::string>& metrics = {}) {
-    const telpb::GetLatestResponse response = env.MustGetLatest(key, acme.parent, {d1, d0}, metrics);
-    return PointTexts(std::vector<telpb::DataPoint>(response.values().begin(), response.values().end()));
+    return LatestTexts(env, key, acme.parent, {d1, d0}, metrics);
   };
   CHECK(latest() == expected);  // rebuilt from storage (no device had a hash yet)
   CHECK(latest() == expected);  // from Redis
