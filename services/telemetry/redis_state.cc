@@ -112,12 +112,12 @@ return 1
 )lua";
 
 // KEYS: device keys; ARGV[k]: what storage held for KEYS[k], packed. A key still there (pending or complete) gets
-// those points merged in and is marked complete, for good (SET drops the expiry); one that does not parse is
-// replaced by what storage held.
+// those points merged in and is marked complete, for good (SET drops the expiry); one that does not parse (or is
+// empty) is replaced by what storage held.
 constexpr char kLatestFinishRebuildBody[] = R"lua(
 for k = 1, #KEYS do
   local stored = redis.pcall('GET', KEYS[k])
-  if type(stored) == 'string' and #stored > 0 then
+  if type(stored) == 'string' then
     local parsed, merged = pcall(merge, string.sub(stored, 2), ARGV[k])
     if not parsed then merged = merge('', ARGV[k]) end
     redis.call('SET', KEYS[k], 'C' .. merged)
@@ -125,6 +125,7 @@ for k = 1, #KEYS do
 end
 return 1
 )lua";
+
 const std::string& LatestUpdateScript() {
   static const std::string* const script = new std::string(absl::StrCat(kLatestMergeLua, kLatestUpdateBody));
   return *script;

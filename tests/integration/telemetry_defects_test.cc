@@ -747,6 +747,12 @@ TEST_CASE("telemetry defects: a device's latest values that do not parse are reb
   CHECK(stored->text != garbled);
   CHECK(absl::StartsWith(stored->text, "C"));
   CHECK(latest(d0) == std::vector<std::string>{absl::StrCat(d0, "/temp@", base + 10, "=d:3")});
+  // An empty string too (no state byte at all).
+  REQUIRE((*redis)->Command({"SET", d0_key, ""}).ok());
+  CHECK(latest(d0) == std::vector<std::string>{absl::StrCat(d0, "/temp@", base + 10, "=d:3")});
+  stored = (*redis)->Command({"GET", d0_key});
+  REQUIRE(stored.ok());
+  CHECK(absl::StartsWith(stored->text, "C"));
 }
 
 TEST_CASE("telemetry: GetLatest's answer, encoded from the stored bytes, is exact for every kind of value and time",
