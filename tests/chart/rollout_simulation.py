@@ -26,6 +26,7 @@ skipped: a missing piece fails the test.
 
 import json
 import os
+import random
 import re
 import secrets
 import shutil
@@ -63,10 +64,27 @@ def required_env(name):
     return value
 
 
+_handed_out_ports = set()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free on 127.0.0.1 now, below the kernel's ephemeral range and never handed out twice. A port from
+    bind(0) lies in that range, where any outgoing connection (other tests run beside this one) may take it before
+    the pod binds it: that made a pod fail "cannot listen" once."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randrange(max(1024, low - 12000), low)
+        if port in _handed_out_ports:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out_ports.add(port)
+        return port
+    raise AssertionError(f"no free port below {low} on 127.0.0.1")
 
 
 def with_database(url, database, user=None):
