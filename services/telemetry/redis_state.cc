@@ -166,6 +166,23 @@ bool TakePacked(absl::string_view& packed, absl::string_view& out) {
   return true;
 }
 
+// Runs `script` over the devices' keys with packed[d] as the argument of devices[d], kMaxDevicesPerCall devices a
+// call; every call is tried (they are independent), and the last failure is returned.
+absl::Status EvalPerDevice(RedisClient& redis, const std::string& script, const std::string& tenant_id,
+                           const std::vector<std::string>& devices, std::vector<std::string>& packed) {
+  absl::Status status;
+  std::vector<std::string> command;
+  for (size_t first = 0; first < devices.size(); first += kMaxDevicesPerCall) {
+    const size_t last = std::min(devices.size(), first + kMaxDevicesPerCall);
+    command.assign({"EVAL", script, absl::StrCat(last - first)});
+    command.reserve(3 + 2 * (last - first));
+    for (size_t d = first; d < last; ++d) command.push_back(LatestKey(tenant_id, devices[d]));
+    for (size_t d = first; d < last; ++d) command.push_back(std::move(packed[d]));
+    if (absl::Status applied = redis.Command(command).status(); !applied.ok()) status = applied;
+  }
+  return status;
+}
+
 }  // namespace
 
 std::string LatestKey(const std::string& tenant_id, const std::string& device_id) {
@@ -196,32 +213,26 @@ absl::StatusOr<IngestRateLimiter::Decision> RedisIngestRateLimiter::Take(const s
 absl::Status RedisLatestValues::Update(const std::string& tenant_id, const std::vector<SeriesEntry>& series) {
   // One packed argument per device (its series' newest points), in the order devices first appear.
   absl::flat_hash_map<absl::string_view, size_t> index;
-  std::vector<std::pair<absl::string_view, std::string>> devices;
+  std::vector<std::string> devices;
+  std::vector<std::string> packed;
   pb::Value value;
   std::string serialized;
   for (const SeriesEntry& entry : series) {
     if (entry.data.size() == 0) continue;
     auto [it, inserted] = index.try_emplace(entry.device_id, devices.size());
-    if (inserted) devices.emplace_back(entry.device_id, std::string());
+    if (inserted) {
+      devices.emplace_back(entry.device_id);
+      packed.emplace_back();
+    }
     size_t newest = 0;
     for (size_t i = 1; i < entry.data.size(); ++i) {
       if (entry.data.timestamps_ms[i] >= entry.data.timestamps_ms[newest]) newest = i;
     }
     value = ValueAt(entry.data, newest);
     value.SerializeToString(&serialized);
-    AppendPackedPoint(devices[it->second].second, entry.metric, entry.data.timestamps_ms[newest], serialized);
+    AppendPackedPoint(packed[it->second], entry.metric, entry.data.timestamps_ms[newest], serialized);
   }
-  absl::Status status;
-  std::vector<std::string> command;
-  for (size_t first = 0; first < devices.size(); first += kMaxDevicesPerCall) {
-    const size_t last = std::min(devices.size(), first + kMaxDevicesPerCall);
-    command.assign({"EVAL", LatestUpdateScript(), absl::StrCat(last - first)});
-    command.reserve(3 + 2 * (last - first));
-    for (size_t d = first; d < last; ++d) command.push_back(LatestKey(tenant_id, std::string(devices[d].first)));
-    for (size_t d = first; d < last; ++d) command.push_back(std::move(devices[d].second));
-    if (absl::Status applied = redis_.Command(command).status(); !applied.ok()) status = applied;
-  }
-  return status;
+  return EvalPerDevice(redis_, LatestUpdateScript(), tenant_id, devices, packed);
 }
 
 absl::Status RedisLatestValues::BeginRebuild(const std::string& tenant_id, const std::vector<std::string>& devices) {
@@ -241,18 +252,10 @@ absl::Status RedisLatestValues::FinishRebuild(const std::string& tenant_id,
   std::vector<std::string> packed(devices.size());
   for (const auto& [key, point] : points) {
     auto found = index.find(key.first);
-    if (found != index.end()) AppendPackedPoint(packed[found->second], key.second, point.time_ms, point.value.SerializeAsString());
+    if (found == index.end()) continue;
+    AppendPackedPoint(packed[found->second], key.second, point.time_ms, point.value.SerializeAsString());
   }
-  absl::Status status;
-  std::vector<std::string> command;
-  for (size_t first = 0; first < devices.size(); first += kMaxDevicesPerCall) {
-    const size_t last = std::min(devices.size(), first + kMaxDevicesPerCall);
-    command.assign({"EVAL", LatestFinishRebuildScript(), absl::StrCat(last - first)});
-    for (size_t d = first; d < last; ++d) command.push_back(LatestKey(tenant_id, devices[d]));
-    for (size_t d = first; d < last; ++d) command.push_back(std::move(packed[d]));
-    if (absl::Status applied = redis_.Command(command).status(); !applied.ok()) status = applied;
-  }
-  return status;
+  return EvalPerDevice(redis_, LatestFinishRebuildScript(), tenant_id, devices, packed);
 }
 
 absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> RedisLatestValues::Read(
@@ -291,11 +294,11 @@ absl::StatusOr<std::vector<std::optional<std::vector<LatestValues::Stored>>>> Re
       metrics.reserve(16);
       absl::string_view metric, time, value;
       bool parsed = true;
-      while (!packed.empty() && parsed) {
+      while (parsed && !packed.empty()) {
         Stored stored;
         parsed = TakePacked(packed, metric) && TakePacked(packed, time) && TakePacked(packed, value) &&
                  absl::SimpleAtoi(time, &stored.time_ms);
-        if (!parsed) break;
+        if (!parsed) continue;
         stored.metric = std::string(metric);
         stored.value = std::string(value);
         metrics.push_back(std::move(stored));

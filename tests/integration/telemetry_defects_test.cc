@@ -38,6 +38,11 @@ telpb::WriteRequest Batch(const std::string& parent, std::vector<telpb::Point> p
   return request;
 }
 
+// A device's latest-values key, spelled out: releases must keep finding what earlier ones wrote there.
+std::string LatestRedisKey(const std::string& tenant_id, const std::string& device) {
+  return absl::StrCat("pb:latest:{", tenant_id, "}:", device);
+}
+
 // GetLatest's answer as "device/metric@ms=value" texts, in its order.
 std::vector<std::string> LatestTexts(TelemetryEnv& env, const std::string& key, const std::string& parent,
                                      const std::vector<std::string>& devices,
@@ -209,10 +214,10 @@ TEST_CASE("telemetry defects: a latest-value rebuild that fails leaves no device
   // The pending hash expires by itself (LatestValues::kPendingTtl) if nothing completes it.
   auto redis = RedisClient::Create({.url = config.redis_url});
   REQUIRE(redis.ok());
-  auto stored = (*redis)->Command({"GET", absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0)});
+  auto stored = (*redis)->Command({"GET", LatestRedisKey(acme.tenant_id, d0)});
   REQUIRE(stored.ok());
   CHECK(absl::StartsWith(stored->text, "C"));  // complete
-  auto ttl = (*redis)->Command({"PTTL", absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0)});
+  auto ttl = (*redis)->Command({"PTTL", LatestRedisKey(acme.tenant_id, d0)});
   REQUIRE(ttl.ok());
   CHECK(ttl->integer == -1);  // and kept for good
 }
@@ -691,7 +696,7 @@ TEST_CASE("telemetry: a device's latest values left as a hash by an earlier rele
   // What releases before the one-string form kept: a hash of metric -> "<time>|<Value>", marked complete.
   auto redis = RedisClient::Create({.url = RedisUrl()});
   REQUIRE(redis.ok());
-  const std::string latest_key = absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0);
+  const std::string latest_key = LatestRedisKey(acme.tenant_id, d0);
   REQUIRE((*redis)->Command({"DEL", latest_key}).ok());
   REQUIRE((*redis)->Command({"HSET", latest_key, "_", "complete", "temp", absl::StrCat(base - 1000, "|stale")}).ok());
   // A write while the hash is there commits (its Redis update skips the hash) ...
@@ -730,7 +735,7 @@ TEST_CASE("telemetry defects: a device's latest values that do not parse are reb
   REQUIRE(latest(d1) == std::vector<std::string>{absl::StrCat(d1, "/temp@", base, "=d:2")});
   auto redis = RedisClient::Create({.url = RedisUrl()});
   REQUIRE(redis.ok());
-  const std::string d0_key = absl::StrCat("pb:latest:{", acme.tenant_id, "}:", d0);
+  const std::string d0_key = LatestRedisKey(acme.tenant_id, d0);
   // Complete, but cut short inside its first metric's name: nothing Parkbase writes, so something else did.
   const std::string garbled = std::string("C\0\x09te", 5);
   REQUIRE((*redis)->Command({"SET", d0_key, garbled}).ok());
@@ -795,7 +800,7 @@ TEST_CASE("telemetry: GetLatest's answer, encoded from the stored bytes, is exac
   auto redis = RedisClient::Create({.url = RedisUrl()});
   REQUIRE(redis.ok());
   for (const std::string& device : {d0, d1}) {
-    REQUIRE((*redis)->Command({"DEL", absl::StrCat("pb:latest:{", acme.tenant_id, "}:", device)}).ok());
+    REQUIRE((*redis)->Command({"DEL", LatestRedisKey(acme.tenant_id, device)}).ok());
   }
   CHECK(latest() == expected);
 }
