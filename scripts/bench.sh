@@ -158,7 +158,7 @@ address="127.0.0.1:$(pb_free_port)"
 metrics_address="127.0.0.1:$(pb_free_port)"
 log="$work/parkbase.log"
 pb_log "starting parkbase serve on $address"
-"$bin/parkbase" serve --listen="$address" --metrics_listen="$metrics_address" \
+"$bin/parkbase" serve --listen="$address" --metrics_listen="$metrics_address" --http_listen= \
   --database_url="$service_url" --redis_url="$PB_REDIS_URL" --park_code=1 "${serve_flags[@]}" \
   </dev/null >"$log" 2>&1 &
 server_pid=$!

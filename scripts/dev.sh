@@ -51,12 +51,14 @@ key="$(printf '%s' "$key" | tr -d '[:space:]')"
 
 api_port="${PB_DEV_API_PORT:-$(pb_port_or_free 50051)}"
 metrics_port="${PB_DEV_METRICS_PORT:-$(pb_port_or_free 9464)}"
+http_port="${PB_DEV_HTTP_PORT:-$(pb_port_or_free 8080)}"
 address="127.0.0.1:$api_port"
 
 mkdir -p .dev
 log="$PWD/.dev/parkbase.log"
 pb_log "starting parkbase serve on $address (log: .dev/parkbase.log)"
 "$bin/parkbase" serve --listen="$address" --metrics_listen="127.0.0.1:$metrics_port" \
+  --http_listen="127.0.0.1:$http_port" \
   --database_url="$service_url" --redis_url="$PB_REDIS_URL" --park_code=1 </dev/null >"$log" 2>&1 &
 server_pid=$!
 pb_track_pid "$server_pid"
@@ -88,7 +90,7 @@ device_body='{"parent":"tenants/acme","device":{"device_id":"press-1","device_ty
 write_body="{\"parent\":\"tenants/acme\",\"points\":[{\"device\":\"press-1\",\"metric\":\"pressure\",\"time\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"value\":{\"double_value\":2150.25}}]}"
 latest_body='{"parent":"tenants/acme","devices":["press-1"]}'
 cat >.dev/env <<EOF
-export PARKBASE_ADDRESS=$address PARKBASE_KEY=$key
+export PARKBASE_ADDRESS=$address PARKBASE_KEY=$key PARKBASE_HTTP_URL=http://127.0.0.1:$http_port
 export PATH="\$HOME/go/bin:\$PATH"
 EOF
 
@@ -96,6 +98,7 @@ cat <<EOF
 
 Parkbase is running.
   gRPC API (plaintext):  $address
+  REST/JSON API:         http://127.0.0.1:$http_port
   metrics:               http://127.0.0.1:$metrics_port/metrics
   park-admin key:        $key
   PostgreSQL (admin):    postgresql://postgres@127.0.0.1:$PB_PG_PORT/parkbase
@@ -110,6 +113,7 @@ Try it from another shell (or: source .dev/env):
   grpcurl -plaintext -H "authorization: Bearer $key" -d '$device_body' $address parkbase.device.v1.DeviceService/CreateDevice
   grpcurl -plaintext -H "authorization: Bearer $key" -d '$write_body' $address parkbase.telemetry.v1.TelemetryService/Write
   grpcurl -plaintext -H "authorization: Bearer $key" -d '$latest_body' $address parkbase.telemetry.v1.TelemetryService/GetLatest
+  curl -s -H "Authorization: Bearer $key" http://127.0.0.1:$http_port/v1/tenants/acme/devices/press-1
   $cli tenant list
   curl -s http://127.0.0.1:$metrics_port/metrics | grep -E 'grpc_server_handled_total|parkbase_points_ingested_total'
 
@@ -141,6 +145,10 @@ if ((no_wait)); then
     parkbase.telemetry.v1.TelemetryService/GetLatest)" || pb_die "GetLatest failed"
   printf '%s\n' "$out" >&2
   grep -q '"double_value": 2150.25' <<<"$out" || pb_die "GetLatest does not show the point written"
+  out="$(curl -fsS -H "Authorization: Bearer $key" "http://127.0.0.1:$http_port/v1/tenants/acme/devices/press-1")" ||
+    pb_die "curl GET /v1/tenants/acme/devices/press-1 failed"
+  printf '%s\n' "$out" >&2
+  grep -q '"name":"tenants/acme/devices/press-1"' <<<"$out" || pb_die "the HTTP GetDevice did not answer the device"
   out="$("$bin/parkbase" tenant list)" || pb_die "'parkbase tenant list' failed"
   printf '%s\n' "$out" >&2
   grep -q acme <<<"$out" || pb_die "'parkbase tenant list' does not show acme"

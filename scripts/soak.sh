@@ -158,7 +158,7 @@ start_server() {
   port="$(pb_free_port)"
   metrics="$(pb_free_port)"
   address="127.0.0.1:$port"
-  env "$@" "$binary" serve --listen="$address" --metrics_listen="127.0.0.1:$metrics" \
+  env "$@" "$binary" serve --listen="$address" --metrics_listen="127.0.0.1:$metrics" --http_listen= \
     --database_url="$service_url" --redis_url="$redis_url" --drain_seconds="$drain_seconds" \
     </dev/null >"$log" 2>&1 &
   server_pid=$!

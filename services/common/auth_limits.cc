@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -104,6 +105,11 @@ bool SourceAddresses::Trusted(absl::string_view address) const {
 }
 
 std::string SourceAddresses::Of(absl::string_view peer, absl::string_view forwarded_for) const {
+  if (absl::StartsWith(peer, "inproc")) {
+    // Only this process calls itself in-process: its HTTP door, which wrote the caller's address as the last hop.
+    std::vector<absl::string_view> hops = absl::StrSplit(forwarded_for, ',', absl::SkipWhitespace());
+    return hops.empty() ? std::string(peer) : Bounded(absl::StripAsciiWhitespace(hops.back()));
+  }
   std::string address = PeerAddress(peer);
   if (trusted_.empty() || !Trusted(address)) return address;
   std::vector<absl::string_view> hops = absl::StrSplit(forwarded_for, ',', absl::SkipWhitespace());

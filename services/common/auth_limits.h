@@ -49,8 +49,9 @@ class SourceAddresses {
  public:
   explicit SourceAddresses(std::vector<AddressRange> trusted_proxies) : trusted_(std::move(trusted_proxies)) {}
 
-  // `peer` as gRPC gives it ("ipv4:10.1.2.3:5555", "ipv6:[::1]:5555", "unix:/path"); `forwarded_for` the header's
-  // value (empty when absent).
+  // `peer` as gRPC gives it ("ipv4:10.1.2.3:5555", "ipv6:[::1]:5555", "unix:/path", "inproc" for a call from this
+  // process's own HTTP door, whose last x-forwarded-for hop is believed); `forwarded_for` the header's value (empty
+  // when absent).
   std::string Of(absl::string_view peer, absl::string_view forwarded_for) const;
 
  private:

@@ -23,6 +23,15 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:50051", "gRPC API address (host:port)");
 ABSL_FLAG(std::string, health_listen, "",
           "Optional plaintext address serving only grpc.health.v1 (for kubelet probes when the API port uses TLS)");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464", "Prometheus /metrics HTTP address; empty disables it");
+ABSL_FLAG(std::string, http_listen, "0.0.0.0:8080",
+          "REST/JSON address (host:port): every annotated RPC over HTTP/1.1; empty disables it");
+ABSL_FLAG(int64_t, http_max_body_bytes, 0,
+          "Largest HTTP request body, bytes (413 past it); 0: --max_message_bytes");
+ABSL_FLAG(int32_t, http_timeout_ms, 30000,
+          "Deadline of the call an HTTP request becomes, and of reading a request or writing an answer, ms");
+ABSL_FLAG(std::string, http_cors_origins, "",
+          "Comma-separated origins (scheme://host[:port], or *) browsers may call the HTTP API from; empty: none");
+ABSL_FLAG(int32_t, http_threads, 2, "I/O threads of the HTTP door, 1 to 64");
 ABSL_FLAG(std::string, database_url, "", "PostgreSQL connection URI (libpq syntax) of the service's login role");
 ABSL_FLAG(std::string, redis_url, "", "Redis URL, redis://[:password@]host:port[/db]");
 ABSL_FLAG(std::string, park_code, "1", "The park's segment of industrial identifiers, 88.<park_code>.<tenant>/<serial>");
@@ -106,7 +115,8 @@ namespace {
 // Names that tools and clients put in the environment and that servers rightly ignore.
 constexpr std::array<absl::string_view, 4> kIgnoredPrefixes = {"PARKBASE_TEST_", "PARKBASE_BUILD_DIR",
                                                                "PARKBASE_FUZZ_", "PARKBASE_SOAK_"};
-constexpr std::array<absl::string_view, 3> kClientNames = {"PARKBASE_ADDRESS", "PARKBASE_KEY", "PARKBASE_OUTPUT"};
+constexpr std::array<absl::string_view, 4> kClientNames = {"PARKBASE_ADDRESS", "PARKBASE_KEY", "PARKBASE_OUTPUT",
+                                                           "PARKBASE_HTTP_URL"};
 
 bool IsIgnored(absl::string_view name) {
   for (auto prefix : kIgnoredPrefixes) {
@@ -241,6 +251,22 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (absl::Status s = CheckAddress("listen", config.listen, false); !s.ok()) return s;
   if (absl::Status s = CheckAddress("health_listen", config.health_listen, true); !s.ok()) return s;
   if (absl::Status s = CheckAddress("metrics_listen", config.metrics_listen, true); !s.ok()) return s;
+  if (absl::Status s = CheckAddress("http_listen", config.http_listen, true); !s.ok()) return s;
+  if (absl::Status s = CheckRange("http_max_body_bytes", config.http_max_body_bytes, 0, int64_t{1} << 30); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("http_timeout_ms", absl::ToInt64Milliseconds(config.http_timeout), 100, 3'600'000);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("http_threads", config.http_threads, 1, 64); !s.ok()) return s;
+  for (absl::string_view origin : absl::StrSplit(config.http_cors_origins, ',', absl::SkipWhitespace())) {
+    origin = absl::StripAsciiWhitespace(origin);
+    if (origin != "*" && !absl::StartsWith(origin, "https://") && !absl::StartsWith(origin, "http://")) {
+      return absl::InvalidArgumentError(absl::StrCat("--http_cors_origins: '", origin,
+                                                     "' is not an origin (scheme://host[:port]) or *"));
+    }
+  }
   if (config.database_url.empty()) {
     return absl::InvalidArgumentError("--database_url: required (PARKBASE_DATABASE_URL)");
   }
@@ -373,11 +399,20 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   return absl::OkStatus();
 }
 
+int64_t HttpMaxBodyBytes(const ServerConfig& config) {
+  return config.http_max_body_bytes > 0 ? config.http_max_body_bytes : config.max_message_bytes;
+}
+
 absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   ServerConfig config;
   config.listen = absl::GetFlag(FLAGS_listen);
   config.health_listen = absl::GetFlag(FLAGS_health_listen);
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.http_listen = absl::GetFlag(FLAGS_http_listen);
+  config.http_max_body_bytes = absl::GetFlag(FLAGS_http_max_body_bytes);
+  config.http_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_http_timeout_ms));
+  config.http_cors_origins = absl::GetFlag(FLAGS_http_cors_origins);
+  config.http_threads = absl::GetFlag(FLAGS_http_threads);
   config.database_url = absl::GetFlag(FLAGS_database_url);
   config.redis_url = absl::GetFlag(FLAGS_redis_url);
   config.park_code = absl::GetFlag(FLAGS_park_code);

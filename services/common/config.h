@@ -14,6 +14,11 @@
 ABSL_DECLARE_FLAG(std::string, listen);
 ABSL_DECLARE_FLAG(std::string, health_listen);
 ABSL_DECLARE_FLAG(std::string, metrics_listen);
+ABSL_DECLARE_FLAG(std::string, http_listen);
+ABSL_DECLARE_FLAG(int64_t, http_max_body_bytes);
+ABSL_DECLARE_FLAG(int32_t, http_timeout_ms);
+ABSL_DECLARE_FLAG(std::string, http_cors_origins);
+ABSL_DECLARE_FLAG(int32_t, http_threads);
 ABSL_DECLARE_FLAG(std::string, database_url);
 ABSL_DECLARE_FLAG(std::string, redis_url);
 ABSL_DECLARE_FLAG(std::string, park_code);
@@ -62,6 +67,16 @@ struct ServerConfig {
   std::string listen;
   std::string health_listen;
   std::string metrics_listen;
+  // The REST/JSON door (common/http_gateway.h); empty: none. It shares the gRPC port's TLS files.
+  std::string http_listen;
+  // A request body past this is refused with 413; 0: max_message_bytes, the gRPC door's limit.
+  int64_t http_max_body_bytes = 0;
+  // The deadline of the call an HTTP request becomes, and how long reading a request or writing an answer may take.
+  absl::Duration http_timeout = absl::Seconds(30);
+  // Comma-separated origins browsers may call the HTTP door from (CORS); empty: none, same-origin only.
+  std::string http_cors_origins;
+  // I/O threads of the HTTP door: they only parse, route and print JSON; the calls run on gRPC's threads.
+  int http_threads = 2;
   std::string database_url;
   std::string redis_url;
   std::string park_code = "1";
@@ -151,13 +166,16 @@ int MaxThreadStreams(const ServerConfig& config);
 // Sets flags from PARKBASE_* environment variables. An environment variable that names no flag of this binary is
 // an error (a typo must not silently leave a default in force), except the names the tools and tests use:
 // PARKBASE_TEST_*, PARKBASE_BUILD_DIR, PARKBASE_FUZZ_SECONDS, PARKBASE_SOAK_SECONDS, and the command line's
-// PARKBASE_ADDRESS, PARKBASE_KEY and PARKBASE_OUTPUT.
+// PARKBASE_ADDRESS, PARKBASE_KEY and PARKBASE_OUTPUT, and PARKBASE_HTTP_URL (the dev script's REST/JSON address).
 absl::Status ApplyEnvironmentToFlags();
 
 // absl::ParseCommandLine exits 1 by itself at an unknown flag or a value that does not parse; a usage error must
 // exit 2. Checks every flag argument first, reading argv as ParseCommandLine does: INVALID_ARGUMENT naming the
 // flag for anything it would refuse.
 absl::Status CheckFlagArguments(int argc, char** argv);
+
+// The HTTP door's body limit: http_max_body_bytes, or max_message_bytes when that is 0.
+int64_t HttpMaxBodyBytes(const ServerConfig& config);
 
 // Reads and validates the server flags.
 absl::StatusOr<ServerConfig> ServerConfigFromFlags();

@@ -12,6 +12,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -247,6 +249,10 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
     server->health_->AddEndpoint(server->health_server_->GetHealthCheckService());
   }
 
+  if (!cfg.http_listen.empty()) {
+    if (absl::Status status = server->StartHttp(); !status.ok()) return status;
+  }
+
   if (!cfg.metrics_listen.empty()) {
     try {
       server->exposer_ = std::make_unique<prometheus::Exposer>(cfg.metrics_listen);
@@ -265,9 +271,57 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
       .Num("port", server->port_)
       .Num("health_port", server->health_port_)
       .Num("metrics_port", server->metrics_port_)
+      .Num("http_port", server->http_port_)
       .Str("tls", cfg.tls_cert_file.empty() ? "off" : (cfg.tls_client_ca_file.empty() ? "on" : "mutual"))
       .Emit();
   return server;
+}
+
+absl::Status PlatformServer::StartHttp() {
+  const ServerConfig& cfg = config_;
+  std::vector<const google::protobuf::ServiceDescriptor*> services;
+  for (const auto& registration : host_->registrations()) {
+    const auto* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(registration.full_name);
+    if (service != nullptr) services.push_back(service);
+  }
+  grpc::ChannelArguments arguments;
+  // The answer is bounded by the server's own limits; the client's 4 MB default would refuse a large page.
+  arguments.SetMaxReceiveMessageSize(-1);
+  std::shared_ptr<grpc::Channel> channel = server_->InProcessChannel(arguments);
+  HttpGateway::Options options;
+  options.call_timeout = cfg.http_timeout;
+  options.sources = sources_.get();
+  for (absl::string_view origin : absl::StrSplit(cfg.http_cors_origins, ',', absl::SkipWhitespace())) {
+    options.cors_origins.emplace_back(absl::StripAsciiWhitespace(origin));
+  }
+  auto gateway = HttpGateway::Create(
+      services, [channel](const std::string&) { return channel; }, std::move(options), registry_.get());
+  if (!gateway.ok()) return gateway.status();
+  http_gateway_ = *std::move(gateway);
+  HttpServer::Options http;
+  http.listen = cfg.http_listen;
+  http.threads = cfg.http_threads;
+  http.max_body_bytes = HttpMaxBodyBytes(cfg);
+  http.io_timeout = cfg.http_timeout;
+  if (!cfg.tls_cert_file.empty()) {
+    auto cert = ReadFile(cfg.tls_cert_file, "tls_cert_file");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile(cfg.tls_key_file, "tls_key_file");
+    if (!key.ok()) return key.status();
+    http.tls_cert_pem = *std::move(cert);
+    http.tls_key_pem = *std::move(key);
+    if (!cfg.tls_client_ca_file.empty()) {
+      auto client_ca = ReadFile(cfg.tls_client_ca_file, "tls_client_ca_file");
+      if (!client_ca.ok()) return client_ca.status();
+      http.tls_client_ca_pem = *std::move(client_ca);
+    }
+  }
+  auto http_server = HttpServer::Start(std::move(http), *http_gateway_);
+  if (!http_server.ok()) return http_server.status();
+  http_server_ = *std::move(http_server);
+  http_port_ = http_server_->port();
+  return absl::OkStatus();
 }
 
 PlatformServer::~PlatformServer() {
@@ -283,8 +337,12 @@ void PlatformServer::Drain(absl::Duration grace) {
   absl::SleepFor(grace);
   const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(
                                                                std::max<int64_t>(absl::ToInt64Milliseconds(grace), 1000));
+  if (http_server_ != nullptr) http_server_->StopAccepting();
   server_->Shutdown(deadline);
   if (health_server_ != nullptr) health_server_->Shutdown(deadline);
+  // The server's shutdown ended every call, so the HTTP requests forwarded to it have their answers.
+  if (http_gateway_ != nullptr) http_gateway_->StopAndWait();
+  http_server_.reset();
 }
 
 void PlatformServer::Wait() { server_->Wait(); }

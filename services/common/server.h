@@ -24,6 +24,8 @@
 #include "common/db.h"
 #include "common/executor.h"
 #include "common/health.h"
+#include "common/http_gateway.h"
+#include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/page_token.h"
 #include "common/parse_budget.h"
@@ -124,6 +126,8 @@ class PlatformServer {
   int port() const { return port_; }
   int health_port() const { return health_port_; }
   int metrics_port() const { return metrics_port_; }
+  // 0 when there is no HTTP door (--http_listen empty).
+  int http_port() const { return http_port_; }
 
   HealthMonitor& health() { return *health_; }
   // Full gRPC names of the services this server hosts.
@@ -143,6 +147,8 @@ class PlatformServer {
 
  private:
   PlatformServer() = default;
+  // The HTTP door (--http_listen), calling server_ in-process.
+  absl::Status StartHttp();
 
   ServerConfig config_;
   SystemClock system_clock_;
@@ -175,9 +181,13 @@ class PlatformServer {
   std::unique_ptr<grpc::CallbackGenericService> health_port_others_;
   std::unique_ptr<grpc::Server> health_server_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  // The HTTP door calls server_ in-process, so it goes first: the server that reads requests, then the gateway.
+  std::unique_ptr<HttpGateway> http_gateway_;
+  std::unique_ptr<HttpServer> http_server_;
   int port_ = 0;
   int health_port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   bool drained_ = false;
 };
 

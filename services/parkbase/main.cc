@@ -21,6 +21,7 @@
 #include "common/server.h"
 #include "parkbase/admin_cli.h"
 #include "parkbase/all_services.h"
+#include "parkbase/gateway.h"
 #include "tenant/tenant_logic.h"
 
 ABSL_DECLARE_FLAG(std::optional<std::string>, display_name);
@@ -31,6 +32,8 @@ namespace {
 constexpr char kTopLevelHelp[] =
     "parkbase: the Parkbase all-in-one server and the park administrator's command line.\n\n"
     "  parkbase serve [server flags]        serve every service on one port (--listen, --database_url, ...)\n"
+    "  parkbase gateway --gateway_backends=tenant=HOST:PORT,device=...,telemetry=...,marketplace=...\n"
+    "                                       serve REST/JSON on --http_listen, forwarding each call to its service\n"
     "  parkbase migrate --database_url=URL  apply every service's SQL migrations (idempotent, safe concurrently)\n"
     "  parkbase admin bootstrap-key --database_url=URL [--display_name=NAME]\n"
     "                                       mint a park-admin key directly in the database; prints only the key\n";
@@ -85,7 +88,8 @@ int Main(int argc, char** argv) {
     // Our own help per command: absl's --help would list every flag of every library.
     std::vector<std::string> command;
     for (int i = 1; i < argc && argv[i][0] != '-' && std::string(argv[i]) != "help"; ++i) command.push_back(argv[i]);
-    if (command.empty() || command[0] == "serve" || command[0] == "migrate" || command[0] == "admin") {
+    if (command.empty() || command[0] == "serve" || command[0] == "migrate" || command[0] == "admin" ||
+        command[0] == "gateway") {
       std::cout << kTopLevelHelp << "\nAdministration (talks gRPC to a running server):\n";
       cli::PrintHelp({});
       if (!command.empty() && command[0] == "serve") {
@@ -96,7 +100,14 @@ int Main(int argc, char** argv) {
                      "--max_streams --max_streams_per_key --max_streams_per_tenant --stream_idle_timeout_s "
                      "--stream_max_age_s --max_parsing_bytes --bulk_statement_timeout_ms --max_scan_bytes "
                      "--max_scan_points --telemetry_compaction_interval_ms --telemetry_retention_interval_s "
-                     "--telemetry_backlog_max_points --log_level\n";
+                     "--telemetry_backlog_max_points --log_level --http_listen --http_max_body_bytes "
+                     "--http_timeout_ms --http_cors_origins --http_threads\n";
+      }
+      if (!command.empty() && command[0] == "gateway") {
+        std::cout << "\nGateway flags (each also PARKBASE_<FLAG>): --gateway_backends --gateway_backend_ca_file "
+                     "--http_listen --http_max_body_bytes --http_timeout_ms --http_cors_origins --http_threads "
+                     "--tls_cert_file --tls_key_file --trusted_proxies --metrics_listen --drain_seconds "
+                     "--log_level\n";
       }
       return 0;
     }
@@ -124,6 +135,7 @@ int Main(int argc, char** argv) {
     if (args.size() != 1) return cli::kExitUsage;
     return ServeUntilSignal(AllServices());
   }
+  if (args[0] == "gateway") return args.size() == 1 ? RunGateway() : cli::kExitUsage;
   if (args[0] == "migrate") return args.size() == 1 ? Migrate() : cli::kExitUsage;
   if (args[0] == "admin") {
     if (args.size() == 2 && args[1] == "bootstrap-key") return BootstrapKey();

@@ -34,7 +34,13 @@ SERVER_FLAGS = frozenset({
     "telemetry_retention_interval_s", "max_streams", "max_streams_per_key", "max_streams_per_tenant",
     "stream_idle_timeout_s", "stream_max_age_s", "max_parsing_bytes", "bulk_statement_timeout_ms",
     "max_scan_bytes", "max_scan_points", "tls_client_ca_file", "trusted_proxies", "auth_failures_per_source",
-    "auth_failures_per_key", "auth_failure_window_s", "marketplace_metering_interval_s",
+    "auth_failures_per_key", "auth_failure_window_s", "marketplace_metering_interval_s", "http_listen",
+})
+# The flags of `parkbase gateway`, the REST/JSON entry.
+GATEWAY_FLAGS = frozenset({
+    "http_listen", "metrics_listen", "gateway_backends", "gateway_backend_ca_file", "log_level", "drain_seconds",
+    "max_message_bytes", "http_max_body_bytes", "http_timeout_ms", "http_cors_origins", "http_threads",
+    "trusted_proxies", "tls_cert_file", "tls_key_file",
 })
 # Flags every server gets from the server block: flag -> value key.
 AUTH_LIMIT_FLAGS = {"auth_failures_per_source": "authFailuresPerSource",
@@ -155,7 +161,17 @@ def values_sets():
 
 
 def by_kind(objects, kind):
-    return [obj for obj in objects if obj["kind"] == kind]
+    """The services' objects of a kind (the REST/JSON gateway's are gateway_objects')."""
+    return [obj for obj in objects if obj["kind"] == kind and component_or_none(obj) != "gateway"]
+
+
+def gateway_objects(objects, kind):
+    """The REST/JSON gateway's objects of a kind."""
+    return [obj for obj in objects if obj["kind"] == kind and component_or_none(obj) == "gateway"]
+
+
+def component_or_none(obj):
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
 
 
 def pod_spec(obj):

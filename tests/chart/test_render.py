@@ -422,6 +422,63 @@ class Render(unittest.TestCase):
                 egress = values["networkPolicy"]["egress"]["enabled"]
                 self.assertEqual("Egress" in policy["spec"]["policyTypes"], egress)
 
+    def test_the_gateway_routes_every_enabled_service_and_nothing_else(self):
+        for _, values, objects in self.each_values_set():
+            deployments = chartlib.gateway_objects(objects, "Deployment")
+            if not values["gateway"]["enabled"]:
+                self.assertEqual([o for o in objects if chartlib.component_or_none(o) == "gateway"], [])
+                continue
+            (deployment,) = deployments
+            (container,) = chartlib.pod_spec(deployment)["containers"]
+            self.assertEqual(container["command"], ["/usr/local/bin/parkbase"])
+            self.assertEqual(container["args"][0], "gateway")
+            parsed = flags(container)
+            self.assertLessEqual(set(parsed), chartlib.GATEWAY_FLAGS, "a flag parkbase gateway does not have")
+            self.assertNotIn("env", container, "the gateway needs no secret")
+            enabled = [s for s in chartlib.SERVICES if values[s]["enabled"]]
+            services = {chartlib.component(o): o["metadata"]["name"] for o in chartlib.by_kind(objects, "Service")}
+            expected = ",".join(f"{s}={services[s]}:{values['ports']['grpc']}" for s in enabled)
+            self.assertEqual(parsed["gateway_backends"], expected)
+            self.assertEqual(parsed["http_listen"], f"0.0.0.0:{values['ports']['http']}")
+            (service,) = chartlib.gateway_objects(objects, "Service")
+            self.assertEqual({p["name"]: p["port"] for p in service["spec"]["ports"]},
+                             {"http": values["ports"]["http"], "http-metrics": values["ports"]["metrics"]})
+            self.assertEqual(service["spec"]["selector"],
+                             deployment["spec"]["selector"]["matchLabels"])
+
+    def test_the_gateway_probes_its_healthz_and_speaks_tls_with_the_servers(self):
+        for _, values, objects in self.each_values_set():
+            for deployment in chartlib.gateway_objects(objects, "Deployment"):
+                (container,) = chartlib.pod_spec(deployment)["containers"]
+                tls = values["tls"]["enabled"]
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    self.assertEqual(container[probe]["httpGet"],
+                                     {"path": "/healthz", "port": "http", "scheme": "HTTPS" if tls else "HTTP"})
+                parsed = flags(container)
+                self.assertEqual("tls_cert_file" in parsed, tls)
+                self.assertEqual("gateway_backend_ca_file" in parsed, tls)
+
+    def test_the_gateway_is_refused_with_mutual_tls(self):
+        result = chartlib.helm_template(set_values=["tls.enabled=true", "tls.secretName=t",
+                                                    "tls.clientCASecretName=ca"], check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("gateway.enabled with tls.clientCASecretName", result.stderr)
+        objects = chartlib.render(set_values=["tls.enabled=true", "tls.secretName=t", "tls.clientCASecretName=ca",
+                                              "gateway.enabled=false"])
+        self.assertEqual(chartlib.gateway_objects(objects, "Deployment"), [])
+
+    def test_the_gateway_network_policy_opens_http_and_metrics_and_the_servers_admit_it(self):
+        for _, values, objects in self.each_values_set():
+            for policy in chartlib.gateway_objects(objects, "NetworkPolicy"):
+                ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+                self.assertEqual(ports, {"http", "http-metrics"})
+            if values["gateway"]["enabled"] and values["networkPolicy"]["grpcFrom"]:
+                for policy in chartlib.by_kind(objects, "NetworkPolicy"):
+                    sources = [peer for rule in policy["spec"]["ingress"] for peer in rule.get("from", [])
+                               if rule["ports"][0]["port"] == "grpc"]
+                    self.assertTrue(any(peer.get("podSelector", {}).get("matchLabels", {}).get(
+                        "app.kubernetes.io/component") == "gateway" for peer in sources), "gateway may call grpc")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

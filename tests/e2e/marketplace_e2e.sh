@@ -50,7 +50,7 @@ redis-cli -u "$redis_url" FLUSHDB >/dev/null || fail "cannot empty Redis databas
 port="$(free_port)"
 address="127.0.0.1:$port"
 # `env` directly, not run(): a function in the background is a subshell, and its PID is not the server's.
-env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="$address" --metrics_listen= \
+env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="$address" --metrics_listen= --http_listen= \
   --database_url="$service_url" --redis_url="$redis_url" --drain_seconds=1 >/dev/null 2>"$log" &
 server_pid=$!
 for _ in $(seq 50); do

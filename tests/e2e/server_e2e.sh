@@ -93,9 +93,10 @@ key="$doc_key"
 redis_url="${PARKBASE_TEST_REDIS_URL%/}/7"
 redis-cli -u "$redis_url" FLUSHDB >/dev/null || fail "cannot empty Redis database 7 of $PARKBASE_TEST_REDIS_URL"
 
-port="$(free_port)"; metrics="$(free_port)"
+port="$(free_port)"; metrics="$(free_port)"; http="$(free_port)"
 # `env` directly, not the run() function: a function in the background is a subshell, and its PID is not the server's.
 env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="127.0.0.1:$port" --metrics_listen="127.0.0.1:$metrics" \
+  --http_listen="127.0.0.1:$http" \
   --database_url="$service_url" --redis_url="$redis_url" --drain_seconds=1 \
   --telemetry_compaction_interval_ms=200 >/dev/null 2>"$log" &
 server_pid=$!
@@ -281,6 +282,37 @@ grep -q '^parkbase_points_ingested_total{tenant="acme"} 4$' <<<"$metrics_text" \
   || fail "a repeated batch was counted as ingested again"
 grep -q '"msg":"rpc"' "$log" || grep -q '"msg": "rpc"' "$log" || fail "no JSON call log line"
 
+# The REST/JSON door of the real binary, called with curl as docs/api.md does: the same key, the same answer, and
+# Google's JSON error model for a call without one.
+out="$(curl -sS -H "Authorization: Bearer $key" "http://127.0.0.1:$http/v1/tenants/acme")" || fail "curl GET /v1/tenants/acme"
+grep -q '"tenantId":"acme"' <<<"$out" || fail "HTTP GetTenant answer: $out"
+out="$(curl -sS -w ' %{http_code}' "http://127.0.0.1:$http/v1/tenants/acme")" || fail "curl without a key"
+grep -q '"status":"UNAUTHENTICATED".* 401$' <<<"$out" || fail "HTTP call without a key: $out"
+metrics_text="$(curl -fsS "http://127.0.0.1:$metrics/metrics")" || fail "GET /metrics"
+grep -q '^http_server_handled_total{code="200",grpc_method="GetTenant",' <<<"$metrics_text" \
+  || fail "no http_server_handled_total for GetTenant"
+
+# `parkbase gateway`, the one HTTP entry of a split deployment, in front of this server as every service's backend:
+# the same answer through it, its /healthz, and a clean exit on SIGTERM.
+gw="$(free_port)"
+env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" gateway --http_listen="127.0.0.1:$gw" \
+  --metrics_listen= --drain_seconds=0 \
+  --gateway_backends="tenant=127.0.0.1:$port,device=127.0.0.1:$port,telemetry=127.0.0.1:$port,marketplace=127.0.0.1:$port" \
+  >/dev/null 2>>"$log" &
+gw_pid=$!
+for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$gw/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://127.0.0.1:$gw/healthz" | grep -q '"SERVING"' || fail "gateway /healthz"
+out="$(curl -sS -H "Authorization: Bearer $key" "http://127.0.0.1:$gw/v1/tenants/acme")" || fail "curl through the gateway"
+grep -q '"tenantId":"acme"' <<<"$out" || fail "GetTenant through the gateway: $out"
+out="$(curl -sS -w ' %{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$gw/v1/tenants/acme/devices/nope")"
+grep -q '"status":"NOT_FOUND".* 404$' <<<"$out" || fail "a missing device through the gateway: $out"
+kill -TERM "$gw_pid"
+wait "$gw_pid" || fail "gateway exit code after SIGTERM"
+code=0
+env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" gateway --http_listen=127.0.0.1:0 \
+  --gateway_backends="billing=127.0.0.1:$port" >/dev/null 2>&1 || code=$?
+[[ $code == 2 ]] || fail "a gateway with an unknown backend exited $code, want 2"
+
 # Mutual TLS with the real binary and the command line: a second server on the same database requires client
 # certificates from a throwaway CA; the CLI gets in with one, not without, and refuses half a client identity.
 certs="$(mktemp -d)"
@@ -294,9 +326,9 @@ for leaf in server client; do
   openssl_quiet x509 -req -in "$certs/$leaf.csr" -CA "$certs/ca.pem" -CAkey "$certs/ca.key" -CAcreateserial \
     -days 1 -extfile "$certs/$leaf.ext" -out "$certs/$leaf.pem"
 done
-tls_port="$(free_port)"
+tls_port="$(free_port)"; tls_http="$(free_port)"
 env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="127.0.0.1:$tls_port" \
-  --metrics_listen= --database_url="$service_url" --redis_url="$redis_url" --drain_seconds=0 \
+  --http_listen="127.0.0.1:$tls_http" --metrics_listen= --database_url="$service_url" --redis_url="$redis_url" --drain_seconds=0 \
   --tls_cert_file="$certs/server.pem" --tls_key_file="$certs/server.key" --tls_client_ca_file="$certs/ca.pem" \
   >/dev/null 2>>"$log" &
 tls_pid=$!
@@ -316,6 +348,13 @@ code=0
 run "$bin/parkbase" health --address="127.0.0.1:$tls_port" --tls_client_cert_file="$certs/client.pem" \
   >/dev/null 2>&1 || code=$?
 [[ $code == 2 ]] || fail "mTLS: a client certificate without its key exited $code, want 2"
+# The HTTP door takes the same TLS files: HTTPS with a client certificate gets in, without one the handshake fails.
+out="$(curl -sS --cacert "$certs/ca.pem" --cert "$certs/client.pem" --key "$certs/client.key" \
+  -H "Authorization: Bearer $key" "https://127.0.0.1:$tls_http/v1/tenants/acme")" || fail "HTTPS with a client certificate"
+grep -q '"tenantId":"acme"' <<<"$out" || fail "HTTPS GetTenant answer: $out"
+if curl -sS --max-time 5 --cacert "$certs/ca.pem" "https://127.0.0.1:$tls_http/v1/tenants/acme" >/dev/null 2>&1; then
+  fail "HTTPS without a client certificate was answered"
+fi
 kill -TERM "$tls_pid"
 wait "$tls_pid" || fail "mTLS server exit code after SIGTERM"
 tls_pid=""

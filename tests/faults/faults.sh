@@ -177,7 +177,7 @@ start_server() {
   proc_t0[n]="$(pg_now_us)"
   # `env` itself, not run(): a function in the background is a subshell, and $! would not be the server.
   env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL -u PARKBASE_ADDRESS -u PARKBASE_KEY \
-    "$bin/parkbase" serve --listen="$address" --metrics_listen="127.0.0.1:$metrics" \
+    "$bin/parkbase" serve --listen="$address" --metrics_listen="127.0.0.1:$metrics" --http_listen= \
     --database_url="$service_url" --redis_url="$PB_REDIS_URL" --park_code=1 --drain_seconds="$drain_seconds" \
     --page_token_secret="$page_secret" --telemetry_compaction_interval_ms="$compaction_ms" \
     </dev/null >"$work/server$n.log" 2>&1 &

@@ -152,6 +152,8 @@ TestServer::TestServer(TestDatabase& database, ServerConfig overrides)
   ServerConfig config = std::move(overrides);
   if (config.listen.empty()) config.listen = "127.0.0.1:0";
   config.metrics_listen = config.metrics_listen.empty() ? "127.0.0.1:0" : config.metrics_listen;
+  // Every test server has its HTTP door, as `parkbase serve` has by default.
+  if (config.http_listen.empty()) config.http_listen = "127.0.0.1:0";
   if (config.database_url.empty()) config.database_url = database.app_url();
   if (config.redis_url.empty()) config.redis_url = RedisUrl();
   if (config.page_token_secret.empty()) config.page_token_secret = "test-page-token-secret";

@@ -71,6 +71,12 @@ TEST_CASE("auth limits: the source address of a call", "[auth][unit]") {
   CHECK(proxies.Of("ipv4:10.0.0.2:1", "") == "10.0.0.2");
   // Whatever a hop holds, it is kept short.
   CHECK(proxies.Of("ipv4:10.0.0.2:1", std::string(500, 'x')).size() <= 64);
+  // A call from this process's own HTTP door: the address it wrote last, with or without proxies configured (only
+  // this process can make an in-process call).
+  CHECK(none.Of("inproc", "198.51.100.4") == "198.51.100.4");
+  CHECK(none.Of("inproc", "203.0.113.9, 198.51.100.4") == "198.51.100.4");
+  CHECK(proxies.Of("inproc", "198.51.100.4") == "198.51.100.4");
+  CHECK(none.Of("inproc", "") == "inproc");
 }
 
 TEST_CASE("auth limits: failures per source and per key id, each window on its own", "[auth][unit]") {

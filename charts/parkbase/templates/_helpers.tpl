@@ -88,6 +88,9 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 - --listen=0.0.0.0:{{ $v.ports.grpc }}
 - --health_listen=0.0.0.0:{{ $v.ports.health }}
 - --metrics_listen=0.0.0.0:{{ $v.ports.metrics }}
+{{- /* The REST/JSON door stays off in the service pods: the services share path prefixes (/v1/tenants/...), so one
+       entry must route every path, and its gateway Deployment is not in the chart yet (docs/api.md). */}}
+- --http_listen=
 - --park_code={{ $v.parkCode }}
 - --log_level={{ $v.logLevel }}
 - --db_pool_size={{ int64 $v.server.dbPoolSize }}
@@ -188,9 +191,15 @@ only reports them: in lint mode Helm turns `fail` into an INFO line.)
 {{- if or (eq $v.ports.grpc $v.ports.health) (eq $v.ports.grpc $v.ports.metrics) (eq $v.ports.health $v.ports.metrics) }}
 {{- fail (printf "ports: grpc (%v), health (%v) and metrics (%v) must differ" $v.ports.grpc $v.ports.health $v.ports.metrics) }}
 {{- end }}
+{{- if and $v.gateway.enabled (eq $v.ports.http $v.ports.metrics) }}
+{{- fail (printf "ports: http (%v) and metrics (%v) must differ" $v.ports.http $v.ports.metrics) }}
+{{- end }}
 {{- /* values.schema.json refuses this too; repeated so --skip-schema-validation cannot silently drop mutual TLS. */}}
 {{- if and $v.tls.clientCASecretName (not $v.tls.enabled) }}
 {{- fail (printf "tls.clientCASecretName (%q) needs tls.enabled=true and tls.secretName: mutual TLS is TLS that also asks for client certificates" $v.tls.clientCASecretName) }}
+{{- end }}
+{{- if and $v.gateway.enabled $v.tls.clientCASecretName }}
+{{- fail "gateway.enabled with tls.clientCASecretName: the gateway holds no client certificate to call services that require one; set gateway.enabled=false, or serve REST/JSON with TLS alone" }}
 {{- end }}
 {{- if le (int $v.terminationGracePeriodSeconds) (int $v.server.drainSeconds) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed server.drainSeconds (%v), or the kubelet kills servers mid-drain" $v.terminationGracePeriodSeconds $v.server.drainSeconds) }}

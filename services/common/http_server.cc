@@ -1,0 +1,335 @@
+#include "common/http_server.h"
+
+#include <atomic>
+#include <optional>
+#include <thread>
+#include <type_traits>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace parkbase {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+absl::string_view HttpRequest::Header(absl::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+class HttpServer::Impl {
+ public:
+  Impl(Options options, HttpHandler& handler)
+      : options_(std::move(options)), handler_(handler), work_(net::make_work_guard(io_)), acceptor_(io_) {}
+
+  ~Impl() {
+    StopAccepting();
+    work_.reset();
+    io_.stop();
+    for (auto& thread : threads_) thread.join();
+  }
+
+  absl::Status Listen();
+  void StopAccepting() {
+    net::post(acceptor_.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+  }
+
+  const Options& options() const { return options_; }
+  HttpHandler& handler() { return handler_; }
+  int port() const { return port_; }
+
+ private:
+  void Accept();
+
+  Options options_;
+  HttpHandler& handler_;
+  net::io_context io_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::optional<ssl::context> tls_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  int port_ = 0;
+};
+
+namespace {
+
+std::string PeerOf(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  if (address.is_v4()) return absl::StrCat("ipv4:", address.to_string(), ":", endpoint.port());
+  if (address.to_v6().is_v4_mapped()) {
+    return absl::StrCat("ipv4:", address.to_v6().to_v4().to_string(), ":", endpoint.port());
+  }
+  return absl::StrCat("ipv6:[", address.to_string(), "]:", endpoint.port());
+}
+
+template <typename Stream>
+class Connection : public std::enable_shared_from_this<Connection<Stream>> {
+ public:
+  Connection(HttpServer::Impl& server, Stream stream, std::string peer)
+      : server_(server), stream_(std::move(stream)), peer_(std::move(peer)) {}
+
+  void Start() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      ReadHeader();
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(Timeout());
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->CloseNow();
+                                self->ReadHeader();
+                              });
+    }
+  }
+
+  // Runs on the connection's strand.
+  void Write(HttpResponse answer) {
+    auto response = std::make_shared<http::response<http::string_body>>();
+    response->version(11);
+    response->result(static_cast<unsigned>(answer.status));
+    if (answer.status == 499) response->reason("Client Closed Request");
+    response->set(http::field::content_type, answer.content_type);
+    response->set(http::field::cache_control, "no-store");
+    response->set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : answer.headers) response->set(name, value);
+    response->keep_alive(keep_alive_);
+    response->body() = std::move(answer.body);
+    response->prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(Timeout());
+    http::async_write(stream_, *response,
+                      [self = this->shared_from_this(), response](beast::error_code ec, size_t) {
+                        if (ec || !self->keep_alive_) return self->Close();
+                        self->ReadHeader();
+                      });
+  }
+
+  void CloseOnStrand() {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->CloseNow(); });
+  }
+
+  auto executor() { return stream_.get_executor(); }
+
+ private:
+  absl::Duration TimeoutAbsl() const { return server_.options().io_timeout; }
+  std::chrono::milliseconds Timeout() const {
+    return std::chrono::milliseconds(absl::ToInt64Milliseconds(TimeoutAbsl()));
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_.options().max_header_bytes));
+    parser_->body_limit(static_cast<uint64_t>(server_.options().max_body_bytes));
+    beast::get_lowest_layer(stream_).expires_after(Timeout());
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    // curl and others wait for "100 Continue" before sending a body they announced with Expect.
+    const auto& header = parser_->get();
+    if (absl::EqualsIgnoreCase(std::string(header[http::field::expect]), "100-continue")) {
+      if (header.has_content_length() && header.payload_size().value_or(0) >
+                                             static_cast<uint64_t>(server_.options().max_body_bytes)) {
+        return Refuse(413, TooLarge());
+      }
+      auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      http::async_write(stream_, *interim, [self = this->shared_from_this(), interim](beast::error_code ec, size_t) {
+        if (ec) return self->CloseNow();
+        self->ReadBody();
+      });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->OnRead(ec);
+    });
+  }
+
+  std::string TooLarge() const {
+    return absl::StrCat("request body: larger than --http_max_body_bytes (", server_.options().max_body_bytes,
+                        " bytes)");
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) return Refuse(413, TooLarge());
+    if (ec == http::error::header_limit) return Refuse(431, "request headers: too large");
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return Refuse(400, "malformed HTTP request");
+    }
+    Close();
+  }
+
+  void Refuse(int status, absl::string_view message) {
+    keep_alive_ = false;
+    Write(server_.handler().Refusal(status, message));
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    beast::get_lowest_layer(stream_).expires_never();
+    http::request<http::string_body> message = parser_->release();
+    keep_alive_ = message.keep_alive();
+    HttpRequest request;
+    request.verb = std::string(message.method_string());
+    const absl::string_view target(message.target().data(), message.target().size());
+    const size_t question = target.find('?');
+    request.path = std::string(target.substr(0, question));
+    if (question != absl::string_view::npos) request.query = std::string(target.substr(question + 1));
+    for (const auto& field : message) {
+      request.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())),
+                                   std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.peer = peer_;
+    server_.handler().Handle(std::move(request), std::make_shared<Exchange>(this->shared_from_this()));
+  }
+
+  void Close() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->CloseNow(); });
+    }
+  }
+
+  void CloseNow() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().close(ignored);
+  }
+
+  class Exchange final : public HttpExchange {
+   public:
+    explicit Exchange(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+    ~Exchange() override {
+      if (!answered_.exchange(true)) connection_->CloseOnStrand();
+    }
+    void Respond(HttpResponse response) override {
+      if (answered_.exchange(true)) return;
+      net::post(connection_->executor(), [connection = connection_, response = std::move(response)]() mutable {
+        connection->Write(std::move(response));
+      });
+    }
+
+   private:
+    std::shared_ptr<Connection> connection_;
+    std::atomic<bool> answered_{false};
+  };
+
+  HttpServer::Impl& server_;
+  Stream stream_;
+  std::string peer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keep_alive_ = false;
+};
+
+absl::StatusOr<tcp::endpoint> ParseListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--http_listen: want host:port, got '", listen, "'"));
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  beast::error_code ec;
+  const auto address = net::ip::make_address(host, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--http_listen: '", host, "' is not an IP address"));
+  return tcp::endpoint(address, static_cast<unsigned short>(port));
+}
+
+}  // namespace
+
+absl::Status HttpServer::Impl::Listen() {
+  auto endpoint = ParseListen(options_.listen);
+  if (!endpoint.ok()) return endpoint.status();
+  if (!options_.tls_cert_pem.empty()) {
+    tls_.emplace(ssl::context::tls_server);
+    tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    beast::error_code ec;
+    tls_->use_certificate_chain(net::buffer(options_.tls_cert_pem), ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_cert_file: ", ec.message()));
+    tls_->use_private_key(net::buffer(options_.tls_key_pem), ssl::context::pem, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_key_file: ", ec.message()));
+    if (!options_.tls_client_ca_pem.empty()) {
+      tls_->add_certificate_authority(net::buffer(options_.tls_client_ca_pem), ec);
+      if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_client_ca_file: ", ec.message()));
+      tls_->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    }
+  }
+  beast::error_code ec;
+  acceptor_.open(endpoint->protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(*endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("--http_listen: cannot listen on ", options_.listen, ": ",
+                                                     ec.message()));
+  port_ = acceptor_.local_endpoint().port();
+  Accept();
+  for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] { io_.run(); });
+  return absl::OkStatus();
+}
+
+void HttpServer::Impl::Accept() {
+  acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      beast::error_code peer_error;
+      const tcp::endpoint remote = socket.remote_endpoint(peer_error);
+      const std::string peer = peer_error ? "unknown" : PeerOf(remote);
+      if (tls_.has_value()) {
+        std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
+            *this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_), peer)
+            ->Start();
+      } else {
+        std::make_shared<Connection<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)), peer)->Start();
+      }
+    } else {
+      LogLine(LogLevel::kWarning, "http accept failed").Str("error", ec.message()).Emit();
+    }
+    Accept();
+  });
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() = default;
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Options options, HttpHandler& handler) {
+  auto impl = std::make_unique<Impl>(std::move(options), handler);
+  if (absl::Status status = impl->Listen(); !status.ok()) return status;
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+int HttpServer::port() const { return impl_->port(); }
+void HttpServer::StopAccepting() { impl_->StopAccepting(); }
+
+}  // namespace parkbase
