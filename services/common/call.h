@@ -23,6 +23,11 @@
 
 namespace parkbase {
 
+// Initial metadata a server stream sends once it is admitted and live, before its first message: a refusal comes as
+// trailers alone, which a client cannot always tell from initial metadata, so the HTTP door starts a stream of
+// Server-Sent Events on this and nothing else.
+inline constexpr char kStreamLiveMetadata[] = "parkbase-stream-live";
+
 class CallRunner {
  public:
   // `streams` admits streaming calls; null refuses them (tools and tests that host no streaming method).

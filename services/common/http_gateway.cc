@@ -7,13 +7,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/call.h"
 #include "common/errors.h"
 #include "common/http_transcoding.h"
 #include "common/log.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/client_callback.h"
 
 namespace parkbase {
 
@@ -47,6 +50,55 @@ bool IsJson(absl::string_view content_type) {
   return absl::EqualsIgnoreCase(media, "application/json");
 }
 
+bool IsNdjson(absl::string_view content_type) {
+  const absl::string_view media = absl::StripAsciiWhitespace(content_type.substr(0, content_type.find(';')));
+  return absl::EqualsIgnoreCase(media, "application/x-ndjson");
+}
+
+// The messages of a client stream uploaded as newline-delimited JSON: each line is one element of the request's
+// repeated message field (one device of ImportDevices), kNdjsonRowsPerMessage to a message, the path's variables
+// set on the first; a request without such a field takes one whole request a line. INVALID_ARGUMENT names the line.
+absl::StatusOr<std::vector<std::string>> NdjsonMessages(const HttpRouteMatch& match, absl::string_view query,
+                                                        absl::string_view body,
+                                                        const google::protobuf::Message& prototype,
+                                                        int rows_per_message) {
+  const google::protobuf::FieldDescriptor* rows = nullptr;
+  for (int i = 0; i < prototype.GetDescriptor()->field_count(); ++i) {
+    const auto* field = prototype.GetDescriptor()->field(i);
+    if (field->is_repeated() && !field->is_map() &&
+        field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (rows != nullptr) return absl::InvalidArgumentError("this method takes no NDJSON upload");
+      rows = field;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<google::protobuf::Message>> current = RequestFromHttp(match, query, "", prototype);
+  if (!current.ok()) return current.status();
+  std::vector<std::string> messages;
+  int in_current = 0;
+  int line_number = 0;
+  google::protobuf::util::JsonParseOptions strict;
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    google::protobuf::Message* target =
+        rows != nullptr ? (*current)->GetReflection()->AddMessage(current->get(), rows) : current->get();
+    const auto parsed = google::protobuf::util::JsonStringToMessage(std::string(line), target, strict);
+    if (!parsed.ok()) {
+      return FieldError(absl::StrCat("line ", line_number),
+                        absl::StrCat("not valid JSON for ", target->GetDescriptor()->full_name(), ": ",
+                                     Utf8Prefix(std::string(parsed.message()), 200)));
+    }
+    if (rows == nullptr || ++in_current == rows_per_message) {
+      messages.push_back((*current)->SerializeAsString());
+      current = std::unique_ptr<google::protobuf::Message>(prototype.New());
+      in_current = 0;
+    }
+  }
+  if (messages.empty() || in_current > 0) messages.push_back((*current)->SerializeAsString());
+  return messages;
+}
+
 HttpResponse ErrorResponse(const HttpError& error) {
   HttpResponse response;
   response.status = error.http_status;
@@ -66,6 +118,154 @@ std::string Flatten(const grpc::ByteBuffer& buffer) {
 }
 
 }  // namespace
+
+// One HTTP request forwarded as a streaming gRPC call, through gRPC's generic bidirectional reactor (the wire is the
+// same for every kind of stream). A server stream (Subscribe) becomes Server-Sent Events once the service has
+// admitted it (its initial metadata); a client stream (ImportDevices) sends every message the body held and
+// answers the one response as JSON. Owned by itself until gRPC calls OnDone.
+class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+                                  public std::enable_shared_from_this<HttpGateway::Stream> {
+ public:
+  Stream(HttpGateway& gateway, const HttpRoute& route, std::vector<std::string> requests,
+         std::shared_ptr<HttpExchange> exchange, std::vector<std::pair<std::string, std::string>> cors,
+         std::shared_ptr<grpc::Channel> channel, absl::Time start)
+      : gateway_(gateway),
+        route_(route),
+        method_(*route.method),
+        exchange_(std::move(exchange)),
+        cors_(std::move(cors)),
+        channel_(std::move(channel)),
+        stub_(channel_),
+        start_(start) {
+    for (const std::string& bytes : requests) {
+      grpc::Slice slice(bytes);
+      requests_.emplace_back(&slice, 1);
+    }
+  }
+
+  grpc::ClientContext& context() { return context_; }
+
+  void Begin() {
+    self_ = shared_from_this();
+    stub_.PrepareBidiStreamingCall(&context_, absl::StrCat("/", method_.service()->full_name(), "/", method_.name()),
+                                   grpc::StubOptions(), this);
+    WriteNext();
+    StartRead(&response_);
+    StartCall();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+  void OnReadInitialMetadataDone(bool ok) override {
+    if (!ok || !method_.server_streaming()) return;
+    // The service admitted the stream (common/call.h, kStreamLiveMetadata): the events start now, before the
+    // first point. A refusal comes as trailers alone, answered as JSON in OnDone.
+    const auto& initial = context_.GetServerInitialMetadata();
+    if (initial.find(kStreamLiveMetadata) == initial.end()) return;
+    HttpResponse head;
+    head.content_type = "text/event-stream";
+    if (auto id = initial.find("x-request-id"); id != initial.end()) {
+      head.headers.emplace_back("X-Request-Id", std::string(id->second.data(), id->second.size()));
+    }
+    head.headers.insert(head.headers.end(), cors_.begin(), cors_.end());
+    streaming_ = true;
+    std::weak_ptr<Stream> weak = self_;
+    exchange_->StartStream(std::move(head), gateway_.options_.heartbeat, ": heartbeat\n\n", [weak] {
+      if (auto stream = weak.lock()) stream->Cancel();
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (method_.server_streaming() && !streaming_) {
+      // A message before admission cannot happen (the service sends its initial metadata first); keep the
+      // protocol honest rather than write events into a connection that has no stream.
+      StartRead(&response_);
+      return;
+    }
+    std::unique_ptr<google::protobuf::Message> answer(
+        MessageFactory::generated_factory()->GetPrototype(method_.output_type())->New());
+    absl::StatusOr<std::string> json = answer->ParseFromString(Flatten(response_))
+                                           ? ResponseToJson(route_, *answer)
+                                           : absl::InternalError("the service's answer did not parse");
+    if (!method_.server_streaming()) {
+      last_answer_ = std::move(json);
+    } else if (json.ok()) {
+      // One event a message; ids count the stream's events (Subscribe replays nothing, so Last-Event-ID cannot
+      // resume one: a client that reconnects gets what is committed from then on).
+      exchange_->Send(absl::StrCat("id: ", ++events_, "\ndata: ", *json, "\n\n"));
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    std::shared_ptr<Stream> keep = std::move(self_);
+    const std::string service = method_.service()->full_name();
+    if (streaming_) {
+      // The status line went out long ago: an error is the stream's last event.
+      if (!status.ok() && status.error_code() != grpc::CANCELLED) {
+        exchange_->Send(absl::StrCat("event: error\ndata: ", HttpErrorOf(status).body, "\n\n"));
+      }
+      exchange_->FinishStream();
+      gateway_.Count(service, method_.name(), start_, 200);
+    } else {
+      HttpResponse response;
+      if (status.ok() && last_answer_.has_value() && last_answer_->ok()) {
+        response.body = **last_answer_;
+      } else if (status.ok()) {
+        response = ErrorResponse(HttpErrorOf(last_answer_.has_value()
+                                                 ? last_answer_->status()
+                                                 : absl::InternalError("the service answered nothing")));
+      } else {
+        response = ErrorResponse(HttpErrorOf(status));
+      }
+      const auto& initial = context_.GetServerInitialMetadata();
+      if (auto id = initial.find("x-request-id"); id != initial.end()) {
+        response.headers.emplace_back("X-Request-Id", std::string(id->second.data(), id->second.size()));
+      }
+      response.headers.insert(response.headers.end(), cors_.begin(), cors_.end());
+      gateway_.Answer(*exchange_, service, method_.name(), start_, std::move(response));
+    }
+    exchange_.reset();
+    HttpGateway& gateway = gateway_;
+    keep.reset();
+    gateway.StreamFinished();
+  }
+
+ private:
+  void WriteNext() {
+    if (next_ >= requests_.size()) {
+      if (!writes_done_) {
+        writes_done_ = true;
+        StartWritesDone();
+      }
+      return;
+    }
+    StartWrite(&requests_[next_++]);
+  }
+
+  HttpGateway& gateway_;
+  const HttpRoute& route_;
+  const google::protobuf::MethodDescriptor& method_;
+  std::shared_ptr<HttpExchange> exchange_;
+  std::vector<std::pair<std::string, std::string>> cors_;
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::GenericStub stub_;
+  grpc::ClientContext context_;
+  std::vector<grpc::ByteBuffer> requests_;
+  size_t next_ = 0;
+  bool writes_done_ = false;
+  grpc::ByteBuffer response_;
+  std::optional<absl::StatusOr<std::string>> last_answer_;
+  bool streaming_ = false;
+  int64_t events_ = 0;
+  absl::Time start_;
+  std::shared_ptr<Stream> self_;
+};
 
 absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Create(
     const std::vector<const google::protobuf::ServiceDescriptor*>& services, ChannelFor channel_for, Options options,
@@ -111,8 +311,13 @@ std::vector<std::pair<std::string, std::string>> HttpGateway::CorsHeaders(const 
 
 void HttpGateway::Answer(HttpExchange& exchange, const std::string& service, const std::string& method,
                          absl::Time start, HttpResponse response) {
+  Count(service, method, start, response.status);
+  exchange.Respond(std::move(response));
+}
+
+void HttpGateway::Count(const std::string& service, const std::string& method, absl::Time start, int http_status) {
   if (handled_ != nullptr) {
-    handled_->Add({{"grpc_service", service}, {"grpc_method", method}, {"code", absl::StrCat(response.status)}})
+    handled_->Add({{"grpc_service", service}, {"grpc_method", method}, {"code", absl::StrCat(http_status)}})
         .Increment();
     handling_seconds_
         ->Add({{"grpc_service", service}, {"grpc_method", method}},
@@ -120,7 +325,6 @@ void HttpGateway::Answer(HttpExchange& exchange, const std::string& service, con
                                                       1, 2.5, 5, 10})
         .Observe(absl::ToDoubleSeconds(absl::Now() - start));
   }
-  exchange.Respond(std::move(response));
 }
 
 HttpResponse HttpGateway::Refusal(int http_status, absl::string_view message) {
@@ -174,22 +378,54 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
   }
   const HttpRoute& route = *match->route;
   const auto& method = *route.method;
-  if (method.client_streaming() || method.server_streaming()) {
+  if (method.client_streaming() && method.server_streaming()) {
     return refuse(501, absl::UnimplementedError(absl::StrCat(method.full_name(),
-                                                             " streams; it is served over gRPC only for now")),
+                                                             " streams both ways, which HTTP/1.1 cannot carry")),
                   &route);
-  }
-  if (!request.body.empty() && !IsJson(request.Header("content-type"))) {
-    return refuse(415, FieldError("Content-Type", "must be application/json"), &route);
   }
   const google::protobuf::Message* prototype =
       MessageFactory::generated_factory()->GetPrototype(method.input_type());
-  absl::StatusOr<std::unique_ptr<google::protobuf::Message>> message =
-      RequestFromHttp(*match, request.query, request.body, *prototype);
-  if (!message.ok()) return refuse(400, message.status(), &route);
+  std::vector<std::string> messages;
+  if (method.client_streaming() && IsNdjson(request.Header("content-type"))) {
+    absl::StatusOr<std::vector<std::string>> batches =
+        NdjsonMessages(*match, request.query, request.body, *prototype, kNdjsonRowsPerMessage);
+    if (!batches.ok()) return refuse(400, batches.status(), &route);
+    messages = *std::move(batches);
+  } else {
+    if (!request.body.empty() && !IsJson(request.Header("content-type"))) {
+      return refuse(415,
+                    FieldError("Content-Type", method.client_streaming()
+                                                   ? "must be application/json or application/x-ndjson"
+                                                   : "must be application/json"),
+                    &route);
+    }
+    absl::StatusOr<std::unique_ptr<google::protobuf::Message>> message =
+        RequestFromHttp(*match, request.query, request.body, *prototype);
+    if (!message.ok()) return refuse(400, message.status(), &route);
+    messages.push_back((*message)->SerializeAsString());
+  }
   const absl::string_view authorization = request.Header("authorization");
   if (!IsMetadataValue(authorization)) {
     return refuse(401, absl::UnauthenticatedError("Authorization: not a valid header value"), &route);
+  }
+  std::shared_ptr<grpc::Channel> channel = channel_for_(method.service()->full_name());
+  if (channel == nullptr) {
+    return refuse(503, absl::UnavailableError(absl::StrCat("no backend for ", method.service()->full_name())),
+                  &route);
+  }
+  if (method.client_streaming() || method.server_streaming()) {
+    auto stream = std::make_shared<Stream>(*this, route, std::move(messages), exchange, cors, channel, start);
+    PrepareContext(stream->context(), request);
+    // A client stream is bounded like a call; a subscription lasts until the client leaves or the service ends it.
+    if (!method.server_streaming()) stream->context().set_deadline(absl::ToChronoTime(start + options_.call_timeout));
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) return refuse(503, absl::UnavailableError("the server is shutting down"), &route);
+      streams_.push_back(stream);
+      ++open_streams_;
+    }
+    stream->Begin();
+    return;
   }
 
   auto call = std::make_unique<Call>();
@@ -197,26 +433,11 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
   call->exchange = std::move(exchange);
   call->cors = std::move(cors);
   call->start = start;
-  if (!authorization.empty()) call->context.AddMetadata("authorization", std::string(authorization));
-  const absl::string_view request_id = request.Header("x-request-id");
-  if (!request_id.empty() && request_id.size() <= kMaxRequestIdBytes && IsMetadataValue(request_id)) {
-    call->context.AddMetadata("x-request-id", std::string(request_id));
-  }
-  // The gRPC server sees this process as the caller: it is told who the caller is (auth_limits.h trusts this
-  // hop from an in-process peer, and from a gateway listed in --trusted_proxies).
-  const std::string source = options_.sources != nullptr
-                                 ? options_.sources->Of(request.peer, request.Header("x-forwarded-for"))
-                                 : PeerAddress(request.peer);
-  if (IsMetadataValue(source)) call->context.AddMetadata("x-forwarded-for", source);
+  PrepareContext(call->context, request);
   call->context.set_deadline(absl::ToChronoTime(start + options_.call_timeout));
-  const std::string bytes = (*message)->SerializeAsString();
-  grpc::Slice slice(bytes);
+  grpc::Slice slice(messages.front());
   call->request = grpc::ByteBuffer(&slice, 1);
-  call->channel = channel_for_(method.service()->full_name());
-  if (call->channel == nullptr) {
-    return refuse(503, absl::UnavailableError(absl::StrCat("no backend for ", method.service()->full_name())),
-                  &route);
-  }
+  call->channel = std::move(channel);
   call->stub = std::make_unique<grpc::GenericStub>(call->channel);
   Call* raw = call.get();
   {
@@ -265,14 +486,50 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
                        });
 }
 
+void HttpGateway::PrepareContext(grpc::ClientContext& context, const HttpRequest& request) const {
+  const absl::string_view authorization = request.Header("authorization");
+  if (!authorization.empty()) context.AddMetadata("authorization", std::string(authorization));
+  const absl::string_view request_id = request.Header("x-request-id");
+  if (!request_id.empty() && request_id.size() <= kMaxRequestIdBytes && IsMetadataValue(request_id)) {
+    context.AddMetadata("x-request-id", std::string(request_id));
+  }
+  // The gRPC server sees this process as the caller: it is told who the caller is (auth_limits.h trusts this hop
+  // from an in-process peer, and from a gateway listed in --trusted_proxies).
+  const std::string source = options_.sources != nullptr
+                                 ? options_.sources->Of(request.peer, request.Header("x-forwarded-for"))
+                                 : PeerAddress(request.peer);
+  if (IsMetadataValue(source)) context.AddMetadata("x-forwarded-for", source);
+}
+
+void HttpGateway::StreamFinished() {
+  absl::MutexLock lock(&mu_);
+  --open_streams_;
+  streams_.erase(std::remove_if(streams_.begin(), streams_.end(),
+                                [](const std::weak_ptr<Stream>& stream) { return stream.expired(); }),
+                 streams_.end());
+}
+
 void HttpGateway::Finished(Call* call) {
   absl::MutexLock lock(&mu_);
   in_flight_.erase(std::remove(in_flight_.begin(), in_flight_.end(), call), in_flight_.end());
 }
 
 void HttpGateway::StopAndWait() {
+  std::vector<std::shared_ptr<Stream>> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    for (const auto& weak : streams_) {
+      if (auto stream = weak.lock()) streams.push_back(std::move(stream));
+    }
+  }
+  // Outside the lock: a cancelled stream's OnDone takes it.
+  for (const auto& stream : streams) stream->Cancel();
+  streams.clear();
   absl::MutexLock lock(&mu_);
-  closed_ = true;
+  mu_.Await(absl::Condition(
+      +[](HttpGateway* gateway) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gateway->mu_) { return gateway->open_streams_ == 0; },
+      this));
   mu_.Await(absl::Condition(+[](std::vector<Call*>* calls) { return calls->empty(); }, &in_flight_));
 }
 

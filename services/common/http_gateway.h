@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
@@ -29,6 +30,9 @@ namespace parkbase {
 
 class HttpGateway final : public HttpHandler {
  public:
+  // Server-Sent Events' default heartbeat: well inside the 60 s idle timeouts of common proxies and load balancers.
+  static constexpr absl::Duration kHeartbeat = absl::Seconds(15);
+
   struct Options {
     // The deadline of the gRPC call an HTTP request becomes.
     absl::Duration call_timeout = absl::Seconds(30);
@@ -40,6 +44,8 @@ class HttpGateway final : public HttpHandler {
     // A path answering GET without a key: 200 while serving, 503 once draining (for HTTP probes and load
     // balancers); empty: none.
     std::string health_path;
+    // Server-Sent Events: a comment line this often on an idle stream, so proxies and clients see it alive.
+    absl::Duration heartbeat = kHeartbeat;
   };
   // The channel that reaches a service, by its full name.
   using ChannelFor = std::function<std::shared_ptr<grpc::Channel>(const std::string& service)>;
@@ -63,8 +69,17 @@ class HttpGateway final : public HttpHandler {
   void SetServing(bool serving) { serving_ = serving; }
 
   struct Call;
+  class Stream;
+
+  // NDJSON uploads to a client stream: rows a message.
+  static constexpr int kNdjsonRowsPerMessage = 1000;
 
  private:
+  friend class Stream;
+  // The metadata every forwarded call carries: the key, the request id, the caller's address.
+  void PrepareContext(grpc::ClientContext& context, const HttpRequest& request) const;
+  void StreamFinished();
+  void Count(const std::string& service, const std::string& method, absl::Time start, int http_status);
   HttpGateway(HttpRouter router, ChannelFor channel_for, Options options, prometheus::Registry* registry);
   void Answer(HttpExchange& exchange, const std::string& service, const std::string& method, absl::Time start,
               HttpResponse response);
@@ -82,6 +97,9 @@ class HttpGateway final : public HttpHandler {
   absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Call*> in_flight_ ABSL_GUARDED_BY(mu_);
+  // Streams in flight; StopAndWait cancels them (a subscription has no end of its own).
+  std::vector<std::weak_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
+  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace parkbase

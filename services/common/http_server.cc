@@ -1,12 +1,16 @@
 #include "common/http_server.h"
 
+#include <array>
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <optional>
 #include <thread>
 #include <type_traits>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -121,6 +125,53 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
                       });
   }
 
+  // Runs on the connection's strand: the stream's head, then its chunks in order.
+  void BeginStream(HttpResponse head, absl::Duration heartbeat, std::string heartbeat_comment,
+                   std::function<void()> on_closed) {
+    keep_alive_ = false;
+    on_closed_ = std::move(on_closed);
+    auto response = std::make_shared<http::response<http::empty_body>>();
+    response->version(11);
+    response->result(static_cast<unsigned>(head.status));
+    response->set(http::field::content_type, head.content_type);
+    response->set(http::field::cache_control, "no-store");
+    response->set("X-Content-Type-Options", "nosniff");
+    // Proxies such as nginx would otherwise hold events back to fill their buffers.
+    response->set("X-Accel-Buffering", "no");
+    for (const auto& [name, value] : head.headers) response->set(name, value);
+    response->keep_alive(false);
+    response->chunked(true);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*response);
+    // A stream has no end in time: a client that stops reading is found by the backlog bound, one that leaves by
+    // the read below.
+    beast::get_lowest_layer(stream_).expires_never();
+    writing_ = true;
+    http::async_write_header(stream_, *serializer,
+                             [self = this->shared_from_this(), response, serializer](beast::error_code ec, size_t) {
+                               self->writing_ = false;
+                               if (ec) return self->StreamBroken();
+                               self->Pump();
+                             });
+    WatchForClose();
+    heartbeat_interval_ = std::chrono::milliseconds(std::max<int64_t>(absl::ToInt64Milliseconds(heartbeat), 1));
+    heartbeat_comment_ = std::move(heartbeat_comment);
+    ArmHeartbeat();
+  }
+
+  void Enqueue(std::string bytes) {
+    if (broken_ || finishing_ || bytes.empty()) return;
+    backlog_ += bytes.size();
+    if (backlog_ > kMaxStreamBacklogBytes) return StreamBroken();
+    queue_.push_back(std::move(bytes));
+    sent_since_heartbeat_ = true;
+    Pump();
+  }
+
+  void EndStream() {
+    finishing_ = true;
+    Pump();
+  }
+
   void CloseOnStrand() {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->CloseNow(); });
   }
@@ -128,6 +179,60 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   auto executor() { return stream_.get_executor(); }
 
  private:
+  void Pump() {
+    if (broken_ || writing_) return;
+    if (queue_.empty()) {
+      if (finishing_ && !last_written_) {
+        last_written_ = true;
+        writing_ = true;
+        if (heartbeat_.has_value()) heartbeat_->cancel();
+        net::async_write(stream_, http::make_chunk_last(), [self = this->shared_from_this()](beast::error_code, size_t) {
+          self->writing_ = false;
+          self->Close();
+        });
+      }
+      return;
+    }
+    auto data = std::make_shared<std::string>(std::move(queue_.front()));
+    queue_.pop_front();
+    writing_ = true;
+    net::async_write(stream_, http::make_chunk(net::buffer(*data)),
+                     [self = this->shared_from_this(), data](beast::error_code ec, size_t) {
+                       self->writing_ = false;
+                       self->backlog_ -= data->size();
+                       if (ec) return self->StreamBroken();
+                       self->Pump();
+                     });
+  }
+
+  // A streaming client sends nothing more: a read that ends means it left.
+  void WatchForClose() {
+    stream_.async_read_some(net::buffer(scratch_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->StreamBroken();
+      self->WatchForClose();
+    });
+  }
+
+  void ArmHeartbeat() {
+    if (!heartbeat_.has_value()) heartbeat_.emplace(stream_.get_executor());
+    heartbeat_->expires_after(heartbeat_interval_);
+    heartbeat_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->broken_ || self->finishing_) return;
+      if (!self->sent_since_heartbeat_) self->Enqueue(self->heartbeat_comment_);
+      self->sent_since_heartbeat_ = false;
+      self->ArmHeartbeat();
+    });
+  }
+
+  void StreamBroken() {
+    if (broken_) return;
+    broken_ = true;
+    if (heartbeat_.has_value()) heartbeat_->cancel();
+    queue_.clear();
+    CloseNow();
+    if (auto callback = std::move(on_closed_)) callback();
+  }
+
   absl::Duration TimeoutAbsl() const { return server_.options().io_timeout; }
   std::chrono::milliseconds Timeout() const {
     return std::chrono::milliseconds(absl::ToInt64Milliseconds(TimeoutAbsl()));
@@ -236,6 +341,23 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
         connection->Write(std::move(response));
       });
     }
+    void StartStream(HttpResponse head, absl::Duration heartbeat, std::string heartbeat_comment,
+                     std::function<void()> on_closed) override {
+      if (answered_.exchange(true)) return;
+      net::post(connection_->executor(), [connection = connection_, head = std::move(head), heartbeat,
+                                          comment = std::move(heartbeat_comment),
+                                          on_closed = std::move(on_closed)]() mutable {
+        connection->BeginStream(std::move(head), heartbeat, std::move(comment), std::move(on_closed));
+      });
+    }
+    void Send(std::string bytes) override {
+      net::post(connection_->executor(), [connection = connection_, bytes = std::move(bytes)]() mutable {
+        connection->Enqueue(std::move(bytes));
+      });
+    }
+    void FinishStream() override {
+      net::post(connection_->executor(), [connection = connection_] { connection->EndStream(); });
+    }
 
    private:
     std::shared_ptr<Connection> connection_;
@@ -248,6 +370,19 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;
+  // A streamed answer's state, used on the strand only.
+  std::deque<std::string> queue_;
+  size_t backlog_ = 0;
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool last_written_ = false;
+  bool broken_ = false;
+  bool sent_since_heartbeat_ = false;
+  std::function<void()> on_closed_;
+  std::optional<net::steady_timer> heartbeat_;
+  std::chrono::milliseconds heartbeat_interval_{15000};
+  std::string heartbeat_comment_;
+  std::array<char, 512> scratch_{};
 };
 
 absl::StatusOr<tcp::endpoint> ParseListen(const std::string& listen) {

@@ -7,6 +7,7 @@
 // asks to.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -38,12 +39,26 @@ struct HttpResponse {
   std::string body;
 };
 
-// One request's answer. Respond may be called from any thread, once; the connection then reads its next request.
+// One request's answer: Respond once, or a stream (StartStream, Send..., FinishStream). Any thread may call them;
+// after Respond the connection reads its next request, after a stream it closes.
 class HttpExchange {
  public:
   virtual ~HttpExchange() = default;
   virtual void Respond(HttpResponse response) = 0;
+
+  // A streamed answer (Server-Sent Events): `head`'s status and headers with chunked transfer encoding (its body is
+  // ignored), then the bytes of each Send in order, and `heartbeat_comment` whenever nothing was sent for
+  // `heartbeat`, until FinishStream. `on_closed` runs once, on an I/O thread, if the client goes away or falls more
+  // than kMaxStreamBacklogBytes behind; Send does nothing after it.
+  virtual void StartStream(HttpResponse head, absl::Duration heartbeat, std::string heartbeat_comment,
+                           std::function<void()> on_closed) = 0;
+  virtual void Send(std::string bytes) = 0;
+  virtual void FinishStream() = 0;
 };
+
+// What a streamed answer may have waiting for a slow client before the server gives up on it: a subscriber that
+// cannot keep up is dropped (it reconnects) rather than held in memory.
+inline constexpr size_t kMaxStreamBacklogBytes = 4 << 20;
 
 class HttpHandler {
  public:

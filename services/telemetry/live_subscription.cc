@@ -101,6 +101,7 @@ void LiveSubscription::Open() {
     return;
   }
   // The subscription is live: the client can tell from the initial metadata, before any point arrives.
+  context_->AddInitialMetadata(kStreamLiveMetadata, "1");
   StartSendInitialMetadata();
 }
 

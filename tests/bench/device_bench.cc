@@ -1,6 +1,7 @@
 // Device registry figures on this machine, in one run: GetDevice calls/s through gRPC next to a bare gRPC echo
 // server (the ceiling any unary call can reach here), measured in alternating rounds (echo, GetDevice, echo, ...)
-// because the echo itself varies between runs by ±20%; GetLatest of 100 devices x 10 metrics (serial calls, p50
+// because the echo itself varies between runs by ±20%, and the same GetDevice over the REST/JSON door in each round
+// (same threads, one keep-alive connection each); GetLatest of 100 devices x 10 metrics (serial calls, p50
 // and p99 per round, each call followed by a bare echo of an answer as large, the floor under it on this machine);
 // the in-process schema resolver's look-ups/s, and bulk import devices/s. Needs
 // PARKBASE_TEST_PG_ADMIN_URL and PARKBASE_TEST_REDIS_URL like the integration tests.
@@ -12,6 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +27,7 @@
 #include "device/device_store.h"
 #include "device/schema_resolver.h"
 #include "echo.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/server_builder.h"
 #include "parkbase/device/v1/device.grpc.pb.h"
@@ -84,6 +90,46 @@ double CallRate(const std::string& address, int threads, absl::Duration duration
   }
   for (auto& worker : workers) worker.join();
   if (failures > 0) std::fprintf(stderr, "warning: %lld failed calls\n", static_cast<long long>(failures.load()));
+  return static_cast<double>(calls) / absl::ToDoubleSeconds(duration);
+}
+
+// As CallRate, over the REST/JSON door: each thread keeps one HTTP/1.1 connection to 127.0.0.1:`port` and sends
+// GET `target` with the key, as a JSON client would; a call counts when it answers 200 and its body parses.
+double HttpCallRate(int port, int threads, absl::Duration duration, const std::string& target, const std::string& key) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  std::atomic<int64_t> calls{0};
+  std::atomic<int64_t> failures{0};
+  std::vector<std::thread> workers;
+  const absl::Time end = absl::Now() + duration;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      boost::asio::io_context io;
+      beast::tcp_stream stream(io);
+      stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
+                                                    static_cast<unsigned short>(port)));
+      stream.socket().set_option(boost::asio::ip::tcp::no_delay(true));
+      http::request<http::empty_body> request(http::verb::get, target, 11);
+      request.set(http::field::host, "127.0.0.1");
+      request.set(http::field::authorization, absl::StrCat("Bearer ", key));
+      request.keep_alive(true);
+      beast::flat_buffer buffer;
+      while (absl::Now() < end) {
+        http::write(stream, request);
+        http::response<http::string_body> response;
+        http::read(stream, buffer, response);
+        devicepb::Device device;
+        if (response.result_int() == 200 &&
+            google::protobuf::util::JsonStringToMessage(response.body(), &device).ok()) {
+          ++calls;
+        } else {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  if (failures > 0) std::fprintf(stderr, "warning: %lld failed HTTP calls\n", static_cast<long long>(failures.load()));
   return static_cast<double>(calls) / absl::ToDoubleSeconds(duration);
 }
 
@@ -178,9 +224,12 @@ int Run() {
   // Alternating rounds: the two rates of a round see the same machine load.
   std::vector<std::pair<double, double>> rounds;
   std::vector<double> uncached_rates;
+  std::vector<double> http_rates;
+  const std::string http_target = absl::StrCat("/v1/", device.name());
   for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
     const double echo = CallRate(echo_address, threads, duration, echo_call);
     const double get = CallRate(server.address(), threads, duration, get_call);
+    http_rates.push_back(HttpCallRate(server.server().http_port(), threads, duration, http_target, key));
     uncached_rates.push_back(CallRate(uncached.address(), threads, duration, get_call));
     rounds.emplace_back(echo, get);
   }
@@ -334,6 +383,16 @@ int Run() {
                 100.0 * uncached_rates[r] / rounds[r].first);
   }
   std::printf("  GetDevice / echo, median of %zu rounds  %9.0f%%\n", rounds.size(), 100.0 * median_ratio);
+  std::vector<double> http_ratios;
+  for (size_t r = 0; r < rounds.size(); ++r) {
+    std::printf("  round %zu: GetDevice over HTTP/JSON (same server, %d keep-alive connections) %6.0f calls/s, "
+                "%.0f%% of GetDevice over gRPC\n",
+                r + 1, threads, http_rates[r], 100.0 * http_rates[r] / rounds[r].second);
+    http_ratios.push_back(http_rates[r] / rounds[r].second);
+  }
+  std::sort(http_ratios.begin(), http_ratios.end());
+  std::printf("  GetDevice HTTP/JSON / gRPC, median of %zu rounds %5.0f%%\n", http_ratios.size(),
+              http_ratios.empty() ? 0.0 : 100.0 * http_ratios[http_ratios.size() / 2]);
   std::vector<double> latest_p99s;
   for (size_t r = 0; r < latest_ms.size(); ++r) {
     std::printf("  round %zu: GetLatest %d devices x %d metrics p50 %.2f ms p99 %.2f ms (%zu serial calls); echo of as "
