@@ -1,6 +1,7 @@
 #include "device/device_logic.h"
 
 #include <cmath>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -9,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -610,9 +612,36 @@ absl::StatusOr<pb::ListDeviceCredentialsResponse> DeviceManager::ListDeviceCrede
     const Principal& caller, const pb::ListDeviceCredentialsRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("parent", request.parent(), "devices"));
   ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
+  ASSIGN_OR_RETURN(const int page_size, ResolvePageSize(request.page_size()));
+  // A page starts after the last credential of the previous one, by (create time, key id) newest first, so a
+  // credential minted or revoked between pages neither repeats nor shifts the others.
+  const std::string binding = Binding(caller, "ListDeviceCredentials", request.parent(), "");
+  std::optional<std::pair<int64_t, std::string>> after;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(const std::string position, page_tokens_.Decode(binding, request.page_token()));
+    const size_t slash = position.find('/');
+    int64_t micros = 0;
+    if (slash == std::string::npos || !absl::SimpleAtoi(position.substr(0, slash), &micros)) {
+      return FieldError("page_token", "not a token of this list");
+    }
+    after.emplace(micros, position.substr(slash + 1));
+  }
+  // A device's credentials are few (each is minted by an admin), so the page is cut from the device's list.
   ASSIGN_OR_RETURN(auto credentials, store_.ListCredentials(scope, name.id));
+  auto position_of = [](const pb::DeviceCredential& credential) {
+    const int64_t micros = credential.create_time().seconds() * 1'000'000 + credential.create_time().nanos() / 1'000;
+    return std::make_pair(micros, credential.key_id());
+  };
   pb::ListDeviceCredentialsResponse response;
-  for (auto& credential : credentials) *response.add_credentials() = std::move(credential);
+  for (auto& credential : credentials) {
+    if (after.has_value() && !(position_of(credential) < *after)) continue;
+    if (response.credentials_size() == page_size) {
+      const auto [micros, key_id] = position_of(response.credentials(page_size - 1));
+      response.set_next_page_token(page_tokens_.Encode(binding, absl::StrCat(micros, "/", key_id)));
+      break;
+    }
+    *response.add_credentials() = std::move(credential);
+  }
   return response;
 }
 

@@ -597,6 +597,58 @@ TEST_CASE("device: the max_devices quota holds under concurrent creates", "[devi
   CHECK(devices.devices_size() == kQuota);
 }
 
+TEST_CASE("device: a device's credentials list a page at a time, newest first, each once", "[device][integration]") {
+  DeviceEnv env;
+  TestTenant acme = env.tenants.CreateTenant("acme");
+  CreateType(env, acme.admin_key, acme.tenant_id, "press");
+  pb::Device device = MustCreateDevice(env, acme.admin_key, acme.tenant_id, NewDevice("press", "SN-PAGE"));
+  pb::Device other = MustCreateDevice(env, acme.admin_key, acme.tenant_id, NewDevice("press", "SN-OTHER"));
+  std::vector<std::string> minted;  // oldest first
+  for (int i = 0; i < 5; ++i) {
+    std::string key_id;
+    MintCredential(env, acme.admin_key, device.name(), &key_id);
+    minted.push_back(key_id);
+  }
+  std::vector<std::string> listed;
+  pb::ListDeviceCredentialsRequest request;
+  request.set_parent(device.name());
+  request.set_page_size(2);
+  std::string first_token;
+  int pages = 0;
+  do {
+    pb::ListDeviceCredentialsResponse page;
+    REQUIRE(env.stub->ListDeviceCredentials(Context(acme.admin_key).get(), request, &page).ok());
+    CHECK(page.credentials_size() <= 2);
+    for (const auto& credential : page.credentials()) listed.push_back(credential.key_id());
+    if (pages == 0) first_token = page.next_page_token();
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 10);
+  CHECK(pages == 3);
+  CHECK(listed == std::vector<std::string>(minted.rbegin(), minted.rend()));
+
+  // A token is bound to its list: another device's, or a tampered one, is refused.
+  pb::ListDeviceCredentialsRequest elsewhere;
+  elsewhere.set_parent(other.name());
+  elsewhere.set_page_token(first_token);
+  pb::ListDeviceCredentialsResponse refused;
+  CHECK(env.stub->ListDeviceCredentials(Context(acme.admin_key).get(), elsewhere, &refused).error_code() ==
+        grpc::INVALID_ARGUMENT);
+  request.set_page_token(first_token + "x");
+  CHECK(env.stub->ListDeviceCredentials(Context(acme.admin_key).get(), request, &refused).error_code() ==
+        grpc::INVALID_ARGUMENT);
+  request.set_page_token("");
+  request.set_page_size(-1);
+  CHECK(env.stub->ListDeviceCredentials(Context(acme.admin_key).get(), request, &refused).error_code() ==
+        grpc::INVALID_ARGUMENT);
+  // Without a page size, one page of the default 100 holds them all.
+  request.set_page_size(0);
+  pb::ListDeviceCredentialsResponse all;
+  REQUIRE(env.stub->ListDeviceCredentials(Context(acme.admin_key).get(), request, &all).ok());
+  CHECK(all.credentials_size() == 5);
+  CHECK(all.next_page_token().empty());
+}
+
 TEST_CASE("device: credentials are refused after revoke or disable and work again after enable",
           "[device][integration]") {
   DeviceEnv env;
