@@ -76,18 +76,14 @@ absl::StatusOr<std::vector<std::string>> NdjsonMessages(const HttpRouteMatch& ma
   std::vector<std::string> messages;
   int in_current = 0;
   int line_number = 0;
-  google::protobuf::util::JsonParseOptions strict;
   for (absl::string_view line : absl::StrSplit(body, '\n')) {
     ++line_number;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty()) continue;
     google::protobuf::Message* target =
         rows != nullptr ? (*current)->GetReflection()->AddMessage(current->get(), rows) : current->get();
-    const auto parsed = google::protobuf::util::JsonStringToMessage(std::string(line), target, strict);
-    if (!parsed.ok()) {
-      return FieldError(absl::StrCat("line ", line_number),
-                        absl::StrCat("not valid JSON for ", target->GetDescriptor()->full_name(), ": ",
-                                     Utf8Prefix(std::string(parsed.message()), 200)));
+    if (absl::Status parsed = ParseJsonInto(line, *target, absl::StrCat("line ", line_number)); !parsed.ok()) {
+      return parsed;
     }
     if (rows == nullptr || ++in_current == rows_per_message) {
       messages.push_back((*current)->SerializeAsString());
@@ -97,6 +93,14 @@ absl::StatusOr<std::vector<std::string>> NdjsonMessages(const HttpRouteMatch& ma
   }
   if (messages.empty() || in_current > 0) messages.push_back((*current)->SerializeAsString());
   return messages;
+}
+
+// The X-Request-Id header of an answer: the id the service gave the call, from its initial metadata.
+void AddRequestIdHeader(const grpc::ClientContext& context, std::vector<std::pair<std::string, std::string>>& headers) {
+  const auto& initial = context.GetServerInitialMetadata();
+  if (auto id = initial.find("x-request-id"); id != initial.end()) {
+    headers.emplace_back("X-Request-Id", std::string(id->second.data(), id->second.size()));
+  }
 }
 
 HttpResponse ErrorResponse(const HttpError& error) {
@@ -164,9 +168,7 @@ class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffe
     if (initial.find(kStreamLiveMetadata) == initial.end()) return;
     HttpResponse head;
     head.content_type = "text/event-stream";
-    if (auto id = initial.find("x-request-id"); id != initial.end()) {
-      head.headers.emplace_back("X-Request-Id", std::string(id->second.data(), id->second.size()));
-    }
+    AddRequestIdHeader(context_, head.headers);
     head.headers.insert(head.headers.end(), cors_.begin(), cors_.end());
     streaming_ = true;
     std::weak_ptr<Stream> weak = self_;
@@ -223,10 +225,7 @@ class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffe
       } else {
         response = ErrorResponse(HttpErrorOf(status));
       }
-      const auto& initial = context_.GetServerInitialMetadata();
-      if (auto id = initial.find("x-request-id"); id != initial.end()) {
-        response.headers.emplace_back("X-Request-Id", std::string(id->second.data(), id->second.size()));
-      }
+      AddRequestIdHeader(context_, response.headers);
       response.headers.insert(response.headers.end(), cors_.begin(), cors_.end());
       gateway_.Answer(*exchange_, service, method_.name(), start_, std::move(response));
     }
@@ -471,11 +470,7 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
                          } else {
                            response = ErrorResponse(HttpErrorOf(status));
                          }
-                         const auto& initial = done->context.GetServerInitialMetadata();
-                         if (auto id = initial.find("x-request-id"); id != initial.end()) {
-                           response.headers.emplace_back("X-Request-Id",
-                                                         std::string(id->second.data(), id->second.size()));
-                         }
+                         AddRequestIdHeader(done->context, response.headers);
                          response.headers.insert(response.headers.end(), done->cors.begin(), done->cors.end());
                          Answer(*done->exchange, method.service()->full_name(), method.name(), done->start,
                                 std::move(response));

@@ -38,15 +38,6 @@ std::string JsonString(absl::string_view text) {
   return json;
 }
 
-absl::Status ParseJsonInto(absl::string_view json, Message& message, absl::string_view what) {
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &message, options);
-  if (!status.ok()) return FieldError(what, absl::StrCat("not valid JSON for ", message.GetDescriptor()->full_name(),
-                                                         ": ", Utf8Prefix(std::string(status.message()), 200)));
-  return absl::OkStatus();
-}
-
 // Sets (or, for a repeated field, adds) the field at `path` from text, as a path variable or query parameter
 // carries it. `what` names the source in errors.
 absl::Status SetFromText(Message& root, absl::string_view path, absl::string_view text, absl::string_view what) {
@@ -158,6 +149,15 @@ bool Within(absl::string_view path, absl::string_view prefix) {
 }
 
 }  // namespace
+
+absl::Status ParseJsonInto(absl::string_view json, Message& message, absl::string_view what) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &message, options);
+  if (!status.ok()) return FieldError(what, absl::StrCat("not valid JSON for ", message.GetDescriptor()->full_name(),
+                                                         ": ", Utf8Prefix(std::string(status.message()), 200)));
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Message>> RequestFromHttp(const HttpRouteMatch& match, absl::string_view query,
                                                          absl::string_view body, const Message& prototype) {

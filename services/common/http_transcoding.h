@@ -17,6 +17,10 @@
 
 namespace parkbase {
 
+// Parses proto3 JSON into `message`, refusing unknown fields: INVALID_ARGUMENT naming `what` (the body, a
+// parameter, a line of an upload) and the message type.
+absl::Status ParseJsonInto(absl::string_view json, google::protobuf::Message& message, absl::string_view what);
+
 // Builds the request `match` calls: the body first (the whole message for body "*", one field otherwise), then the
 // path's variables, then the query string for the fields neither sets. INVALID_ARGUMENT naming the field, the
 // parameter or "body" for anything that does not fit the request's type.

@@ -68,17 +68,17 @@ void Check(const grpc::Status& status, const char* what) {
   }
 }
 
-// Runs `call` from `threads` threads (each with its own channel to `address`) for `duration`; returns calls/s.
+// Runs from `threads` threads, each with the call `make_call()` gives it (its own connection), for `duration`;
+// returns calls/s. A call returns whether it succeeded.
 template <typename MakeCall>
-double CallRate(const std::string& address, int threads, absl::Duration duration, MakeCall make_call) {
+double RateOf(int threads, absl::Duration duration, MakeCall make_call) {
   std::atomic<int64_t> calls{0};
   std::atomic<int64_t> failures{0};
   std::vector<std::thread> workers;
   const absl::Time end = absl::Now() + duration;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
-      auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-      auto call = make_call(channel);
+      auto call = make_call();
       while (absl::Now() < end) {
         if (call()) {
           ++calls;
@@ -93,44 +93,38 @@ double CallRate(const std::string& address, int threads, absl::Duration duration
   return static_cast<double>(calls) / absl::ToDoubleSeconds(duration);
 }
 
+// Runs `call` from `threads` threads (each with its own channel to `address`) for `duration`; returns calls/s.
+template <typename MakeCall>
+double CallRate(const std::string& address, int threads, absl::Duration duration, MakeCall make_call) {
+  return RateOf(threads, duration,
+                [&] { return make_call(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())); });
+}
+
 // As CallRate, over the REST/JSON door: each thread keeps one HTTP/1.1 connection to 127.0.0.1:`port` and sends
 // GET `target` with the key, as a JSON client would; a call counts when it answers 200 and its body parses.
 double HttpCallRate(int port, int threads, absl::Duration duration, const std::string& target, const std::string& key) {
   namespace beast = boost::beast;
   namespace http = beast::http;
-  std::atomic<int64_t> calls{0};
-  std::atomic<int64_t> failures{0};
-  std::vector<std::thread> workers;
-  const absl::Time end = absl::Now() + duration;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
-      boost::asio::io_context io;
-      beast::tcp_stream stream(io);
-      stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
-                                                    static_cast<unsigned short>(port)));
-      stream.socket().set_option(boost::asio::ip::tcp::no_delay(true));
-      http::request<http::empty_body> request(http::verb::get, target, 11);
-      request.set(http::field::host, "127.0.0.1");
-      request.set(http::field::authorization, absl::StrCat("Bearer ", key));
-      request.keep_alive(true);
-      beast::flat_buffer buffer;
-      while (absl::Now() < end) {
-        http::write(stream, request);
-        http::response<http::string_body> response;
-        http::read(stream, buffer, response);
-        devicepb::Device device;
-        if (response.result_int() == 200 &&
-            google::protobuf::util::JsonStringToMessage(response.body(), &device).ok()) {
-          ++calls;
-        } else {
-          ++failures;
-        }
-      }
-    });
-  }
-  for (auto& worker : workers) worker.join();
-  if (failures > 0) std::fprintf(stderr, "warning: %lld failed HTTP calls\n", static_cast<long long>(failures.load()));
-  return static_cast<double>(calls) / absl::ToDoubleSeconds(duration);
+  return RateOf(threads, duration, [&] {
+    auto io = std::make_shared<boost::asio::io_context>();
+    auto stream = std::make_shared<beast::tcp_stream>(*io);
+    stream->connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
+                                                   static_cast<unsigned short>(port)));
+    stream->socket().set_option(boost::asio::ip::tcp::no_delay(true));
+    auto request = std::make_shared<http::request<http::empty_body>>(http::verb::get, target, 11);
+    request->set(http::field::host, "127.0.0.1");
+    request->set(http::field::authorization, absl::StrCat("Bearer ", key));
+    request->keep_alive(true);
+    auto buffer = std::make_shared<beast::flat_buffer>();
+    return [io, stream, request, buffer] {
+      http::write(*stream, *request);
+      http::response<http::string_body> response;
+      http::read(*stream, *buffer, response);
+      devicepb::Device device;
+      return response.result_int() == 200 &&
+             google::protobuf::util::JsonStringToMessage(response.body(), &device).ok();
+    };
+  });
 }
 
 int Run() {
