@@ -3,13 +3,14 @@
 # scripts/test.sh started (PARKBASE_TEST_PG_ADMIN_URL, PARKBASE_TEST_REDIS_URL): first docs/api.md's worked example
 # with grpcurl, run as written, then the whole flow with the `parkbase app` command line, a provider's app from
 # creation through review, search, install and the app credential's calls to uninstall, checking exit codes, tables
-# and --output=json. Usage: marketplace_e2e.sh BIN_DIR
+# and --output=json; last the worked example's curl blocks, run as written against the REST/JSON port of a server
+# of their own. Usage: marketplace_e2e.sh BIN_DIR
 set -euo pipefail
 bin="$1"
 : "${PARKBASE_TEST_PG_ADMIN_URL:?run through scripts/test.sh}"
 : "${PARKBASE_TEST_REDIS_URL:?run through scripts/test.sh}"
 export PATH="$HOME/go/bin:$PATH"
-for tool in grpcurl jq python3 psql redis-cli; do
+for tool in grpcurl curl jq python3 psql redis-cli; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed"; exit 1; }
 done
 
@@ -24,49 +25,66 @@ record_key() {
   return 0
 }
 
-db="pbmarket_$$_$RANDOM"
 admin_url="$PARKBASE_TEST_PG_ADMIN_URL"
 base="${admin_url%/*}"
-owner_url="$base/$db"
-service_url="${base/postgres@/parkbase_service@}/$db"
+dbs=()
 server_pid=""
 cleanup() {
-  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
-  psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  for db in "${dbs[@]}"; do
+    psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
   if [[ -n "${PARKBASE_TEST_SECRETS_DIR:-}" ]]; then
     mkdir -p "$PARKBASE_TEST_SECRETS_DIR/logs" && cp "$log" "$PARKBASE_TEST_SECRETS_DIR/logs/e2e-market-$$.log"
   fi
-  rm -f "$log" "$log.doc" "$log.err"
+  rm -f "$log" "$log.doc" "$log.err" "$log.status"
 }
 trap cleanup EXIT
-psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
-run "$bin/parkbase" migrate --database_url="$owner_url" >/dev/null 2>>"$log" || fail "migrate"
-park_key="$(run "$bin/parkbase" admin bootstrap-key --database_url="$owner_url")" || fail "bootstrap-key"
-record_key "$park_key"
 
-# A Redis database of its own, emptied first (server_e2e.sh uses 7; tests/support hands out 16 and up).
-redis_url="${PARKBASE_TEST_REDIS_URL%/}/8"
-redis-cli -u "$redis_url" FLUSHDB >/dev/null || fail "cannot empty Redis database 8 of $PARKBASE_TEST_REDIS_URL"
-port="$(free_port)"
-address="127.0.0.1:$port"
-# `env` directly, not run(): a function in the background is a subshell, and its PID is not the server's.
-env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="$address" --metrics_listen= --http_listen= \
-  --database_url="$service_url" --redis_url="$redis_url" --drain_seconds=1 >/dev/null 2>"$log" &
-server_pid=$!
-for _ in $(seq 50); do
-  grpcurl -plaintext -d '{"service":"parkbase.marketplace.v1.MarketplaceService"}' "$address" grpc.health.v1.Health/Check \
-    2>/dev/null | grep -q SERVING && break
-  sleep 0.2
-done
-health="$(grpcurl -plaintext -d '{"service":"parkbase.marketplace.v1.MarketplaceService"}' "$address" \
-  grpc.health.v1.Health/Check 2>&1)" || fail "marketplace health: $health"
-grep -q '"SERVING"' <<<"$health" || fail "marketplace health: $health"
+# start_server: a fresh database with the migrations and a park-admin key ($park_key), and `parkbase serve` on it
+# ($server_pid) with gRPC on $address and REST/JSON on $http_url, loopback ports of their own. Redis database 8 is
+# this script's (server_e2e.sh uses 7; tests/support hands out 16 and up), emptied first.
+start_server() {
+  local db="pbmarket_$$_$RANDOM"
+  local owner_url="$base/$db" service_url="${base/postgres@/parkbase_service@}/$db" redis_url="${PARKBASE_TEST_REDIS_URL%/}/8"
+  psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
+  dbs+=("$db")
+  run "$bin/parkbase" migrate --database_url="$owner_url" >/dev/null 2>>"$log" || fail "migrate"
+  park_key="$(run "$bin/parkbase" admin bootstrap-key --database_url="$owner_url")" || fail "bootstrap-key"
+  record_key "$park_key"
+  redis-cli -u "$redis_url" FLUSHDB >/dev/null || fail "cannot empty Redis database 8 of $PARKBASE_TEST_REDIS_URL"
+  address="127.0.0.1:$(free_port)"
+  http_url="http://127.0.0.1:$(free_port)"
+  # `env` directly, not run(): a function in the background is a subshell, and its PID is not the server's.
+  env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" serve --listen="$address" \
+    --http_listen="${http_url#http://}" --metrics_listen= --database_url="$service_url" --redis_url="$redis_url" \
+    --drain_seconds=1 >/dev/null 2>>"$log" &
+  server_pid=$!
+  local health=""
+  for _ in $(seq 50); do
+    health="$(grpcurl -plaintext -d '{"service":"parkbase.marketplace.v1.MarketplaceService"}' "$address" \
+      grpc.health.v1.Health/Check 2>&1)" && grep -q '"SERVING"' <<<"$health" && return 0
+    sleep 0.2
+  done
+  fail "marketplace health: $health"
+}
+# stop_server: SIGTERM, and the server must exit 0.
+stop_server() {
+  local code=0
+  kill -TERM "$server_pid"
+  wait "$server_pid" || code=$?
+  server_pid=""
+  [[ $code == 0 ]] || fail "server exit code after SIGTERM: $code"
+}
 
+start_server
 export PARKBASE_ADDRESS="$address" PARKBASE_KEY="$park_key"
 
 # --- docs/api.md, "A worked example": every ```sh line runs as written, in order, in this shell (the example's
-# variables carry over). A ```text block after a ```sh block is what that block prints: each of its lines must be
-# printed, except lines with "..." or "…" or a time (they differ from run to run), and the block's commands must
+# variables carry over). Each grpcurl block is followed by a curl block making the same calls over REST/JSON; the
+# grpcurl blocks run here, the curl blocks at the end on a server of their own. A ```text block after a grpcurl
+# block is what that block prints: each of its lines must be printed (by the curl block too, in proto3 JSON: see
+# http_form), except lines with "..." or "…" or a time (they differ from run to run), and the block's commands must
 # fail exactly as often as the text shows an ERROR.
 api_doc="$(dirname "$0")/../../docs/api.md"
 example_blocks() {  # "<block number><TAB><sh|text><TAB><line>" for every line of the example's code blocks
@@ -75,7 +93,7 @@ example_blocks() {  # "<block number><TAB><sh|text><TAB><line>" for every line o
     section && /^```/ { if (inside) { inside = 0 } else { inside = 1; block++; kind = substr($0, 4) }; next }
     section && inside { print block "\t" kind "\t" $0 }' "$api_doc"
 }
-declare -A block_kind=() block_text=()
+declare -A block_kind=() block_text=() block_tool=() block_twin=()
 blocks=0
 while IFS=$'\t' read -r number kind line; do
   block_kind[$number]="$kind"
@@ -83,30 +101,106 @@ while IFS=$'\t' read -r number kind line; do
   ((number > blocks)) && blocks=$number
 done < <(example_blocks)
 ((blocks >= 8)) || fail "docs/api.md: the worked example has $blocks code blocks; is '### A worked example' still there?"
-trimmed_lines() { sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//'; }
+# Which tool each ```sh block uses, and the grpcurl block each curl block stands beside (only that block's output
+# between them); every grpcurl block needs its curl block.
 for ((b = 1; b <= blocks; b++)); do
   [[ "${block_kind[$b]}" == sh ]] || continue
-  printed=""
-  failures=0
-  while IFS= read -r step; do
-    [[ -z "$step" || "$step" == \#* ]] && continue
-    code=0
-    eval "$step" >"$log.doc" 2>&1 || code=$?
-    printed+="$(cat "$log.doc")"$'\n'
-    ((code == 0)) || failures=$((failures + 1))
-  done <<<"${block_text[$b]}"
-  expected=""
-  [[ "${block_kind[$((b + 1))]:-}" == text ]] && expected="${block_text[$((b + 1))]}"
-  errors="$(grep -c '^ERROR:' <<<"$expected" || true)"
-  ((failures == errors)) || fail "docs/api.md worked example, block $b: $failures commands failed, the doc shows $errors errors; printed: $printed"
-  actual="$(trimmed_lines <<<"$printed")"
-  while IFS= read -r want; do
-    [[ -z "$want" || "$want" == *...* || "$want" == *…* || "$want" =~ [0-9]{4}-[0-9]{2}-[0-9]{2}T ]] && continue
-    grep -qxF -- "$want" <<<"$actual" || fail "docs/api.md worked example, block $b: the doc shows '$want'; printed: $printed"
-  done < <(trimmed_lines <<<"$expected")
+  if grep -qE '(^|[^[:alnum:]_])curl ' <<<"${block_text[$b]}"; then
+    ! grep -q 'grpcurl ' <<<"${block_text[$b]}" || fail "docs/api.md worked example, block $b: grpcurl and curl in one block"
+    twin=$((b - 1))
+    [[ "${block_kind[$twin]:-}" == text ]] && twin=$((b - 2))
+    [[ "${block_tool[$twin]:-}" == grpcurl ]] || fail "docs/api.md worked example, block $b: a curl block beside no grpcurl block"
+    block_tool[$b]=curl
+    block_twin[$b]=$twin
+    block_twin[$twin]=$b
+  elif grep -q 'grpcurl ' <<<"${block_text[$b]}"; then
+    block_tool[$b]=grpcurl
+  fi
 done
-for secret in "${VENDOR_KEY:-}" "${MILL_ADMIN:-}" "${APP_KEY:-}"; do record_key "$secret"; done
-[[ "${APP_KEY:-}" == pbk.mill.* ]] || fail "docs/api.md worked example: APP_KEY is '${APP_KEY:-}', not a credential of mill"
+for ((b = 1; b <= blocks; b++)); do
+  [[ "${block_tool[$b]:-}" != grpcurl || -n "${block_twin[$b]:-}" ]] || fail "docs/api.md worked example, block $b: no curl block beside it"
+done
+trimmed_lines() { sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//'; }
+# http_form LINE: what a line of grpcurl's output looks like in the REST/JSON answer as jq prints it, without a
+# trailing comma: JSON names instead of proto field names (map keys stay), and an error's "Code: NotFound" and
+# "Message: M" as the error body's "status": "NOT_FOUND" and "message": "M". Prints nothing for lines only grpcurl
+# prints (ERROR:, Details:, the numbering of details).
+http_form() {
+  local line="${1%,}" key word camel=""
+  case "$line" in
+    ERROR: | Details: | [0-9]*\)*) return 0 ;;
+    "Code: "*)
+      printf '"status": "%s"\n' "$(sed -E 's/([a-z])([A-Z])/\1_\2/g' <<<"${line#Code: }" | tr '[:lower:]' '[:upper:]')"
+      return 0 ;;
+    "Message: "*) printf '"message": %s\n' "$(jq -n --arg m "${line#Message: }" '$m')"; return 0 ;;
+  esac
+  if [[ "$line" =~ ^\"([a-z0-9_]+)\":(.*)$ ]]; then
+    key="${BASH_REMATCH[1]}"
+    line="${BASH_REMATCH[2]}"
+    for word in ${key//_/ }; do
+      if [[ -z "$camel" ]]; then camel="$word"; else camel+="${word^}"; fi
+    done
+    line="\"$camel\":$line"
+  fi
+  printf '%s\n' "$line"
+}
+# In the curl pass `curl` is this function: the example's arguments as written, plus -D to learn the HTTP status.
+http_curl() {
+  local headers code=0
+  headers="$(mktemp)"
+  command curl -D "$headers" "$@" || code=$?
+  awk '/^HTTP\// { status = $2 } END { print status }' "$headers" >>"$log.status"
+  rm -f "$headers"
+  return "$code"
+}
+# run_worked_example grpcurl|curl: that tool's blocks, in order, each checked against the output its grpcurl block
+# shows. A curl command fails when curl does or the HTTP status is 400 or more.
+run_worked_example() {
+  local tool="$1" b shown printed failures code errors expected actual want
+  for ((b = 1; b <= blocks; b++)); do
+    [[ "${block_tool[$b]:-}" == "$tool" ]] || continue
+    shown=$b
+    [[ "$tool" == curl ]] && shown="${block_twin[$b]}"
+    printed=""
+    failures=0
+    while IFS= read -r step; do
+      [[ -z "$step" || "$step" == \#* ]] && continue
+      code=0
+      : >"$log.status"
+      if [[ "$tool" == curl ]]; then
+        # shellcheck disable=SC2317 # the doc's commands call it
+        curl() { http_curl "$@"; }
+        eval "$step" >"$log.doc" 2>&1 || code=$?
+        unset -f curl
+        ! grep -qE '^[4-9][0-9][0-9]$' "$log.status" || code=1
+        # Pretty-printed by jq, as grpcurl prints, when it is JSON.
+        if jq . "$log.doc" >"$log.err" 2>/dev/null; then cp "$log.err" "$log.doc"; fi
+      else
+        eval "$step" >"$log.doc" 2>&1 || code=$?
+      fi
+      printed+="$(cat "$log.doc")"$'\n'
+      ((code == 0)) || failures=$((failures + 1))
+    done <<<"${block_text[$b]}"
+    expected=""
+    [[ "${block_kind[$((shown + 1))]:-}" == text ]] && expected="${block_text[$((shown + 1))]}"
+    errors="$(grep -c '^ERROR:' <<<"$expected" || true)"
+    ((failures == errors)) || fail "docs/api.md worked example, $tool block $b: $failures commands failed, the doc shows $errors errors; printed: $printed"
+    if [[ "$tool" == curl ]]; then
+      actual="$(trimmed_lines <<<"$printed" | sed 's/,$//')"
+    else
+      actual="$(trimmed_lines <<<"$printed")"
+    fi
+    while IFS= read -r want; do
+      [[ -z "$want" || "$want" == *...* || "$want" == *…* || "$want" =~ [0-9]{4}-[0-9]{2}-[0-9]{2}T ]] && continue
+      [[ "$tool" == curl ]] && want="$(http_form "$want")"
+      [[ -z "$want" ]] && continue
+      grep -qxF -- "$want" <<<"$actual" || fail "docs/api.md worked example, $tool block $b: the doc shows '$want'; printed: $printed"
+    done < <(trimmed_lines <<<"$expected")
+  done
+  for secret in "${VENDOR_KEY:-}" "${MILL_ADMIN:-}" "${APP_KEY:-}"; do record_key "$secret"; done
+  [[ "${APP_KEY:-}" == pbk.mill.* ]] || fail "docs/api.md worked example with $tool: APP_KEY is '${APP_KEY:-}', not a credential of mill"
+}
+run_worked_example grpcurl
 
 # --- The same flow with the command line, on an app of its own.
 declare -A keys=([park]="$park_key")
@@ -392,9 +486,12 @@ help_text="$(run "$bin/parkbase" app install --help)" || fail "app install --hel
 grep -q "parkbase app install TENANT" <<<"$help_text" || fail "app install --help: $help_text"
 grep -q "^Exit codes:" <<<"$help_text" || fail "app install --help lists no exit codes"
 
-kill -TERM "$server_pid"
-code=0
-wait "$server_pid" || code=$?
-server_pid=""
-[[ $code == 0 ]] || fail "server exit code after SIGTERM: $code"
+stop_server
+
+# --- The worked example's curl blocks, on a server of their own (the grpcurl run above created its tenants).
+start_server
+export PARKBASE_ADDRESS="$address" PARKBASE_HTTP_URL="$http_url" PARKBASE_KEY="$park_key"
+unset VENDOR_KEY MILL_ADMIN INSTALLED APP_KEY
+run_worked_example curl
+stop_server
 echo "e2e marketplace: all checks passed"
