@@ -381,7 +381,6 @@ def main():
     generator = Generator(compile_protos(files), set(files))
     text = generator.render()
     output = pathlib.Path(args.output).resolve()
-    shown = str(output.relative_to(ROOT)) if output.is_relative_to(ROOT) else str(output)
 
     if args.missing:
         for what in generator.missing:
@@ -392,15 +391,20 @@ def main():
             return 1
         return 0
 
-    if args.check:
+    return write_or_check(text, output, args.check, "scripts/gen_api_docs.py")
+
+
+def write_or_check(text, output, check, command):
+    """Writes `text` to `output`, or with `check` compares them and prints a diff; returns the exit code."""
+    shown = str(output.relative_to(ROOT)) if output.is_relative_to(ROOT) else str(output)
+    if check:
         current = output.read_text(encoding="utf-8") if output.exists() else ""
         if current == text:
             return 0
         sys.stdout.writelines(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
                                                    f"{shown} (current)", f"{shown} (generated)"))
-        print(f"\n{shown} is stale: run scripts/gen_api_docs.py and commit the result")
+        print(f"\n{shown} is stale: run {command} and commit the result")
         return 1
-
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     print(f"wrote {shown}")

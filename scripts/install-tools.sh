@@ -2,11 +2,15 @@
 # shellcheck source-path=SCRIPTDIR
 # Installs Parkbase's developer tools at pinned versions, or reuses them when already there.
 #
-#   scripts/install-tools.sh [grpcurl] [buf] [helm] [kubeconform] [ghz]   # default: grpcurl buf helm kubeconform
+#   scripts/install-tools.sh [grpcurl] [buf] [helm] [kubeconform] [ghz] [protoc-gen-openapiv2]
+#                                                 # default: grpcurl buf helm kubeconform
 #
 # Sourced (lib.sh sources it), it defines:
 #   pb_install_go_tools TOOL...   `go install`s each tool into ~/go/bin unless the binary there was already built
 #                                 from the pinned module version (read from the binary with `go version -m`).
+#   pb_npm_ci DIR                 `npm ci`s DIR's package-lock.json into DIR/node_modules unless that lock file was
+#                                 installed already (Debian's nodejs and npm when the machine has no npm).
+#   pb_install_openapi_tools      protoc-gen-openapiv2 and scripts/openapi's npm packages (scripts/gen_openapi.py).
 #   pb_python_venv PKG==VER...    creates or reuses the venv ~/.cache/parkbase/venv, pip installs the pinned
 #                                 packages when they changed, and exports PB_PYTHON (the venv's python).
 # Versions were picked on 2026-11-25 as the newest that build with Go 1.26.8.
@@ -21,6 +25,7 @@ declare -gA PB_GO_TOOL_MODULE=(
   [helm]=helm.sh/helm/v3
   [kubeconform]=github.com/yannh/kubeconform
   [ghz]=github.com/bojand/ghz
+  [protoc-gen-openapiv2]=github.com/grpc-ecosystem/grpc-gateway/v2
 )
 declare -gA PB_GO_TOOL_PACKAGE=(
   [grpcurl]=github.com/fullstorydev/grpcurl/cmd/grpcurl
@@ -28,6 +33,7 @@ declare -gA PB_GO_TOOL_PACKAGE=(
   [helm]=helm.sh/helm/v3/cmd/helm
   [kubeconform]=github.com/yannh/kubeconform/cmd/kubeconform
   [ghz]=github.com/bojand/ghz/cmd/ghz
+  [protoc-gen-openapiv2]=github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
 )
 declare -gA PB_GO_TOOL_VERSION=(
   [grpcurl]=v1.9.4
@@ -35,6 +41,8 @@ declare -gA PB_GO_TOOL_VERSION=(
   [helm]=v3.22.0
   [kubeconform]=v0.8.0
   [ghz]=v0.120.0
+  # Picked on 2026-12-03: docs/api.md, "OpenAPI document", says why this generator.
+  [protoc-gen-openapiv2]=v2.34.0
 )
 PB_GO_TOOLS_DEFAULT=(grpcurl buf helm kubeconform)
 
@@ -142,6 +150,30 @@ pb_install_go_tools() {
     pb_log "installed $tool ${PB_GO_TOOL_VERSION[$tool]} in $((SECONDS - start))s"
   done
   pb_log "Go tools ready in ~/go/bin: ${tools[*]}"
+}
+
+# pb_npm_ci DIR: the npm packages DIR/package-lock.json pins, in DIR/node_modules. `npm ci` installs exactly the
+# lock file (and runs no package's install scripts); it runs only when the lock file differs from the last one
+# installed there. Debian's nodejs and npm come first when the machine has no npm.
+pb_npm_ci() {
+  local dir="$1"
+  local stamp="$dir/node_modules/.parkbase-package-lock.json"
+  [[ -f "$dir/package-lock.json" ]] || pb_die "pb_npm_ci: $dir/package-lock.json is missing"
+  if [[ -f "$stamp" ]] && cmp -s "$dir/package-lock.json" "$stamp"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || pb_install_packages nodejs npm
+  pb_log "npm ci in $dir"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null) ||
+    pb_die "npm ci in $dir failed"
+  cp "$dir/package-lock.json" "$stamp"
+}
+
+# pb_install_openapi_tools: what scripts/gen_openapi.py and lint.openapi run, at their pins: protoc-gen-openapiv2
+# in ~/go/bin and swagger2openapi in scripts/openapi/node_modules.
+pb_install_openapi_tools() {
+  pb_install_go_tools protoc-gen-openapiv2
+  pb_npm_ci "$PB_ROOT/scripts/openapi"
 }
 
 # pb_python_venv PKG==VERSION...: a venv at ~/.cache/parkbase/venv (or $PB_VENV) with these packages. Exports
