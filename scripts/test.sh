@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # shellcheck disable=SC2119 # pb_build takes an optional folder; none means the default
-# Sets up and runs every Parkbase test: Debian packages, Go tools (grpcurl, buf, helm, kubeconform), the Python
-# venv for chart checks, the build, a throwaway PostgreSQL and Redis, then all CTest suites but bench (buf lint is
+# Sets up and runs every Parkbase test: Debian packages, Go tools (grpcurl, buf, helm, kubeconform), the OpenAPI
+# generator (protoc-gen-openapiv2, and swagger2openapi by npm ci in scripts/openapi), the Python venv for chart
+# checks, the build, a throwaway PostgreSQL and Redis, then all CTest suites but bench (buf lint is
 # the CTest test lint.buf).
 #
 #   scripts/test.sh                       everything except benchmarks
@@ -55,6 +56,7 @@ export PARKBASE_FUZZ_SECONDS="$fuzz_seconds" PARKBASE_SOAK_SECONDS="$soak_second
 started=$SECONDS
 pb_install_packages
 pb_install_go_tools grpcurl buf helm kubeconform
+pb_install_openapi_tools
 pb_python_venv "${PB_TEST_PYTHON_PACKAGES[@]}"
 pb_build
 
