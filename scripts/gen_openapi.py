@@ -51,7 +51,6 @@ PLUGIN_OPTIONS = [
     "allow_patch_feature=false",
     # The default error is HttpErrorBody (openapiv2.yaml), not google.rpc.Status.
     "disable_default_errors=true",
-    # (and go_package_options() below)
 ]
 
 SCHEMA_REF = "#/components/schemas/"
@@ -76,15 +75,17 @@ def pinned_plugin_version():
 
 
 def plugin_path():
-    """The pinned protoc-gen-openapiv2: on PATH, else in ~/go/bin where scripts/install-tools.sh puts it."""
-    path = shutil.which(PLUGIN) or shutil.which(PLUGIN, path=os.path.expanduser("~/go/bin"))
-    if path is None:
-        fail(f"{PLUGIN} not found on PATH or in ~/go/bin: {INSTALL_HINT}")
-    version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
+    """The pinned protoc-gen-openapiv2: from ~/go/bin, where scripts/install-tools.sh puts it, or from PATH."""
     pinned = pinned_plugin_version()
-    if f"Version {pinned}," not in version:
-        fail(f"{path} is not the pinned {pinned} (it says {version.strip()!r}): {INSTALL_HINT}")
-    return path
+    seen = []
+    for path in (shutil.which(PLUGIN, path=os.path.expanduser("~/go/bin")), shutil.which(PLUGIN)):
+        if path is None:
+            continue
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
+        if f"Version {pinned}," in version:
+            return path
+        seen.append(f"{path} says {version.strip()!r}")
+    fail(f"no {PLUGIN} {pinned} in ~/go/bin or on PATH ({'; '.join(seen) or 'none found'}): {INSTALL_HINT}")
 
 
 def go_package_options(fds):

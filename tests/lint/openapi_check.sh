@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # lint.openapi: docs/openapi.json must be what scripts/gen_openapi.py generates from proto/parkbase with the pinned
 # generator, and must describe every method with a google.api.http binding but the listed exceptions
 # (tests/lint/openapi_coverage.py). With --self-test: the coverage check reports omissions planted in a copy.
