@@ -61,3 +61,36 @@ ${body}  };
   configure_file(${generated}.tmp ${generated} COPYONLY)
   target_sources(${target} PRIVATE ${generated})
 endfunction()
+
+# parkbase_embed_text(<target> <file> <function>) compiles a text file into `absl::string_view parkbase::<function>()`
+# (declared in a header of the caller's), so a binary serves it with no file to ship and no tool but the compiler.
+# The file is read when cmake configures; a change to it re-runs cmake.
+function(parkbase_embed_text target file function)
+  if(NOT EXISTS ${file})
+    message(FATAL_ERROR "${file} is missing: it is checked in, and the build embeds it")
+  endif()
+  set(generated ${CMAKE_CURRENT_BINARY_DIR}/${function}_embedded.cc)
+  # Named from the repo, so the generated source (and ccache's hash of it) is the same in every checkout.
+  file(RELATIVE_PATH shown ${PROJECT_SOURCE_DIR} ${file})
+  file(READ ${file} text)
+  string(FIND "${text}" ")parkbase_text\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${file} contains the raw-string delimiter")
+  endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${file})
+  # WRITE then COPYONLY, as for the migrations: the text is taken verbatim and an unchanged file keeps its timestamp.
+  file(WRITE ${generated}.tmp
+"// Generated from ${shown} by parkbase_embed_text; edit or regenerate that file instead.
+#include \"absl/strings/string_view.h\"
+namespace parkbase {
+absl::string_view ${function}() {
+  static constexpr char kText[] = R\"parkbase_text(${text})parkbase_text\";
+  return absl::string_view(kText, sizeof(kText) - 1);
+}
+}  // namespace parkbase
+")
+  configure_file(${generated}.tmp ${generated} COPYONLY)
+  target_sources(${target} PRIVATE ${generated})
+  # One literal longer than the 64 KiB the standard asks compilers to support; GCC and clang take far more.
+  set_source_files_properties(${generated} PROPERTIES COMPILE_OPTIONS -Wno-overlength-strings)
+endfunction()

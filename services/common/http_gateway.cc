@@ -11,6 +11,7 @@
 #include "common/errors.h"
 #include "common/http_transcoding.h"
 #include "common/log.h"
+#include "common/openapi_document.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -345,6 +346,12 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
     HttpResponse response;
     response.status = serving_ ? 200 : 503;
     response.body = serving_ ? R"({"status":"SERVING"})" : R"({"status":"NOT_SERVING"})";
+    return exchange->Respond(std::move(response));
+  }
+  if (request.path == kOpenApiPath && request.verb == "GET") {
+    HttpResponse response;
+    response.body = std::string(OpenApiDocument());
+    response.headers = std::move(cors);
     return exchange->Respond(std::move(response));
   }
   if (request.verb == "OPTIONS") {

@@ -3,7 +3,7 @@
 // channel: the server's own in-process channel in `parkbase serve` and the service binaries, the owning service's
 // address in `parkbase gateway`. So an HTTP call passes the same handler, CallRunner (authentication, the access
 // rules, the log line) and gRPC metrics as a gRPC client's call; this class adds only the HTTP side: routing,
-// JSON, the error model, CORS, and http_server_* metrics.
+// JSON, the error model, CORS, http_server_* metrics, and the OpenAPI document at kOpenApiPath.
 #pragma once
 
 #include <atomic>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
@@ -32,6 +33,9 @@ class HttpGateway final : public HttpHandler {
  public:
   // Server-Sent Events' default heartbeat: well inside the 60 s idle timeouts of common proxies and load balancers.
   static constexpr absl::Duration kHeartbeat = absl::Seconds(15);
+  // Where GET answers the API's OpenAPI document (common/openapi_document.h), without a key: it describes the API
+  // and holds no tenant data.
+  static constexpr absl::string_view kOpenApiPath = "/openapi.json";
 
   struct Options {
     // The deadline of the gRPC call an HTTP request becomes.

@@ -288,12 +288,14 @@ out="$(curl -sS -H "Authorization: Bearer $key" "http://127.0.0.1:$http/v1/tenan
 grep -q '"tenantId":"acme"' <<<"$out" || fail "HTTP GetTenant answer: $out"
 out="$(curl -sS -w ' %{http_code}' "http://127.0.0.1:$http/v1/tenants/acme")" || fail "curl without a key"
 grep -q '"status":"UNAUTHENTICATED".* 401$' <<<"$out" || fail "HTTP call without a key: $out"
+out="$(curl -fsS "http://127.0.0.1:$http/openapi.json")" || fail "GET /openapi.json"
+grep -q '^  "openapi": "3\.' <<<"$out" || fail "GET /openapi.json is no OpenAPI 3 document"
 metrics_text="$(curl -fsS "http://127.0.0.1:$metrics/metrics")" || fail "GET /metrics"
 grep -q '^http_server_handled_total{code="200",grpc_method="GetTenant",' <<<"$metrics_text" \
   || fail "no http_server_handled_total for GetTenant"
 
 # `parkbase gateway`, the one HTTP entry of a split deployment, in front of this server as every service's backend:
-# the same answer through it, its /healthz, and a clean exit on SIGTERM.
+# the same answer through it, its /healthz and /openapi.json, and a clean exit on SIGTERM.
 gw="$(free_port)"
 env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" gateway --http_listen="127.0.0.1:$gw" \
   --metrics_listen= --drain_seconds=0 \
@@ -302,6 +304,8 @@ env -u PARKBASE_TEST_PG_ADMIN_URL -u PARKBASE_TEST_REDIS_URL "$bin/parkbase" gat
 gw_pid=$!
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$gw/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsS "http://127.0.0.1:$gw/healthz" | grep -q '"SERVING"' || fail "gateway /healthz"
+out="$(curl -fsS "http://127.0.0.1:$gw/openapi.json")" || fail "gateway /openapi.json"
+grep -q '^  "openapi": "3\.' <<<"$out" || fail "the gateway's /openapi.json is no OpenAPI 3 document"
 out="$(curl -sS -H "Authorization: Bearer $key" "http://127.0.0.1:$gw/v1/tenants/acme")" || fail "curl through the gateway"
 grep -q '"tenantId":"acme"' <<<"$out" || fail "GetTenant through the gateway: $out"
 out="$(curl -sS -w ' %{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$gw/v1/tenants/acme/devices/nope")"

@@ -21,6 +21,7 @@
 #include "common/http_routes.h"
 #include "common/http_transcoding.h"
 #include "google/api/annotations.pb.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/create_channel.h"
@@ -506,6 +507,31 @@ TEST_CASE("http gateway: a separate gateway forwards each call to the service th
     CHECK(SendHttp(gateway.port(), "GET", "/healthz", "", {}).http_status == 200);
     gateway.gateway().SetServing(false);
     CHECK(SendHttp(gateway.port(), "GET", "/healthz", "", {}).http_status == 503);
+  }
+}
+
+TEST_CASE("http: /openapi.json is the API's OpenAPI 3 document, answered without a key by the server and by the "
+          "gateway",
+          "[http][integration]") {
+  TestServer server;
+  auto channel = grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
+  SplitGateway gateway([&](const std::string&) { return channel; });
+  for (const auto& [door, port] : {std::pair<std::string, int>{"server", server.server().http_port()},
+                                   std::pair<std::string, int>{"gateway", gateway.port()}}) {
+    INFO(door);
+    const HttpExchangeResult answer = SendHttp(port, "GET", "/openapi.json", "", {});
+    REQUIRE(answer.http_status == 200);
+    CHECK(answer.Header("content-type") == "application/json");
+    google::protobuf::Struct document;
+    REQUIRE(google::protobuf::util::JsonStringToMessage(answer.body, &document).ok());
+    const auto& fields = document.fields();
+    REQUIRE(fields.find("openapi") != fields.end());
+    CHECK(absl::StartsWith(fields.at("openapi").string_value(), "3."));
+    REQUIRE(fields.find("paths") != fields.end());
+    const auto& paths = fields.at("paths").struct_value().fields();
+    const auto device = paths.find("/v1/tenants/{tenant}/devices/{device}");
+    REQUIRE(device != paths.end());
+    CHECK(device->second.struct_value().fields().count("get") == 1);
   }
 }
 
