@@ -164,7 +164,7 @@ pb_npm_ci() {
   fi
   command -v npm >/dev/null 2>&1 || pb_install_packages nodejs npm
   pb_log "npm ci in $dir"
-  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null) ||
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=error </dev/null) ||
     pb_die "npm ci in $dir failed"
   cp "$dir/package-lock.json" "$stamp"
 }
