@@ -2,14 +2,15 @@
 # shellcheck source-path=SCRIPTDIR
 # Installs Parkbase's developer tools at pinned versions, or reuses them when already there.
 #
-#   scripts/install-tools.sh [grpcurl] [buf] [helm] [kubeconform] [ghz]   # default: grpcurl buf helm kubeconform
+#   scripts/install-tools.sh [grpcurl] [buf] [helm] [kubeconform] [ghz] [api-linter]
+#                                         # default: grpcurl buf helm kubeconform
 #
 # Sourced (lib.sh sources it), it defines:
 #   pb_install_go_tools TOOL...   `go install`s each tool into ~/go/bin unless the binary there was already built
 #                                 from the pinned module version (read from the binary with `go version -m`).
 #   pb_python_venv PKG==VER...    creates or reuses the venv ~/.cache/parkbase/venv, pip installs the pinned
 #                                 packages when they changed, and exports PB_PYTHON (the venv's python).
-# Versions were picked on 2026-11-25 as the newest that build with Go 1.26.8.
+# Versions were picked on 2026-11-25 as the newest that build with Go 1.26.8 (api-linter on 2026-12-03).
 
 # shellcheck disable=SC2034 # read by lib.sh
 PB_TOOLS_LOADED=1
@@ -21,6 +22,7 @@ declare -gA PB_GO_TOOL_MODULE=(
   [helm]=helm.sh/helm/v3
   [kubeconform]=github.com/yannh/kubeconform
   [ghz]=github.com/bojand/ghz
+  [api-linter]=github.com/googleapis/api-linter/v2
 )
 declare -gA PB_GO_TOOL_PACKAGE=(
   [grpcurl]=github.com/fullstorydev/grpcurl/cmd/grpcurl
@@ -28,6 +30,7 @@ declare -gA PB_GO_TOOL_PACKAGE=(
   [helm]=helm.sh/helm/v3/cmd/helm
   [kubeconform]=github.com/yannh/kubeconform/cmd/kubeconform
   [ghz]=github.com/bojand/ghz/cmd/ghz
+  [api-linter]=github.com/googleapis/api-linter/v2/cmd/api-linter
 )
 declare -gA PB_GO_TOOL_VERSION=(
   [grpcurl]=v1.9.4
@@ -35,6 +38,9 @@ declare -gA PB_GO_TOOL_VERSION=(
   [helm]=v3.22.0
   [kubeconform]=v0.8.0
   [ghz]=v0.120.0
+  # The module proxy serves only some api-linter tags and refuses @latest, the version list and the v1 module:
+  # v2.3.1 was the newest it served on 2026-12-03 (v2.3.2 to v2.8.0 refused); it needs Go 1.25.
+  [api-linter]=v2.3.1
 )
 PB_GO_TOOLS_DEFAULT=(grpcurl buf helm kubeconform)
 
@@ -107,6 +113,21 @@ pb_go_tool_current() {
     grep -qP "^\tmod\t${PB_GO_TOOL_MODULE[$tool]//./\\.}\t${PB_GO_TOOL_VERSION[$tool]//./\\.}(\t|$)"
 }
 
+# pb_go_install_via_module TOOL: builds TOOL at its pinned version from inside a throwaway module that requires it.
+# The module proxy serves the pinned versions of some modules (api-linter's) but refuses their version list, and
+# `go install MODULE@VERSION` asks for that list to see whether the module is deprecated, so it fails. A module that
+# requires the pinned version builds the same binary without asking: the same dependency versions, and
+# `go version -m` names the same module and version. Output goes to stdout/stderr.
+pb_go_install_via_module() {
+  local tool="$1" dir rc=0
+  dir="$(mktemp -d)"
+  (cd "$dir" && go mod init parkbase.local/tools &&
+    go get "${PB_GO_TOOL_PACKAGE[$tool]}@${PB_GO_TOOL_VERSION[$tool]}" &&
+    GOBIN="$HOME/go/bin" go install "${PB_GO_TOOL_PACKAGE[$tool]}") || rc=$?
+  rm -rf "$dir"
+  return "$rc"
+}
+
 # pb_install_go_tools [TOOL...]: installs the named tools (default: grpcurl buf helm kubeconform) into ~/go/bin.
 pb_install_go_tools() {
   local tools=("$@") tool spec start log
@@ -123,7 +144,14 @@ pb_install_go_tools() {
     start=$SECONDS
     log="$(mktemp)"
     if ! GOBIN="$HOME/go/bin" go install "$spec" >"$log" 2>&1; then
-      if grep -qE 'sum\.golang\.org|verifying (module|go\.mod)|checksum database' "$log"; then
+      if grep -qE 'loading deprecation|@v/list: 40[34]' "$log"; then
+        pb_log "the module proxy refuses the version list of $tool; building it in a module that requires $spec"
+        pb_go_install_via_module "$tool" >"$log" 2>&1 || {
+          cat "$log" >&2
+          rm -f "$log"
+          pb_die "go install $spec failed"
+        }
+      elif grep -qE 'sum\.golang\.org|verifying (module|go\.mod)|checksum database' "$log"; then
         # The checksum database is unreachable: the module proxy alone still serves the pinned versions.
         pb_log "checksum database unreachable; retrying $tool with GOSUMDB=off"
         GOBIN="$HOME/go/bin" GOSUMDB=off go install "$spec" >"$log" 2>&1 || {
