@@ -33,8 +33,22 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 DEFAULT_OUTPUT = ROOT / "docs" / "api-reference.md"
 # Where Debian keeps google/api/annotations.proto (golang-github-gogo-googleapis-dev) and the well-known types
-# (libprotobuf-dev); the same paths the build passes to protoc.
-INCLUDE_DIRS = ["/usr/share/gocode/src/github.com/gogo/googleapis", "/usr/include"]
+# (libprotobuf-dev); the same paths the build passes to protoc. The google/api protos Debian lacks
+# (resource.proto, field_behavior.proto, client.proto) are in the folder include_dirs() finds.
+SYSTEM_INCLUDE_DIRS = ["/usr/share/gocode/src/github.com/gogo/googleapis", "/usr/include"]
+
+
+def include_dirs():
+    """The protoc include folders: Debian's, and the pinned google/api protos of scripts/googleapis-protos.sh
+    (PB_GOOGLEAPIS_COMMON_DIR when the caller already has them, as the build's lint tests do)."""
+    common = os.environ.get("PB_GOOGLEAPIS_COMMON_DIR", "")
+    if not common:
+        result = subprocess.run(["bash", str(ROOT / "scripts" / "googleapis-protos.sh")], capture_output=True,
+                                text=True, check=False)
+        if result.returncode != 0:
+            sys.exit(f"gen_api_docs.py: scripts/googleapis-protos.sh failed:\n{result.stderr}")
+        common = result.stdout.strip()
+    return [SYSTEM_INCLUDE_DIRS[0], common, SYSTEM_INCLUDE_DIRS[1]]
 
 # Field numbers of descriptor.proto, as used in SourceCodeInfo.Location.path.
 FILE_MESSAGE, FILE_ENUM, FILE_SERVICE = 4, 5, 6
@@ -61,7 +75,7 @@ def compile_protos(files):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "api.pb")
         cmd = ["protoc", "--include_source_info", "--include_imports", f"--descriptor_set_out={out}",
-               f"-I{PROTO_DIR}"] + [f"-I{d}" for d in INCLUDE_DIRS] + files
+               f"-I{PROTO_DIR}"] + [f"-I{d}" for d in include_dirs()] + files
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         except FileNotFoundError:

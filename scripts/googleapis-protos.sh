@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The Google API protos that Debian's golang-github-gogo-googleapis-dev lacks (google/api/resource.proto,
+# field_behavior.proto, client.proto and launch_stage.proto, which client.proto imports), taken from PyPI's
+# googleapis-common-protos wheel at a pinned version and hash.
+# This file is the one place that knows the pin: proto/CMakeLists.txt, scripts/lib.sh (pb_build, pb_buf_lint),
+# scripts/gen_api_docs.py and deploy/Dockerfile all call it.
+#
+#   scripts/googleapis-protos.sh [DEST]   puts the protos in DEST/google/api/ (default:
+#                                         ~/.cache/parkbase/googleapis-common-protos-VERSION) unless they are there
+#                                         already, and prints DEST: the folder to pass to protoc as -I.
+#
+# Only those files are taken: google/api/http.proto, annotations.proto and google/rpc/* stay Debian's, so no
+# proto is found twice on the include path. Needs python3 with pip (Debian's python3-pip) the first time; after
+# that the folder is reused without the network.
+set -euo pipefail
+
+version=1.76.0
+# sha256 of googleapis_common_protos-1.76.0-py3-none-any.whl, the one wheel of that release (pure Python).
+sha256=59e13344a9f3651aa201a03e2bee815a3bf43a4baf1f9ff8a9b62a840ce25fac
+files=(google/api/resource.proto google/api/field_behavior.proto google/api/client.proto google/api/launch_stage.proto)
+
+dest="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/parkbase/googleapis-common-protos-$version}"
+stamp="$dest/.parkbase-googleapis-common-protos"
+
+have_all() {
+  [[ "$(cat "$stamp" 2>/dev/null)" == "$version $sha256" ]] || return 1
+  local f
+  for f in "${files[@]}"; do [[ -s "$dest/$f" ]] || return 1; done
+}
+
+if ! have_all; then
+  die() {
+    printf '[parkbase] error: googleapis-protos.sh: %s\n' "$*" >&2
+    exit 1
+  }
+  command -v python3 >/dev/null 2>&1 || die "python3 is missing (apt-get install python3 python3-pip)"
+  python3 -m pip --version >/dev/null 2>&1 || die "pip is missing (apt-get install python3-pip)"
+  mkdir -p "$dest/google/api"
+  tmp="$(mktemp -d "$dest/.download.XXXXXX")"
+  trap 'rm -rf "$tmp"' EXIT
+  # --require-hashes: pip refuses a wheel whose hash is not the pinned one. `pip download` installs nothing, so
+  # Debian's externally-managed Python does not object.
+  printf 'googleapis-common-protos==%s --hash=sha256:%s\n' "$version" "$sha256" >"$tmp/requirements.txt"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --require-hashes \
+    -r "$tmp/requirements.txt" -d "$tmp" >&2 </dev/null ||
+    die "pip could not download googleapis-common-protos==$version (is PyPI reachable?)"
+  # Extracted beside the destination, then renamed into place: a build running at the same time sees either no
+  # file or a whole one.
+  python3 - "$tmp" "${files[@]}" <<'PY' || die "could not extract the protos from the wheel"
+import glob, os, sys, zipfile
+tmp, names = sys.argv[1], sys.argv[2:]
+wheels = glob.glob(os.path.join(tmp, "googleapis_common_protos-*.whl"))
+if len(wheels) != 1:
+    sys.exit(f"expected one googleapis_common_protos wheel in {tmp}, found {len(wheels)}")
+with zipfile.ZipFile(wheels[0]) as wheel:
+    for name in names:
+        out = os.path.join(tmp, "out", name)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "wb") as f:
+            f.write(wheel.read(name))
+PY
+  for f in "${files[@]}"; do mv -f "$tmp/out/$f" "$dest/$f"; done
+  printf '%s %s\n' "$version" "$sha256" >"$stamp.tmp.$$"
+  mv -f "$stamp.tmp.$$" "$stamp"
+fi
+printf '%s\n' "$dest"
