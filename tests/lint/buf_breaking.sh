@@ -33,9 +33,14 @@ breaking() {
     --config buf.yaml --error-format text)
 }
 
-# plant DIR PYTHON: edits DIR/parkbase/tenant/v1/tenant.proto with a Python expression over its text `t`.
-plant() {
-  python3 - "$1/parkbase/tenant/v1/tenant.proto" "$2" <<'PY'
+# copy_with NAME PYTHON: a copy of proto/ in $work/NAME/proto (printed), with tenant.proto changed by a Python
+# expression over its text `t` (none: an unchanged copy).
+copy_with() {
+  local copy="$work/$1/proto"
+  mkdir -p "$(dirname "$copy")"
+  cp -r "$root/proto" "$copy"
+  if [[ -n "${2:-}" ]]; then
+    python3 - "$copy/parkbase/tenant/v1/tenant.proto" "$2" <<'PY' || pb_die "self-test: could not plant $1"
 import re, sys
 path, expression = sys.argv[1], sys.argv[2]
 t = open(path, encoding="utf-8").read()
@@ -44,38 +49,31 @@ if changed == t:
     sys.exit(f"the planted change did not apply to {path}")
 open(path, "w", encoding="utf-8").write(changed)
 PY
+  fi
+  printf '%s\n' "$copy"
+}
+
+# expect_breaking NAME PYTHON WHAT: buf breaking must report the change planted by PYTHON, naming contact_email.
+expect_breaking() {
+  local copy
+  copy="$(copy_with "$1" "$2")"
+  if breaking "$copy" "$root/proto" >"$work/out.txt" 2>&1 || ! grep -q contact_email "$work/out.txt"; then
+    cat "$work/out.txt"
+    pb_die "self-test: $3 was not reported as breaking"
+  fi
 }
 
 if [[ "${1:-}" == --self-test ]]; then
-  unchanged="$work/unchanged/proto"
-  mkdir -p "$(dirname "$unchanged")"
-  cp -r "$root/proto" "$unchanged"
-  breaking "$unchanged" "$root/proto" >"$work/out.txt" 2>&1 || {
+  breaking "$(copy_with unchanged)" "$root/proto" >"$work/out.txt" 2>&1 || {
     cat "$work/out.txt"
     pb_die "self-test: an unchanged copy of proto/ was reported as breaking"
   }
-  # A removed field: Tenant's contact_email, whatever options its declaration carries.
-  removed="$work/removed/proto"
-  mkdir -p "$(dirname "$removed")"
-  cp -r "$root/proto" "$removed"
-  plant "$removed" 're.sub(r"\n  string contact_email = 9[^;]*;", "", t, count=1)'
-  if breaking "$removed" "$root/proto" >"$work/out.txt" 2>&1; then
-    cat "$work/out.txt"
-    pb_die "self-test: removing Tenant.contact_email was not reported as breaking"
-  fi
-  grep -q 'contact_email' "$work/out.txt" || {
-    cat "$work/out.txt"
-    pb_die "self-test: buf breaking failed, but not on the removed field"
-  }
-  # A renamed JSON name: the wire is the same, the REST/JSON body is not.
-  renamed="$work/renamed/proto"
-  mkdir -p "$(dirname "$renamed")"
-  cp -r "$root/proto" "$renamed"
-  plant "$renamed" 're.sub(r"\n  string contact_email = 9", "\n  string contact_mail = 9", t, count=1)'
-  if breaking "$renamed" "$root/proto" >"$work/out.txt" 2>&1; then
-    cat "$work/out.txt"
-    pb_die "self-test: renaming Tenant.contact_email (its JSON name) was not reported as breaking"
-  fi
+  # A removed field, whatever options its declaration carries.
+  expect_breaking removed 're.sub(r"\n  string contact_email = 9[^;]*;", "", t, count=1)' \
+    "removing Tenant.contact_email"
+  # A renamed field: the wire is the same, the REST/JSON body and the generated code are not.
+  expect_breaking renamed 're.sub(r"\n  string contact_email = 9", "\n  string contact_mail = 9", t, count=1)' \
+    "renaming Tenant.contact_email"
   pb_log "buf breaking self-test: an unchanged copy passes; a removed field and a renamed field are reported"
   exit 0
 fi
