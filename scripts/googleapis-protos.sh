@@ -33,20 +33,23 @@ if ! have_all; then
     printf '[parkbase] error: googleapis-protos.sh: %s\n' "$*" >&2
     exit 1
   }
-  command -v python3 >/dev/null 2>&1 || die "python3 is missing (apt-get install python3 python3-pip)"
-  python3 -m pip --version >/dev/null 2>&1 || die "pip is missing (apt-get install python3-pip)"
+  # Debian's python3 with python3-pip (PB_APT_PACKAGES) when it is there, else whichever python3 is on PATH.
+  python=python3
+  if /usr/bin/python3 -m pip --version >/dev/null 2>&1; then python=/usr/bin/python3; fi
+  command -v "$python" >/dev/null 2>&1 || die "python3 is missing (apt-get install python3 python3-pip)"
+  "$python" -m pip --version >/dev/null 2>&1 || die "pip is missing (apt-get install python3-pip)"
   mkdir -p "$dest/google/api"
   tmp="$(mktemp -d "$dest/.download.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
   # --require-hashes: pip refuses a wheel whose hash is not the pinned one. `pip download` installs nothing, so
   # Debian's externally-managed Python does not object.
   printf 'googleapis-common-protos==%s --hash=sha256:%s\n' "$version" "$sha256" >"$tmp/requirements.txt"
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --require-hashes \
+  "$python" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --require-hashes \
     -r "$tmp/requirements.txt" -d "$tmp" >&2 </dev/null ||
     die "pip could not download googleapis-common-protos==$version (is PyPI reachable?)"
   # Extracted beside the destination, then renamed into place: a build running at the same time sees either no
   # file or a whole one.
-  python3 - "$tmp" "${files[@]}" <<'PY' || die "could not extract the protos from the wheel"
+  "$python" - "$tmp" "${files[@]}" <<'PY' || die "could not extract the protos from the wheel"
 import glob, os, sys, zipfile
 tmp, names = sys.argv[1], sys.argv[2:]
 wheels = glob.glob(os.path.join(tmp, "googleapis_common_protos-*.whl"))
