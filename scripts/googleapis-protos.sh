@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Google API protos that Debian's golang-github-gogo-googleapis-dev lacks (google/api/resource.proto,
-# field_behavior.proto, client.proto and launch_stage.proto, which client.proto imports), taken from PyPI's
-# googleapis-common-protos wheel at a pinned version and hash.
+# field_behavior.proto, field_info.proto, client.proto and launch_stage.proto, which client.proto imports), taken
+# from PyPI's googleapis-common-protos wheel at a pinned version and hash.
 # This file is the one place that knows the pin: proto/CMakeLists.txt, scripts/lib.sh (pb_build, pb_buf_lint),
 # scripts/gen_api_docs.py and deploy/Dockerfile all call it.
 #
@@ -17,7 +17,8 @@ set -euo pipefail
 version=1.76.0
 # sha256 of googleapis_common_protos-1.76.0-py3-none-any.whl, the one wheel of that release (pure Python).
 sha256=59e13344a9f3651aa201a03e2bee815a3bf43a4baf1f9ff8a9b62a840ce25fac
-files=(google/api/resource.proto google/api/field_behavior.proto google/api/client.proto google/api/launch_stage.proto)
+files=(google/api/resource.proto google/api/field_behavior.proto google/api/field_info.proto google/api/client.proto
+  google/api/launch_stage.proto)
 
 dest="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/parkbase/googleapis-common-protos-$version}"
 stamp="$dest/.parkbase-googleapis-common-protos"
