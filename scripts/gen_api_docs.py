@@ -35,7 +35,7 @@ PROTO_DIR = ROOT / "proto"
 DEFAULT_OUTPUT = ROOT / "docs" / "api-reference.md"
 # Where Debian keeps google/api/annotations.proto (golang-github-gogo-googleapis-dev) and the well-known types
 # (libprotobuf-dev); the same paths the build passes to protoc. The google/api protos Debian lacks
-# (resource.proto, field_behavior.proto, client.proto) are in the folder include_dirs() finds.
+# (resource.proto, field_behavior.proto, field_info.proto) are in the folder include_dirs() finds.
 SYSTEM_INCLUDE_DIRS = ["/usr/share/gocode/src/github.com/gogo/googleapis", "/usr/include"]
 
 
