@@ -128,9 +128,19 @@ pb_go_install_via_module() {
   return "$rc"
 }
 
+# pb_go_install_one TOOL HOW: one attempt at installing TOOL, HOW being `direct` (go install MODULE@VERSION) or
+# `module` (pb_go_install_via_module). Output goes to stdout/stderr.
+pb_go_install_one() {
+  if [[ "$2" == module ]]; then
+    pb_go_install_via_module "$1"
+  else
+    GOBIN="$HOME/go/bin" go install "${PB_GO_TOOL_PACKAGE[$1]}@${PB_GO_TOOL_VERSION[$1]}"
+  fi
+}
+
 # pb_install_go_tools [TOOL...]: installs the named tools (default: grpcurl buf helm kubeconform) into ~/go/bin.
 pb_install_go_tools() {
-  local tools=("$@") tool spec start log
+  local tools=("$@") tool spec start log how ok
   ((${#tools[@]})) || tools=("${PB_GO_TOOLS_DEFAULT[@]}")
   pb_ensure_go
   mkdir -p "$HOME/go/bin"
@@ -143,27 +153,23 @@ pb_install_go_tools() {
     pb_log "go install $spec (a few minutes the first time)"
     start=$SECONDS
     log="$(mktemp)"
-    if ! GOBIN="$HOME/go/bin" go install "$spec" >"$log" 2>&1; then
-      if grep -qE 'loading deprecation|@v/list: 40[34]' "$log"; then
-        pb_log "the module proxy refuses the version list of $tool; building it in a module that requires $spec"
-        pb_go_install_via_module "$tool" >"$log" 2>&1 || {
-          cat "$log" >&2
-          rm -f "$log"
-          pb_die "go install $spec failed"
-        }
-      elif grep -qE 'sum\.golang\.org|verifying (module|go\.mod)|checksum database' "$log"; then
-        # The checksum database is unreachable: the module proxy alone still serves the pinned versions.
-        pb_log "checksum database unreachable; retrying $tool with GOSUMDB=off"
-        GOBIN="$HOME/go/bin" GOSUMDB=off go install "$spec" >"$log" 2>&1 || {
-          cat "$log" >&2
-          rm -f "$log"
-          pb_die "go install $spec failed"
-        }
-      else
-        cat "$log" >&2
-        rm -f "$log"
-        pb_die "go install $spec failed"
-      fi
+    how=direct
+    ok=0
+    pb_go_install_one "$tool" "$how" >"$log" 2>&1 && ok=1
+    if ((!ok)) && grep -qE 'loading deprecation|@v/list: 40[34]' "$log"; then
+      how=module
+      pb_log "the module proxy refuses the version list of $tool; building it in a module that requires $spec"
+      pb_go_install_one "$tool" "$how" >"$log" 2>&1 && ok=1
+    fi
+    if ((!ok)) && grep -qE 'sum\.golang\.org|verifying (module|go\.mod)|checksum database' "$log"; then
+      # The checksum database is unreachable: the module proxy alone still serves the pinned versions.
+      pb_log "checksum database unreachable; retrying $tool with GOSUMDB=off"
+      GOSUMDB=off pb_go_install_one "$tool" "$how" >"$log" 2>&1 && ok=1
+    fi
+    if ((!ok)); then
+      cat "$log" >&2
+      rm -f "$log"
+      pb_die "go install $spec failed"
     fi
     rm -f "$log"
     pb_go_tool_current "$tool" || pb_die "$tool was installed but does not report ${PB_GO_TOOL_VERSION[$tool]}"
