@@ -81,9 +81,11 @@ build_server_and() {
   local generator=(-G Ninja)
   [[ ! -f "$PB_BUILD_DIR/CMakeCache.txt" ]] || generator=()
   pb_ccache_launcher
+  pb_proto_includes
   pb_log "configuring $PB_BUILD_DIR"
   cmake -S "$PB_ROOT" -B "$PB_BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_WERROR=ON \
-    "${PB_CCACHE_LAUNCHER[@]}" >/dev/null || pb_die "cmake configure failed"
+    "${PB_CCACHE_LAUNCHER[@]}" "-DGOOGLEAPIS_COMMON_PROTOS_DIR=$PB_GOOGLEAPIS_COMMON_DIR" >/dev/null ||
+    pb_die "cmake configure failed"
   pb_log "building parkbase and $program in $PB_BUILD_DIR"
   cmake --build "$PB_BUILD_DIR" -j"$(nproc)" --target parkbase "$program" >&2 || pb_die "build failed"
 }

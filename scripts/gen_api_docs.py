@@ -2,8 +2,9 @@
 """Generates docs/api-reference.md from the comments of proto/parkbase/**/*.proto.
 
 The protos are the API's documentation; this page is their comments laid out for reading: per package, each
-service with its methods (comment, request, response, HTTP mapping), each message with a table of its fields and
-each enum with its values. The output depends only on the protos, so it is stable from run to run.
+service with its methods (comment, request, response, HTTP mapping), each message with a table of its fields (with
+their google.api.field_behavior and resource_reference, and a resource's name pattern) and each enum with its
+values. The output depends only on the protos, so it is stable from run to run.
 
   scripts/gen_api_docs.py                 write docs/api-reference.md
   scripts/gen_api_docs.py --check         exit 1 (printing a diff) if docs/api-reference.md is not up to date
@@ -33,8 +34,22 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 DEFAULT_OUTPUT = ROOT / "docs" / "api-reference.md"
 # Where Debian keeps google/api/annotations.proto (golang-github-gogo-googleapis-dev) and the well-known types
-# (libprotobuf-dev); the same paths the build passes to protoc.
-INCLUDE_DIRS = ["/usr/share/gocode/src/github.com/gogo/googleapis", "/usr/include"]
+# (libprotobuf-dev); the same paths the build passes to protoc. The google/api protos Debian lacks
+# (resource.proto, field_behavior.proto, field_info.proto) are in the folder include_dirs() finds.
+SYSTEM_INCLUDE_DIRS = ["/usr/share/gocode/src/github.com/gogo/googleapis", "/usr/include"]
+
+
+def include_dirs():
+    """The protoc include folders: Debian's, and the pinned google/api protos of scripts/googleapis-protos.sh
+    (PB_GOOGLEAPIS_COMMON_DIR when the caller already has them, as the build's lint tests do)."""
+    common = os.environ.get("PB_GOOGLEAPIS_COMMON_DIR", "")
+    if not common:
+        result = subprocess.run(["bash", str(ROOT / "scripts" / "googleapis-protos.sh")], capture_output=True,
+                                text=True, check=False)
+        if result.returncode != 0:
+            sys.exit(f"gen_api_docs.py: scripts/googleapis-protos.sh failed:\n{result.stderr}")
+        common = result.stdout.strip()
+    return [SYSTEM_INCLUDE_DIRS[0], common, SYSTEM_INCLUDE_DIRS[1]]
 
 # Field numbers of descriptor.proto, as used in SourceCodeInfo.Location.path.
 FILE_MESSAGE, FILE_ENUM, FILE_SERVICE = 4, 5, 6
@@ -61,7 +76,7 @@ def compile_protos(files):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "api.pb")
         cmd = ["protoc", "--include_source_info", "--include_imports", f"--descriptor_set_out={out}",
-               f"-I{PROTO_DIR}"] + [f"-I{d}" for d in INCLUDE_DIRS] + files
+               f"-I{PROTO_DIR}"] + [f"-I{d}" for d in include_dirs()] + files
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         except FileNotFoundError:
@@ -72,32 +87,70 @@ def compile_protos(files):
             return descriptor_pb2.FileDescriptorSet.FromString(f.read())
 
 
-class MethodOption:
-    """Decodes one extension of MethodOptions through a descriptor pool built from the compiled set."""
+class OptionReader:
+    """Decodes one extension of an options message (MethodOptions, FieldOptions, MessageOptions) through a
+    descriptor pool built from the compiled set."""
 
-    def __init__(self, fds, extension_name):
+    def __init__(self, fds, extension_name, options_name="google.protobuf.MethodOptions", pool=None):
         self.extension = None
-        pool = descriptor_pool.DescriptorPool()
-        for f in fds.file:
-            pool.Add(f)
+        if pool is None:
+            pool = descriptor_pool.DescriptorPool()
+            for f in fds.file:
+                pool.Add(f)
         try:
             self.extension = pool.FindExtensionByName(extension_name)
         except KeyError:
             return
         classes = message_factory.GetMessageClassesForFiles([f.name for f in fds.file], pool)
-        self.options_class = classes["google.protobuf.MethodOptions"]
+        self.options_class = classes[options_name]
 
-    def value(self, method):
-        """The option's value on `method`, or None when it is not set."""
-        if self.extension is None or not method.HasField("options"):
+    def value(self, element):
+        """The option's value on `element` (a method, field or message), or None when it is not set."""
+        if self.extension is None or not element.HasField("options"):
             return None
-        options = self.options_class.FromString(method.options.SerializeToString())
+        options = self.options_class.FromString(element.options.SerializeToString())
+        if self.extension.label == self.extension.LABEL_REPEATED:
+            return list(options.Extensions[self.extension]) or None
         if not options.HasExtension(self.extension):
             return None
         return options.Extensions[self.extension]
 
 
-class HttpRules(MethodOption):
+class ResourceAnnotations:
+    """google.api.resource on messages, and google.api.field_behavior and resource_reference on fields: what the
+    reference shows as a resource's name pattern and as each field's behaviour."""
+
+    BEHAVIOUR_NAMES = {1: "optional", 2: "required", 3: "output only", 4: "input only", 5: "immutable",
+                       6: "unordered list", 7: "non-empty default", 8: "identifier"}
+
+    def __init__(self, fds):
+        pool = descriptor_pool.DescriptorPool()
+        for f in fds.file:
+            pool.Add(f)
+        self.resource = OptionReader(fds, "google.api.resource", "google.protobuf.MessageOptions", pool)
+        self.behaviour = OptionReader(fds, "google.api.field_behavior", "google.protobuf.FieldOptions", pool)
+        self.reference = OptionReader(fds, "google.api.resource_reference", "google.protobuf.FieldOptions", pool)
+
+    def of_message(self, message):
+        """"Resource `type`, named `pattern`." or ""."""
+        resource = self.resource.value(message)
+        if resource is None:
+            return ""
+        patterns = " or ".join(f"`{p}`" for p in resource.pattern)
+        return f"Resource `{resource.type}`, named {patterns}."
+
+    def of_field(self, field):
+        """The field's behaviours and the resource it names, e.g. "required; names a `parkbase.io/Device`"."""
+        parts = [self.BEHAVIOUR_NAMES.get(b, str(b)) for b in self.behaviour.value(field) or []]
+        reference = self.reference.value(field)
+        if reference is not None and reference.type:
+            parts.append(f"names a `{reference.type}`")
+        elif reference is not None and reference.child_type:
+            parts.append(f"names the parent of a `{reference.child_type}`")
+        return "; ".join(parts)
+
+
+class HttpRules(OptionReader):
     """The google.api.http option of methods."""
 
     def __init__(self, fds):
@@ -124,7 +177,7 @@ class HttpRules(MethodOption):
         return out
 
 
-class AccessRules(MethodOption):
+class AccessRules(OptionReader):
     """The parkbase.access.v1.rule option of methods: who may call them."""
 
     ROLE_NAMES = {1: "park admin", 2: "tenant admin", 3: "developer", 4: "device", 5: "provider"}
@@ -213,6 +266,7 @@ class Generator:
         self.files = [f for f in fds.file if f.name in files]
         self.http = HttpRules(fds)
         self.access = AccessRules(fds)
+        self.resources = ResourceAnnotations(fds)
         self.local = set()
         self.maps = {}  # full name of a map entry message -> (key field, value field)
         for f in self.files:
@@ -333,8 +387,13 @@ class Generator:
         out = [f"### message {short(full, pkg)}", f'<a id="{anchor(full)}"></a>', ""]
         if c.text(path):
             out += [c.text(path), ""]
+        resource = self.resources.of_message(message)
+        if resource:
+            out += [resource, ""]
         if message.field:
-            out += ["| field | number | type | description |", "| --- | --- | --- | --- |"]
+            # The behaviour column is google.api.field_behavior (and resource_reference): what a client must
+            # send, and what only the server sets. Request messages and resources carry it; responses do not.
+            out += ["| field | number | type | behaviour | description |", "| --- | --- | --- | --- | --- |"]
             for fi, field in enumerate(message.field):
                 fpath = path + [MESSAGE_FIELD, fi]
                 self._require(c, fpath, f"{file_name}: field {full}.{field.name}")
@@ -342,7 +401,9 @@ class Generator:
                 if field.HasField("oneof_index") and not field.proto3_optional:
                     oneof = message.oneof_decl[field.oneof_index].name
                     text = f"(one of `{oneof}`) {text}".strip()
-                out.append(f"| `{field.name}` | {field.number} | {self.field_type(field, pkg)} | {cell(text)} |")
+                behaviour = self.resources.of_field(field)
+                out.append(f"| `{field.name}` | {field.number} | {self.field_type(field, pkg)} | {cell(behaviour)} | "
+                           f"{cell(text)} |")
             out.append("")
         else:
             out += ["No fields.", ""]

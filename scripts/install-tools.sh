@@ -2,7 +2,7 @@
 # shellcheck source-path=SCRIPTDIR
 # Installs Parkbase's developer tools at pinned versions, or reuses them when already there.
 #
-#   scripts/install-tools.sh [grpcurl] [buf] [helm] [kubeconform] [ghz] [protoc-gen-openapiv2]
+#   scripts/install-tools.sh [grpcurl] [buf] [helm] [kubeconform] [ghz] [protoc-gen-openapiv2] [api-linter]
 #                                                 # default: grpcurl buf helm kubeconform
 #
 # Sourced (lib.sh sources it), it defines:
@@ -13,7 +13,7 @@
 #   pb_install_openapi_tools      protoc-gen-openapiv2 and scripts/openapi's npm packages (scripts/gen_openapi.py).
 #   pb_python_venv PKG==VER...    creates or reuses the venv ~/.cache/parkbase/venv, pip installs the pinned
 #                                 packages when they changed, and exports PB_PYTHON (the venv's python).
-# Versions were picked on 2026-11-25 as the newest that build with Go 1.26.8.
+# Versions were picked on 2026-11-25 as the newest that build with Go 1.26.8 (api-linter on 2026-12-03).
 
 # shellcheck disable=SC2034 # read by lib.sh
 PB_TOOLS_LOADED=1
@@ -26,6 +26,7 @@ declare -gA PB_GO_TOOL_MODULE=(
   [kubeconform]=github.com/yannh/kubeconform
   [ghz]=github.com/bojand/ghz
   [protoc-gen-openapiv2]=github.com/grpc-ecosystem/grpc-gateway/v2
+  [api-linter]=github.com/googleapis/api-linter/v2
 )
 declare -gA PB_GO_TOOL_PACKAGE=(
   [grpcurl]=github.com/fullstorydev/grpcurl/cmd/grpcurl
@@ -34,6 +35,7 @@ declare -gA PB_GO_TOOL_PACKAGE=(
   [kubeconform]=github.com/yannh/kubeconform/cmd/kubeconform
   [ghz]=github.com/bojand/ghz/cmd/ghz
   [protoc-gen-openapiv2]=github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
+  [api-linter]=github.com/googleapis/api-linter/v2/cmd/api-linter
 )
 declare -gA PB_GO_TOOL_VERSION=(
   [grpcurl]=v1.9.4
@@ -43,6 +45,9 @@ declare -gA PB_GO_TOOL_VERSION=(
   [ghz]=v0.120.0
   # Picked on 2026-12-03: docs/api.md, "OpenAPI document", says why this generator.
   [protoc-gen-openapiv2]=v2.34.0
+  # The module proxy serves only some api-linter tags and refuses @latest, the version list and the v1 module:
+  # v2.3.1 was the newest it served on 2026-12-03 (v2.3.2 to v2.8.0 refused); it needs Go 1.25.
+  [api-linter]=v2.3.1
 )
 PB_GO_TOOLS_DEFAULT=(grpcurl buf helm kubeconform)
 
@@ -115,9 +120,34 @@ pb_go_tool_current() {
     grep -qP "^\tmod\t${PB_GO_TOOL_MODULE[$tool]//./\\.}\t${PB_GO_TOOL_VERSION[$tool]//./\\.}(\t|$)"
 }
 
+# pb_go_install_via_module TOOL: builds TOOL at its pinned version from inside a throwaway module that requires it.
+# The module proxy serves the pinned versions of some modules (api-linter's) but refuses their version list, and
+# `go install MODULE@VERSION` asks for that list to see whether the module is deprecated, so it fails. A module that
+# requires the pinned version builds the same binary without asking: the same dependency versions, and
+# `go version -m` names the same module and version. Output goes to stdout/stderr.
+pb_go_install_via_module() {
+  local tool="$1" dir rc=0
+  dir="$(mktemp -d)"
+  (cd "$dir" && go mod init parkbase.local/tools &&
+    go get "${PB_GO_TOOL_PACKAGE[$tool]}@${PB_GO_TOOL_VERSION[$tool]}" &&
+    GOBIN="$HOME/go/bin" go install "${PB_GO_TOOL_PACKAGE[$tool]}") || rc=$?
+  rm -rf "$dir"
+  return "$rc"
+}
+
+# pb_go_install_one TOOL HOW: one attempt at installing TOOL, HOW being `direct` (go install MODULE@VERSION) or
+# `module` (pb_go_install_via_module). Output goes to stdout/stderr.
+pb_go_install_one() {
+  if [[ "$2" == module ]]; then
+    pb_go_install_via_module "$1"
+  else
+    GOBIN="$HOME/go/bin" go install "${PB_GO_TOOL_PACKAGE[$1]}@${PB_GO_TOOL_VERSION[$1]}"
+  fi
+}
+
 # pb_install_go_tools [TOOL...]: installs the named tools (default: grpcurl buf helm kubeconform) into ~/go/bin.
 pb_install_go_tools() {
-  local tools=("$@") tool spec start log
+  local tools=("$@") tool spec start log how ok
   ((${#tools[@]})) || tools=("${PB_GO_TOOLS_DEFAULT[@]}")
   pb_ensure_go
   mkdir -p "$HOME/go/bin"
@@ -130,20 +160,23 @@ pb_install_go_tools() {
     pb_log "go install $spec (a few minutes the first time)"
     start=$SECONDS
     log="$(mktemp)"
-    if ! GOBIN="$HOME/go/bin" go install "$spec" >"$log" 2>&1; then
-      if grep -qE 'sum\.golang\.org|verifying (module|go\.mod)|checksum database' "$log"; then
-        # The checksum database is unreachable: the module proxy alone still serves the pinned versions.
-        pb_log "checksum database unreachable; retrying $tool with GOSUMDB=off"
-        GOBIN="$HOME/go/bin" GOSUMDB=off go install "$spec" >"$log" 2>&1 || {
-          cat "$log" >&2
-          rm -f "$log"
-          pb_die "go install $spec failed"
-        }
-      else
-        cat "$log" >&2
-        rm -f "$log"
-        pb_die "go install $spec failed"
-      fi
+    how=direct
+    ok=0
+    pb_go_install_one "$tool" "$how" >"$log" 2>&1 && ok=1
+    if ((!ok)) && grep -qE 'loading deprecation|@v/list: 40[34]' "$log"; then
+      how=module
+      pb_log "the module proxy refuses the version list of $tool; building it in a module that requires $spec"
+      pb_go_install_one "$tool" "$how" >"$log" 2>&1 && ok=1
+    fi
+    if ((!ok)) && grep -qE 'sum\.golang\.org|verifying (module|go\.mod)|checksum database' "$log"; then
+      # The checksum database is unreachable: the module proxy alone still serves the pinned versions.
+      pb_log "checksum database unreachable; retrying $tool with GOSUMDB=off"
+      GOSUMDB=off pb_go_install_one "$tool" "$how" >"$log" 2>&1 && ok=1
+    fi
+    if ((!ok)); then
+      cat "$log" >&2
+      rm -f "$log"
+      pb_die "go install $spec failed"
     fi
     rm -f "$log"
     pb_go_tool_current "$tool" || pb_die "$tool was installed but does not report ${PB_GO_TOOL_VERSION[$tool]}"

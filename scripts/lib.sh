@@ -73,6 +73,21 @@ pb_install_packages() {
     pb_die "apt-get install ${missing[*]} failed"
 }
 
+# pb_proto_includes: sets PB_PROTO_INCLUDES to protoc's -I arguments for the Google protos our protos import:
+# Debian's googleapis package, the pinned google/api protos it lacks (scripts/googleapis-protos.sh, fetched once,
+# exported as PB_GOOGLEAPIS_COMMON_DIR; a caller may set that variable to a folder of its own) and the well-known
+# types. The build passes the same folders to protoc (proto/CMakeLists.txt).
+pb_proto_includes() {
+  if [[ -z "${PB_GOOGLEAPIS_COMMON_DIR:-}" ]]; then
+    PB_GOOGLEAPIS_COMMON_DIR="$(bash "$PB_ROOT/scripts/googleapis-protos.sh")" ||
+      pb_die "could not fetch the pinned google/api protos (scripts/googleapis-protos.sh, output above)"
+    export PB_GOOGLEAPIS_COMMON_DIR
+  fi
+  [[ -f "$PB_GOOGLEAPIS_COMMON_DIR/google/api/resource.proto" ]] ||
+    pb_die "google/api/resource.proto not found under PB_GOOGLEAPIS_COMMON_DIR=$PB_GOOGLEAPIS_COMMON_DIR"
+  PB_PROTO_INCLUDES=(-I "$PB_GOOGLEAPIS_DIR" -I "$PB_GOOGLEAPIS_COMMON_DIR" -I /usr/include)
+}
+
 # pb_ccache_launcher: sets PB_CCACHE_LAUNCHER to the cmake arguments that compile through ccache (empty without
 # ccache). Paths are hashed relative to the repo and the working directory is not hashed, so a clone in another
 # folder (CI's) reuses the objects compiled in this one.
@@ -99,8 +114,10 @@ pb_configure_clang16() {
     fi
   fi
   pb_ccache_launcher
+  pb_proto_includes
   CC=clang-16 CXX=clang++-16 cmake -S "$PB_ROOT" -B "$dir" "${generator[@]}" -DCMAKE_C_COMPILER=clang-16 \
-    -DCMAKE_CXX_COMPILER=clang++-16 "${PB_CCACHE_LAUNCHER[@]}" "$@" >/dev/null ||
+    -DCMAKE_CXX_COMPILER=clang++-16 "${PB_CCACHE_LAUNCHER[@]}" \
+    "-DGOOGLEAPIS_COMMON_PROTOS_DIR=$PB_GOOGLEAPIS_COMMON_DIR" "$@" >/dev/null ||
     pb_die "cmake configure of $dir failed"
 }
 
@@ -115,34 +132,47 @@ pb_build() {
     generator=()
   fi
   pb_ccache_launcher
+  # Fetched here, before cmake, so a machine without the pinned protos (or without PyPI) fails with a clear
+  # message; cmake would otherwise fetch them itself.
+  pb_proto_includes
   pb_log "configuring $dir"
   cmake -S "$PB_ROOT" -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPARKBASE_WERROR=ON \
-    "${PB_CCACHE_LAUNCHER[@]}" || pb_die "cmake configure failed"
+    "${PB_CCACHE_LAUNCHER[@]}" "-DGOOGLEAPIS_COMMON_PROTOS_DIR=$PB_GOOGLEAPIS_COMMON_DIR" ||
+    pb_die "cmake configure failed"
   pb_log "building $dir with $(nproc) jobs"
   cmake --build "$dir" -j"$(nproc)" || pb_die "build failed"
   PB_BUILD_DIR="$dir"
   export PB_BUILD_DIR
 }
 
-# pb_buf_lint: lints proto/ with proto/buf.yaml. buf alone cannot resolve google/api and google/rpc (they come
-# from Debian's googleapis package, not the repo), so protoc builds an image with the system include paths and
-# buf lints that image; imported files are not linted. Needs buf on PATH (pb_install_go_tools buf).
+# pb_proto_image PROTO_DIR OUT: compiles every .proto under PROTO_DIR (but google/, which comes from the system)
+# into the image OUT (a FileDescriptorSet with imports and source info), the input buf lints and compares. buf alone
+# cannot resolve google/api and google/rpc (they come from Debian's googleapis package and the pinned wheel, not the
+# repo), so protoc builds the image with the system include paths (pb_proto_includes).
+pb_proto_image() {
+  local proto="$1" out="$2" files=()
+  pb_proto_includes
+  mapfile -t files < <(cd "$proto" && find . -name '*.proto' -not -path './google/*' | sed 's|^\./||' | sort)
+  ((${#files[@]})) || pb_die "no .proto files under $proto"
+  (cd "$proto" && protoc -I . "${PB_PROTO_INCLUDES[@]}" --include_imports --include_source_info -o "$out" \
+    "${files[@]}") || return 1
+  pb_log "compiled ${#files[@]} files of $proto"
+}
+
+# pb_buf_lint: lints proto/ with proto/buf.yaml, over the image pb_proto_image builds; imported files are not
+# linted. Needs buf on PATH (pb_install_go_tools buf).
 pb_buf_lint() {
   local proto="$PB_ROOT/proto"
   [[ -f "$proto/buf.yaml" ]] || pb_die "buf lint: $proto/buf.yaml is missing"
   command -v buf >/dev/null 2>&1 || pb_go_path
   command -v buf >/dev/null 2>&1 || pb_die "buf lint: buf is not installed (scripts/install-tools.sh buf)"
-  local files=()
-  mapfile -t files < <(cd "$proto" && find . -name '*.proto' -not -path './google/*' | sed 's|^\./||' | sort)
-  ((${#files[@]})) || pb_die "buf lint: no .proto files under $proto"
   local image
   image="$(mktemp "${TMPDIR:-/tmp}/parkbase-buf.XXXXXX.binpb")"
-  if ! (cd "$proto" && protoc -I . -I "$PB_GOOGLEAPIS_DIR" -I /usr/include --include_imports \
-    --include_source_info -o "$image" "${files[@]}"); then
+  if ! pb_proto_image "$proto" "$image"; then
     rm -f "$image"
     pb_die "buf lint: protoc could not compile proto/"
   fi
-  pb_log "buf lint proto/ (${#files[@]} files)"
+  pb_log "buf lint proto/"
   if ! (cd "$proto" && buf lint "$image" --config buf.yaml); then
     rm -f "$image"
     pb_die "buf lint found problems in proto/ (listed above)"

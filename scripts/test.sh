@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # shellcheck disable=SC2119 # pb_build takes an optional folder; none means the default
-# Sets up and runs every Parkbase test: Debian packages, Go tools (grpcurl, buf, helm, kubeconform), the OpenAPI
-# generator (protoc-gen-openapiv2, and swagger2openapi by npm ci in scripts/openapi), the Python venv for chart
-# checks, the build, a throwaway PostgreSQL and Redis, then all CTest suites but bench (buf lint is
-# the CTest test lint.buf).
+# Sets up and runs every Parkbase test: Debian packages, Go tools (grpcurl, buf, helm, kubeconform, api-linter), the
+# OpenAPI generator (protoc-gen-openapiv2, and swagger2openapi by npm ci in scripts/openapi), the Python venv for
+# chart checks, the build, a throwaway PostgreSQL and Redis, then all CTest suites but bench (buf lint, buf breaking
+# and api-linter are the CTest tests lint.buf, lint.buf_breaking and lint.api_linter).
 #
 #   scripts/test.sh                       everything except benchmarks
 #   scripts/test.sh -L integration        only tests with this CTest label (repeatable; -L bench runs benchmarks,
@@ -55,7 +55,7 @@ export PARKBASE_FUZZ_SECONDS="$fuzz_seconds" PARKBASE_SOAK_SECONDS="$soak_second
 
 started=$SECONDS
 pb_install_packages
-pb_install_go_tools grpcurl buf helm kubeconform
+pb_install_go_tools grpcurl buf helm kubeconform api-linter
 pb_install_openapi_tools
 pb_python_venv "${PB_TEST_PYTHON_PACKAGES[@]}"
 pb_build
