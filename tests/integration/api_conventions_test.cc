@@ -38,7 +38,7 @@ grpc::Status SetMaxDevices(IsolationEnv& env, const std::string& tenant_id, int6
   return env.tenants().stub().UpdateTenant(Context(env.server().park_admin_key()).get(), update, updated);
 }
 
-TEST_CASE("etag: a tenant changes only on the etag it was read at; a stale one is ABORTED and changes nothing",
+TEST_CASE("etag: a tenant changes only on the etag it was read at, and a stale one is ABORTED and changes nothing",
           "[conventions][integration]") {
   IsolationEnv env;
   const TestTenant tenant = env.tenants().CreateTenant("etag");

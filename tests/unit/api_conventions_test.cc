@@ -11,7 +11,7 @@ namespace {
 
 namespace tenantpb = ::parkbase::tenant::v1;
 
-TEST_CASE("etag: revisions and incarnations differ; only a different, non-empty etag is ABORTED", "[unit]") {
+TEST_CASE("etag: revisions and incarnations differ, and only a different, non-empty etag is ABORTED", "[unit]") {
   CHECK(EtagOf(1, 1000) != EtagOf(2, 1000));
   // The same revision of a resource deleted and created again under its name.
   CHECK(EtagOf(1, 1000) != EtagOf(1, 1001));
