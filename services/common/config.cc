@@ -47,7 +47,8 @@ ABSL_FLAG(int32_t, auth_failures_per_key, 10,
           "Failed authentications with one key id per window before that key id is refused, 1 to 1000000");
 ABSL_FLAG(int32_t, auth_failure_window_s, 60, "The window of the failed-authentication limits, seconds, 1 to 86400");
 ABSL_FLAG(std::string, page_token_secret, "",
-          "HMAC secret for page tokens; every replica must share it (empty: a random one per process)");
+          "Server secret: signs page tokens and keys the sealed answers of request ids; every replica must share it "
+          "(empty: a random one per process)");
 ABSL_FLAG(int32_t, db_pool_size, 8, "PostgreSQL connections per process, 1 to 256");
 ABSL_FLAG(int32_t, redis_pool_size, parkbase::kDefaultRedisPoolSize,
           "Redis connections per process (commands from several threads overlap), 1 to 256");

@@ -78,7 +78,7 @@ class NoAuthCaches final : public AuthInvalidator {
 ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
                          prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens,
                          RequestParser& parser, AuthInvalidator& auth_invalidator, BlockingExecutor& executor,
-                         TenantEpochs* device_epochs)
+                         RequestReplays& request_replays, TenantEpochs* device_epochs)
     : config_(config),
       db_(db),
       redis_(redis),
@@ -89,6 +89,7 @@ ServiceHost::ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* re
       parser_(parser),
       auth_invalidator_(auth_invalidator),
       executor_(executor),
+      request_replays_(request_replays),
       device_epochs_(device_epochs) {}
 
 ServiceHost::~ServiceHost() {
@@ -128,6 +129,9 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
     LogWarning("no --page_token_secret: page tokens work only against this process; set one shared by replicas");
   }
   server->page_tokens_ = std::make_unique<PageTokens>(secret);
+  // The same shared secret keys the sealed answers of request ids (a purpose-bound key is derived from it), so a
+  // retry that lands on another replica still gets its answer.
+  server->request_replays_ = std::make_unique<RequestReplays>(*server->db_, secret);
   if (server->redis_ != nullptr) {
     // Every replica with Redis bumps device epochs (its peers may cache devices), whether or not it caches.
     server->device_epochs_ = std::make_unique<TenantEpochs>(*server->redis_, *server->clock_, redis_keys::DeviceEpoch,
@@ -178,7 +182,7 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   server->host_ = std::make_unique<ServiceHost>(cfg, *server->db_, server->redis_.get(), *server->clock_,
                                                 *server->registry_, *server->calls_, *server->page_tokens_,
                                                 *server->parser_, *server->invalidator_, *server->executor_,
-                                                server->device_epochs_.get());
+                                                *server->request_replays_, server->device_epochs_.get());
   for (const auto& registrar : registrars) {
     if (absl::Status status = registrar(*server->host_); !status.ok()) return status;
   }

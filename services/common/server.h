@@ -28,6 +28,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/page_token.h"
+#include "common/request_replay.h"
 #include "common/parse_budget.h"
 #include "common/raw_requests.h"
 #include "common/redis.h"
@@ -45,7 +46,8 @@ class ServiceHost {
  public:
   ServiceHost(const ServerConfig& config, DbPool& db, RedisClient* redis, Clock& clock,
               prometheus::Registry& registry, CallRunner& calls, PageTokens& page_tokens, RequestParser& parser,
-              AuthInvalidator& auth_invalidator, BlockingExecutor& executor, TenantEpochs* device_epochs = nullptr);
+              AuthInvalidator& auth_invalidator, BlockingExecutor& executor, RequestReplays& request_replays,
+              TenantEpochs* device_epochs = nullptr);
 
   // Destroys what it owns in the reverse order of Own, so an object goes before the objects it was built on (a
   // background thread stops before the pool it reads through).
@@ -70,6 +72,8 @@ class ServiceHost {
   // The tenants' device epochs (device/device_cache.h), shared with device activation in the authenticator so this
   // replica's own activations show at once; null without Redis.
   TenantEpochs* device_epochs() { return device_epochs_; }
+  // Remembered answers of secret-minting creates sent with a request id (request_replay.h).
+  RequestReplays& request_replays() { return request_replays_; }
 
   // Adds a gRPC service to the server. `full_name` (e.g. parkbase.tenant.v1.TenantService) is its health name.
   void AddService(grpc::Service* service, std::string full_name, std::vector<std::string> dependencies);
@@ -100,6 +104,7 @@ class ServiceHost {
   RequestParser& parser_;
   AuthInvalidator& auth_invalidator_;
   BlockingExecutor& executor_;
+  RequestReplays& request_replays_;
   TenantEpochs* device_epochs_;
   std::vector<Registration> registrations_;
   std::vector<std::shared_ptr<void>> owned_;
@@ -171,6 +176,7 @@ class PlatformServer {
   std::unique_ptr<CallRunner> calls_;
   std::unique_ptr<RequestParser> parser_;
   std::unique_ptr<PageTokens> page_tokens_;
+  std::unique_ptr<RequestReplays> request_replays_;
   // Outlives the services (host_): their callback handlers queue work on it until the server has shut down.
   std::unique_ptr<BlockingExecutor> executor_;
   std::unique_ptr<ServiceHost> host_;

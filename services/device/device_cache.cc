@@ -116,8 +116,9 @@ absl::StatusOr<pb::DeviceType> CachingDeviceStore::UpdateDeviceType(const Tenant
   return store_.UpdateDeviceType(scope, type_id, mutate);
 }
 
-absl::Status CachingDeviceStore::DeleteDeviceType(const TenantScope& scope, const std::string& type_id) {
-  return store_.DeleteDeviceType(scope, type_id);
+absl::Status CachingDeviceStore::DeleteDeviceType(const TenantScope& scope, const std::string& type_id,
+                                                  const std::string& etag) {
+  return store_.DeleteDeviceType(scope, type_id, etag);
 }
 
 absl::StatusOr<pb::Device> CachingDeviceStore::CreateDevice(const TenantScope& scope, const std::string& park_code,
@@ -144,8 +145,8 @@ absl::StatusOr<pb::Device> CachingDeviceStore::UpdateDevice(const TenantScope& s
 }
 
 absl::Status CachingDeviceStore::DeleteDevice(const TenantScope& scope, const std::string& device_id,
-                                              const AuditEntry& audit) {
-  absl::Status deleted = store_.DeleteDevice(scope, device_id, audit);
+                                              const std::string& etag, const AuditEntry& audit) {
+  absl::Status deleted = store_.DeleteDevice(scope, device_id, etag, audit);
   Changed(scope);
   return deleted;
 }
@@ -162,9 +163,10 @@ absl::StatusOr<NewCredential> CachingDeviceStore::CreateCredential(const TenantS
                                                                    const std::string& device_id,
                                                                    const std::string& display_name,
                                                                    const std::string& creator,
-                                                                   const AuditEntry& audit) {
+                                                                   const AuditEntry& audit,
+                                                                   const ReplayTicket* replay) {
   // Credentials are not part of a Device message: nothing cached changes.
-  return store_.CreateCredential(scope, device_id, display_name, creator, audit);
+  return store_.CreateCredential(scope, device_id, display_name, creator, audit, replay);
 }
 
 absl::StatusOr<std::vector<pb::DeviceCredential>> CachingDeviceStore::ListCredentials(const TenantScope& scope,

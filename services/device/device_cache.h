@@ -79,7 +79,8 @@ class CachingDeviceStore final : public DeviceStore {
                                                               const std::string& after_type_id, int limit) override;
   absl::StatusOr<pb::DeviceType> UpdateDeviceType(const TenantScope& scope, const std::string& type_id,
                                                   const DeviceTypeMutation& mutate) override;
-  absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id) override;
+  absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id,
+                                const std::string& etag) override;
   absl::StatusOr<pb::Device> CreateDevice(const TenantScope& scope, const std::string& park_code,
                                           const pb::Device& device) override;
   absl::StatusOr<std::vector<pb::Device>> ListDevices(const TenantScope& scope, const DeviceFilter& filter,
@@ -87,13 +88,14 @@ class CachingDeviceStore final : public DeviceStore {
   absl::StatusOr<pb::Device> UpdateDevice(const TenantScope& scope, const std::string& device_id,
                                           const DeviceMutation& mutate, bool seen,
                                           const AuditEntry* audit = nullptr) override;
-  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const AuditEntry& audit) override;
+  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const std::string& etag,
+                            const AuditEntry& audit) override;
   absl::StatusOr<std::vector<pb::ImportRowResult>> ImportBatch(const TenantScope& scope,
                                                                const std::string& park_code,
                                                                const std::vector<ImportRow>& rows) override;
   absl::StatusOr<NewCredential> CreateCredential(const TenantScope& scope, const std::string& device_id,
                                                  const std::string& display_name, const std::string& creator,
-                                                 const AuditEntry& audit) override;
+                                                 const AuditEntry& audit, const ReplayTicket* replay) override;
   absl::StatusOr<std::vector<pb::DeviceCredential>> ListCredentials(const TenantScope& scope,
                                                                     const std::string& device_id) override;
   absl::Status RevokeCredential(const TenantScope& scope, const std::string& device_id, const std::string& key_id,

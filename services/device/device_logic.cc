@@ -19,6 +19,7 @@
 #include "common/audit.h"
 #include "common/crypto.h"
 #include "common/errors.h"
+#include "common/etag.h"
 #include "common/list_filter.h"
 #include "common/names.h"
 #include "common/status_macros.h"
@@ -315,11 +316,12 @@ DeviceFilter NarrowedTo(const Principal& caller, DeviceFilter filter) {
 }  // namespace
 
 DeviceManager::DeviceManager(DeviceStore& store, PageTokens& page_tokens, SchemaInvalidator& invalidator,
-                             std::string park_code, AuthInvalidator* auth)
+                             std::string park_code, AuthInvalidator* auth, const RequestReplays* replays)
     : store_(store),
       page_tokens_(page_tokens),
       invalidator_(invalidator),
       auth_(auth),
+      replays_(replays),
       park_code_(std::move(park_code)) {}
 
 void DeviceManager::DeviceKeysChanged(const std::string& tenant_id) {
@@ -391,6 +393,7 @@ absl::StatusOr<pb::DeviceType> DeviceManager::UpdateDeviceType(const Principal& 
   RETURN_IF_ERROR(ValidateTypeFields(requested, paths));
   absl::StatusOr<pb::DeviceType> updated =
                    store_.UpdateDeviceType(scope, name.id, [&](pb::DeviceType& type) -> absl::Status {
+                     RETURN_IF_ERROR(CheckEtag("device_type.etag", requested.etag(), type.etag()));
                      if (paths.count("display_name")) type.set_display_name(requested.display_name());
                      if (paths.count("description")) type.set_description(requested.description());
                      if (paths.count("vendor")) type.set_vendor(requested.vendor());
@@ -407,7 +410,7 @@ absl::StatusOr<pb::DeleteDeviceTypeResponse> DeviceManager::DeleteDeviceType(
     const Principal& caller, const pb::DeleteDeviceTypeRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "deviceTypes"));
   ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
-  RETURN_IF_ERROR(store_.DeleteDeviceType(scope, name.id));
+  RETURN_IF_ERROR(store_.DeleteDeviceType(scope, name.id, request.etag()));
   invalidator_.TenantChanged(name.tenant_id);
   return pb::DeleteDeviceTypeResponse();
 }
@@ -486,6 +489,7 @@ absl::StatusOr<pb::Device> DeviceManager::UpdateDevice(const Principal& caller,
                    store_.UpdateDevice(
                        scope, name.id,
                        [&](pb::Device& device) -> absl::Status {
+                         RETURN_IF_ERROR(CheckEtag("device.etag", requested.etag(), device.etag()));
                          if (paths.count("display_name")) device.set_display_name(requested.display_name());
                          if (paths.count("device_type_id")) device.set_device_type_id(requested.device_type_id());
                          if (paths.count("labels")) *device.mutable_labels() = requested.labels();
@@ -510,7 +514,8 @@ absl::StatusOr<pb::DeleteDeviceResponse> DeviceManager::DeleteDevice(const Princ
                                                                      const pb::DeleteDeviceRequest& request) {
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("name", request.name(), "devices"));
   ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
-  RETURN_IF_ERROR(store_.DeleteDevice(scope, name.id, MakeAudit(caller, "DeleteDevice", name.resource, request)));
+  RETURN_IF_ERROR(store_.DeleteDevice(scope, name.id, request.etag(),
+                                      MakeAudit(caller, "DeleteDevice", name.resource, request)));
   invalidator_.TenantChanged(name.tenant_id);
   invalidator_.DeviceDeleted(name.tenant_id, name.id);
   DeviceKeysChanged(name.tenant_id);  // its keys were revoked with it
@@ -598,13 +603,19 @@ absl::StatusOr<pb::CreateDeviceCredentialResponse> DeviceManager::CreateDeviceCr
   ASSIGN_OR_RETURN(const ChildName name, ParseChild("parent", request.parent(), "devices"));
   ASSIGN_OR_RETURN(const TenantScope scope, ScopeFor(caller, name.tenant_id, name.resource));
   RETURN_IF_ERROR(ValidateText("credential.display_name", request.credential().display_name(), 1, 200));
-  absl::StatusOr<NewCredential> created =
-      store_.CreateCredential(scope, name.id, request.credential().display_name(), caller.KeyName(),
-                              MakeAudit(caller, "CreateDeviceCredential", name.resource, request));
-  if (!created.ok()) return created.status();
+  ASSIGN_OR_RETURN(const std::optional<ReplayKey> replay_key,
+                   RequestReplays::KeyFor("request_id", "CreateDeviceCredential", caller, request,
+                                          request.request_id()));
   pb::CreateDeviceCredentialResponse response;
-  *response.mutable_credential() = std::move(created->credential);
-  response.set_secret(std::move(created->secret));
+  RETURN_IF_ERROR(MintOnce(replays_, scope, replay_key, response, [&](const ReplayTicket* ticket) -> absl::Status {
+    absl::StatusOr<NewCredential> created =
+        store_.CreateCredential(scope, name.id, request.credential().display_name(), caller.KeyName(),
+                                MakeAudit(caller, "CreateDeviceCredential", name.resource, request), ticket);
+    if (!created.ok()) return created.status();
+    *response.mutable_credential() = std::move(created->credential);
+    response.set_secret(std::move(created->secret));
+    return absl::OkStatus();
+  }));
   return response;
 }
 

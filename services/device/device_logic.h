@@ -76,7 +76,7 @@ class DeviceManager {
   // `park_code` is the park's segment of identifiers; `invalidator` hears of every change to resolved schemas,
   // `auth` (may be null: nothing caches keys) of every change to whether a device key is valid.
   DeviceManager(DeviceStore& store, PageTokens& page_tokens, SchemaInvalidator& invalidator, std::string park_code,
-                AuthInvalidator* auth = nullptr);
+                AuthInvalidator* auth = nullptr, const RequestReplays* replays = nullptr);
 
   absl::StatusOr<pb::DeviceType> CreateDeviceType(const Principal& caller, const pb::CreateDeviceTypeRequest& request);
   absl::StatusOr<pb::DeviceType> GetDeviceType(const Principal& caller, const pb::GetDeviceTypeRequest& request);
@@ -124,6 +124,7 @@ class DeviceManager {
   PageTokens& page_tokens_;
   SchemaInvalidator& invalidator_;
   AuthInvalidator* auth_;
+  const RequestReplays* replays_;  // may be null: request ids are then refused
   const std::string park_code_;
 };
 

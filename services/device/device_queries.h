@@ -15,7 +15,7 @@ namespace parkbase::device::queries {
 #define PARKBASE_DEVICE_COLUMNS                                                                           \
   "d.device_id, d.device_type_id, d.serial_number, d.display_name, d.labels::text, d.attributes::text, " \
   "d.public_attribute_keys::text, d.state, coalesce(i.identifier, ''), " PARKBASE_MICROS("d.create_time") \
-  ", " PARKBASE_MICROS("d.update_time") ", coalesce(" PARKBASE_MICROS("d.last_seen_time") ", 0)"
+  ", " PARKBASE_MICROS("d.update_time") ", coalesce(" PARKBASE_MICROS("d.last_seen_time") ", 0), d.revision"
 
 #define PARKBASE_DEVICE_FROM \
   " FROM devices d LEFT JOIN device_identifiers i ON i.tenant_id = d.tenant_id AND i.device_id = d.device_id "
@@ -41,7 +41,8 @@ inline constexpr char kSelectTypeSql[] =
 
 inline constexpr char kLockType[] = "device_type_lock";
 inline constexpr char kLockTypeSql[] =
-    "SELECT latest_version FROM device_types WHERE tenant_id = $1 AND device_type_id = $2 FOR UPDATE";
+    "SELECT latest_version, " PARKBASE_MICROS("create_time") " FROM device_types "
+    "WHERE tenant_id = $1 AND device_type_id = $2 FOR UPDATE";
 
 // Shares the lock with other creators; DeleteDeviceType's FOR UPDATE waits for them and they for it.
 inline constexpr char kShareTypes[] = "device_type_share";

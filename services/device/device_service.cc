@@ -293,7 +293,7 @@ absl::Status RegisterDeviceService(ServiceHost& host) {
   auto& invalidator = host.Own(std::make_unique<RedisSchemaInvalidator>(*host.redis()));
   auto& manager =
       host.Own(std::make_unique<DeviceManager>(*store, host.page_tokens(), invalidator, host.config().park_code,
-                                               &host.auth_invalidator()));
+                                               &host.auth_invalidator(), &host.request_replays()));
   auto& service = host.Own(std::make_unique<DeviceServiceImpl>(host.calls(), host.parser(), manager, host.executor()));
   host.AddService(&service, pb::DeviceService::service_full_name(), {kPostgresDependency, kRedisDependency});
   return absl::OkStatus();

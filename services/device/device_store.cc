@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/api_keys.h"
 #include "common/errors.h"
+#include "common/etag.h"
 #include "common/status_macros.h"
 #include "device/device_queries.h"
 #include "google/protobuf/struct.pb.h"
@@ -158,6 +159,7 @@ pb::DeviceType DecodeType(const std::string& tenant_id, const Row& row) {
   type.set_vendor(row.Text(4));
   type.set_model(row.Text(5));
   *type.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(row.Int64(7));
+  type.set_etag(EtagOf(type.version(), row.Int64(7)));
   *type.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(row.Int64(8));
   return type;
 }
@@ -187,6 +189,7 @@ pb::Device DecodeDevice(const std::string& tenant_id, const Row& row) {
   if (const auto seen = row.Int64(11); seen != 0) {
     *device.mutable_last_seen_time() = TimeUtil::MicrosecondsToTimestamp(seen);
   }
+  device.set_etag(EtagOf(row.Int64(12), row.Int64(9)));
   return device;
 }
 pb::Device DecodeDevice(const std::string& tenant_id, const pqxx::row& row) {
@@ -381,11 +384,14 @@ absl::StatusOr<pb::DeviceType> PgDeviceStore::UpdateDeviceType(const TenantScope
   });
 }
 
-absl::Status PgDeviceStore::DeleteDeviceType(const TenantScope& scope, const std::string& type_id) {
+absl::Status PgDeviceStore::DeleteDeviceType(const TenantScope& scope, const std::string& type_id,
+                                             const std::string& etag) {
   const std::string& tenant_id = scope.tenant_id;
   return db_.Transact(scope, [&](pqxx::work& work) -> absl::Status {
     // The lock waits for creators holding FOR SHARE, so the count below cannot miss a device being created.
-    if (work.exec_prepared(queries::kLockType, tenant_id, type_id).empty()) return TypeNotFound(tenant_id, type_id);
+    pqxx::result locked = work.exec_prepared(queries::kLockType, tenant_id, type_id);
+    if (locked.empty()) return TypeNotFound(tenant_id, type_id);
+    RETURN_IF_ERROR(CheckEtag("etag", etag, EtagOf(locked[0][0].as<int64_t>(), locked[0][1].as<int64_t>())));
     const int64_t in_use = work.exec_prepared(queries::kCountDevicesOfType, tenant_id, type_id)[0][0].as<int64_t>();
     if (in_use > 0) {
       return absl::FailedPreconditionError(absl::StrCat("tenants/", tenant_id, "/deviceTypes/", type_id, ": ",
@@ -503,9 +509,14 @@ absl::StatusOr<pb::Device> PgDeviceStore::UpdateDevice(const TenantScope& scope,
 }
 
 absl::Status PgDeviceStore::DeleteDevice(const TenantScope& scope, const std::string& device_id,
-                                         const AuditEntry& audit) {
+                                         const std::string& etag, const AuditEntry& audit) {
   const std::string& tenant_id = scope.tenant_id;
   return db_.Transact(scope, [&](pqxx::work& work) -> absl::Status {
+    if (!etag.empty()) {
+      pqxx::result current = work.exec_prepared(queries::kSelectDeviceForUpdate, tenant_id, device_id);
+      if (current.empty()) return DeviceNotFound(tenant_id, device_id);
+      RETURN_IF_ERROR(CheckEtag("etag", etag, DecodeDevice(tenant_id, current[0]).etag()));
+    }
     if (work.exec_prepared(queries::kDeleteDevice, tenant_id, device_id).affected_rows() == 0) {
       return DeviceNotFound(tenant_id, device_id);
     }
@@ -614,7 +625,8 @@ absl::StatusOr<std::vector<pb::ImportRowResult>> PgDeviceStore::ImportBatch(cons
 
 absl::StatusOr<NewCredential> PgDeviceStore::CreateCredential(const TenantScope& scope, const std::string& device_id,
                                                               const std::string& display_name,
-                                                              const std::string& creator, const AuditEntry& audit) {
+                                                              const std::string& creator, const AuditEntry& audit,
+                                                              const ReplayTicket* replay) {
   const std::string& tenant_id = scope.tenant_id;
   return db_.Transact<NewCredential>(scope, [&](pqxx::work& work) -> absl::StatusOr<NewCredential> {
     pqxx::result current = work.exec_prepared(queries::kSelectDeviceForUpdate, tenant_id, device_id);
@@ -627,7 +639,15 @@ absl::StatusOr<NewCredential> PgDeviceStore::CreateCredential(const TenantScope&
     minted.resource = absl::StrCat("tenants/", tenant_id, "/devices/", device_id, "/credentials/", key.key_id);
     InsertAudit(work, tenant_id, minted);
     for (const DeviceKeyInfo& info : ListDeviceKeys(work, tenant_id, device_id)) {
-      if (info.key_id == key.key_id) return NewCredential{DecodeCredential(tenant_id, device_id, info), key.key};
+      if (info.key_id != key.key_id) continue;
+      NewCredential created{DecodeCredential(tenant_id, device_id, info), key.key};
+      if (replay != nullptr) {
+        pb::CreateDeviceCredentialResponse answer;
+        *answer.mutable_credential() = created.credential;
+        answer.set_secret(created.secret);
+        RETURN_IF_ERROR(replay->Record(work, tenant_id, answer));
+      }
+      return created;
     }
     return absl::InternalError("minted key not found");
   });

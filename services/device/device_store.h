@@ -15,6 +15,7 @@
 #include "common/audit.h"
 #include "common/db.h"
 #include "common/libpq_pool.h"
+#include "common/request_replay.h"
 #include "parkbase/device/v1/device.pb.h"
 
 namespace parkbase::device {
@@ -61,8 +62,9 @@ class DeviceStore {
   // Reads the latest version (locked), lets `mutate` change it and stores it as version latest + 1.
   virtual absl::StatusOr<pb::DeviceType> UpdateDeviceType(const TenantScope& scope, const std::string& type_id,
                                                           const DeviceTypeMutation& mutate) = 0;
-  // FAILED_PRECONDITION while devices use the type.
-  virtual absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id) = 0;
+  // FAILED_PRECONDITION while devices use the type; ABORTED when `etag` is set and no longer the type's.
+  virtual absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id,
+                                        const std::string& etag) = 0;
 
   // `device.device_id` must be set. Enforces the tenant's max_devices under a lock on the tenant row.
   virtual absl::StatusOr<pb::Device> CreateDevice(const TenantScope& scope, const std::string& park_code,
@@ -76,8 +78,9 @@ class DeviceStore {
   virtual absl::StatusOr<pb::Device> UpdateDevice(const TenantScope& scope, const std::string& device_id,
                                                   const DeviceMutation& mutate, bool seen,
                                                   const AuditEntry* audit = nullptr) = 0;
-  // Deletes the device and its identifier, revokes its keys and keeps its id taken (device_tombstones).
-  virtual absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id,
+  // Deletes the device and its identifier, revokes its keys and keeps its id taken (device_tombstones). ABORTED
+  // when `etag` is set and no longer the device's.
+  virtual absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const std::string& etag,
                                     const AuditEntry& audit) = 0;
 
   // Applies one batch of valid rows in one transaction; returns a result for each row, in order.
@@ -85,10 +88,11 @@ class DeviceStore {
                                                                        const std::string& park_code,
                                                                        const std::vector<ImportRow>& rows) = 0;
 
-  // `audit`'s resource is completed with the new key's id.
+  // `audit`'s resource is completed with the new key's id. With `replay`, the answer (credential and secret) is
+  // remembered in the same transaction (request_replay.h).
   virtual absl::StatusOr<NewCredential> CreateCredential(const TenantScope& scope, const std::string& device_id,
                                                          const std::string& display_name, const std::string& creator,
-                                                         const AuditEntry& audit) = 0;
+                                                         const AuditEntry& audit, const ReplayTicket* replay) = 0;
   virtual absl::StatusOr<std::vector<pb::DeviceCredential>> ListCredentials(const TenantScope& scope,
                                                                             const std::string& device_id) = 0;
   virtual absl::Status RevokeCredential(const TenantScope& scope, const std::string& device_id,
@@ -116,7 +120,8 @@ class PgDeviceStore final : public DeviceStore {
                                                               const std::string& after_type_id, int limit) override;
   absl::StatusOr<pb::DeviceType> UpdateDeviceType(const TenantScope& scope, const std::string& type_id,
                                                   const DeviceTypeMutation& mutate) override;
-  absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id) override;
+  absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id,
+                                const std::string& etag) override;
   absl::StatusOr<pb::Device> CreateDevice(const TenantScope& scope, const std::string& park_code,
                                           const pb::Device& device) override;
   absl::StatusOr<pb::Device> GetDevice(const TenantScope& scope, const std::string& device_id) override;
@@ -125,13 +130,14 @@ class PgDeviceStore final : public DeviceStore {
   absl::StatusOr<pb::Device> UpdateDevice(const TenantScope& scope, const std::string& device_id,
                                           const DeviceMutation& mutate, bool seen,
                                           const AuditEntry* audit = nullptr) override;
-  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const AuditEntry& audit) override;
+  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const std::string& etag,
+                            const AuditEntry& audit) override;
   absl::StatusOr<std::vector<pb::ImportRowResult>> ImportBatch(const TenantScope& scope,
                                                                const std::string& park_code,
                                                                const std::vector<ImportRow>& rows) override;
   absl::StatusOr<NewCredential> CreateCredential(const TenantScope& scope, const std::string& device_id,
                                                  const std::string& display_name, const std::string& creator,
-                                                 const AuditEntry& audit) override;
+                                                 const AuditEntry& audit, const ReplayTicket* replay) override;
   absl::StatusOr<std::vector<pb::DeviceCredential>> ListCredentials(const TenantScope& scope,
                                                                     const std::string& device_id) override;
   absl::Status RevokeCredential(const TenantScope& scope, const std::string& device_id, const std::string& key_id,

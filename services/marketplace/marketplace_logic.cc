@@ -269,8 +269,9 @@ std::string NewInstallationId(const std::string& app_id) {
 }  // namespace
 
 MarketplaceManager::MarketplaceManager(MarketplaceStore& store, Clock& clock, PageTokens& page_tokens,
-                                       SearchReadiness& readiness, AuthInvalidator* auth)
-    : store_(store), clock_(clock), page_tokens_(page_tokens), readiness_(readiness), auth_(auth) {}
+                                       SearchReadiness& readiness, AuthInvalidator* auth,
+                                       const RequestReplays* replays)
+    : store_(store), clock_(clock), page_tokens_(page_tokens), readiness_(readiness), auth_(auth), replays_(replays) {}
 
 absl::StatusOr<StoredApp> MarketplaceManager::VisibleApp(const Principal& caller, const std::string& provider,
                                                          const std::string& app) {
@@ -628,39 +629,46 @@ absl::StatusOr<pb::InstallAppResponse> MarketplaceManager::InstallApp(const Prin
   ASSIGN_OR_RETURN(auto tenant, ParseResourceName("parent", request.parent(), "tenants/*"));
   ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant[0]));
   ASSIGN_OR_RETURN(auto app_parts, ParseResourceName("app", request.app(), "tenants/*/apps/*"));
-  // What the installing tenant sees of the app: the catalogue.
-  ASSIGN_OR_RETURN(StoredApp app, store_.GetApp(TenantScope::Tenant(tenant[0]), app_parts[0], app_parts[1]));
-  if (!app.app.listed() || app.app.latest_version().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(request.app(), " is not in the catalogue (",
-                                                      app.app.listed() ? "no published version" : "delisted", ")"));
-  }
-  const std::string version_id = request.version().empty() ? app.app.latest_version() : request.version();
-  ASSIGN_OR_RETURN(const pb::AppVersion version,
-                   store_.GetVersion(TenantScope::Tenant(tenant[0]), app_parts[0], app_parts[1], version_id));
-  if (version.state() != pb::VERSION_STATE_PUBLISHED) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "version: ", version.name(), " is ", pb::VersionState_Name(version.state()).substr(14),
-        "; only PUBLISHED versions are installed"));
-  }
-  RETURN_IF_ERROR(ValidateGrant("grant", request.grant(), version));
-
-  StoredInstallation stored;
-  stored.tenant_id = tenant[0];
-  stored.installation_id = NewInstallationId(app_parts[1]);
-  stored.provider_id = app_parts[0];
-  stored.app_id = app_parts[1];
-  pb::Installation& installation = stored.installation;
-  installation.set_name(absl::StrCat("tenants/", tenant[0], "/installations/", stored.installation_id));
-  installation.set_app(request.app());
-  installation.set_version(version.version());
-  *installation.mutable_grant() = request.grant();
-  *installation.mutable_pricing() = version.pricing();
-  const access::v1::AppGrant grant = CredentialGrant(installation.name(), request.grant(), version);
-  ASSIGN_OR_RETURN(auto installed, store_.Install(scope, stored, grant, ShanghaiDay(clock_.Now()),
-                                                  MakeAudit(caller, "InstallApp", installation.name(), request)));
+  ASSIGN_OR_RETURN(const std::optional<ReplayKey> replay_key,
+                   RequestReplays::KeyFor("request_id", "InstallApp", caller, request, request.request_id()));
+  // A retry with a request id gets its first answer before the catalogue is looked at again.
   pb::InstallAppResponse response;
-  *response.mutable_installation() = installed.first.installation;
-  response.set_credential(installed.second);
+  RETURN_IF_ERROR(MintOnce(replays_, scope, replay_key, response, [&](const ReplayTicket* ticket) -> absl::Status {
+    // What the installing tenant sees of the app: the catalogue.
+    ASSIGN_OR_RETURN(StoredApp app, store_.GetApp(TenantScope::Tenant(tenant[0]), app_parts[0], app_parts[1]));
+    if (!app.app.listed() || app.app.latest_version().empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(request.app(), " is not in the catalogue (",
+                                                        app.app.listed() ? "no published version" : "delisted", ")"));
+    }
+    const std::string version_id = request.version().empty() ? app.app.latest_version() : request.version();
+    ASSIGN_OR_RETURN(const pb::AppVersion version,
+                     store_.GetVersion(TenantScope::Tenant(tenant[0]), app_parts[0], app_parts[1], version_id));
+    if (version.state() != pb::VERSION_STATE_PUBLISHED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "version: ", version.name(), " is ", pb::VersionState_Name(version.state()).substr(14),
+          "; only PUBLISHED versions are installed"));
+    }
+    RETURN_IF_ERROR(ValidateGrant("grant", request.grant(), version));
+
+    StoredInstallation stored;
+    stored.tenant_id = tenant[0];
+    stored.installation_id = NewInstallationId(app_parts[1]);
+    stored.provider_id = app_parts[0];
+    stored.app_id = app_parts[1];
+    pb::Installation& installation = stored.installation;
+    installation.set_name(absl::StrCat("tenants/", tenant[0], "/installations/", stored.installation_id));
+    installation.set_app(request.app());
+    installation.set_version(version.version());
+    *installation.mutable_grant() = request.grant();
+    *installation.mutable_pricing() = version.pricing();
+    const access::v1::AppGrant grant = CredentialGrant(installation.name(), request.grant(), version);
+    ASSIGN_OR_RETURN(auto installed, store_.Install(scope, stored, grant, ShanghaiDay(clock_.Now()),
+                                                    MakeAudit(caller, "InstallApp", installation.name(), request),
+                                                    ticket));
+    *response.mutable_installation() = installed.first.installation;
+    response.set_credential(installed.second);
+    return absl::OkStatus();
+  }));
   return response;
 }
 

@@ -29,7 +29,7 @@ class MarketplaceManager {
  public:
   // `auth` (may be null: nothing caches keys) hears of every app credential whose grant changed or that was revoked.
   MarketplaceManager(MarketplaceStore& store, Clock& clock, PageTokens& page_tokens, SearchReadiness& readiness,
-                     AuthInvalidator* auth = nullptr);
+                     AuthInvalidator* auth = nullptr, const RequestReplays* replays = nullptr);
 
   absl::StatusOr<pb::App> CreateApp(const Principal& caller, const pb::CreateAppRequest& request);
   absl::StatusOr<pb::App> GetApp(const Principal& caller, const pb::GetAppRequest& request);
@@ -99,6 +99,7 @@ class MarketplaceManager {
   PageTokens& page_tokens_;
   SearchReadiness& readiness_;
   AuthInvalidator* auth_;
+  const RequestReplays* replays_;  // may be null: request ids are then refused
   std::atomic<bool> search_ready_{false};
 };
 

@@ -230,7 +230,7 @@ absl::Status RegisterMarketplaceService(ServiceHost& host) {
     LogLine(LogLevel::kWarning, "marketplace search readiness not checked").Str("error", ready.message()).Emit();
   }
   auto& manager = host.Own(std::make_unique<MarketplaceManager>(store, host.clock(), host.page_tokens(), readiness,
-                                                                &host.auth_invalidator()));
+                                                                &host.auth_invalidator(), &host.request_replays()));
   auto& service = host.Own(std::make_unique<MarketplaceServiceImpl>(host.calls(), host.parser(), manager));
   host.Own(std::make_unique<MeteringRunner>(manager, host.config().marketplace_metering_interval));
   host.AddService(&service, pb::MarketplaceService::service_full_name(), {kPostgresDependency});

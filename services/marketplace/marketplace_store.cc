@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "common/api_keys.h"
 #include "common/errors.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -581,7 +582,7 @@ absl::StatusOr<std::vector<SearchHit>> PgMarketplaceStore::Search(const TenantSc
 
 absl::StatusOr<std::pair<StoredInstallation, std::string>> PgMarketplaceStore::Install(
     const TenantScope& scope, const StoredInstallation& stored, const access::v1::AppGrant& grant,
-    const std::string& today, const AuditEntry& audit) {
+    const std::string& today, const AuditEntry& audit, const ReplayTicket* replay) {
   using Result = std::pair<StoredInstallation, std::string>;
   return db_.Transact<Result>(scope, [&](pqxx::work& work) -> absl::StatusOr<Result> {
     // The tenant's row, locked: concurrent installs of one tenant count one after another, so the quota holds.
@@ -618,6 +619,12 @@ absl::StatusOr<std::pair<StoredInstallation, std::string>> PgMarketplaceStore::I
     InsertAudit(work, stored.tenant_id, audit);
     absl::StatusOr<StoredInstallation> result = SelectInstallation(work, stored.tenant_id, stored.installation_id);
     if (!result.ok()) return result.status();
+    if (replay != nullptr) {
+      pb::InstallAppResponse answer;
+      *answer.mutable_installation() = result->installation;
+      answer.set_credential(credential.key);
+      RETURN_IF_ERROR(replay->Record(work, stored.tenant_id, answer));
+    }
     return Result{*std::move(result), credential.key};
   });
 }

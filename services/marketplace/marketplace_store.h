@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "common/audit.h"
 #include "common/db.h"
+#include "common/request_replay.h"
 #include "marketplace/catalogue.h"
 #include "parkbase/access/v1/access.pb.h"
 #include "parkbase/marketplace/v1/marketplace.pb.h"
@@ -129,12 +130,14 @@ class MarketplaceStore {
   // Inserts the installation, mints its credential with `grant` and records today's usage, in one transaction
   // that holds the tenant's row locked while it counts active installations: RESOURCE_EXHAUSTED at
   // `max_installed_apps`, ALREADY_EXISTS when the tenant has an active installation of the app. Returns the
-  // installation and the credential (shown once).
+  // installation and the credential (shown once). With `replay`, that answer is remembered in the same transaction
+  // (request_replay.h).
   virtual absl::StatusOr<std::pair<StoredInstallation, std::string>> Install(const TenantScope& scope,
                                                                              const StoredInstallation& installation,
                                                                              const access::v1::AppGrant& grant,
                                                                              const std::string& today,
-                                                                             const AuditEntry& audit) = 0;
+                                                                             const AuditEntry& audit,
+                                                                             const ReplayTicket* replay) = 0;
   virtual absl::StatusOr<StoredInstallation> GetInstallation(const TenantScope& scope, const std::string& tenant_id,
                                                              const std::string& installation_id) = 0;
   // Newest first after the position "<create micros>/<installation id>".
@@ -214,7 +217,8 @@ class PgMarketplaceStore final : public MarketplaceStore {
                                                                      const StoredInstallation& installation,
                                                                      const access::v1::AppGrant& grant,
                                                                      const std::string& today,
-                                                                     const AuditEntry& audit) override;
+                                                                     const AuditEntry& audit,
+                                                                     const ReplayTicket* replay) override;
   absl::StatusOr<StoredInstallation> GetInstallation(const TenantScope& scope, const std::string& tenant_id,
                                                      const std::string& installation_id) override;
   absl::StatusOr<std::vector<StoredInstallation>> ListInstallations(const TenantScope& scope,

@@ -16,6 +16,7 @@
 #include "common/access.h"
 #include "common/crypto.h"
 #include "common/errors.h"
+#include "common/etag.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "common/status_macros.h"
@@ -756,6 +757,7 @@ absl::StatusOr<pb::RetentionPolicy> TelemetryManager::GetRetentionPolicy(
   }
   policy.set_rollup_1m_retention_days(limits.rollup_1m_retention_days);
   policy.set_rollup_1h_retention_days(limits.rollup_1h_retention_days);
+  policy.set_etag(EtagOf(limits.policy_revision, 0));
   return policy;
 }
 
@@ -768,7 +770,12 @@ absl::StatusOr<pb::RetentionPolicy> TelemetryManager::UpdateRetentionPolicy(
     return FieldError("update_mask", "name the fields to change");
   }
   ASSIGN_OR_RETURN(TenantLimits limits, store_.LoadLimits(TenantScope::Tenant(scope.tenant_id)));
-  for (const std::string& path : request.update_mask().paths()) {
+  RETURN_IF_ERROR(CheckEtag("retention_policy.etag", update.etag(), EtagOf(limits.policy_revision, 0)));
+  for (std::string path : request.update_mask().paths()) {
+    // Over HTTP the mask arrives in JSON names, and protobuf turns `rollup1mRetentionDays` back into
+    // `rollup1m_retention_days`, not the field's name (a digit starts the segment): accept that spelling too.
+    if (path == "rollup1m_retention_days") path = "rollup_1m_retention_days";
+    if (path == "rollup1h_retention_days") path = "rollup_1h_retention_days";
     if (path == "raw_retention_days") {
       if (update.raw_retention_days() < 1 || update.raw_retention_days() > limits.quota_retention_days) {
         return FieldError("retention_policy.raw_retention_days",
@@ -811,8 +818,9 @@ absl::StatusOr<pb::RetentionPolicy> TelemetryManager::UpdateRetentionPolicy(
       return FieldError("update_mask", absl::StrCat("unknown or immutable field ", Quoted(path)));
     }
   }
+  // Without an etag the change is made on whatever is stored; with one, only on the revision it was checked on.
   RETURN_IF_ERROR(store_.SaveRetention(
-      TenantScope::Tenant(scope.tenant_id), limits,
+      TenantScope::Tenant(scope.tenant_id), limits, update.etag().empty() ? -1 : limits.policy_revision,
       MakeAudit(caller, "UpdateRetentionPolicy", absl::StrCat("tenants/", scope.tenant_id, "/retentionPolicy"),
                 request)));
   {

@@ -32,7 +32,8 @@ inline constexpr char kSelectLimits[] =
     "SELECT t.max_ingest_points_per_second::int8, t.retention_days::int8, "
     "least(coalesce(r.raw_retention_days, t.retention_days), t.retention_days)::int8, "
     "coalesce(r.overrides, '{}'::jsonb)::text, "
-    "coalesce(r.rollup_1m_retention_days, 90)::int8, coalesce(r.rollup_1h_retention_days, 730)::int8 "
+    "coalesce(r.rollup_1m_retention_days, 90)::int8, coalesce(r.rollup_1h_retention_days, 730)::int8, "
+    "coalesce(r.revision, 0)::int8 "
     "FROM tenants t LEFT JOIN telemetry_retention r ON r.tenant_id = t.tenant_id WHERE t.tenant_id = $1";
 
 inline constexpr char kUpsertRetention[] =
@@ -42,7 +43,12 @@ inline constexpr char kUpsertRetention[] =
     "ON CONFLICT (tenant_id) DO UPDATE SET raw_retention_days = excluded.raw_retention_days, "
     "overrides = excluded.overrides, "
     "rollup_1m_retention_days = excluded.rollup_1m_retention_days, "
-    "rollup_1h_retention_days = excluded.rollup_1h_retention_days";
+    "rollup_1h_retention_days = excluded.rollup_1h_retention_days, "
+    "revision = telemetry_retention.revision + 1 "
+    // Compare and set: $6 is the revision the caller's change was made on (-1: any). A first policy (no row yet)
+    // was made on revision 0; two such writers race into the conflict branch, where the loser finds revision 1.
+    "WHERE $6::int8 < 0 OR telemetry_retention.revision = $6::int8 "
+    "RETURNING revision";
 
 // --- devices (the registry's tables, read under the same row-level security) ---------------------------------
 

@@ -162,6 +162,7 @@ absl::StatusOr<TenantLimits> PgTelemetryStore::LoadLimits(const TenantScope& sco
     }
     limits.rollup_1m_retention_days = static_cast<int32_t>(rows->Int64(0, 4));
     limits.rollup_1h_retention_days = static_cast<int32_t>(rows->Int64(0, 5));
+    limits.policy_revision = rows->Int64(0, 6);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -169,15 +170,21 @@ absl::StatusOr<TenantLimits> PgTelemetryStore::LoadLimits(const TenantScope& sco
 }
 
 absl::Status PgTelemetryStore::SaveRetention(const TenantScope& scope, const TenantLimits& limits,
-                                             const AuditEntry& audit) {
+                                             int64_t if_revision, const AuditEntry& audit) {
   absl::StatusOr<std::string> overrides = EncodeRetentionOverrides(limits.device_type_raw_retention_days);
   if (!overrides.ok()) return overrides.status();
   return pool_.Transact(scope, [&](LibpqSession& session) -> absl::Status {
     absl::StatusOr<PgRows> saved = session.Exec(
         queries::kUpsertRetention,
         {PgParam::Bytes(scope.tenant_id), PgParam::Int64(limits.raw_retention_days), PgParam::Bytes(*overrides),
-         PgParam::Int64(limits.rollup_1m_retention_days), PgParam::Int64(limits.rollup_1h_retention_days)});
+         PgParam::Int64(limits.rollup_1m_retention_days), PgParam::Int64(limits.rollup_1h_retention_days),
+         PgParam::Int64(if_revision)});
     if (!saved.ok()) return saved.status();
+    if (saved->size() == 0) {
+      return absl::AbortedError(absl::StrCat("retention_policy.etag: stale, tenants/", scope.tenant_id,
+                                             "/retentionPolicy changed while this change was made; read it again "
+                                             "and reapply the change"));
+    }
     const std::string role = absl::StrCat(audit.actor_role);
     return session
         .Exec(kInsertAuditSql, {PgParam::Bytes(scope.tenant_id), PgParam::Bytes(audit.actor), PgParam::Bytes(role),

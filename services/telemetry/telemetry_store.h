@@ -31,6 +31,8 @@ struct TenantLimits {
   absl::flat_hash_map<std::string, int32_t> device_type_raw_retention_days;
   int32_t rollup_1m_retention_days = 90;
   int32_t rollup_1h_retention_days = 730;
+  // Counts the policy's changes; 0 while the tenant has never set one.
+  int64_t policy_revision = 0;
 };
 
 // One point: its time and value.
@@ -110,8 +112,9 @@ class TelemetryStore {
   // NOT_FOUND when the tenant does not exist; DATA_LOSS when the stored policy does not parse (never "no
   // overrides": retention would then drop what the tenant asked to keep).
   virtual absl::StatusOr<TenantLimits> LoadLimits(const TenantScope& scope) = 0;
-  // Stores the policy and the audit event of the change in one transaction.
-  virtual absl::Status SaveRetention(const TenantScope& scope, const TenantLimits& limits,
+  // Stores the policy and the audit event of the change in one transaction. With `if_revision` >= 0, only if the
+  // stored policy is still at that revision (ABORTED otherwise).
+  virtual absl::Status SaveRetention(const TenantScope& scope, const TenantLimits& limits, int64_t if_revision,
                                      const AuditEntry& audit) = 0;
 
   // NOT_FOUND when no device of the tenant has the identifier.
@@ -154,7 +157,8 @@ class PgTelemetryStore final : public TelemetryStore {
                                                           int64_t raw_bytes) override;
   absl::StatusOr<LogBacklog> ReadLogBacklog(const TenantScope& scope) override;
   absl::StatusOr<TenantLimits> LoadLimits(const TenantScope& scope) override;
-  absl::Status SaveRetention(const TenantScope& scope, const TenantLimits& limits, const AuditEntry& audit) override;
+  absl::Status SaveRetention(const TenantScope& scope, const TenantLimits& limits, int64_t if_revision,
+                             const AuditEntry& audit) override;
   absl::StatusOr<std::string> DeviceByIdentifier(const TenantScope& scope, const std::string& identifier) override;
   absl::StatusOr<std::vector<std::string>> DevicesByLabels(
       const TenantScope& scope, const absl::flat_hash_map<std::string, std::string>& labels, int limit) override;

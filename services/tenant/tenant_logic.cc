@@ -11,6 +11,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "common/access.h"
+#include "common/etag.h"
 #include "common/errors.h"
 #include "common/list_filter.h"
 #include "common/names.h"
@@ -159,8 +160,8 @@ pb::Quota PlanQuota(pb::Plan plan) {
 }
 
 TenantManager::TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache,
-                             AuthInvalidator* auth)
-    : store_(store), clock_(clock), page_tokens_(page_tokens), cache_(cache), auth_(auth) {}
+                             AuthInvalidator* auth, const RequestReplays* replays)
+    : store_(store), clock_(clock), page_tokens_(page_tokens), cache_(cache), auth_(auth), replays_(replays) {}
 
 absl::StatusOr<pb::Tenant> TenantManager::CreateTenant(const Principal& caller,
                                                        const pb::CreateTenantRequest& request) {
@@ -228,7 +229,7 @@ absl::StatusOr<pb::Tenant> TenantManager::UpdateTenant(const Principal& caller,
       "display_name", "contact_email", "plan", "provider", "quota", "quota.max_devices",
       "quota.max_ingest_points_per_second", "quota.retention_days", "quota.max_installed_apps"};
   static const std::set<std::string> kImmutableFields = {"name", "tenant_id", "code", "state", "suspend_reason",
-                                                         "create_time", "update_time"};
+                                                         "create_time", "update_time", "etag"};
   const pb::Tenant& requested = request.tenant();
   for (const std::string& path : request.update_mask().paths()) {
     if (kImmutableFields.count(path) != 0) {
@@ -252,6 +253,7 @@ absl::StatusOr<pb::Tenant> TenantManager::UpdateTenant(const Principal& caller,
   RETURN_IF_ERROR(ValidateQuota("tenant.quota", requested.quota()));
 
   auto mutate = [&](pb::Tenant& tenant) -> absl::Status {
+    RETURN_IF_ERROR(CheckEtag("tenant.etag", requested.etag(), tenant.etag()));
     if (paths.count("display_name")) tenant.set_display_name(requested.display_name());
     if (paths.count("contact_email")) tenant.set_contact_email(requested.contact_email());
     if (paths.count("provider")) tenant.set_provider(requested.provider());
@@ -337,6 +339,8 @@ absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::Dele
     return absl::FailedPreconditionError("tenants/park: the park's own tenant cannot be suspended or deleted");
   }
   ASSIGN_OR_RETURN(const pb::Tenant tenant, store_.GetTenant(TenantScope::ParkAdmin(tenant_id), tenant_id));
+  // Checked before the purge, which cannot be undone, and again under the row lock of the final delete.
+  RETURN_IF_ERROR(CheckEtag("etag", request.etag(), tenant.etag()));
   if (tenant.state() != pb::TENANT_STATE_SUSPENDED) {
     return absl::FailedPreconditionError(absl::StrCat(tenant.name(), ": suspend the tenant before deleting it"));
   }
@@ -367,7 +371,8 @@ absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::Dele
   // the bump after the delete covers a resume that raced the deletion.
   absl::Status deleted = store_.DeleteTenant(
       TenantScope::ParkAdmin(tenant_id), tenant_id,
-      [](pb::Tenant& tenant) -> absl::Status {
+      [&request](pb::Tenant& tenant) -> absl::Status {
+        RETURN_IF_ERROR(CheckEtag("etag", request.etag(), tenant.etag()));
         if (tenant.state() != pb::TENANT_STATE_SUSPENDED) {
           return absl::FailedPreconditionError(
               absl::StrCat(tenant.name(), ": suspend the tenant before deleting it"));
@@ -382,7 +387,8 @@ absl::Status TenantManager::DeleteTenant(const Principal& caller, const pb::Dele
 absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::MintKey(const Principal& caller, const TenantScope& scope,
                                                                 const std::string& tenant_id,
                                                                 const pb::ApiKey& requested,
-                                                                const google::protobuf::Message& request) {
+                                                                const google::protobuf::Message& request,
+                                                                const ReplayTicket* replay) {
   MintedKey minted = MintApiKey(tenant_id);
   StoredKey stored;
   stored.key.set_key_id(minted.key_id);
@@ -391,11 +397,13 @@ absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::MintKey(const Principal&
   if (requested.has_expire_time()) *stored.key.mutable_expire_time() = requested.expire_time();
   stored.key.set_creator(caller.KeyName());
   stored.secret_sha256 = minted.secret_sha256;
+  stored.secret = minted.key;
   ASSIGN_OR_RETURN(pb::ApiKey key,
                    store_.CreateApiKey(scope, stored,
                                        Audit(caller, "CreateApiKey",
                                              absl::StrCat("tenants/", tenant_id, "/apiKeys/", minted.key_id),
-                                             request)));
+                                             request),
+                                       replay));
   pb::CreateApiKeyResponse response;
   *response.mutable_api_key() = std::move(key);
   response.set_secret(minted.key);
@@ -406,47 +414,55 @@ absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::CreateApiKey(const Princ
                                                                      const pb::CreateApiKeyRequest& request) {
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("parent", request.parent()));
   ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
-  const pb::ApiKey& requested = request.api_key();
-  RETURN_IF_ERROR(ValidateText("api_key.display_name", requested.display_name(), 1, 200));
-  switch (requested.role()) {
-    case pb::ROLE_UNSPECIFIED:
-      return FieldError("api_key.role", "required");
-    case pb::ROLE_DEVICE:
-      return FieldError("api_key.role", "device keys are minted by the device service for one device");
-    case pb::ROLE_APP:
-      return FieldError("api_key.role", "app credentials are minted by installing an app (MarketplaceService.InstallApp)");
-    case pb::ROLE_PARK_ADMIN:
-      if (!caller.IsParkAdmin()) {
-        return absl::PermissionDeniedError("api_key.role: only the park administrator may mint park-admin keys");
-      }
-      if (tenant_id != kParkTenantId) {
-        return FieldError("api_key.role", "park-admin keys exist only in tenants/park");
-      }
-      break;
-    case pb::ROLE_TENANT_ADMIN:
-    case pb::ROLE_DEVELOPER:
-    case pb::ROLE_PROVIDER:
-      if (tenant_id == kParkTenantId) return FieldError("api_key.role", "tenants/park holds only park-admin keys");
-      break;
-    default:
-      return FieldError("api_key.role", absl::StrCat("unknown role ", static_cast<int>(requested.role())));
-  }
-  if (requested.role() == pb::ROLE_PROVIDER) {
-    ASSIGN_OR_RETURN(const pb::Tenant tenant, store_.GetTenant(scope, tenant_id));
-    if (!tenant.provider()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("tenants/", tenant_id, " lacks the provider capability; the park administrator grants it"));
+  // A retry with a request id gets its first answer before anything else is looked at again.
+  ASSIGN_OR_RETURN(const std::optional<ReplayKey> replay_key,
+                   RequestReplays::KeyFor("request_id", "CreateApiKey", caller, request, request.request_id()));
+  pb::CreateApiKeyResponse response;
+  RETURN_IF_ERROR(MintOnce(replays_, scope, replay_key, response, [&](const ReplayTicket* ticket) -> absl::Status {
+    const pb::ApiKey& requested = request.api_key();
+    RETURN_IF_ERROR(ValidateText("api_key.display_name", requested.display_name(), 1, 200));
+    switch (requested.role()) {
+      case pb::ROLE_UNSPECIFIED:
+        return FieldError("api_key.role", "required");
+      case pb::ROLE_DEVICE:
+        return FieldError("api_key.role", "device keys are minted by the device service for one device");
+      case pb::ROLE_APP:
+        return FieldError("api_key.role", "app credentials are minted by installing an app (MarketplaceService.InstallApp)");
+      case pb::ROLE_PARK_ADMIN:
+        if (!caller.IsParkAdmin()) {
+          return absl::PermissionDeniedError("api_key.role: only the park administrator may mint park-admin keys");
+        }
+        if (tenant_id != kParkTenantId) {
+          return FieldError("api_key.role", "park-admin keys exist only in tenants/park");
+        }
+        break;
+      case pb::ROLE_TENANT_ADMIN:
+      case pb::ROLE_DEVELOPER:
+      case pb::ROLE_PROVIDER:
+        if (tenant_id == kParkTenantId) return FieldError("api_key.role", "tenants/park holds only park-admin keys");
+        break;
+      default:
+        return FieldError("api_key.role", absl::StrCat("unknown role ", static_cast<int>(requested.role())));
     }
-  }
-  if (requested.has_expire_time()) {
-    if (!IsValidTimestamp(requested.expire_time())) {
-      return FieldError("api_key.expire_time",
-                        "not a valid timestamp (0001-01-01 to 9999-12-31T23:59:59.999999999Z, nanos under a second)");
+    if (requested.role() == pb::ROLE_PROVIDER) {
+      ASSIGN_OR_RETURN(const pb::Tenant tenant, store_.GetTenant(scope, tenant_id));
+      if (!tenant.provider()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("tenants/", tenant_id, " lacks the provider capability; the park administrator grants it"));
+      }
     }
-    const absl::Time expire = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(requested.expire_time()));
-    if (expire <= clock_.Now()) return FieldError("api_key.expire_time", "must be in the future");
-  }
-  return MintKey(caller, scope, tenant_id, requested, request);
+    if (requested.has_expire_time()) {
+      if (!IsValidTimestamp(requested.expire_time())) {
+        return FieldError("api_key.expire_time",
+                          "not a valid timestamp (0001-01-01 to 9999-12-31T23:59:59.999999999Z, nanos under a second)");
+      }
+      const absl::Time expire = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(requested.expire_time()));
+      if (expire <= clock_.Now()) return FieldError("api_key.expire_time", "must be in the future");
+    }
+    ASSIGN_OR_RETURN(response, MintKey(caller, scope, tenant_id, requested, request, ticket));
+    return absl::OkStatus();
+  }));
+  return response;
 }
 
 absl::StatusOr<pb::ListApiKeysResponse> TenantManager::ListApiKeys(const Principal& caller,
@@ -525,7 +541,7 @@ absl::StatusOr<pb::CreateApiKeyResponse> TenantManager::BootstrapParkAdminKey(co
   request.set_parent("tenants/park");
   *request.mutable_api_key() = requested;
   return MintKey(system, TenantScope::ParkAdmin(std::string(kParkTenantId)), std::string(kParkTenantId), requested,
-                 request);
+                 request, /*replay=*/nullptr);
 }
 
 }  // namespace parkbase::tenant

@@ -28,8 +28,9 @@ class TenantManager {
  public:
   // `cache` may be null: a deployment without Redis has nothing cached. `auth` (may be null: nothing caches keys)
   // hears of every revoked key and every suspended, resumed or deleted tenant.
+  // `replays` (may be null: request ids are then refused) remembers the answers of CreateApiKey calls with one.
   TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache = nullptr,
-                AuthInvalidator* auth = nullptr);
+                AuthInvalidator* auth = nullptr, const RequestReplays* replays = nullptr);
 
   absl::StatusOr<pb::Tenant> CreateTenant(const Principal& caller, const pb::CreateTenantRequest& request);
   absl::StatusOr<pb::Tenant> GetTenant(const Principal& caller, const pb::GetTenantRequest& request);
@@ -57,13 +58,15 @@ class TenantManager {
                                          const TenantMutation& mutate);
   absl::StatusOr<pb::CreateApiKeyResponse> MintKey(const Principal& caller, const TenantScope& scope,
                                                    const std::string& tenant_id, const pb::ApiKey& requested,
-                                                   const google::protobuf::Message& request);
+                                                   const google::protobuf::Message& request,
+                                                   const ReplayTicket* replay);
 
   TenantStore& store_;
   Clock& clock_;
   PageTokens& page_tokens_;
   TenantCachePurger* cache_;
   AuthInvalidator* auth_;
+  const RequestReplays* replays_;
 };
 
 }  // namespace parkbase::tenant

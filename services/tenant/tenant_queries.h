@@ -8,7 +8,7 @@ namespace parkbase::tenant::queries {
   "tenant_id, display_name, code, state, plan, max_devices, max_ingest_points_per_second, "            \
   "retention_days, max_installed_apps, provider, contact_email, suspend_reason, "                      \
   "floor(extract(epoch FROM create_time) * 1000000)::bigint, "                                         \
-  "floor(extract(epoch FROM update_time) * 1000000)::bigint"
+  "floor(extract(epoch FROM update_time) * 1000000)::bigint, revision"
 
 #define PARKBASE_KEY_COLUMNS                                                                           \
   "tenant_id, key_id, display_name, role, coalesce(device_id, ''), creator, "                          \

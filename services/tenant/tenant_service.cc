@@ -99,7 +99,7 @@ absl::Status RegisterTenantService(ServiceHost& host) {
   TenantCachePurger* cache = nullptr;
   if (host.redis() != nullptr) cache = &host.Own(std::make_unique<RedisCachePurger>(*host.redis()));
   auto& manager = host.Own(std::make_unique<TenantManager>(store, host.clock(), host.page_tokens(), cache,
-                                                           &host.auth_invalidator()));
+                                                           &host.auth_invalidator(), &host.request_replays()));
   auto& service = host.Own(std::make_unique<TenantServiceImpl>(host.calls(), host.parser(), manager));
   host.AddService(&service, pb::TenantService::service_full_name(), {kPostgresDependency});
   return absl::OkStatus();

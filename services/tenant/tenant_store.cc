@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/numbers.h"
+#include "common/etag.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
 #include "tenant/tenant_queries.h"
 
@@ -32,6 +34,7 @@ pb::Tenant DecodeTenant(const pqxx::row& row) {
   tenant.set_suspend_reason(row[11].as<std::string>());
   *tenant.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(row[12].as<int64_t>());
   *tenant.mutable_update_time() = TimeUtil::MicrosecondsToTimestamp(row[13].as<int64_t>());
+  tenant.set_etag(EtagOf(row[14].as<int64_t>(), row[12].as<int64_t>()));
   return tenant;
 }
 
@@ -172,7 +175,7 @@ absl::StatusOr<int64_t> PgTenantStore::PurgeTenantRows(const std::string& tenant
 }
 
 absl::StatusOr<pb::ApiKey> PgTenantStore::CreateApiKey(const TenantScope& scope, const StoredKey& stored,
-                                                       const AuditEntry& audit) {
+                                                       const AuditEntry& audit, const ReplayTicket* replay) {
   const std::string tenant_id = scope.tenant_id;
   return db_.Transact<pb::ApiKey>(scope, [&](pqxx::work& work) -> absl::StatusOr<pb::ApiKey> {
     // A park admin names the tenant; one that does not exist is NOT_FOUND, not a foreign-key failure.
@@ -183,7 +186,14 @@ absl::StatusOr<pb::ApiKey> PgTenantStore::CreateApiKey(const TenantScope& scope,
                                              static_cast<int>(key.role()), key.device_id(), stored.secret_sha256,
                                              key.creator(), expire);
     InsertAudit(work, tenant_id, audit);
-    return DecodeKey(result[0]);
+    pb::ApiKey created = DecodeKey(result[0]);
+    if (replay != nullptr) {
+      pb::CreateApiKeyResponse answer;
+      *answer.mutable_api_key() = created;
+      answer.set_secret(stored.secret);
+      RETURN_IF_ERROR(replay->Record(work, tenant_id, answer));
+    }
+    return created;
   });
 }
 

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/audit.h"
 #include "common/db.h"
+#include "common/request_replay.h"
 #include "parkbase/tenant/v1/tenant.pb.h"
 
 namespace parkbase::tenant {
@@ -27,6 +28,8 @@ struct TenantFilter {
 struct StoredKey {
   pb::ApiKey key;
   std::string secret_sha256;
+  // The full key, never stored in the clear: only the sealed answer of a request id carries it (request_replay.h).
+  std::string secret;
 };
 
 // Changes a row in place inside the store's transaction; an error aborts the transaction.
@@ -57,8 +60,9 @@ class TenantStore {
   // statement timeout, before its row is deleted.
   virtual absl::StatusOr<int64_t> PurgeTenantRows(const std::string& tenant_id, int batch_rows) = 0;
 
+  // With `replay`, the answer (key and secret) is remembered in the same transaction (request_replay.h).
   virtual absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
-                                                  const AuditEntry& audit) = 0;
+                                                  const AuditEntry& audit, const ReplayTicket* replay) = 0;
   // Newest first; `after` is the last key of the previous page as "<create micros>/<key id>", or empty.
   virtual absl::StatusOr<std::vector<pb::ApiKey>> ListApiKeys(const TenantScope& scope, const std::string& tenant_id,
                                                               const std::string& after, int limit) = 0;
@@ -86,8 +90,8 @@ class PgTenantStore final : public TenantStore {
   absl::Status DeleteTenant(const TenantScope& scope, const std::string& tenant_id, const TenantMutation& check,
                             const AuditEntry& audit) override;
   absl::StatusOr<int64_t> PurgeTenantRows(const std::string& tenant_id, int batch_rows) override;
-  absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key,
-                                          const AuditEntry& audit) override;
+  absl::StatusOr<pb::ApiKey> CreateApiKey(const TenantScope& scope, const StoredKey& key, const AuditEntry& audit,
+                                          const ReplayTicket* replay) override;
   absl::StatusOr<std::vector<pb::ApiKey>> ListApiKeys(const TenantScope& scope, const std::string& tenant_id,
                                                       const std::string& after, int limit) override;
   absl::StatusOr<pb::ApiKey> UpdateApiKey(const TenantScope& scope, const std::string& tenant_id,

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/app_grant.h"
 #include "common/errors.h"
+#include "common/etag.h"
+#include "common/status_macros.h"
 #include "fuzz/fuzz_checks.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -165,10 +167,12 @@ absl::StatusOr<devicepb::DeviceType> FakeDeviceStore::UpdateDeviceType(const Ten
   return type;
 }
 
-absl::Status FakeDeviceStore::DeleteDeviceType(const TenantScope& scope, const std::string& type_id) {
+absl::Status FakeDeviceStore::DeleteDeviceType(const TenantScope& scope, const std::string& type_id,
+                                               const std::string& etag) {
   if (absl::Status entered = Enter("DeleteDeviceType", scope); !entered.ok()) return entered;
   absl::StatusOr<TenantRows*> rows = Rows(scope);
   if (!rows.ok() || (*rows)->types.count(type_id) == 0) return TypeNotFound(scope.tenant_id, type_id);
+  RETURN_IF_ERROR(CheckEtag("etag", etag, (*rows)->types[type_id].back().etag()));
   const int64_t in_use = std::count_if((*rows)->devices.begin(), (*rows)->devices.end(),
                                        [&](const auto& entry) { return entry.second.device_type_id() == type_id; });
   if (in_use > 0) {
@@ -277,9 +281,12 @@ absl::StatusOr<devicepb::Device> FakeDeviceStore::UpdateDevice(const TenantScope
 }
 
 absl::Status FakeDeviceStore::DeleteDevice(const TenantScope& scope, const std::string& device_id,
-                                           const AuditEntry& audit) {
+                                           const std::string& etag, const AuditEntry& audit) {
   if (absl::Status entered = Enter("DeleteDevice", scope); !entered.ok()) return entered;
   absl::StatusOr<TenantRows*> rows = Rows(scope);
+  if (rows.ok() && (*rows)->devices.count(device_id) != 0) {
+    RETURN_IF_ERROR(CheckEtag("etag", etag, (*rows)->devices[device_id].etag()));
+  }
   if (!rows.ok() || (*rows)->devices.erase(device_id) == 0) return DeviceNotFound(scope.tenant_id, device_id);
   (*rows)->tombstones.insert(device_id);
   for (auto& key : (*rows)->credentials[device_id]) {
@@ -340,7 +347,9 @@ absl::StatusOr<device::NewCredential> FakeDeviceStore::CreateCredential(const Te
                                                                        const std::string& device_id,
                                                                        const std::string& display_name,
                                                                        const std::string& creator,
-                                                                       const AuditEntry& audit) {
+                                                                       const AuditEntry& audit,
+                                                                       const ReplayTicket* /*replay*/) {
+  // The manager over this store has no replays (request ids are refused before a store sees them).
   if (absl::Status entered = Enter("CreateCredential", scope); !entered.ok()) return entered;
   absl::StatusOr<TenantRows*> rows = Rows(scope);
   if (!rows.ok() || (*rows)->devices.count(device_id) == 0) return DeviceNotFound(scope.tenant_id, device_id);

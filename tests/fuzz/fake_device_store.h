@@ -55,7 +55,8 @@ class FakeDeviceStore final : public device::DeviceStore {
                                                                     int limit) override;
   absl::StatusOr<devicepb::DeviceType> UpdateDeviceType(const TenantScope& scope, const std::string& type_id,
                                                         const device::DeviceTypeMutation& mutate) override;
-  absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id) override;
+  absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id,
+                                const std::string& etag) override;
   absl::StatusOr<devicepb::Device> CreateDevice(const TenantScope& scope, const std::string& park_code,
                                                 const devicepb::Device& device) override;
   absl::StatusOr<devicepb::Device> GetDevice(const TenantScope& scope, const std::string& device_id) override;
@@ -65,13 +66,14 @@ class FakeDeviceStore final : public device::DeviceStore {
   absl::StatusOr<devicepb::Device> UpdateDevice(const TenantScope& scope, const std::string& device_id,
                                                 const device::DeviceMutation& mutate, bool seen,
                                                 const AuditEntry* audit = nullptr) override;
-  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const AuditEntry& audit) override;
+  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const std::string& etag,
+                            const AuditEntry& audit) override;
   absl::StatusOr<std::vector<devicepb::ImportRowResult>> ImportBatch(const TenantScope& scope,
                                                                      const std::string& park_code,
                                                                      const std::vector<device::ImportRow>& rows) override;
   absl::StatusOr<device::NewCredential> CreateCredential(const TenantScope& scope, const std::string& device_id,
                                                          const std::string& display_name, const std::string& creator,
-                                                         const AuditEntry& audit) override;
+                                                         const AuditEntry& audit, const ReplayTicket* replay) override;
   absl::StatusOr<std::vector<devicepb::DeviceCredential>> ListCredentials(const TenantScope& scope,
                                                                           const std::string& device_id) override;
   absl::Status RevokeCredential(const TenantScope& scope, const std::string& device_id, const std::string& key_id,

@@ -367,7 +367,8 @@ void FakeMarketplaceStore::RecordUsageDay(TenantRows& rows, const StoredInstalla
 
 absl::StatusOr<std::pair<StoredInstallation, std::string>> FakeMarketplaceStore::Install(
     const TenantScope& scope, const StoredInstallation& installation, const access::v1::AppGrant& grant,
-    const std::string& today, const AuditEntry& audit) {
+    const std::string& today, const AuditEntry& audit, const ReplayTicket* /*replay*/) {
+  // The manager over this store has no replays (request ids are refused before a store sees them).
   if (absl::Status entered = Enter("Install", scope); !entered.ok()) return entered;
   auto tenant = tenants.find(installation.tenant_id);
   if (tenant == tenants.end() || !Owns(scope, installation.tenant_id)) {

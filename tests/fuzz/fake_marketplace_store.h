@@ -77,7 +77,8 @@ class FakeMarketplaceStore final : public marketplace::MarketplaceStore {
                                                              const marketplace::CatalogueQuery& query) override;
   absl::StatusOr<std::pair<marketplace::StoredInstallation, std::string>> Install(
       const TenantScope& scope, const marketplace::StoredInstallation& installation,
-      const access::v1::AppGrant& grant, const std::string& today, const AuditEntry& audit) override;
+      const access::v1::AppGrant& grant, const std::string& today, const AuditEntry& audit,
+      const ReplayTicket* replay) override;
   absl::StatusOr<marketplace::StoredInstallation> GetInstallation(const TenantScope& scope,
                                                                   const std::string& tenant_id,
                                                                   const std::string& installation_id) override;

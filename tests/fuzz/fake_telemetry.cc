@@ -180,11 +180,14 @@ absl::StatusOr<telemetry::TenantLimits> FakeTelemetryStore::LoadLimits(const Ten
 }
 
 absl::Status FakeTelemetryStore::SaveRetention(const TenantScope& scope, const telemetry::TenantLimits& limits,
-                                               const AuditEntry& audit) {
+                                               int64_t if_revision, const AuditEntry& audit) {
   if (absl::Status entered = Enter("SaveRetention", scope); !entered.ok()) return entered;
   auto found = tenants.find(scope.tenant_id);
   if (found == tenants.end()) return absl::NotFoundError(absl::StrCat("tenants/", scope.tenant_id, ": not found"));
+  const int64_t revision = found->second.limits.policy_revision;
+  if (if_revision >= 0 && if_revision != revision) return absl::AbortedError("retention_policy.etag: stale");
   found->second.limits = limits;
+  found->second.limits.policy_revision = revision + 1;
   found->second.audit.push_back(audit);
   return absl::OkStatus();
 }

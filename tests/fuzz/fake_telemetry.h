@@ -58,7 +58,7 @@ class FakeTelemetryStore final : public telemetry::TelemetryStore {
   // back-pressure).
   absl::StatusOr<telemetry::LogBacklog> ReadLogBacklog(const TenantScope& scope) override;
   absl::StatusOr<telemetry::TenantLimits> LoadLimits(const TenantScope& scope) override;
-  absl::Status SaveRetention(const TenantScope& scope, const telemetry::TenantLimits& limits,
+  absl::Status SaveRetention(const TenantScope& scope, const telemetry::TenantLimits& limits, int64_t if_revision,
                              const AuditEntry& audit) override;
   absl::StatusOr<std::string> DeviceByIdentifier(const TenantScope& scope, const std::string& identifier) override;
   absl::StatusOr<std::vector<std::string>> DevicesByLabels(

@@ -51,8 +51,9 @@ class CountingStore final : public device::DeviceStore {
                                                   const device::DeviceTypeMutation& mutate) override {
     return store_.UpdateDeviceType(scope, type_id, mutate);
   }
-  absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id) override {
-    return store_.DeleteDeviceType(scope, type_id);
+  absl::Status DeleteDeviceType(const TenantScope& scope, const std::string& type_id,
+                                const std::string& etag) override {
+    return store_.DeleteDeviceType(scope, type_id, etag);
   }
   absl::StatusOr<pb::Device> CreateDevice(const TenantScope& scope, const std::string& park_code,
                                           const pb::Device& device) override {
@@ -67,8 +68,9 @@ class CountingStore final : public device::DeviceStore {
                                           const AuditEntry* audit) override {
     return store_.UpdateDevice(scope, device_id, mutate, seen, audit);
   }
-  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const AuditEntry& audit) override {
-    return store_.DeleteDevice(scope, device_id, audit);
+  absl::Status DeleteDevice(const TenantScope& scope, const std::string& device_id, const std::string& etag,
+                            const AuditEntry& audit) override {
+    return store_.DeleteDevice(scope, device_id, etag, audit);
   }
   absl::StatusOr<std::vector<pb::ImportRowResult>> ImportBatch(const TenantScope& scope, const std::string& park_code,
                                                                const std::vector<device::ImportRow>& rows) override {
@@ -76,8 +78,8 @@ class CountingStore final : public device::DeviceStore {
   }
   absl::StatusOr<device::NewCredential> CreateCredential(const TenantScope& scope, const std::string& device_id,
                                                          const std::string& display_name, const std::string& creator,
-                                                         const AuditEntry& audit) override {
-    return store_.CreateCredential(scope, device_id, display_name, creator, audit);
+                                                         const AuditEntry& audit, const ReplayTicket* replay) override {
+    return store_.CreateCredential(scope, device_id, display_name, creator, audit, replay);
   }
   absl::StatusOr<std::vector<pb::DeviceCredential>> ListCredentials(const TenantScope& scope,
                                                                     const std::string& device_id) override {

@@ -134,8 +134,9 @@ class FakeTenantStore final : public tenant::TenantStore {
     purged_batches.push_back(deleted);
     return deleted;
   }
+  // Request ids need the database (request_replay.h); a manager over this store has no replays and refuses them.
   absl::StatusOr<tenantpb::ApiKey> CreateApiKey(const TenantScope& scope, const tenant::StoredKey& key,
-                                                const AuditEntry& entry) override {
+                                                const AuditEntry& entry, const ReplayTicket* /*replay*/) override {
     if (auto entered = Enter("CreateApiKey", scope); !entered.ok()) return entered;
     if (!Visible(scope, scope.tenant_id)) return NotFound(scope.tenant_id);
     tenant::StoredKey stored = key;

@@ -44,7 +44,9 @@ class ImportStore final : public DeviceStore {
                                                   const DeviceTypeMutation&) override {
     return Unused();
   }
-  absl::Status DeleteDeviceType(const TenantScope&, const std::string&) override { return Unused(); }
+  absl::Status DeleteDeviceType(const TenantScope&, const std::string&, const std::string&) override {
+    return Unused();
+  }
   absl::StatusOr<pb::Device> CreateDevice(const TenantScope&, const std::string&, const pb::Device&) override {
     return Unused();
   }
@@ -57,9 +59,11 @@ class ImportStore final : public DeviceStore {
                                           const AuditEntry*) override {
     return Unused();
   }
-  absl::Status DeleteDevice(const TenantScope&, const std::string&, const AuditEntry&) override { return Unused(); }
+  absl::Status DeleteDevice(const TenantScope&, const std::string&, const std::string&, const AuditEntry&) override {
+    return Unused();
+  }
   absl::StatusOr<NewCredential> CreateCredential(const TenantScope&, const std::string&, const std::string&,
-                                                 const std::string&, const AuditEntry&) override {
+                                                 const std::string&, const AuditEntry&, const ReplayTicket*) override {
     return Unused();
   }
   absl::StatusOr<std::vector<pb::DeviceCredential>> ListCredentials(const TenantScope&, const std::string&) override {
