@@ -262,49 +262,49 @@ absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, Latest
     const std::string& tenant_id, const std::vector<std::string>& device_ids) {
   ASSIGN_OR_RETURN(auto stored, ReadStored(tenant_id, device_ids));
   std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>> result(device_ids.size());
-  for (size_t d = 0; d < stored.size(); ++d) {
-    if (!stored[d].has_value()) continue;
+  for (size_t d = 0; d < stored.devices.size(); ++d) {
+    if (!stored.devices[d].has_value()) continue;
     auto& metrics = result[d].emplace();
-    for (Stored& value : *stored[d]) {
+    for (const Stored& value : *stored.devices[d]) {
       LatestPoint point;
       point.time_ms = value.time_ms;
-      if (point.value.ParseFromString(value.value)) metrics.emplace(std::move(value.metric), std::move(point));
+      if (point.value.ParseFromArray(value.value.data(), static_cast<int>(value.value.size()))) {
+        metrics.emplace(std::string(value.metric), std::move(point));
+      }
     }
   }
   return result;
 }
 
-absl::StatusOr<std::vector<std::optional<std::vector<LatestValues::Stored>>>> RedisLatestValues::ReadStored(
-    const std::string& tenant_id, const std::vector<std::string>& device_ids) {
+absl::StatusOr<LatestValues::StoredLatest> RedisLatestValues::ReadStored(const std::string& tenant_id,
+                                                                         const std::vector<std::string>& device_ids) {
   std::vector<std::string> command = {"MGET"};
   command.reserve(1 + device_ids.size());
   for (const std::string& device : device_ids) command.push_back(LatestKey(tenant_id, device));
-  std::vector<std::optional<std::vector<Stored>>> result(device_ids.size());
-  // Read in place (RedisClient::Visit): the strings are walked where hiredis left them.
+  StoredLatest result;
+  result.devices.resize(device_ids.size());
+  // Each device's string is copied once, whole, and its values are views into the copy.
   absl::Status read = redis_.Visit(command, [&](RedisReplyView reply) -> absl::Status {
     if (!reply.is_array() || reply.size() != device_ids.size()) {
       return absl::UnavailableError("redis: unexpected latest-values reply");
     }
     for (size_t d = 0; d < device_ids.size(); ++d) {
-      absl::string_view packed = reply.element(d).text();
+      absl::string_view text = reply.element(d).text();
       // Missing, pending, left by a failed rebuild, or an earlier release's hash (nil): the caller rebuilds.
-      if (packed.empty() || packed.front() != kComplete) continue;
-      packed.remove_prefix(1);
+      if (text.empty() || text.front() != kComplete) continue;
+      absl::string_view packed = result.Keep(std::string(text.substr(1)));
       std::vector<Stored> metrics;
       metrics.reserve(16);
-      absl::string_view metric, time, value;
+      absl::string_view time;
       bool parsed = true;
       while (parsed && !packed.empty()) {
         Stored stored;
-        parsed = TakePacked(packed, metric) && TakePacked(packed, time) && TakePacked(packed, value) &&
+        parsed = TakePacked(packed, stored.metric) && TakePacked(packed, time) && TakePacked(packed, stored.value) &&
                  absl::SimpleAtoi(time, &stored.time_ms);
-        if (!parsed) continue;
-        stored.metric = std::string(metric);
-        stored.value = std::string(value);
-        metrics.push_back(std::move(stored));
+        if (parsed) metrics.push_back(stored);
       }
       // A string that does not parse to its end was not written by Parkbase: rebuilt, like a missing one.
-      if (parsed) result[d] = std::move(metrics);
+      if (parsed) result.devices[d] = std::move(metrics);
     }
     return absl::OkStatus();
   });
@@ -312,15 +312,16 @@ absl::StatusOr<std::vector<std::optional<std::vector<LatestValues::Stored>>>> Re
   return result;
 }
 
-absl::StatusOr<std::vector<std::optional<std::vector<LatestValues::Stored>>>> LatestValues::ReadStored(
-    const std::string& tenant_id, const std::vector<std::string>& device_ids) {
+absl::StatusOr<LatestValues::StoredLatest> LatestValues::ReadStored(const std::string& tenant_id,
+                                                                    const std::vector<std::string>& device_ids) {
   ASSIGN_OR_RETURN(auto points, Read(tenant_id, device_ids));
-  std::vector<std::optional<std::vector<Stored>>> result(points.size());
+  StoredLatest result;
+  result.devices.resize(points.size());
   for (size_t d = 0; d < points.size(); ++d) {
     if (!points[d].has_value()) continue;
-    auto& metrics = result[d].emplace();
+    auto& metrics = result.devices[d].emplace();
     for (const auto& [metric, point] : *points[d]) {
-      metrics.push_back(Stored{metric, point.time_ms, point.value.SerializeAsString()});
+      metrics.push_back(Stored{result.Keep(metric), point.time_ms, result.Keep(point.value.SerializeAsString())});
     }
   }
   return result;

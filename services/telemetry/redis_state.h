@@ -6,12 +6,15 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -75,16 +78,24 @@ class LatestValues {
   virtual absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> Read(
       const std::string& tenant_id, const std::vector<std::string>& device_ids) = 0;
 
-  // A latest value as stored: the value still serialized, so GetLatest copies its bytes into the answer.
+  // A latest value as stored: the value still serialized, so GetLatest copies its bytes into the answer. Views
+  // into the StoredLatest that holds it: a read of 1,000 values allocates per device, not per value.
   struct Stored {
-    std::string metric;
+    absl::string_view metric;
     int64_t time_ms = 0;
-    std::string value;  // a serialized pb::Value
+    absl::string_view value;  // a serialized pb::Value
   };
-  // As Read, values left serialized, each device's in no particular order. This form serializes Read's answer;
-  // the Redis form reads the stored bytes as they are.
-  virtual absl::StatusOr<std::vector<std::optional<std::vector<Stored>>>> ReadStored(
-      const std::string& tenant_id, const std::vector<std::string>& device_ids);
+  struct StoredLatest {
+    // Per device (in the order asked): nullopt as Read says; otherwise its values, in no particular order.
+    std::vector<std::optional<std::vector<Stored>>> devices;
+    // What the views point into. A deque, so adding bytes never moves those already viewed (nor does moving it).
+    std::deque<std::string> bytes;
+    absl::string_view Keep(std::string owned) { return bytes.emplace_back(std::move(owned)); }
+  };
+  // As Read, values left serialized. This form serializes Read's answer; the Redis form reads the stored bytes as
+  // they are.
+  virtual absl::StatusOr<StoredLatest> ReadStored(const std::string& tenant_id,
+                                                  const std::vector<std::string>& device_ids);
 };
 
 class RedisLatestValues final : public LatestValues {
@@ -97,8 +108,8 @@ class RedisLatestValues final : public LatestValues {
                              const std::vector<std::string>& devices) override;
   absl::StatusOr<std::vector<std::optional<absl::flat_hash_map<std::string, LatestPoint>>>> Read(
       const std::string& tenant_id, const std::vector<std::string>& device_ids) override;
-  absl::StatusOr<std::vector<std::optional<std::vector<Stored>>>> ReadStored(
-      const std::string& tenant_id, const std::vector<std::string>& device_ids) override;
+  absl::StatusOr<StoredLatest> ReadStored(const std::string& tenant_id,
+                                          const std::vector<std::string>& device_ids) override;
 
  private:
   RedisClient& redis_;

@@ -349,14 +349,17 @@ absl::StatusOr<std::string> TelemetryManager::GetLatestEncoded(const Principal& 
 
   using Stored = LatestValues::Stored;
   // Per device (in `ids` order): its latest values, or nullopt while they are being rebuilt below.
-  std::vector<std::optional<std::vector<Stored>>> values(ids.size());
+  LatestValues::StoredLatest stored_latest;
   absl::flat_hash_map<std::string, std::vector<std::string>> missing;
   auto cached = latest_.ReadStored(scope.tenant_id, ids);
+  if (cached.ok()) {
+    stored_latest = *std::move(cached);
+  } else {
+    stored_latest.devices.resize(ids.size());
+  }
+  auto& values = stored_latest.devices;
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (cached.ok() && (*cached)[i].has_value()) {
-      values[i] = *std::move((*cached)[i]);
-      continue;
-    }
+    if (values[i].has_value()) continue;
     // Redis lost this device (or never had it): rebuild from storage, for every metric of its type.
     for (const auto& device : devices) {
       if (device->device_id != ids[i]) continue;
@@ -379,7 +382,8 @@ absl::StatusOr<std::string> TelemetryManager::GetLatestEncoded(const Principal& 
       if (found == index.end()) continue;
       auto& device_values = values[found->second];
       if (!device_values.has_value()) device_values.emplace();
-      device_values->push_back(Stored{key.second, point.time_ms, point.value.SerializeAsString()});
+      device_values->push_back(Stored{stored_latest.Keep(key.second), point.time_ms,
+                                      stored_latest.Keep(point.value.SerializeAsString())});
     }
     if (use_redis) (void)latest_.FinishRebuild(scope.tenant_id, rebuilt, rebuilt_devices);
   }
@@ -419,7 +423,7 @@ absl::StatusOr<std::string> TelemetryManager::GetLatestEncoded(const Principal& 
                               [](const Stored* a, const Stored* b) { return a->metric == b->metric; }),
                   metrics.end());
     for (const Stored* stored : metrics) {
-      if (!IsDoubleValue(stored->value) && !check.ParseFromString(stored->value)) continue;
+      if (!IsDoubleValue(stored->value) && !check.ParseFromArray(stored->value.data(), static_cast<int>(stored->value.size()))) continue;
       // TimeUtil::MillisecondsToTimestamp without the message: nanos in [0, 1e9).
       int64_t seconds = stored->time_ms / 1000;
       int64_t millis = stored->time_ms % 1000;
