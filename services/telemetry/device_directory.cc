@@ -38,11 +38,10 @@ size_t RegistryDeviceDirectory::converted_entries() {
 
 std::shared_ptr<const DeviceInfo> RegistryDeviceDirectory::Convert(
     const device::DeviceSchemaResolver::SharedSchema& schema) {
-  const std::string key = absl::StrCat(schema->tenant_id(), "/", schema->device_id());
   {
     absl::MutexLock lock(&mu_);
-    auto found = converted_.find(key);
-    if (found != converted_.end() && found->second.source == schema) return found->second.info;
+    auto found = converted_.find(schema.get());
+    if (found != converted_.end()) return found->second.info;
   }
   auto info = std::make_shared<DeviceInfo>();
   info->device_id = schema->device_id();
@@ -71,7 +70,7 @@ std::shared_ptr<const DeviceInfo> RegistryDeviceDirectory::Convert(
     }
   }
   if (converted_.size() >= kMaxConvertedSchemas) converted_.clear();
-  converted_[key] = ConvertedSchema{schema, info};
+  converted_[schema.get()] = ConvertedSchema{schema, info};
   return info;
 }
 
@@ -105,13 +104,24 @@ std::vector<absl::StatusOr<std::shared_ptr<const DeviceInfo>>> RegistryDeviceDir
       resolver_.ResolveMany(tenant_id, device_ids,
                             freshness == Freshness::kCommitted ? device::Freshness::kCommitted
                                                                : device::Freshness::kCached);
-  for (size_t k = 0; k < schemas.size(); ++k) {
-    if (!schemas[k].ok()) {
-      results[positions[k]] = schemas[k].status();
-    } else {
-      results[positions[k]] = Convert(*schemas[k]);
+  // The schemas converted before, under one lock; the rest converted one by one.
+  std::vector<size_t> unconverted;
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t k = 0; k < schemas.size(); ++k) {
+      if (!schemas[k].ok()) {
+        results[positions[k]] = schemas[k].status();
+        continue;
+      }
+      auto found = converted_.find(schemas[k]->get());
+      if (found != converted_.end()) {
+        results[positions[k]] = found->second.info;
+      } else {
+        unconverted.push_back(k);
+      }
     }
   }
+  for (size_t k : unconverted) results[positions[k]] = Convert(*schemas[k]);
   return results;
 }
 

@@ -61,8 +61,9 @@ class RegistryDeviceDirectory final : public DeviceDirectory {
   TelemetryStore& store_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, CachedIdentifier> identifiers_ ABSL_GUARDED_BY(mu_);
-  // By tenant/device id.
-  absl::flat_hash_map<std::string, ConvertedSchema> converted_ ABSL_GUARDED_BY(mu_);
+  // By the schema object converted: a hit costs no key to build, and an object stays alive (so its address is not
+  // reused) while it is a key here.
+  absl::flat_hash_map<const device::pb::DeviceSchema*, ConvertedSchema> converted_ ABSL_GUARDED_BY(mu_);
   int conversions_since_sweep_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
