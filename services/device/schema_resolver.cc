@@ -40,45 +40,31 @@ void RedisSchemaInvalidator::DeviceDeleted(const std::string& tenant_id, const s
 }
 
 void RedisSchemaInvalidator::TenantChanged(const std::string& tenant_id) {
-  auto reply = redis_.Command({"INCR", SchemaEpochKey(tenant_id)});
-  if (!reply.ok()) {
+  // From a random start when missing (redis_keys::BumpEpoch), so a flushed Redis never hands out an epoch again.
+  absl::StatusOr<int64_t> bumped = redis_keys::BumpEpoch(redis_, SchemaEpochKey(tenant_id));
+  if (!bumped.ok()) {
     LogLine(LogLevel::kWarning, "schema invalidation lost")
         .Str("tenant", tenant_id)
-        .Str("error", reply.status().message())
+        .Str("error", bumped.status().message())
         .Emit();
   }
 }
 
 DeviceSchemaResolver::DeviceSchemaResolver(DeviceStore& store, RedisClient* redis, Clock& clock, Options options)
-    : store_(store), redis_(redis), clock_(clock), options_(options) {}
+    : store_(store),
+      redis_(redis),
+      clock_(clock),
+      options_(options),
+      epochs_(redis == nullptr ? nullptr
+                               : std::make_unique<TenantEpochs>(*redis, clock, redis_keys::SchemaEpoch,
+                                                                options.epoch_check_interval, options.max_entries)) {}
 
 DeviceSchemaResolver::DeviceSchemaResolver(DeviceStore& store, RedisClient* redis, Clock& clock)
     : DeviceSchemaResolver(store, redis, clock, Options()) {}
 
 std::optional<int64_t> DeviceSchemaResolver::CurrentEpoch(const std::string& tenant_id, Freshness freshness) {
-  if (redis_ == nullptr) return std::nullopt;
-  const absl::Time now = clock_.Now();
-  if (freshness == Freshness::kCached) {
-    absl::MutexLock lock(&mu_);
-    auto found = epochs_.find(tenant_id);
-    if (found != epochs_.end() && now - found->second.checked < options_.epoch_check_interval) {
-      if (!found->second.from_redis) return std::nullopt;
-      return found->second.value;
-    }
-  }
-  Epoch epoch;
-  epoch.checked = now;
-  auto reply = redis_->Command({"GET", SchemaEpochKey(tenant_id)});
-  if (reply.ok()) {
-    epoch.from_redis = true;
-    // A missing key (never changed, or Redis flushed) is epoch 0.
-    if (reply->type == RedisReply::Type::kString && !absl::SimpleAtoi(reply->text, &epoch.value)) epoch.value = 0;
-  }
-  absl::MutexLock lock(&mu_);
-  if (epochs_.size() >= options_.max_entries) epochs_.clear();
-  epochs_[tenant_id] = epoch;
-  if (!epoch.from_redis) return std::nullopt;
-  return epoch.value;
+  if (epochs_ == nullptr) return std::nullopt;
+  return freshness == Freshness::kCached ? epochs_->Current(tenant_id) : epochs_->ReadNow(tenant_id);
 }
 
 bool DeviceSchemaResolver::Serves(const Entry& entry, const std::optional<int64_t>& epoch, Freshness freshness,

@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/redis.h"
+#include "common/tenant_epochs.h"
 #include "device/device_store.h"
 
 namespace parkbase::device {
@@ -104,13 +105,7 @@ class DeviceSchemaResolver {
     int64_t epoch = 0;
     absl::Time loaded;
   };
-  struct Epoch {
-    int64_t value = 0;
-    absl::Time checked = absl::InfinitePast();
-    bool from_redis = false;
-  };
-
-  // The tenant's epoch, from Redis when the local copy is older than epoch_check_interval (always, for kCommitted).
+  // The tenant's epoch (common/tenant_epochs.h: kept fresh in the background, read inline for kCommitted).
   // nullopt: Redis is unavailable.
   std::optional<int64_t> CurrentEpoch(const std::string& tenant_id, Freshness freshness);
   // Whether an in-process entry may answer a look-up made under `epoch`.
@@ -124,7 +119,7 @@ class DeviceSchemaResolver {
   const Options options_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, Epoch> epochs_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<TenantEpochs> epochs_;  // null without Redis
   Stats stats_ ABSL_GUARDED_BY(mu_);
   absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };

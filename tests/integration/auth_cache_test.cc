@@ -11,6 +11,8 @@
 #include "common/auth_cache.h"
 #include "common/db.h"
 #include "common/redis.h"
+#include "common/redis_keys.h"
+#include "common/tenant_epochs.h"
 #include "google/protobuf/util/time_util.h"
 #include "parkbase/device/v1/device.grpc.pb.h"
 #include "support/app_credentials.h"
@@ -293,6 +295,59 @@ TEST_CASE("auth cache: entries end at the key's expiry and at the ttl, whatever 
     REQUIRE(b.cache().Authenticate(Bearer(acme.admin_key)).ok());
     CHECK(b.cache().cached_entries() == 1);
   }
+}
+
+}  // namespace
+}  // namespace parkbase::testing
+
+namespace parkbase::testing {
+namespace {
+
+TEST_CASE("tenant epochs: calls find an epoch the background refresher keeps fresh, never waiting for Redis, and "
+          "still see a bump from another replica within the check interval",
+          "[auth][integration]") {
+  auto redis = RedisClient::Create({.url = RedisUrl()});
+  REQUIRE(redis.ok());
+  auto other_redis = RedisClient::Create({.url = RedisUrl()});
+  REQUIRE(other_redis.ok());
+  SystemClock clock;
+  // A long interval, so the copy's worst age (three quarters of it: refreshed at half its age, looked at every
+  // quarter) leaves a quarter second of slack on a loaded machine.
+  const absl::Duration check = absl::Seconds(1);
+  const std::string tenant = absl::StrCat("epochs-", absl::ToUnixNanos(absl::Now()));
+  TenantEpochs epochs(**redis, clock, redis_keys::AuthEpoch, check, 1000);
+  TenantEpochs other_replica(**other_redis, clock, redis_keys::AuthEpoch, check, 1000);
+
+  const std::optional<int64_t> first = epochs.Current(tenant);  // the tenant's first call reads inline
+  REQUIRE(first.has_value());
+  // Longer than the check interval: without the refresher the next call would read Redis itself.
+  absl::SleepFor(check + absl::Milliseconds(100));
+
+  // Redis stops answering anyone for 300 ms; the calls made meanwhile answer at once from the refreshed copy.
+  auto admin = RedisClient::Create({.url = RedisUrl()});
+  REQUIRE(admin.ok());
+  REQUIRE((*admin)->Command({"CLIENT", "PAUSE", "300", "ALL"}).ok());
+  const absl::Time paused = absl::Now();
+  for (int call = 0; call < 10; ++call) {
+    const absl::Time start = absl::Now();
+    CHECK(epochs.Current(tenant) == first);
+    CHECK(absl::Now() - start < absl::Milliseconds(50));
+  }
+  CHECK(absl::Now() - paused < absl::Milliseconds(100));
+  absl::SleepFor(absl::Milliseconds(400));  // the pause is over
+
+  // A bump on another replica is seen within the check interval plus a round trip, with no call reading inline.
+  other_replica.Bump(tenant, "test");
+  const std::optional<int64_t> bumped = other_replica.Current(tenant);
+  REQUIRE(bumped.has_value());
+  REQUIRE(*bumped != *first);
+  const absl::Time deadline = absl::Now() + check + absl::Milliseconds(100);
+  std::optional<int64_t> seen = epochs.Current(tenant);
+  while (seen != bumped && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+    seen = epochs.Current(tenant);
+  }
+  CHECK(seen == bumped);
 }
 
 }  // namespace
