@@ -1,8 +1,10 @@
 """The values that fit the chart into a real cluster, after Bitnami's and Grafana's charts: the Kubernetes versions
-it accepts and a registry mirror (global.imageRegistry).
+it accepts, a registry mirror (global.imageRegistry), extra volumes (a private CA) and environment.
 """
 
 import unittest
+
+import yaml
 
 import chartlib
 
@@ -30,6 +32,34 @@ class ClusterFit(unittest.TestCase):
                 images = {c["image"] for _, spec in pods(objects)
                           for c in spec["containers"] + spec.get("initContainers", [])}
                 self.assertEqual(images, {want})
+
+    def test_extra_volumes_reach_the_servers_and_the_migrations_and_env_from_only_the_servers(self):
+        values = chartlib.VALUES_DIR / "private-ca.yaml"
+        extra = yaml.safe_load(values.read_text())
+        objects = chartlib.render([values])
+        servers = chartlib.by_kind(objects, "Deployment")
+        (job,) = [o for o in objects if o["kind"] == "Job"]
+        self.assertTrue(servers)
+        for obj in servers + [job]:
+            spec = chartlib.pod_spec(obj)
+            (container,) = spec["containers"]
+            what = f"{obj['kind']} {obj['metadata']['name']}"
+            for volume in extra["extraVolumes"]:
+                self.assertIn(volume, spec["volumes"], what)
+            for mount in extra["extraVolumeMounts"]:
+                self.assertIn(mount, container["volumeMounts"], what)
+            # The chart's own volumes stay.
+            self.assertIn({"name": "tmp", "mountPath": "/tmp"}, container["volumeMounts"], what)
+            if obj["kind"] == "Deployment":
+                self.assertEqual(container["envFrom"], extra["extraEnvFrom"], what)
+            else:
+                self.assertNotIn("envFrom", container, "a server flag in it would stop `parkbase migrate`")
+        for obj in chartlib.gateway_objects(objects, "Deployment"):
+            self.assertNotIn("envFrom", chartlib.pod_spec(obj)["containers"][0])
+        plain = chartlib.render()
+        for obj in chartlib.by_kind(plain, "Deployment"):
+            self.assertNotIn("envFrom", chartlib.pod_spec(obj)["containers"][0])
+            self.assertEqual([v["name"] for v in chartlib.pod_spec(obj)["volumes"]], ["tmp"])
 
 
 if __name__ == "__main__":
