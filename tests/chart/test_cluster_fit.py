@@ -61,6 +61,47 @@ class ClusterFit(unittest.TestCase):
             self.assertNotIn("envFrom", chartlib.pod_spec(obj)["containers"][0])
             self.assertEqual([v["name"] for v in chartlib.pod_spec(obj)["volumes"]], ["tmp"])
 
+    def test_common_labels_and_annotations_are_on_every_object_and_never_in_a_selector(self):
+        values = chartlib.VALUES_DIR / "common-metadata.yaml"
+        extra = yaml.safe_load(values.read_text())
+        labels, annotations = extra["commonLabels"], extra["commonAnnotations"]
+        objects = chartlib.render([values])
+        kinds = {o["kind"] for o in objects}
+        self.assertLessEqual({"Deployment", "Service", "Job", "Pod", "ServiceAccount", "PrometheusRule",
+                              "ServiceMonitor", "ConfigMap", "NetworkPolicy", "PodDisruptionBudget",
+                              "HorizontalPodAutoscaler"}, kinds)
+        for obj in objects:
+            what = f"{obj['kind']} {obj['metadata']['name']}"
+            metadata = obj["metadata"]
+            self.assertLessEqual(labels.items(), metadata["labels"].items(), what)
+            own = {"example.com/tier": "edge"} if obj["kind"] == "Service" else {}
+            self.assertLessEqual({**annotations, **own}.items(), metadata["annotations"].items(), what)
+            if obj["kind"] in ("Deployment", "Job"):
+                self.assertLessEqual(labels.items(), obj["spec"]["template"]["metadata"]["labels"].items(), what)
+            for selector in selectors(obj):
+                self.assertFalse(labels.keys() & selector.keys(), f"{what}: a common label in a selector")
+        hooks = {chartlib.hook(o) for o in objects if chartlib.hook(o)}
+        self.assertEqual(hooks, {"pre-install,pre-upgrade", "test"}, "the hooks' own annotations stay")
+        for obj in chartlib.render():
+            if chartlib.hook(obj) is None:
+                self.assertNotIn("annotations", obj["metadata"], f"{obj['kind']}: annotations from nothing")
+
+
+def selectors(obj):
+    """The label selectors of an object: what must never change after install."""
+    spec = obj.get("spec", {})
+    found = []
+    if obj["kind"] in ("Deployment", "PodDisruptionBudget", "ServiceMonitor"):
+        found.append(spec["selector"]["matchLabels"])
+    if obj["kind"] == "Service":
+        found.append(spec["selector"])
+    if obj["kind"] == "NetworkPolicy":
+        found.append(spec["podSelector"].get("matchLabels", {}))
+    if obj["kind"] == "Deployment":
+        for constraint in spec["template"]["spec"].get("topologySpreadConstraints", []):
+            found.append(constraint["labelSelector"]["matchLabels"])
+    return found
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

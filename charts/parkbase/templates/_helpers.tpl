@@ -57,6 +57,23 @@ app.kubernetes.io/part-of: parkbase
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | replace "+" "_" | trunc 63 | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- /* Never in selectors: a selector cannot change after install, and commonLabels may. */}}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+An object's metadata.annotations: commonAnnotations under the object's own, which win (a hook's helm.sh/hook
+stays); nothing when both are empty, so it starts with its own newline and indent (include it with "{{-" and no
+nindent). (dict "ctx" $ "own" <map or nil>)
+*/}}
+{{- define "parkbase.annotations" -}}
+{{- $all := merge (deepCopy (.own | default dict)) (deepCopy (.ctx.Values.commonAnnotations | default dict)) }}
+{{- with $all }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
 {{- end }}
 {{- end }}
 
