@@ -86,6 +86,49 @@ class ClusterFit(unittest.TestCase):
             if chartlib.hook(obj) is None:
                 self.assertNotIn("annotations", obj["metadata"], f"{obj['kind']}: annotations from nothing")
 
+    def test_each_component_runs_where_its_values_or_the_global_ones_say(self):
+        path = chartlib.VALUES_DIR / "scheduling.yaml"
+        values = yaml.safe_load(path.read_text())
+        objects = chartlib.render([path])
+        workloads = [o for o in objects if o["kind"] in ("Deployment", "Job")]
+        self.assertEqual(sorted(component_of(o) for o in workloads),
+                         sorted(chartlib.SERVICES + ("gateway", "migrations")))
+        for obj in workloads:
+            name = component_of(obj)
+            own = values.get(name, {})
+            spec = chartlib.pod_spec(obj)
+            with self.subTest(name):
+                selector = obj["spec"]["template"]["metadata"]["labels"]
+                selector = {k: selector[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+                                                     "app.kubernetes.io/component")}
+                for key in ("nodeSelector", "tolerations", "affinity"):
+                    self.assertEqual(spec[key], own.get(key) or values[key], key)
+                want = [{**c, "labelSelector": {"matchLabels": selector}}
+                        for c in own.get("topologySpreadConstraints") or values["topologySpreadConstraints"]]
+                if name != "migrations":
+                    # The chart's own soft spread over nodes follows; a Job's pods are not replicas to spread.
+                    want.append({"topologyKey": "kubernetes.io/hostname", "maxSkew": 1,
+                                 "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}})
+                self.assertEqual(spec["topologySpreadConstraints"], want)
+                self.assertEqual(obj["spec"]["template"]["metadata"]["annotations"],
+                                 {**values["podAnnotations"], **own.get("podAnnotations", {})})
+
+    def test_without_scheduling_values_pods_carry_none(self):
+        for obj in chartlib.render():
+            if obj["kind"] not in ("Deployment", "Job"):
+                continue
+            spec = chartlib.pod_spec(obj)
+            for key in ("nodeSelector", "tolerations", "affinity"):
+                self.assertNotIn(key, spec, f"{obj['metadata']['name']}: {key}")
+            self.assertNotIn("annotations", obj["spec"]["template"]["metadata"])
+            spread = spec.get("topologySpreadConstraints", [])
+            self.assertEqual([c["topologyKey"] for c in spread],
+                             [] if obj["kind"] == "Job" else ["kubernetes.io/hostname"])
+
+
+def component_of(obj):
+    return obj["metadata"]["labels"]["app.kubernetes.io/component"]
+
 
 def selectors(obj):
     """The label selectors of an object: what must never change after install."""

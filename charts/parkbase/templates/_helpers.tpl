@@ -196,6 +196,57 @@ timeoutSeconds: {{ .probe.timeoutSeconds }}
 failureThreshold: {{ .probe.failureThreshold }}
 {{- end }}
 
+{{/*
+Where a pod runs: (dict "ctx" $ "component" <name> "c" <its values block> "spread" <bool>), at a pod spec's indent
+(6); include it through `with ... | trim`, since it may be empty. nodeSelector, affinity and tolerations are the component's when it sets them, else the global ones;
+topologySpreadConstraints likewise, each without a labelSelector given the component's pods' selector, and with
+"spread" the chart's own soft spread (topologySpread) after them.
+*/}}
+{{- define "parkbase.scheduling" -}}
+{{- $v := .ctx.Values }}
+{{- $selector := include "parkbase.labels" (dict "ctx" .ctx "component" .component "selector" true) | fromYaml }}
+{{- with .c.nodeSelector | default $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.affinity | default $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.tolerations | default $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $constraints := list }}
+{{- range .c.topologySpreadConstraints | default $v.topologySpreadConstraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $_ := set $constraint "labelSelector" (dict "matchLabels" $selector) }}
+{{- end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- if and .spread $v.topologySpread.enabled }}
+{{- with $v.topologySpread }}
+{{- $constraints = append $constraints (dict "topologyKey" .topologyKey "maxSkew" .maxSkew "whenUnsatisfiable" .whenUnsatisfiable "labelSelector" (dict "matchLabels" $selector)) }}
+{{- end }}
+{{- end }}
+{{- with $constraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+A pod template's metadata.annotations: podAnnotations under the component's own, which win; nothing when both are
+empty. (dict "ctx" $ "c" <its values block>), at a pod template metadata's indent (6), through `with ... | trim`.
+*/}}
+{{- define "parkbase.podAnnotations" -}}
+{{- with merge (deepCopy (.c.podAnnotations | default dict)) (deepCopy (.ctx.Values.podAnnotations | default dict)) }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* The /tmp volume every container gets (the root filesystem is read-only). */}}
 {{- define "parkbase.tmpVolume" -}}
 - name: tmp
