@@ -125,6 +125,56 @@ class ClusterFit(unittest.TestCase):
             self.assertEqual([c["topologyKey"] for c in spread],
                              [] if obj["kind"] == "Job" else ["kubernetes.io/hostname"])
 
+    def test_servers_get_init_containers_and_sidecars_and_the_job_native_sidecars(self):
+        init = [{"name": "wait-for-db", "image": "busybox:1.36", "command": ["true"]}]
+        sidecar = [{"name": "log-shipper", "image": "fluent-bit:3"}]
+        job_init = [{"name": "fetch-ca", "image": "busybox:1.36", "command": ["true"]}]
+        job_sidecar = [{"name": "db-proxy", "image": "cloud-sql-proxy:2", "args": ["--port=5432"]}]
+        overrides = {"initContainers": init, "sidecars": sidecar,
+                     "migrations": {"initContainers": job_init, "sidecars": job_sidecar}}
+        path = chartlib.work_dir() / "containers.yaml"
+        path.write_text(yaml.safe_dump(overrides))
+        objects = chartlib.render([path])
+        servers = chartlib.by_kind(objects, "Deployment")
+        self.assertTrue(servers)
+        for obj in servers:
+            spec = chartlib.pod_spec(obj)
+            self.assertEqual(spec["initContainers"], init)
+            self.assertEqual([c["name"] for c in spec["containers"]], [component_of(obj), "log-shipper"],
+                             "the server first, then its sidecars")
+            self.assertEqual(spec["containers"][1:], sidecar)
+        for obj in chartlib.gateway_objects(objects, "Deployment"):
+            self.assertNotIn("initContainers", chartlib.pod_spec(obj))
+            self.assertEqual(len(chartlib.pod_spec(obj)["containers"]), 1)
+        (job,) = [o for o in objects if o["kind"] == "Job"]
+        spec = chartlib.pod_spec(job)
+        self.assertEqual([c["name"] for c in spec["containers"]], ["migrate"], "nothing that outlives migrate")
+        self.assertEqual(spec["initContainers"], [{**job_sidecar[0], "restartPolicy": "Always"}, *job_init],
+                         "native sidecars first, so the init containers can use them")
+        kubeconform(self, chartlib.helm_template([path]).stdout)
+
+    def test_job_sidecars_need_kubernetes_1_29(self):
+        sidecar = ["migrations.sidecars[0].name=db-proxy", "migrations.sidecars[0].image=cloud-sql-proxy:2"]
+        old = chartlib.helm_template(set_values=sidecar, extra=["--kube-version", "1.28.9"], check=False)
+        self.assertNotEqual(old.returncode, 0)
+        self.assertIn("migrations.sidecars need native sidecar containers (Kubernetes 1.29 or newer", old.stderr)
+        chartlib.helm_template(set_values=sidecar, extra=["--kube-version", "1.29.0"])
+        chartlib.helm_template(extra=["--kube-version", "1.28.9"])
+        chartlib.helm_template(set_values=[*sidecar, "migrations.enabled=false"], extra=["--kube-version", "1.28.9"])
+
+
+def kubeconform(test, manifest):
+    """Checks rendered objects against the Kubernetes schemas, as test_kubeconform does for the values sets."""
+    schema_root, version = chartlib.kubeconform_schema_dir()
+    location = (str(schema_root) + "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/"
+                "{{ .ResourceKind }}{{ .KindSuffix }}.json")
+    path = chartlib.work_dir() / "cluster-fit-manifest.yaml"
+    path.write_text(manifest)
+    result = chartlib.run([chartlib.tool("kubeconform"), "-strict", "-summary", "-kubernetes-version", version,
+                           "-schema-location", location, "-skip", "ServiceMonitor,PrometheusRule", str(path)],
+                          check=False)
+    test.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
 
 def component_of(obj):
     return obj["metadata"]["labels"]["app.kubernetes.io/component"]

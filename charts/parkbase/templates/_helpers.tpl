@@ -284,6 +284,9 @@ only reports them: in lint mode Helm turns `fail` into an INFO line.)
 {{- end }}
 {{- fail (printf "migrations.existingSecret %s with the services' own DSN (Secret %q, key %q): that role would own every table and could switch row-level security off. Create a Secret with the schema owner's DSN and set migrations.existingSecret (default: parkbase-database-owner), or set migrations.allowServingRoleAsOwner=true to accept the risk" $problem $v.database.existingSecret $v.database.key) }}
 {{- end }}
+{{- if and $v.migrations.enabled $v.migrations.sidecars (not (semverCompare ">=1.29.0-0" .Capabilities.KubeVersion.Version)) }}
+{{- fail (printf "migrations.sidecars need native sidecar containers (Kubernetes 1.29 or newer, this is %s): a plain sidecar never exits, so the migrations hook would never complete" .Capabilities.KubeVersion.Version) }}
+{{- end }}
 {{- range $name := include "parkbase.enabledServices" . | splitList " " }}
 {{- $a := (index $v $name).autoscaling }}
 {{- if $a.enabled }}
