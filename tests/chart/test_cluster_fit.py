@@ -7,6 +7,7 @@ import unittest
 import yaml
 
 import chartlib
+import test_kubeconform
 
 
 def pods(objects):
@@ -162,6 +163,38 @@ class ClusterFit(unittest.TestCase):
         chartlib.helm_template(extra=["--kube-version", "1.28.9"])
         chartlib.helm_template(set_values=[*sidecar, "migrations.enabled=false"], extra=["--kube-version", "1.28.9"])
 
+    def test_the_grpc_route_sends_each_service_its_calls(self):
+        path = chartlib.VALUES_DIR / "grpc-route.yaml"
+        values = yaml.safe_load(path.read_text())["grpcRoute"]
+        objects = chartlib.render([path])
+        (route,) = [o for o in objects if o["kind"] == "GRPCRoute"]
+        services = {o["metadata"]["name"]: o for o in chartlib.by_kind(objects, "Service")}
+        # The shape of gateway.networking.k8s.io/v1 GRPCRoute, which kubeconform has no schema for.
+        self.assertEqual(route["apiVersion"], "gateway.networking.k8s.io/v1")
+        self.assertEqual(set(route), {"apiVersion", "kind", "metadata", "spec"})
+        self.assertLessEqual(set(route["spec"]), {"parentRefs", "hostnames", "rules"})
+        self.assertEqual(route["spec"]["parentRefs"], values["parentRefs"])
+        self.assertEqual(route["spec"]["hostnames"], values["hostnames"])
+        self.assertLessEqual(values["labels"].items(), route["metadata"]["labels"].items())
+        self.assertEqual(route["metadata"]["annotations"], values["annotations"])
+        routed = {}
+        for rule in route["spec"]["rules"]:
+            self.assertEqual(set(rule), {"matches", "backendRefs"})
+            (match,) = rule["matches"]
+            self.assertEqual(set(match["method"]), {"type", "service"})
+            self.assertEqual(match["method"]["type"], "Exact")
+            (backend,) = rule["backendRefs"]
+            self.assertEqual(set(backend), {"name", "port"})
+            service = services[backend["name"]]
+            self.assertIn(backend["port"], [p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"])
+            routed[match["method"]["service"]] = chartlib.component(service)
+        self.assertEqual(routed, {chartlib.health_service_name(s): s for s in ("tenant", "device", "telemetry")},
+                         "every enabled service, and no other")
+        self.assertLessEqual(len(route["spec"]["rules"]), 16, "Gateway API allows at most 16 rules")
+        self.assertEqual([o for o in chartlib.render() if o["kind"] == "GRPCRoute"], [], "off by default")
+        chartlib.render(set_values=["grpcRoute.enabled=true", "grpcRoute.parentRefs[0].name=edge",
+                                    "grpcRoute.hostnames[0]=*.park.example.com"])
+
 
 def kubeconform(test, manifest):
     """Checks rendered objects against the Kubernetes schemas, as test_kubeconform does for the values sets."""
@@ -171,7 +204,7 @@ def kubeconform(test, manifest):
     path = chartlib.work_dir() / "cluster-fit-manifest.yaml"
     path.write_text(manifest)
     result = chartlib.run([chartlib.tool("kubeconform"), "-strict", "-summary", "-kubernetes-version", version,
-                           "-schema-location", location, "-skip", "ServiceMonitor,PrometheusRule", str(path)],
+                           "-schema-location", location, "-skip", ",".join(test_kubeconform.SKIPPED_KINDS), str(path)],
                           check=False)
     test.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
