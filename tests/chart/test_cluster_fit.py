@@ -195,6 +195,27 @@ class ClusterFit(unittest.TestCase):
         chartlib.render(set_values=["grpcRoute.enabled=true", "grpcRoute.parentRefs[0].name=edge",
                                     "grpcRoute.hostnames[0]=*.park.example.com"])
 
+    def test_the_ingress_sends_every_path_to_the_rest_gateway(self):
+        path = chartlib.VALUES_DIR / "ingress.yaml"
+        values = yaml.safe_load(path.read_text())["gateway"]["ingress"]
+        objects = chartlib.render([path])
+        (ingress,) = [o for o in objects if o["kind"] == "Ingress"]
+        (service,) = chartlib.gateway_objects(objects, "Service")
+        self.assertEqual(ingress["spec"]["ingressClassName"], values["className"])
+        self.assertEqual(ingress["spec"]["tls"], values["tls"])
+        self.assertEqual(ingress["metadata"]["annotations"], values["annotations"])
+        self.assertEqual([r["host"] for r in ingress["spec"]["rules"]], values["hosts"])
+        backend = {"service": {"name": service["metadata"]["name"], "port": {"name": "http"}}}
+        self.assertIn("http", [p["name"] for p in service["spec"]["ports"]])
+        for rule in ingress["spec"]["rules"]:
+            self.assertEqual(rule["http"]["paths"], [{"path": "/", "pathType": "Prefix", "backend": backend}])
+        (rule,) = [o for o in chartlib.render(set_values=["gateway.ingress.enabled=true"])
+                   if o["kind"] == "Ingress"][0]["spec"]["rules"]
+        self.assertNotIn("host", rule, "no hosts: one rule for every host")
+        self.assertEqual([o for o in chartlib.render() if o["kind"] == "Ingress"], [], "off by default")
+        self.assertEqual([o for o in chartlib.render([path], set_values=["gateway.enabled=false"])
+                          if o["kind"] == "Ingress"], [], "no gateway, nothing to route to")
+
 
 def kubeconform(test, manifest):
     """Checks rendered objects against the Kubernetes schemas, as test_kubeconform does for the values sets."""
