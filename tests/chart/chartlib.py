@@ -3,6 +3,7 @@
 Tools are never optional: a missing helm or kubeconform fails the test that needs it.
 """
 
+import functools
 import json
 import os
 import re
@@ -94,6 +95,7 @@ def run(args, check=True, **kwargs):
     return proc
 
 
+@functools.cache
 def kubernetes_version():
     """The newest Kubernetes release whose schemas kubernetes-validate ships, e.g. '1.37.0'."""
     import kubernetes_validate.utils as kv_utils
@@ -101,7 +103,9 @@ def kubernetes_version():
 
 
 def helm_values_args(values_files=(), set_values=()):
-    args = []
+    # The chart's kubeVersion refuses a Kubernetes older than it supports, and without a cluster Helm assumes the
+    # version it was built against (v1.20.0 when built without it), so every render names the version checked.
+    args = ["--kube-version", kubernetes_version()]
     for path in values_files:
         args += ["--values", str(path)]
     for item in set_values:

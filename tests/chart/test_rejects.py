@@ -40,7 +40,8 @@ class RejectsBadValues(unittest.TestCase):
                 self.assertRegex(template.stderr, pattern, f"helm template refused {path.name} for another reason")
 
                 lint = chartlib.run([chartlib.tool("helm"), "lint", "--strict", "--debug", str(chartlib.CHART),
-                                     "--values", str(path)], check=False)
+                                     "--kube-version", chartlib.kubernetes_version(), "--values", str(path)],
+                                    check=False)
                 output = lint.stdout + lint.stderr
                 if by_template:
                     self.assertRegex(output, r"\[INFO\] Fail: .*" + expect, f"helm lint did not report {path.name}")

@@ -57,14 +57,36 @@ app.kubernetes.io/part-of: parkbase
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | replace "+" "_" | trunc 63 | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- /* Never in selectors: a selector cannot change after install, and commonLabels may. */}}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 {{- end }}
 
+{{/*
+An object's metadata.annotations: commonAnnotations under the object's own, which win (a hook's helm.sh/hook
+stays); nothing when both are empty, so it starts with its own newline and indent (include it with "{{-" and no
+nindent). (dict "ctx" $ "own" <map or nil>)
+*/}}
+{{- define "parkbase.annotations" -}}
+{{- $all := merge (deepCopy (.own | default dict)) (deepCopy (.ctx.Values.commonAnnotations | default dict)) }}
+{{- with $all }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end }}
+
+{{/* The image reference; global.imageRegistry, when set, goes in front of image.repository (a mirror). */}}
 {{- define "parkbase.image" -}}
+{{- $repository := .Values.image.repository }}
+{{- with (.Values.global | default dict).imageRegistry }}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .) $repository }}
+{{- end }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
 
@@ -174,6 +196,57 @@ timeoutSeconds: {{ .probe.timeoutSeconds }}
 failureThreshold: {{ .probe.failureThreshold }}
 {{- end }}
 
+{{/*
+Where a pod runs: (dict "ctx" $ "component" <name> "c" <its values block> "spread" <bool>), at a pod spec's indent
+(6); include it through `with ... | trim`, since it may be empty. nodeSelector, affinity and tolerations are the component's when it sets them, else the global ones;
+topologySpreadConstraints likewise, each without a labelSelector given the component's pods' selector, and with
+"spread" the chart's own soft spread (topologySpread) after them.
+*/}}
+{{- define "parkbase.scheduling" -}}
+{{- $v := .ctx.Values }}
+{{- $selector := include "parkbase.labels" (dict "ctx" .ctx "component" .component "selector" true) | fromYaml }}
+{{- with .c.nodeSelector | default $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.affinity | default $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.tolerations | default $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $constraints := list }}
+{{- range .c.topologySpreadConstraints | default $v.topologySpreadConstraints }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $_ := set $constraint "labelSelector" (dict "matchLabels" $selector) }}
+{{- end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- if and .spread $v.topologySpread.enabled }}
+{{- with $v.topologySpread }}
+{{- $constraints = append $constraints (dict "topologyKey" .topologyKey "maxSkew" .maxSkew "whenUnsatisfiable" .whenUnsatisfiable "labelSelector" (dict "matchLabels" $selector)) }}
+{{- end }}
+{{- end }}
+{{- with $constraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+A pod template's metadata.annotations: podAnnotations under the component's own, which win; nothing when both are
+empty. (dict "ctx" $ "c" <its values block>), at a pod template metadata's indent (6), through `with ... | trim`.
+*/}}
+{{- define "parkbase.podAnnotations" -}}
+{{- with merge (deepCopy (.c.podAnnotations | default dict)) (deepCopy (.ctx.Values.podAnnotations | default dict)) }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* The /tmp volume every container gets (the root filesystem is read-only). */}}
 {{- define "parkbase.tmpVolume" -}}
 - name: tmp
@@ -210,6 +283,9 @@ only reports them: in lint mode Helm turns `fail` into an INFO line.)
 {{- $problem = "and migrations.key make the migrations Job log in" }}
 {{- end }}
 {{- fail (printf "migrations.existingSecret %s with the services' own DSN (Secret %q, key %q): that role would own every table and could switch row-level security off. Create a Secret with the schema owner's DSN and set migrations.existingSecret (default: parkbase-database-owner), or set migrations.allowServingRoleAsOwner=true to accept the risk" $problem $v.database.existingSecret $v.database.key) }}
+{{- end }}
+{{- if and $v.migrations.enabled $v.migrations.sidecars (not (semverCompare ">=1.29.0-0" .Capabilities.KubeVersion.Version)) }}
+{{- fail (printf "migrations.sidecars need native sidecar containers (Kubernetes 1.29 or newer, this is %s): a plain sidecar never exits, so the migrations hook would never complete" .Capabilities.KubeVersion.Version) }}
 {{- end }}
 {{- range $name := include "parkbase.enabledServices" . | splitList " " }}
 {{- $a := (index $v $name).autoscaling }}
