@@ -24,6 +24,7 @@
 #include "common/crypto.h"
 #include "grpc/health/v1/health.pb.h"
 #include "common/log.h"
+#include "common/process_metrics.h"
 #include "common/redis_keys.h"
 
 namespace parkbase {
@@ -264,6 +265,7 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
       return absl::UnavailableError(absl::StrCat("--metrics_listen: cannot listen on ", cfg.metrics_listen));
     }
     server->exposer_->RegisterCollectable(server->registry_);
+    server->exposer_->RegisterCollectable(SharedProcessMetrics());
     const auto ports = server->exposer_->GetListeningPorts();
     server->metrics_port_ = ports.empty() ? 0 : ports.front();
   }

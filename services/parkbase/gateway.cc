@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/auth_limits.h"
 #include "common/config.h"
+#include "common/process_metrics.h"
 #include "common/server.h"
 #include "common/http_gateway.h"
 #include "common/http_server.h"
@@ -183,6 +184,7 @@ int RunGateway() {
                   1);
     }
     exposer->RegisterCollectable(registry);
+    exposer->RegisterCollectable(SharedProcessMetrics());
   }
   LogLine(LogLevel::kInfo, "gateway serving")
       .Str("http_listen", config.http_listen)

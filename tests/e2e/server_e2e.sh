@@ -273,6 +273,14 @@ grep -q '^parkbase_points_rejected_total{reason="REJECTION_REASON_INVALID_VALUE"
   || fail "/metrics lacks parkbase_points_rejected_total for the invalid value"
 grep -q '^grpc_server_handled_total{grpc_code="OK",grpc_method="CreateTenant"' <<<"$metrics_text" \
   || fail "/metrics lacks grpc_server_handled_total for CreateTenant"
+# The process itself, in the names every Prometheus client library uses, and which build answers.
+for family in process_cpu_seconds_total process_resident_memory_bytes process_open_fds process_threads \
+  process_start_time_seconds; do
+  grep -Eq "^$family [0-9.e+]+$" <<<"$metrics_text" || fail "/metrics lacks $family"
+done
+grep -Eq '^process_resident_memory_bytes [1-9]' <<<"$metrics_text" || fail "process_resident_memory_bytes is zero"
+grep -Eq '^parkbase_build_info\{revision="([0-9a-f]{12}|unknown)",version="[^"]+"\} 1$' <<<"$metrics_text" \
+  || fail "/metrics lacks parkbase_build_info{revision,version} 1"
 
 # The same batch again, as a client retries it: answered from the first commit, nothing stored twice.
 out="$(call parkbase.telemetry.v1.TelemetryService/Write "$batch")" || fail "telemetry Write again"
