@@ -5,6 +5,7 @@
 #include "common/crypto.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/status_names.h"
 
 namespace parkbase {
 namespace {
@@ -155,7 +156,7 @@ grpc::Status CallRunner::Finish(absl::string_view method, absl::Time start, cons
                "rpc");
   line.Str("method", method)
       .Str("tenant", tenant)
-      .Str("code", absl::StatusCodeToString(status.code()))
+      .Str("code", GrpcCodeName(status.code()))
       .Num("latency_ms", absl::ToDoubleMilliseconds(absl::Now() - start))
       .Str("request_id", request_id);
   if (!status.ok()) line.Str("error", status.message());

@@ -1,5 +1,6 @@
 #include "common/metrics.h"
 
+#include "common/status_names.h"
 #include <map>
 #include <string>
 
@@ -38,30 +39,6 @@ const char* TypeLabel(const std::string& service, const std::string& method, Ser
   return "unary";
 }
 
-// go-grpc-prometheus spells codes in CamelCase ("OK", "NotFound"); dashboards match on these strings.
-const char* CodeLabel(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "Canceled";
-    case grpc::StatusCode::UNKNOWN: return "Unknown";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DeadlineExceeded";
-    case grpc::StatusCode::NOT_FOUND: return "NotFound";
-    case grpc::StatusCode::ALREADY_EXISTS: return "AlreadyExists";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "ResourceExhausted";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
-    case grpc::StatusCode::ABORTED: return "Aborted";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OutOfRange";
-    case grpc::StatusCode::UNIMPLEMENTED: return "Unimplemented";
-    case grpc::StatusCode::INTERNAL: return "Internal";
-    case grpc::StatusCode::UNAVAILABLE: return "Unavailable";
-    case grpc::StatusCode::DATA_LOSS: return "DataLoss";
-    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
-    default: return "Unknown";
-  }
-}
-
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(GrpcServerMetrics& metrics, ServerRpcInfo* info) : metrics_(metrics), start_(absl::Now()) {
@@ -85,7 +62,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       auto with_code = labels_;
-      with_code["grpc_code"] = CodeLabel(methods->GetSendStatus().error_code());
+      with_code["grpc_code"] = GrpcCodeName(methods->GetSendStatus().error_code());
       metrics_.handled().Add(with_code).Increment();
       metrics_.handling_seconds()
           .Add(labels_, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/status_names.h"
 
 namespace parkbase {
 namespace {
@@ -133,7 +134,7 @@ void StreamRegistry::EndLocked(Entry& entry, absl::Status why) {
   LogLine(LogLevel::kInfo, "stream ended")
       .Str("method", entry.method)
       .Str("tenant", entry.tenant_id)
-      .Str("code", absl::StatusCodeToString(why.code()))
+      .Str("code", GrpcCodeName(why.code()))
       .Str("reason", why.message())
       .Emit();
   // A server-streaming handler notices the flag within its loop and answers with `why` itself; a client-sending

@@ -152,6 +152,14 @@ PARKBASE_KEY="$tenant_key" run "$bin/parkbase" tenant get acme >/dev/null || fai
 set +e
 run "$bin/parkbase" tenant get nobody-here >/dev/null 2>&1; code=$?
 [[ $code == 15 ]] || fail "NOT_FOUND exit code: got $code, want 15"
+# The call's log line spells its code as the metrics do (grpc_code="NotFound"), so a dashboard's label finds it.
+python3 -c '
+import json, sys
+lines = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+calls = [l for l in lines if l.get("msg") == "rpc" and l.get("method") == "GetTenant"]
+assert any(l.get("code") == "NotFound" for l in calls), [l.get("code") for l in calls]
+assert all(l.get("code") in ("OK", "NotFound", "PermissionDenied", "Unauthenticated") for l in calls), calls
+' "$log" || fail "the NOT_FOUND GetTenant call is not logged with code NotFound"
 # A missing tenant's keys and audit log are NOT_FOUND too, not an empty table and exit 0.
 for listing_command in "key list nobody-here" "audit list nobody-here" "key create nobody-here --display_name=x --role=developer"; do
   # shellcheck disable=SC2086 # the command's words
