@@ -400,12 +400,12 @@ for line in open(sys.argv[1], errors="replace"):
         levels["not JSON"] += 1
         continue
     levels[entry.get("level", "?")] += 1
-    if entry.get("level") in ("warning", "error"):
+    if entry.get("level") in ("WARN", "ERROR"):
         messages[(entry["level"], entry.get("msg", ""))] += 1
 print("Server log: " + ", ".join(f"{n} {level}" for level, n in sorted(levels.items())))
 for (level, msg), n in sorted(messages.items()):
     print(f"  {level}: {n} x {msg}")
-sys.exit(1 if levels["error"] else 0)
+sys.exit(1 if levels["ERROR"] else 0)
 PY
 }
 log_summary "$work/server.log" || failures+=("the server logged errors (above)")

@@ -13,18 +13,24 @@ namespace {
 
 std::atomic<int> min_level{static_cast<int>(LogLevel::kInfo)};
 
-absl::string_view LevelName(LogLevel level) {
+// OpenTelemetry's log data model: SeverityText in its short form and the SeverityNumber of the range's first
+// step, so a collector maps a line without a table of ours.
+struct Severity {
+  absl::string_view text;
+  int number;
+};
+Severity SeverityOf(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug:
-      return "debug";
+      return {"DEBUG", 5};
     case LogLevel::kInfo:
-      return "info";
+      return {"INFO", 9};
     case LogLevel::kWarning:
-      return "warning";
+      return {"WARN", 13};
     case LogLevel::kError:
-      return "error";
+      return {"ERROR", 17};
   }
-  return "info";
+  return {"INFO", 9};
 }
 
 }  // namespace
@@ -33,14 +39,16 @@ void SetMinLogLevel(LogLevel level) { min_level.store(static_cast<int>(level)); 
 
 LogLevel ParseLogLevel(absl::string_view name) {
   if (name == "debug") return LogLevel::kDebug;
-  if (name == "warning") return LogLevel::kWarning;
+  if (name == "warning" || name == "warn") return LogLevel::kWarning;
   if (name == "error") return LogLevel::kError;
   return LogLevel::kInfo;
 }
 
 LogLine::LogLine(LogLevel level, absl::string_view message) : level_(level) {
   Str("time", absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone()));
-  Str("level", LevelName(level));
+  const Severity severity = SeverityOf(level);
+  Str("level", severity.text);
+  Num("severity_number", severity.number);
   Str("msg", message);
 }
 
