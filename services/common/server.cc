@@ -23,6 +23,7 @@
 #include "grpcpp/server_builder.h"
 #include "common/crypto.h"
 #include "grpc/health/v1/health.pb.h"
+#include "common/grpc_series.h"
 #include "common/log.h"
 #include "common/process_metrics.h"
 #include "common/redis_keys.h"
@@ -230,6 +231,10 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
     }
     builder.RegisterService(registration.service);
     server->health_->AddService(registration.full_name, registration.dependencies);
+    if (const auto* service =
+            google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(registration.full_name)) {
+      ZeroGrpcSeries(*server->metrics_, *service);
+    }
   }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

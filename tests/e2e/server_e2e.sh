@@ -281,6 +281,11 @@ grep -q '^parkbase_points_rejected_total{reason="REJECTION_REASON_INVALID_VALUE"
   || fail "/metrics lacks parkbase_points_rejected_total for the invalid value"
 grep -q '^grpc_server_handled_total{grpc_code="OK",grpc_method="CreateTenant"' <<<"$metrics_text" \
   || fail "/metrics lacks grpc_server_handled_total for CreateTenant"
+# Every method's call counters exist from the start, at zero: an error ratio answers before the first error.
+grep -q '^grpc_server_handled_total{grpc_code="DataLoss",grpc_method="DeleteDeviceType",grpc_service="parkbase.device.v1.DeviceService",grpc_type="unary"} 0$' <<<"$metrics_text" \
+  || fail "/metrics lacks the zero DataLoss series of DeleteDeviceType"
+grep -q '^grpc_server_started_total{grpc_method="Subscribe",grpc_service="parkbase.telemetry.v1.TelemetryService",grpc_type="server_stream"} ' <<<"$metrics_text" \
+  || fail "/metrics lacks Subscribe's started series"
 # The process itself, in the names every Prometheus client library uses, and which build answers.
 for family in process_cpu_seconds_total process_resident_memory_bytes process_open_fds process_threads \
   process_start_time_seconds; do

@@ -508,7 +508,10 @@ TEST_CASE("defects: a request that is not a valid message is INVALID_ARGUMENT, c
     CHECK(absl::StrContains(status.error_message(), "UTF-8"));
     const std::string text = prometheus::TextSerializer().Serialize(env.server.server().registry().Collect());
     CHECK(absl::StrContains(text, counted + " 1"));
-    CHECK_FALSE(absl::StrContains(text, "grpc_code=\"Internal\",grpc_method=\"GetTenant\""));
+    // Every code's series exists from the start (grpc_series.h): Internal's must still be 0.
+    CHECK(absl::StrContains(text,
+                            "grpc_server_handled_total{grpc_code=\"Internal\",grpc_method=\"GetTenant\",grpc_service="
+                            "\"parkbase.tenant.v1.TenantService\",grpc_type=\"unary\"} 0\n"));
   }
   SECTION("a truncated message") {
     // Field 1, length 5, but only 2 bytes follow.
