@@ -126,10 +126,32 @@ class MarketplaceWorld final : public World {
 
   std::vector<std::string> Tenants() const override { return {"acme", "globex"}; }
   std::string TenantDigest(const std::string& tenant_id) override { return store.Digest(tenant_id); }
+  // acme's unpublished texts, each while it is unpublished: the park may relist an app and approve and publish its
+  // versions, and from then on the catalogue shows them to every tenant (an app once listed with a published
+  // version; a version's changelog once that version is published or deprecated in such an app).
   std::vector<std::string> Secrets(const std::string& tenant_id) const override {
     if (tenant_id == "acme") {
-      return {"Acme Hidden Planner", "Acme Retired Meter", "acme-unreleased thermal model", "acme-private roadmap",
-              "acme-retired release"};
+      std::vector<std::string> secrets;
+      // An app or version no longer stored (deleted) keeps its texts secret.
+      const auto& apps = store.tenants.at("acme").apps;
+      auto app_public = [&](const std::string& app_id) {
+        auto rows = apps.find(app_id);
+        return rows != apps.end() && rows->second.stored.app.listed() && !rows->second.stored.delisted_by_park &&
+               !rows->second.stored.app.latest_version().empty();
+      };
+      auto version_public = [&](const std::string& app_id, const std::string& version) {
+        if (!app_public(app_id)) return false;
+        const auto& versions = apps.at(app_id).versions;
+        auto stored = versions.find(version);
+        return stored != versions.end() && (stored->second.state() == marketpb::VERSION_STATE_PUBLISHED ||
+                                             stored->second.state() == marketpb::VERSION_STATE_DEPRECATED);
+      };
+      if (!app_public("secret-planner")) secrets.push_back("Acme Hidden Planner");
+      if (!app_public("old-meter")) secrets.push_back("Acme Retired Meter");
+      if (!version_public("vision-qc", "2.0.0-beta.1")) secrets.push_back("acme-unreleased thermal model");
+      if (!version_public("secret-planner", "0.1.0")) secrets.push_back("acme-private roadmap");
+      if (!version_public("old-meter", "1.0.0")) secrets.push_back("acme-retired release");
+      return secrets;
     }
     if (tenant_id == "globex") return {"globex-private-line", "appkeyglobex1"};
     return {};
