@@ -8,6 +8,10 @@
 
 namespace parkbase {
 
+// The grpc_type label of a method, from its proto declaration ("unary", "client_stream", "server_stream",
+// "bidi_stream"), as go-grpc-prometheus names the kinds.
+const char* GrpcTypeName(const google::protobuf::MethodDescriptor& method);
+
 // grpc_server_started_total and one grpc_server_handled_total per status code, for each method of `service`.
 void ZeroGrpcSeries(GrpcServerMetrics& metrics, const google::protobuf::ServiceDescriptor& service);
 

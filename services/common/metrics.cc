@@ -1,11 +1,12 @@
 #include "common/metrics.h"
 
-#include "common/status_names.h"
 #include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/grpc_series.h"
+#include "common/status_names.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/support/status.h"
 
@@ -20,12 +21,7 @@ using grpc::experimental::ServerRpcInfo;
 const char* TypeLabel(const std::string& service, const std::string& method, ServerRpcInfo::Type server_type) {
   const auto* found =
       google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(service, ".", method));
-  if (found != nullptr) {
-    if (found->client_streaming() && found->server_streaming()) return "bidi_stream";
-    if (found->client_streaming()) return "client_stream";
-    if (found->server_streaming()) return "server_stream";
-    return "unary";
-  }
+  if (found != nullptr) return GrpcTypeName(*found);
   switch (server_type) {
     case ServerRpcInfo::Type::UNARY:
       return "unary";
