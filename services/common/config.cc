@@ -106,6 +106,9 @@ ABSL_FLAG(int32_t, telemetry_retention_interval_s, 3600,
 ABSL_FLAG(int64_t, telemetry_backlog_max_points, 20'000'000,
           "Points a tenant may have written but not yet compacted before its telemetry writes are refused "
           "(RESOURCE_EXHAUSTED with RetryInfo), 0 (off) or 1 to 10000000000");
+ABSL_FLAG(bool, metrics_tenant_label, true,
+          "Whether the telemetry ingest counters carry a tenant label (one series per tenant); false for parks with "
+          "thousands of tenants");
 ABSL_FLAG(int32_t, marketplace_metering_interval_s, 600,
           "How often the marketplace records each active installation's granted devices for the day, 0 (off) or 1 "
           "to 86400");
@@ -453,6 +456,7 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.telemetry_compaction_threads = absl::GetFlag(FLAGS_telemetry_compaction_threads);
   config.telemetry_retention_interval = absl::Seconds(absl::GetFlag(FLAGS_telemetry_retention_interval_s));
   config.telemetry_backlog_max_points = absl::GetFlag(FLAGS_telemetry_backlog_max_points);
+  config.metrics_tenant_label = absl::GetFlag(FLAGS_metrics_tenant_label);
   config.marketplace_metering_interval = absl::Seconds(absl::GetFlag(FLAGS_marketplace_metering_interval_s));
   config.log_level = absl::GetFlag(FLAGS_log_level);
   if (absl::Status status = ValidateServerConfig(config); !status.ok()) return status;

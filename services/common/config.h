@@ -45,6 +45,7 @@ ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_interval_ms);
 ABSL_DECLARE_FLAG(int32_t, telemetry_compaction_threads);
 ABSL_DECLARE_FLAG(int32_t, telemetry_retention_interval_s);
 ABSL_DECLARE_FLAG(int64_t, telemetry_backlog_max_points);
+ABSL_DECLARE_FLAG(bool, metrics_tenant_label);
 ABSL_DECLARE_FLAG(int32_t, marketplace_metering_interval_s);
 ABSL_DECLARE_FLAG(int32_t, max_streams);
 ABSL_DECLARE_FLAG(int32_t, max_streams_per_key);
@@ -148,6 +149,10 @@ struct ServerConfig {
   // RetryInfo until the compactor catches up (0: off). Ten compaction passes' worth (2M points each, maintenance.cc):
   // twenty 1M-point bursts in a row fit, a writer that outruns the compactor for ~10 s does not (docs/telemetry.md).
   int64_t telemetry_backlog_max_points = 20'000'000;
+  // Whether the ingest counters (parkbase_points_ingested_total, _rejected_total, batches refused) carry a tenant
+  // label. A park with thousands of tenants turns it off: one series per tenant and reason is more than its
+  // Prometheus wants to keep, and per-tenant usage is in the tenant service anyway.
+  bool metrics_tenant_label = true;
   // The marketplace's metering pass (zero: off, as in tests, which meter on demand).
   absl::Duration marketplace_metering_interval = absl::Minutes(10);
 };

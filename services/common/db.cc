@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "common/pool_metrics.h"
 
 namespace parkbase {
 namespace {
@@ -103,9 +104,12 @@ absl::Status ServingRoleProblem(absl::string_view superuser, absl::string_view b
 
 DbPool::DbPool(Options options) : options_(std::move(options)) {
   ::setenv("PGCONNECT_TIMEOUT", kConnectTimeoutSeconds, /*overwrite=*/0);
+  if (options_.metrics != nullptr) options_.metrics->AddCapacity(options_.size);
 }
 
-DbPool::~DbPool() = default;
+DbPool::~DbPool() {
+  if (options_.metrics != nullptr) options_.metrics->AddCapacity(-options_.size);
+}
 
 void DbPool::Prepare(std::string name, std::string sql) {
   absl::MutexLock lock(&mu_);
@@ -139,18 +143,21 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> DbPool::Connect() {
 }
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> DbPool::Acquire() {
+  PoolMetrics* const metrics = options_.metrics.get();
+  absl::Duration waited;
   {
     absl::MutexLock lock(&mu_);
     auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !idle_.empty() || open_ < options_.size;
     };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&available), options_.acquire_timeout)) {
+    if (!AwaitFreeConnection(mu_, absl::Condition(&available), options_.acquire_timeout, metrics, waited)) {
       return absl::UnavailableError(absl::StrCat("database: all ", options_.size, " connections busy for ",
                                                  absl::FormatDuration(options_.acquire_timeout), "; retry later"));
     }
     if (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
+      if (metrics != nullptr) metrics->Acquired(waited);
       return connection;
     }
     ++open_;  // reserve the slot, connect outside the lock
@@ -159,11 +166,14 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> DbPool::Acquire() {
   if (!connection.ok()) {
     absl::MutexLock lock(&mu_);
     --open_;
+  } else if (metrics != nullptr) {
+    metrics->Acquired(waited);
   }
   return connection;
 }
 
 void DbPool::Release(std::unique_ptr<pqxx::connection> connection, bool healthy) {
+  if (options_.metrics != nullptr) options_.metrics->Returned();
   absl::MutexLock lock(&mu_);
   if (healthy && connection->is_open()) {
     idle_.push_back(std::move(connection));

@@ -21,6 +21,8 @@
 
 namespace parkbase {
 
+class PoolMetrics;
+
 // Whose rows a transaction may touch. Row-level security policies read these settings.
 struct TenantScope {
   // `parkbase.tenant_id`: the tenant whose rows are visible. Empty: no tenant's rows are.
@@ -69,6 +71,8 @@ class DbPool {
     absl::Duration statement_timeout = absl::Seconds(5);
     // How long a call waits for a free connection before it is answered UNAVAILABLE.
     absl::Duration acquire_timeout = absl::Seconds(5);
+    // Connections in use, waiters and acquire latency (pool_metrics.h); null: none kept.
+    std::shared_ptr<PoolMetrics> metrics = nullptr;
     // Servers set this: every new connection first checks the role (kServingRoleCheckSql) and is refused with
     // FAILED_PRECONDITION if row-level security would not bind it. Tools that migrate or bypass RLS on purpose
     // (migrations, tests' direct checks) leave it off.

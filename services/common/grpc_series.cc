@@ -21,6 +21,7 @@ void ZeroGrpcSeries(GrpcServerMetrics& metrics, const google::protobuf::ServiceD
     std::map<std::string, std::string> labels = {
         {"grpc_type", GrpcTypeName(method)}, {"grpc_service", service.full_name()}, {"grpc_method", method.name()}};
     metrics.started().Add(labels);
+    if (method.client_streaming() || method.server_streaming()) metrics.open_streams().Add(labels);
     for (int code = grpc::StatusCode::OK; code <= grpc::StatusCode::UNAUTHENTICATED; ++code) {
       labels["grpc_code"] = GrpcCodeName(static_cast<grpc::StatusCode>(code));
       metrics.handled().Add(labels);

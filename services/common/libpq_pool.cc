@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/pool_metrics.h"
 
 namespace parkbase {
 namespace {
@@ -122,26 +123,31 @@ absl::StatusOr<PgRows> LibpqSession::Exec(const char* sql, const std::vector<PgP
 
 LibpqPool::LibpqPool(Options options) : options_(std::move(options)) {
   ::setenv("PGCONNECT_TIMEOUT", kConnectTimeoutSeconds, /*overwrite=*/0);
+  if (options_.metrics != nullptr) options_.metrics->AddCapacity(options_.size);
 }
 
 LibpqPool::~LibpqPool() {
+  if (options_.metrics != nullptr) options_.metrics->AddCapacity(-options_.size);
   absl::MutexLock lock(&mu_);
   for (const auto& connection : idle_) PQfinish(connection->connection);
 }
 
 absl::StatusOr<std::unique_ptr<LibpqPool::Connection>> LibpqPool::Acquire() {
+  PoolMetrics* const metrics = options_.metrics.get();
+  absl::Duration waited;
   {
     absl::MutexLock lock(&mu_);
     auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !idle_.empty() || open_ < options_.size;
     };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&available), options_.acquire_timeout)) {
+    if (!AwaitFreeConnection(mu_, absl::Condition(&available), options_.acquire_timeout, metrics, waited)) {
       return absl::UnavailableError(absl::StrCat("database: all ", options_.size, " ingest connections busy for ",
                                                  absl::FormatDuration(options_.acquire_timeout), "; retry later"));
     }
     if (!idle_.empty()) {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
+      if (metrics != nullptr) metrics->Acquired(waited);
       return connection;
     }
     ++open_;
@@ -173,10 +179,12 @@ absl::StatusOr<std::unique_ptr<LibpqPool::Connection>> LibpqPool::Acquire() {
   }
   auto pooled = std::make_unique<Connection>();
   pooled->connection = connection;
+  if (metrics != nullptr) metrics->Acquired(waited);
   return pooled;
 }
 
 void LibpqPool::Release(std::unique_ptr<Connection> connection, bool healthy) {
+  if (options_.metrics != nullptr) options_.metrics->Returned();
   pg_conn* raw = connection->connection;
   const bool reusable = healthy && PQstatus(raw) == CONNECTION_OK && PQtransactionStatus(raw) == PQTRANS_IDLE &&
                         PQpipelineStatus(raw) == PQ_PIPELINE_OFF;

@@ -23,6 +23,8 @@ struct pg_result;
 
 namespace parkbase {
 
+class PoolMetrics;
+
 // A parameter sent in binary form: int8 and bytea/text bytes. The pointed-to bytes must outlive the call.
 struct PgParam {
   static PgParam Int64(int64_t value);
@@ -98,6 +100,8 @@ class LibpqPool {
     int size = 4;
     absl::Duration statement_timeout = absl::Seconds(5);
     absl::Duration acquire_timeout = absl::Seconds(5);
+    // As DbPool::Options::metrics.
+    std::shared_ptr<PoolMetrics> metrics = nullptr;
     // As DbPool::Options::verify_serving_role.
     bool verify_serving_role = false;
   };

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -43,10 +44,19 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
     const auto slash = full.rfind('/');
     const std::string service = slash == std::string::npos || slash == 0 ? "unknown" : full.substr(1, slash - 1);
     const std::string method = slash == std::string::npos ? full : full.substr(slash + 1);
-    labels_ = {{"grpc_type", TypeLabel(service, method, info->type())},
-               {"grpc_service", service},
-               {"grpc_method", method}};
+    const char* type = TypeLabel(service, method, info->type());
+    labels_ = {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}};
     metrics_.started().Add(labels_).Increment();
+    if (std::string_view(type) != "unary") {
+      open_stream_ = &metrics_.open_streams().Add(labels_);
+      open_stream_->Increment();
+    }
+  }
+
+  // gRPC destroys a call's interceptors when the call is over, however it ended (status sent, cancelled, or the
+  // client gone), so the stream is counted closed exactly once.
+  ~MetricsInterceptor() override {
+    if (open_stream_ != nullptr) open_stream_->Decrement();
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -72,6 +82,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
   GrpcServerMetrics& metrics_;
   const absl::Time start_;
   std::map<std::string, std::string> labels_;
+  prometheus::Gauge* open_stream_ = nullptr;
 };
 
 class MetricsInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
@@ -108,7 +119,11 @@ GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
                             .Name("grpc_server_handling_seconds")
                             .Help("Histogram of response latency (seconds) of gRPC that had been application-level "
                                   "handled by the server.")
-                            .Register(registry)) {}
+                            .Register(registry)),
+      open_streams_(prometheus::BuildGauge()
+                        .Name("parkbase_grpc_server_open_streams")
+                        .Help("Streaming RPCs open on the server right now.")
+                        .Register(registry)) {}
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> GrpcServerMetrics::MakeInterceptorFactory() {
   return std::make_unique<MetricsInterceptorFactory>(*this);

@@ -7,6 +7,7 @@
 #include "grpcpp/support/server_interceptor.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
+#include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
@@ -23,6 +24,9 @@ class GrpcServerMetrics {
   prometheus::Family<prometheus::Counter>& received() { return received_; }
   prometheus::Family<prometheus::Counter>& sent() { return sent_; }
   prometheus::Family<prometheus::Histogram>& handling_seconds() { return handling_seconds_; }
+  // Streaming calls (client, server or bidirectional) open right now, by method: live subscriptions and write
+  // streams hold a server's memory and threads far longer than unary calls do.
+  prometheus::Family<prometheus::Gauge>& open_streams() { return open_streams_; }
 
  private:
   prometheus::Family<prometheus::Counter>& started_;
@@ -30,6 +34,7 @@ class GrpcServerMetrics {
   prometheus::Family<prometheus::Counter>& received_;
   prometheus::Family<prometheus::Counter>& sent_;
   prometheus::Family<prometheus::Histogram>& handling_seconds_;
+  prometheus::Family<prometheus::Gauge>& open_streams_;
 };
 
 }  // namespace parkbase

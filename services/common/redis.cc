@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/pool_metrics.h"
 
 namespace parkbase {
 namespace {
@@ -86,9 +87,11 @@ RedisClient::RedisClient(Options options, RedisAddress address)
   absl::MutexLock lock(&mu_);
   // Slot 0 last: it is taken first.
   for (size_t slot = contexts_.size(); slot-- > 0;) idle_.push_back(slot);
+  if (options_.metrics != nullptr) options_.metrics->AddCapacity(options_.pool_size);
 }
 
 RedisClient::~RedisClient() {
+  if (options_.metrics != nullptr) options_.metrics->AddCapacity(-options_.pool_size);
   absl::MutexLock lock(&mu_);
   for (redisContext* context : contexts_) {
     if (context != nullptr) redisFree(context);
@@ -96,15 +99,21 @@ RedisClient::~RedisClient() {
 }
 
 std::optional<size_t> RedisClient::Acquire() {
+  PoolMetrics* const metrics = options_.metrics.get();
+  absl::Duration waited;
   absl::MutexLock lock(&mu_);
   auto has_idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !idle_.empty(); };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&has_idle), options_.command_timeout)) return std::nullopt;
+  if (!AwaitFreeConnection(mu_, absl::Condition(&has_idle), options_.command_timeout, metrics, waited)) {
+    return std::nullopt;
+  }
   const size_t slot = idle_.back();
   idle_.pop_back();
+  if (metrics != nullptr) metrics->Acquired(waited);
   return slot;
 }
 
 void RedisClient::Release(size_t slot) {
+  if (options_.metrics != nullptr) options_.metrics->Returned();
   absl::MutexLock lock(&mu_);
   idle_.push_back(slot);
 }

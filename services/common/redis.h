@@ -27,6 +27,8 @@ struct redisReply;
 
 namespace parkbase {
 
+class PoolMetrics;
+
 // Connections per client. Redis answers a simple command in tens of microseconds; what a caller waits for is the
 // round trip, so a few connections let as many callers overlap as this 2-core class of machine can feed, and each
 // replica costs Redis only a handful of clients (its default maxclients is 10,000).
@@ -79,6 +81,8 @@ class RedisClient {
     // At most this many connections, each serving one command at a time. A command that finds them all busy
     // waits up to command_timeout for one, then is UNAVAILABLE.
     int pool_size = kDefaultRedisPoolSize;
+    // As DbPool::Options::metrics.
+    std::shared_ptr<PoolMetrics> metrics = nullptr;
   };
 
   static absl::StatusOr<std::unique_ptr<RedisClient>> Create(Options options);

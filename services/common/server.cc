@@ -25,6 +25,7 @@
 #include "grpc/health/v1/health.pb.h"
 #include "common/grpc_series.h"
 #include "common/log.h"
+#include "common/pool_metrics.h"
 #include "common/process_metrics.h"
 #include "common/redis_keys.h"
 
@@ -116,12 +117,15 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   server->db_ = std::make_unique<DbPool>(DbPool::Options{.url = cfg.database_url,
                                                         .size = cfg.db_pool_size,
                                                         .statement_timeout = cfg.statement_timeout,
+                                                        .metrics = MakePoolMetrics(server->registry_.get(), "postgres"),
                                                         .verify_serving_role = true});
   // A role that row-level security would not bind must not serve; an unreachable database is checked again on
   // every connection the pools open later.
   if (absl::Status role = server->db_->VerifyServingRole(); absl::IsFailedPrecondition(role)) return role;
   if (!cfg.redis_url.empty()) {
-    auto redis = RedisClient::Create({.url = cfg.redis_url, .pool_size = cfg.redis_pool_size});
+    auto redis = RedisClient::Create({.url = cfg.redis_url,
+                                      .pool_size = cfg.redis_pool_size,
+                                      .metrics = MakePoolMetrics(server->registry_.get(), "redis")});
     if (!redis.ok()) return redis.status();
     server->redis_ = *std::move(redis);
   }

@@ -100,8 +100,8 @@ int Main(int argc, char** argv) {
                      "--max_streams --max_streams_per_key --max_streams_per_tenant --stream_idle_timeout_s "
                      "--stream_max_age_s --max_parsing_bytes --bulk_statement_timeout_ms --max_scan_bytes "
                      "--max_scan_points --telemetry_compaction_interval_ms --telemetry_retention_interval_s "
-                     "--telemetry_backlog_max_points --log_level --http_listen --http_max_body_bytes "
-                     "--http_timeout_ms --http_cors_origins --http_threads\n";
+                     "--telemetry_backlog_max_points --metrics_tenant_label --log_level --http_listen "
+                     "--http_max_body_bytes --http_timeout_ms --http_cors_origins --http_threads\n";
       }
       if (!command.empty() && command[0] == "gateway") {
         std::cout << "\nGateway flags (each also PARKBASE_<FLAG>): --gateway_backends --gateway_backend_ca_file "

@@ -77,7 +77,7 @@ absl::Status IngestBacklog::Admit(const std::string& tenant_id) {
     estimate = state.Estimate();
     if (estimate < options_.max_points) return absl::OkStatus();
   }
-  refused_.Add({{"tenant", tenant_id}, {"reason", "ingest_backlog"}}).Increment();
+  CountRefusal(tenant_id, "ingest_backlog");
   return WithReason(
       QuotaError(absl::StrCat("tenants/", tenant_id), "telemetry_backlog_max_points",
                  absl::StrCat("the tenant has ", estimate, " points written but not yet compacted, at or past the "
@@ -119,7 +119,7 @@ void IngestBacklog::SetPassHook(int64_t rows, int64_t points, std::function<void
 }
 
 void IngestBacklog::CountRefusal(const std::string& tenant_id, const std::string& reason) {
-  refused_.Add({{"tenant", tenant_id}, {"reason", reason}}).Increment();
+  refused_.Add(IngestCounterLabels(options_.tenant_metric_label, tenant_id, {{"reason", reason}})).Increment();
 }
 
 void IngestBacklog::Sample(const std::string& tenant_id) {

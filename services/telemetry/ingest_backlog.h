@@ -26,6 +26,14 @@
 
 namespace parkbase::telemetry {
 
+// The labels of a per-tenant ingest counter: `labels` plus the tenant, or `labels` alone when the park turned the
+// tenant label off (ServerConfig::metrics_tenant_label) to keep its series count bounded.
+inline prometheus::Labels IngestCounterLabels(bool tenant_label, const std::string& tenant_id,
+                                              prometheus::Labels labels = {}) {
+  if (tenant_label) labels.emplace("tenant", tenant_id);
+  return labels;
+}
+
 class IngestBacklog {
  public:
   struct Options {
@@ -36,6 +44,8 @@ class IngestBacklog {
     absl::Duration sample_interval = absl::Milliseconds(250);
     // What a refused writer is told to wait (google.rpc.RetryInfo).
     absl::Duration retry_after = absl::Seconds(1);
+    // Whether parkbase_telemetry_batches_refused_total carries the tenant (IngestCounterLabels).
+    bool tenant_metric_label = true;
   };
 
   // `clock` decides how old a sample is (tests move it); the background thread runs on real time.

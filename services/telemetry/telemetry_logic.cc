@@ -165,13 +165,15 @@ TelemetryManager::TelemetryManager(Parts parts)
       max_scan_bytes_(parts.max_scan_bytes),
       max_scan_points_(parts.max_scan_points),
       backlog_(parts.backlog),
+      tenant_metric_label_(parts.tenant_metric_label),
       ingested_(prometheus::BuildCounter()
                     .Name("parkbase_points_ingested_total")
-                    .Help("Telemetry points committed, by tenant.")
+                    .Help("Telemetry points committed, by tenant (unless --metrics_tenant_label=false).")
                     .Register(parts.registry)),
       rejected_(prometheus::BuildCounter()
                     .Name("parkbase_points_rejected_total")
-                    .Help("Telemetry points refused by validation, by tenant and reason.")
+                    .Help("Telemetry points refused by validation, by reason and tenant (unless "
+                          "--metrics_tenant_label=false).")
                     .Register(parts.registry)),
       scanned_(prometheus::BuildCounter()
                    .Name("parkbase_telemetry_scanned_bytes_total")
@@ -243,7 +245,9 @@ absl::StatusOr<TelemetryManager::PreparedBatch> TelemetryManager::PrepareWrite(c
   ValidatedBatch& batch = prepared.batch;
   batch.response.set_batch_id(request.batch_id().empty() ? RandomBatchId() : request.batch_id());
   for (const pb::PointRejection& rejection : batch.response.rejections()) {
-    rejected_.Add({{"tenant", scope.tenant_id}, {"reason", pb::RejectionReason_Name(rejection.reason())}})
+    rejected_
+        .Add(IngestCounterLabels(tenant_metric_label_, scope.tenant_id,
+                                 {{"reason", pb::RejectionReason_Name(rejection.reason())}}))
         .Increment(static_cast<double>(rejection.count()));
   }
   if (batch.accepted_points == 0) return prepared;  // nothing to store, nothing to charge
@@ -292,7 +296,8 @@ absl::StatusOr<pb::WriteResponse> TelemetryManager::CommitWrite(PreparedBatch pr
   }
   // Not part of the stored answer (a duplicate's answer is the first commit's, which happened before).
   *batch.response.mutable_commit_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_.Now()));
-  ingested_.Add({{"tenant", scope.tenant_id}}).Increment(static_cast<double>(batch.accepted_points));
+  ingested_.Add(IngestCounterLabels(tenant_metric_label_, scope.tenant_id))
+      .Increment(static_cast<double>(batch.accepted_points));
   if (backlog_ != nullptr) backlog_->Committed(scope.tenant_id, batch.accepted_points);
   // Committed: from here on failures cost freshness, never data (the compactor refreshes latest values).
   if (absl::Status updated = latest_.Update(scope.tenant_id, batch.series); !updated.ok()) {

@@ -47,6 +47,8 @@ class TelemetryManager {
     int64_t max_scan_points = 50'000'000;
     // Back-pressure on the ingest log's backlog (ingest_backlog.h); null: none.
     IngestBacklog* backlog = nullptr;
+    // Whether the ingest counters carry the tenant (ServerConfig::metrics_tenant_label).
+    bool tenant_metric_label = true;
   };
   explicit TelemetryManager(Parts parts);
 
@@ -136,6 +138,7 @@ class TelemetryManager {
   const int64_t max_scan_bytes_;
   const int64_t max_scan_points_;
   IngestBacklog* const backlog_;
+  const bool tenant_metric_label_;
   prometheus::Family<prometheus::Counter>& ingested_;
   prometheus::Family<prometheus::Counter>& rejected_;
   // Bytes reads fetched from PostgreSQL, by method: what the scan budgets bound.

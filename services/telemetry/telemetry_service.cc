@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/pool_metrics.h"
 #include "common/status_macros.h"
 #include "device/device_store.h"
 #include "device/schema_resolver.h"
@@ -16,6 +17,7 @@
 #include "grpcpp/support/server_callback.h"
 #include "telemetry/device_directory.h"
 #include "telemetry/live_subscription.h"
+#include "telemetry/maintenance_metrics.h"
 #include "telemetry/redis_state.h"
 #include "telemetry/telemetry_store.h"
 #include "telemetry/write_stream.h"
@@ -384,6 +386,7 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       LibpqPool::Options{.url = config.database_url,
                          .size = config.db_pool_size,
                          .statement_timeout = config.statement_timeout,
+                         .metrics = MakePoolMetrics(&host.registry(), "postgres_ingest"),
                          .verify_serving_role = host.db().options().verify_serving_role}));
   auto& store = host.Own(std::make_unique<PgTelemetryStore>(pool));
   auto& device_store = host.Own(std::make_unique<device::PgDeviceStore>(host.db()));
@@ -395,7 +398,9 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
   auto& latest = host.Own(std::make_unique<RedisLatestValues>(*host.redis()));
   auto& live = host.Own(std::make_unique<RedisLiveFeed>(*host.redis()));
   auto& backlog = host.Own(std::make_unique<IngestBacklog>(
-      IngestBacklog::Options{.max_points = config.telemetry_backlog_max_points}, store, host.clock(),
+      IngestBacklog::Options{.max_points = config.telemetry_backlog_max_points,
+                             .tenant_metric_label = config.metrics_tenant_label},
+      store, host.clock(),
       host.registry()));
   auto& manager = host.Own(std::make_unique<TelemetryManager>(TelemetryManager::Parts{
       .store = store,
@@ -408,7 +413,8 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       .registry = host.registry(),
       .max_scan_bytes = config.max_scan_bytes,
       .max_scan_points = config.max_scan_points,
-      .backlog = &backlog}));
+      .backlog = &backlog,
+      .tenant_metric_label = config.metrics_tenant_label}));
   // One Redis reader per tenant with subscribers, fanning its live feed out in process (live_hub.h).
   auto& hub = host.Own(std::make_unique<LiveHub>(LiveHub::Options{.redis_url = config.redis_url}, manager,
                                                  host.registry()));
@@ -416,10 +422,11 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, hub, host.executor()));
   MaintenanceOptions maintenance_options;
   maintenance_options.threads = config.telemetry_compaction_threads;
-  host.Own(std::make_unique<MaintenanceRunner>(MakeTelemetryMaintenance(host.db(), host.redis(), host.clock(),
-                                                                        std::move(maintenance_options)),
-                                               host.clock(), config.telemetry_compaction_interval,
-                                               config.telemetry_retention_interval, &backlog));
+  host.Own(std::make_unique<MaintenanceRunner>(
+      WithMaintenanceMetrics(
+          MakeTelemetryMaintenance(host.db(), host.redis(), host.clock(), std::move(maintenance_options)),
+          host.registry()),
+      host.clock(), config.telemetry_compaction_interval, config.telemetry_retention_interval, &backlog));
   host.AddService(&service, pb::TelemetryService::service_full_name(), {kPostgresDependency, kRedisDependency});
   return absl::OkStatus();
 }

@@ -294,6 +294,24 @@ done
 grep -Eq '^process_resident_memory_bytes [1-9]' <<<"$metrics_text" || fail "process_resident_memory_bytes is zero"
 grep -Eq '^parkbase_build_info\{revision="([0-9a-f]{12}|unknown)",version="[^"]+"\} 1$' <<<"$metrics_text" \
   || fail "/metrics lacks parkbase_build_info{revision,version} 1"
+# Every pool this server runs, each lending connections by now; the compactor's work on the 4 points above.
+for pool in postgres postgres_ingest redis; do
+  grep -Eq "^parkbase_pool_connections_max\{pool=\"$pool\"\} [1-9]" <<<"$metrics_text" \
+    || fail "/metrics lacks the $pool pool's size"
+  grep -Eq "^parkbase_pool_acquire_seconds_count\{pool=\"$pool\"\} [1-9]" <<<"$metrics_text" \
+    || fail "/metrics shows no acquire from the $pool pool"
+  grep -Eq "^parkbase_pool_acquire_timeouts_total\{pool=\"$pool\"\} 0$" <<<"$metrics_text" \
+    || fail "/metrics lacks the $pool pool's zero timeouts"
+done
+points_folded="$(sed -n 's/^parkbase_telemetry_compaction_points_total \([0-9.e+]*\)$/\1/p' <<<"$metrics_text")"
+[[ -n "$points_folded" ]] && python3 -c "import sys; sys.exit(0 if float('$points_folded') >= 4 else 1)" \
+  || fail "parkbase_telemetry_compaction_points_total is '$points_folded', want at least the 4 points folded"
+grep -Eq '^parkbase_telemetry_compaction_last_success_timestamp_seconds [1-9]' <<<"$metrics_text" \
+  || fail "/metrics lacks the last successful compaction's time"
+grep -q '^parkbase_telemetry_retention_deleted_total{kind="chunks"} 0$' <<<"$metrics_text" \
+  || fail "/metrics lacks retention's zero deletions"
+grep -q '^parkbase_grpc_server_open_streams{grpc_method="WriteStream",grpc_service="parkbase.telemetry.v1.TelemetryService",grpc_type="bidi_stream"} 0$' <<<"$metrics_text" \
+  || fail "/metrics lacks WriteStream's zero open streams"
 
 # The same batch again, as a client retries it: answered from the first commit, nothing stored twice.
 out="$(call parkbase.telemetry.v1.TelemetryService/Write "$batch")" || fail "telemetry Write again"
