@@ -217,10 +217,12 @@ class Monitoring(unittest.TestCase):
             self.assertEqual(panel["datasource"]["uid"], "${datasource}", panel["title"])
             self.assertTrue(panel["targets"], panel["title"])
         rows = {p["title"] for p in board["panels"] if p["type"] == "row"}
-        self.assertLessEqual({"Calls", "Telemetry ingest", "Backlog", "Tenants"}, rows)
+        self.assertLessEqual({"Calls", "Telemetry ingest", "Backlog", "Connection pools", "Tenants"}, rows)
         named = set().union(*(metric_names(e) for e in dashboard_exprs(board)))
         for metric in ("grpc_server_handled_total", "grpc_server_handling_seconds_bucket",
-                       "parkbase_points_ingested_total", "parkbase_telemetry_ingest_backlog_points"):
+                       "parkbase_points_ingested_total", "parkbase_telemetry_ingest_backlog_points",
+                       "parkbase_pool_connections_in_use", "parkbase_pool_acquire_timeouts_total",
+                       "parkbase_telemetry_compaction_failures_total", "parkbase_grpc_server_open_streams"):
             self.assertIn(metric, named)
 
     def test_the_dashboards_queries_parse(self):
