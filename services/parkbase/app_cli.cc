@@ -216,8 +216,8 @@ template <typename Message>
 int Answer(const absl::Status& status, const Message& message,
            const std::function<void(const std::vector<Message>&)>& table) {
   if (!status.ok()) return Fail(status);
-  if (Json()) {
-    PrintJson(message);
+  if (Structured()) {
+    PrintStructured(message);
   } else {
     table({message});
   }
@@ -229,8 +229,8 @@ template <typename Response, typename Item>
 int AnswerList(const absl::Status& status, const Response& all, const google::protobuf::RepeatedPtrField<Item>& items,
                const std::type_identity_t<std::function<void(const std::vector<Item>&)>>& table) {
   if (!status.ok()) return Fail(status);
-  if (Json()) {
-    PrintJson(all);
+  if (Structured()) {
+    PrintStructured(all);
   } else {
     table({items.begin(), items.end()});
     PrintNextPage(all.next_page_token());
@@ -413,8 +413,8 @@ int AppUsageOf(Client& client, const Args& args) {
   request.set_app(args[0]);
   mpb::AppUsage usage;
   if (absl::Status s = client.Call(&Stub::GetAppUsage, request, &usage); !s.ok()) return Fail(s);
-  if (Json()) {
-    PrintJson(usage);
+  if (Structured()) {
+    PrintStructured(usage);
     return 0;
   }
   std::cout << usage.app() << ": " << usage.installs() << " installs, " << usage.active_installs() << " active\n";
@@ -433,8 +433,8 @@ int Statement(Client& client, const Args& args) {
   if (request.month().empty()) return Usage("app statement: --month=YYYY-MM is required");
   mpb::AppStatement statement;
   if (absl::Status s = client.Call(&Stub::GetAppStatement, request, &statement); !s.ok()) return Fail(s);
-  if (Json()) {
-    PrintJson(statement);
+  if (Structured()) {
+    PrintStructured(statement);
     return 0;
   }
   std::cout << statement.app() << ", " << statement.month() << " (" << statement.days_in_month() << " days, "
@@ -553,8 +553,8 @@ int Install(Client& client, const Args& args) {
   *request.mutable_grant() = *std::move(grant);
   mpb::InstallAppResponse response;
   if (absl::Status s = client.Call(&Stub::InstallApp, request, &response); !s.ok()) return Fail(s);
-  if (Json()) {
-    PrintJson(response);
+  if (Structured()) {
+    PrintStructured(response);
   } else {
     PrintInstallations({response.installation()});
     std::cout << "\napp credential (shown once, store it now):\n" << response.credential() << "\n";
