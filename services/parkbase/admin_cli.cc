@@ -560,7 +560,7 @@ bool PrintHelp(const std::vector<std::string>& command) {
     std::cout << "  " << KebabFlags(info.usage) << "\n      " << info.summary << "\n";
     if (!info.flags.empty()) std::cout << "      flags: " << KebabFlags(info.flags) << "\n";
   }
-  if (found) std::cout << "\n" << kCommonFlags << ExitCodesHelp();
+  if (found) std::cout << "\n" << KebabFlags(kCommonFlags) << ExitCodesHelp();
   return found;
 }
 
