@@ -119,6 +119,12 @@ grep -q "devices.csv:3: " "$work/err" || fail "device import: line 3 (unknown ty
 grep -q "devices.csv:4: .*not closed" "$work/err" || fail "device import: line 4 not reported: $(cat "$work/err")"
 grep -q "2 created, 0 unchanged, 2 failed" "$work/out" || fail "device import summary: $(cat "$work/out")"
 [[ "$(pb device list -q | tr '\n' ' ')" == "press-1 press-2 press-5 " ]] || fail "devices after import: $(pb device list -q)"
+! grep -q "importing \[" "$work/err" || fail "device import drew a progress bar into a file: $(cat "$work/err")"
+# On a terminal (script(1) gives it one) a progress bar is drawn on stderr; a re-run leaves stored rows UNCHANGED.
+HOME="$work/home" XDG_CONFIG_HOME= script -qec "'$bin/parkbase' device import '$work/devices.csv'" /dev/null \
+  >"$work/tty" 2>&1 || true
+grep -q "importing \[#* *\] 3/3 rows" "$work/tty" || fail "no progress bar on a terminal: $(cat "$work/tty")"
+grep -q "0 created, 2 unchanged, 2 failed" "$work/tty" || fail "device import re-run: $(cat "$work/tty")"
 
 # --- telemetry: history from CSV with its own timestamps, read back as CSV -----------------------------------
 t0="$(date -u -d '-50 min' +%Y-%m-%dT%H:%M:00Z)"
