@@ -166,6 +166,10 @@ std::string GrantText(const mpb::Grant& grant) {
 std::string OrDash(const std::string& text) { return text.empty() ? "-" : text; }
 
 void PrintApps(const std::vector<mpb::App>& apps) {
+  if (Quiet()) {
+    for (const auto& item : apps) std::cout << item.name() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-40s %s %-22s %-10s %-22s %-9s %8s %s\n", "APP", Cell("DISPLAY NAME", 28),
                                "CATEGORY", "LATEST", "PRICING", "RATING", "INSTALLS", "LISTED");
   for (const mpb::App& app : apps) {
@@ -179,6 +183,10 @@ void PrintApps(const std::vector<mpb::App>& apps) {
 }
 
 void PrintVersions(const std::vector<mpb::AppVersion>& versions) {
+  if (Quiet()) {
+    for (const auto& item : versions) std::cout << item.name() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-52s %-10s %-22s %-19s %-43s %-16s %s\n", "VERSION", "STATE", "PRICING", "UPDATED",
                                "SCOPES", "WRITES", "REVIEW");
   for (const mpb::AppVersion& v : versions) {
@@ -190,6 +198,10 @@ void PrintVersions(const std::vector<mpb::AppVersion>& versions) {
 }
 
 void PrintInstallations(const std::vector<mpb::Installation>& installations) {
+  if (Quiet()) {
+    for (const auto& item : installations) std::cout << item.name() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-48s %-40s %-10s %-11s %-6s %7s %-10s %s\n", "INSTALLATION", "APP", "VERSION",
                                "STATE", "PINNED", "DEVICES", "UPGRADE", "GRANT");
   for (const mpb::Installation& i : installations) {
@@ -201,6 +213,10 @@ void PrintInstallations(const std::vector<mpb::Installation>& installations) {
 }
 
 void PrintRatings(const std::vector<mpb::Rating>& ratings) {
+  if (Quiet()) {
+    for (const auto& item : ratings) std::cout << item.tenant() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-20s %5s %-19s %s\n", "TENANT", "STARS", "UPDATED", "REVIEW");
   for (const mpb::Rating& r : ratings) {
     std::cout << absl::StrFormat("%-20s %5d %-19s %s\n", r.tenant(), r.stars(), Time(r.update_time()), r.review());
@@ -208,7 +224,7 @@ void PrintRatings(const std::vector<mpb::Rating>& ratings) {
 }
 
 void PrintNextPage(const std::string& token) {
-  if (!token.empty()) std::cout << "next page: --page_token=" << token << "\n";
+  if (!token.empty() && !Quiet()) std::cout << "next page: --page-token=" << token << "\n";
 }
 
 // Prints one resource (a table of one row, or JSON) and returns the exit code of a call that answered `status`.
