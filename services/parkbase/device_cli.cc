@@ -381,7 +381,10 @@ int DeviceTypeCommand(const std::string& verb, const std::vector<std::string>& a
     request.set_parent(Parent());
     dpb::ListDeviceTypesResponse all;
     if (auto s = client.ListPages(&Stub::ListDeviceTypes, request, all); !s.ok()) return Fail(s);
-    if (Structured()) return PrintStructured(all), 0;
+    if (Structured()) {
+      PrintStructured(all);
+      return 0;
+    }
     PrintDeviceTypes({all.device_types().begin(), all.device_types().end()});
     if (!all.next_page_token().empty() && !Quiet()) std::cout << "next page: --page-token=" << all.next_page_token() << "\n";
     return 0;
@@ -444,7 +447,10 @@ int DeviceCommand(const std::string& verb, const std::vector<std::string>& args)
     request.set_filter(*filter);
     dpb::ListDevicesResponse all;
     if (auto s = client.ListPages(&Stub::ListDevices, request, all); !s.ok()) return Fail(s);
-    if (Structured()) return PrintStructured(all), 0;
+    if (Structured()) {
+      PrintStructured(all);
+      return 0;
+    }
     PrintDevices({all.devices().begin(), all.devices().end()});
     if (!all.next_page_token().empty() && !Quiet()) std::cout << "next page: --page-token=" << all.next_page_token() << "\n";
     return 0;
@@ -460,7 +466,10 @@ int DeviceCommand(const std::string& verb, const std::vector<std::string>& args)
     if (!args.empty()) request.mutable_device()->set_device_id(args[0]);
     request.mutable_device()->set_serial_number(absl::GetFlag(FLAGS_serial_number));
     status = client.Call(&Stub::CreateDevice, request, &device);
-    if (status.ok() && Quiet()) return std::cout << device.device_id() << "\n", 0;
+    if (status.ok() && Quiet()) {
+      std::cout << device.device_id() << "\n";  // what a script creating devices needs
+      return 0;
+    }
   } else {
     if (args.size() != 1) return Usage(absl::StrCat("device ", verb, " takes one DEVICE_ID"));
     const std::string name = absl::StrCat(Parent(), "/devices/", args[0]);

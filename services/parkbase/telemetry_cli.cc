@@ -81,7 +81,10 @@ int Latest(const std::vector<std::string>& devices) {
   for (const auto& metric : absl::GetFlag(FLAGS_metrics).value_or(std::vector<std::string>{})) request.add_metrics(metric);
   tpb::GetLatestResponse response;
   if (auto s = Client().Call(&Stub::GetLatest, request, &response); !s.ok()) return Fail(s);
-  if (Structured()) return PrintStructured(response), 0;
+  if (Structured()) {
+    PrintStructured(response);
+    return 0;
+  }
   PrintPoints(response.values());
   return 0;
 }
@@ -105,7 +108,10 @@ int Read(const std::vector<std::string>& args) {
     all.mutable_points()->MergeFrom(page.points());
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
-  if (Structured()) return PrintStructured(all), 0;
+  if (Structured()) {
+    PrintStructured(all);
+    return 0;
+  }
   PrintPoints(all.points());
   return 0;
 }
@@ -134,7 +140,10 @@ int Aggregate(const std::vector<std::string>& devices) {
   }
   tpb::AggregateResponse response;
   if (auto s = Client().Call(&Stub::Aggregate, request, &response); !s.ok()) return Fail(s);
-  if (Structured()) return PrintStructured(response), 0;
+  if (Structured()) {
+    PrintStructured(response);
+    return 0;
+  }
   const std::vector<std::string> header = {"start", "device", "count", "min", "max", "avg", "sum", "first", "last"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& b : response.buckets()) {
