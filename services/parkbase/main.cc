@@ -144,12 +144,13 @@ int Main(int original_argc, char** original_argv) {
     std::cerr << kTopLevelHelp;
     return cli::kExitUsage;
   }
-  if (args[0] == "serve") {
-    if (args.size() != 1) return cli::kExitUsage;
-    return ServeUntilSignal(AllServices());
+  const bool server_command = args[0] == "serve" || args[0] == "gateway" || args[0] == "migrate";
+  if (server_command && args.size() != 1) {
+    return cli::Usage(absl::StrCat(args[0], " takes no arguments, only flags; got '", args[1], "'"));
   }
-  if (args[0] == "gateway") return args.size() == 1 ? RunGateway() : cli::kExitUsage;
-  if (args[0] == "migrate") return args.size() == 1 ? Migrate() : cli::kExitUsage;
+  if (args[0] == "serve") return ServeUntilSignal(AllServices());
+  if (args[0] == "gateway") return RunGateway();
+  if (args[0] == "migrate") return Migrate();
   if (args[0] == "admin") {
     if (args.size() == 2 && args[1] == "bootstrap-key") return BootstrapKey();
     std::cerr << "parkbase admin: the only sub-command is bootstrap-key\n";

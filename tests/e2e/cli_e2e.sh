@@ -68,6 +68,7 @@ code=0; pb tenant list >/dev/null 2>"$work/err" || code=$?
 expect_usage "completion bash|zsh" completion fish
 expect_usage "config.yaml: cannot read it" --profile=nope tenant list  # no file yet
 expect_usage "--page_size" tenant list --page-size=abc
+expect_usage "serve takes no arguments" serve now
 
 # --- profiles: the park admin's key from a file, written by `config set-profile` --------------------------------
 mkdir -p "$work/home/.config/parkbase"
