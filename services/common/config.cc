@@ -119,8 +119,10 @@ namespace {
 // Names that tools and clients put in the environment and that servers rightly ignore.
 constexpr std::array<absl::string_view, 4> kIgnoredPrefixes = {"PARKBASE_TEST_", "PARKBASE_BUILD_DIR",
                                                                "PARKBASE_FUZZ_", "PARKBASE_SOAK_"};
-constexpr std::array<absl::string_view, 4> kClientNames = {"PARKBASE_ADDRESS", "PARKBASE_KEY", "PARKBASE_OUTPUT",
-                                                           "PARKBASE_HTTP_URL"};
+// The command line's variables (services/parkbase/admin_cli.cc), which a shell may export while servers start.
+constexpr std::array<absl::string_view, 8> kClientNames = {"PARKBASE_ADDRESS", "PARKBASE_KEY",     "PARKBASE_OUTPUT",
+                                                           "PARKBASE_HTTP_URL", "PARKBASE_CONFIG", "PARKBASE_PROFILE",
+                                                           "PARKBASE_TENANT",   "PARKBASE_QUIET"};
 
 bool IsIgnored(absl::string_view name) {
   for (auto prefix : kIgnoredPrefixes) {

@@ -5,12 +5,16 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
+#include <cstdlib>
 #include <sstream>
 #include <tuple>
 
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -19,11 +23,22 @@
 #include "common/errors.h"
 #include "common/grpc_client.h"
 #include "parkbase/app_cli.h"
+#include "parkbase/cli_config.h"
+#include "parkbase/device_cli.h"
+#include "parkbase/local_cli.h"
+#include "parkbase/telemetry_cli.h"
 #include "parkbase/tenant/v1/tenant.grpc.pb.h"
 
-ABSL_FLAG(std::string, address, "127.0.0.1:50051", "Server address (PARKBASE_ADDRESS)");
-ABSL_FLAG(std::string, key, "", "API key (PARKBASE_KEY)");
-ABSL_FLAG(std::string, output, "table", "table or json (PARKBASE_OUTPUT)");
+ABSL_FLAG(std::string, address, "", "Server address (PARKBASE_ADDRESS; default: the profile's, else 127.0.0.1:50051)");
+ABSL_FLAG(std::string, key, "", "Deprecated on the command line (ps and shell history keep it): set PARKBASE_KEY or "
+          "a profile's key-file or key-env");
+ABSL_FLAG(std::string, output, "table", "table, json or yaml; csv for telemetry points (PARKBASE_OUTPUT)");
+ABSL_FLAG(bool, quiet, false, "Print ids only (lists, creates) or nothing (other commands) on success");
+ABSL_FLAG(std::string, config, "", "The profiles file (PARKBASE_CONFIG; default: $XDG_CONFIG_HOME/parkbase/config.yaml "
+          "or ~/.config/parkbase/config.yaml)");
+ABSL_FLAG(std::string, profile, "", "The profile to use (PARKBASE_PROFILE; default: the file's current-profile)");
+ABSL_FLAG(std::string, tenant, "", "The tenant device and telemetry commands act on (PARKBASE_TENANT; default: the "
+          "profile's, else a tenant key's own tenant)");
 ABSL_FLAG(bool, tls, false, "Use TLS to reach the server");
 ABSL_FLAG(std::string, tls_ca_file, "", "PEM CAs to trust for the server's certificate (implies --tls; default: the system's)");
 ABSL_FLAG(std::string, tls_client_cert_file, "",
@@ -89,9 +104,15 @@ const std::map<std::string, Command>& Commands() {
 }
 
 constexpr char kCommonFlags[] =
-    "Common flags: --address=HOST:PORT (PARKBASE_ADDRESS) --key=API_KEY (PARKBASE_KEY) --output=table|json "
-    "(PARKBASE_OUTPUT) --tls --tls_ca_file=PEM --tls_client_cert_file=PEM --tls_client_key_file=PEM "
-    "--timeout_seconds=N\n";
+    "Common flags: --profile=NAME (PARKBASE_PROFILE) --config=FILE (PARKBASE_CONFIG) --address=HOST:PORT "
+    "(PARKBASE_ADDRESS) --tenant=ID (PARKBASE_TENANT) -o/--output=table|json|yaml (PARKBASE_OUTPUT) -q/--quiet "
+    "--tls --ca-file=PEM --tls_client_cert_file=PEM --tls_client_key_file=PEM --timeout_seconds=N\n"
+    "The key: PARKBASE_KEY, or the profile's key-file or key-env (never a flag: ps and shell history keep argv).\n";
+
+// Flags every command takes, for completion (kCommonFlags says the same in words).
+constexpr const char* kCommonFlagNames[] = {"--profile", "--config", "--address", "--tenant", "--output", "--quiet",
+                                            "--tls", "--ca-file", "--tls-client-cert-file", "--tls-client-key-file",
+                                            "--timeout-seconds", "--help"};
 
 // The range of google.protobuf.Timestamp (0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, from
 // timestamp.proto): protobuf's TimeUtil aborts the program on a value outside it, so every conversion checks first.
@@ -125,15 +146,6 @@ std::optional<ClientTls>& TlsFromFlags() {
   return tls;
 }
 
-// Terminal columns of a code point: two for the East Asian wide and full-width ranges (Unicode's UAX #11, the
-// blocks a Chinese, Japanese or Korean name uses), one for everything else a name holds.
-int Columns(char32_t c) {
-  const bool wide = (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) || (c >= 0xAC00 && c <= 0xD7A3) ||
-                    (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
-                    (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x20000 && c <= 0x3FFFD);
-  return wide ? 2 : 1;
-}
-
 }  // namespace
 
 int Usage(const std::string& message) {
@@ -146,35 +158,30 @@ int Fail(const absl::Status& status) {
   return kExitServerErrorBase + static_cast<int>(status.code());
 }
 
-bool Json() { return absl::GetFlag(FLAGS_output) == "json"; }
+namespace {
 
-void PrintJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  std::cout << json;
+// What RunAdminCommand resolved before any call: where the server is, the key and the tenant.
+struct Connection {
+  std::string address = "127.0.0.1:50051";
+  std::string key;
+  std::string tenant;
+  bool tls = false;
+  OutputFormat output = OutputFormat::kTable;
+};
+Connection& CurrentConnection() {
+  static Connection connection;
+  return connection;
 }
 
-std::string Cell(absl::string_view text, int width) {
-  std::string cell;
-  int used = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    const size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (i + length > text.size()) break;  // a cut-off character: the text ends here
-    char32_t c = length == 1 ? lead : lead & (0x7F >> length);
-    for (size_t k = 1; k < length; ++k) c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
-    const int columns = Columns(c);
-    if (used + columns > width) break;
-    cell.append(text.data() + i, length);
-    used += columns;
-    i += length;
-  }
-  cell.append(static_cast<size_t>(width - used), ' ');
-  return cell;
+}  // namespace
+
+OutputFormat Output() { return CurrentConnection().output; }
+bool Structured() { return Output() == OutputFormat::kJson || Output() == OutputFormat::kYaml; }
+bool Quiet() { return absl::GetFlag(FLAGS_quiet); }
+std::string Tenant() { return CurrentConnection().tenant; }
+
+void PrintStructured(const google::protobuf::Message& message) {
+  std::cout << (Output() == OutputFormat::kYaml ? MessageToYaml(message) : MessageToJson(message));
 }
 
 std::string Time(const google::protobuf::Timestamp& time) {
@@ -188,13 +195,13 @@ std::string Short(const std::string& enum_name, absl::string_view prefix) {
 }
 
 std::shared_ptr<grpc::Channel> ServerChannel() {
-  if (TlsFromFlags().has_value()) return MakeChannel(absl::GetFlag(FLAGS_address), *TlsFromFlags());
-  return MakeChannel(absl::GetFlag(FLAGS_address), absl::GetFlag(FLAGS_tls));
+  if (TlsFromFlags().has_value()) return MakeChannel(CurrentConnection().address, *TlsFromFlags());
+  return MakeChannel(CurrentConnection().address, CurrentConnection().tls);
 }
 
 void PrepareCall(grpc::ClientContext& context) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_timeout_seconds))));
-  context.AddMetadata("authorization", absl::StrCat("Bearer ", absl::GetFlag(FLAGS_key)));
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", CurrentConnection().key));
 }
 
 Paging PagingFromFlags() {
@@ -231,6 +238,10 @@ absl::StatusOr<google::protobuf::Timestamp> ExpiryFromFlag(const std::string& te
 }
 
 void PrintTenants(const std::vector<pb::Tenant>& tenants) {
+  if (Quiet()) {
+    for (const auto& t : tenants) std::cout << t.tenant_id() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-20s %s %-6s %-10s %-11s %10s %12s %6s %5s\n", "TENANT", Cell("DISPLAY NAME", 30),
                                "CODE", "STATE", "PLAN", "DEVICES", "POINTS/S", "DAYS", "APPS");
   for (const auto& t : tenants) {
@@ -244,6 +255,10 @@ void PrintTenants(const std::vector<pb::Tenant>& tenants) {
 }
 
 void PrintKeys(const std::vector<pb::ApiKey>& keys) {
+  if (Quiet()) {
+    for (const auto& k : keys) std::cout << k.key_id() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-18s %s %-18s %-19s %-19s %-19s\n", "KEY ID", Cell("DISPLAY NAME", 30), "ROLE",
                                "CREATED", "EXPIRES", "REVOKED");
   for (const auto& k : keys) {
@@ -253,9 +268,10 @@ void PrintKeys(const std::vector<pb::ApiKey>& keys) {
   }
 }
 
-// Reads the --tls_* files; an error names the flag.
-absl::Status ReadTlsFlags() {
-  const std::string ca = absl::GetFlag(FLAGS_tls_ca_file);
+// Reads the --tls_* files (the CA file may come from the profile); an error names the flag.
+absl::Status ReadTlsFlags(const std::string& profile_ca_file) {
+  std::string ca = absl::GetFlag(FLAGS_tls_ca_file);
+  if (ca.empty()) ca = profile_ca_file;
   const std::string cert = absl::GetFlag(FLAGS_tls_client_cert_file);
   const std::string key = absl::GetFlag(FLAGS_tls_client_key_file);
   if (cert.empty() != key.empty()) {
@@ -327,8 +343,8 @@ bool TenantFromFlags(pb::Tenant& tenant, std::vector<std::string>& paths, std::s
 }
 
 int PrintTenant(const pb::Tenant& tenant) {
-  if (Json()) {
-    PrintJson(tenant);
+  if (Structured()) {
+    PrintStructured(tenant);
   } else {
     PrintTenants({tenant});
   }
@@ -344,11 +360,11 @@ int TenantCommand(const std::string& verb, const std::vector<std::string>& args)
     request.set_filter(absl::GetFlag(FLAGS_filter));
     pb::ListTenantsResponse all;
     if (auto s = client.ListPages(&pb::TenantService::Stub::ListTenants, request, all); !s.ok()) return Fail(s);
-    if (Json()) {
-      PrintJson(all);
+    if (Structured()) {
+      PrintStructured(all);
     } else {
       PrintTenants({all.tenants().begin(), all.tenants().end()});
-      if (!all.next_page_token().empty()) std::cout << "next page: --page_token=" << all.next_page_token() << "\n";
+      if (!all.next_page_token().empty()) std::cout << "next page: --page-token=" << all.next_page_token() << "\n";
     }
     return 0;
   }
@@ -391,8 +407,11 @@ int TenantCommand(const std::string& verb, const std::vector<std::string>& args)
     pb::DeleteTenantResponse response;
     status = client.Call(&pb::TenantService::Stub::DeleteTenant, request, &response);
     if (!status.ok()) return Fail(status);
-    if (!Json()) std::cout << "deleted " << name << "\n";
-    if (Json()) std::cout << "{}\n";
+    if (Structured()) {
+      PrintStructured(response);
+    } else if (!Quiet()) {
+      std::cout << "deleted " << name << "\n";
+    }
     return 0;
   } else {
     return Usage(absl::StrCat("unknown command: tenant ", verb));
@@ -420,11 +439,15 @@ int KeyCommand(const std::string& verb, const std::vector<std::string>& args) {
     }
     pb::CreateApiKeyResponse response;
     if (auto s = client.Call(&pb::TenantService::Stub::CreateApiKey, request, &response); !s.ok()) return Fail(s);
-    if (Json()) {
-      PrintJson(response);
+    if (Structured()) {
+      PrintStructured(response);
     } else {
-      PrintKeys({response.api_key()});
-      std::cout << "\nsecret (shown once, store it now):\n" << response.secret() << "\n";
+      if (Quiet()) {
+        std::cout << response.secret() << "\n";  // the one thing a script needs, and shown once
+      } else {
+        PrintKeys({response.api_key()});
+        std::cout << "\nsecret (shown once, store it now):\n" << response.secret() << "\n";
+      }
     }
     return 0;
   }
@@ -434,11 +457,11 @@ int KeyCommand(const std::string& verb, const std::vector<std::string>& args) {
     request.set_parent(absl::StrCat("tenants/", args[0]));
     pb::ListApiKeysResponse all;
     if (auto s = client.ListPages(&pb::TenantService::Stub::ListApiKeys, request, all); !s.ok()) return Fail(s);
-    if (Json()) {
-      PrintJson(all);
+    if (Structured()) {
+      PrintStructured(all);
     } else {
       PrintKeys({all.api_keys().begin(), all.api_keys().end()});
-      if (!all.next_page_token().empty()) std::cout << "next page: --page_token=" << all.next_page_token() << "\n";
+      if (!all.next_page_token().empty()) std::cout << "next page: --page-token=" << all.next_page_token() << "\n";
     }
     return 0;
   }
@@ -448,8 +471,8 @@ int KeyCommand(const std::string& verb, const std::vector<std::string>& args) {
     request.set_name(absl::StrCat("tenants/", args[0], "/apiKeys/", args[1]));
     pb::ApiKey key;
     if (auto s = client.Call(&pb::TenantService::Stub::RevokeApiKey, request, &key); !s.ok()) return Fail(s);
-    if (Json()) {
-      PrintJson(key);
+    if (Structured()) {
+      PrintStructured(key);
     } else {
       PrintKeys({key});
     }
@@ -465,8 +488,8 @@ int AuditCommand(const std::string& verb, const std::vector<std::string>& args) 
   request.set_parent(absl::StrCat("tenants/", args[0]));
   pb::ListAuditEventsResponse all;
   if (auto s = client.ListPages(&pb::TenantService::Stub::ListAuditEvents, request, all); !s.ok()) return Fail(s);
-  if (Json()) {
-    PrintJson(all);
+  if (Structured()) {
+    PrintStructured(all);
     return 0;
   }
   std::cout << absl::StrFormat("%-8s %-19s %-16s %-45s %s\n", "EVENT", "TIME", "ACTION", "ACTOR", "RESOURCE");
@@ -474,7 +497,7 @@ int AuditCommand(const std::string& verb, const std::vector<std::string>& args) 
     std::cout << absl::StrFormat("%-8d %-19s %-16s %-45s %s\n", e.event_id(), Time(e.time()), e.action(), e.actor(),
                                  e.resource());
   }
-  if (!all.next_page_token().empty()) std::cout << "next page: --page_token=" << all.next_page_token() << "\n";
+  if (!all.next_page_token().empty()) std::cout << "next page: --page-token=" << all.next_page_token() << "\n";
   return 0;
 }
 
@@ -493,41 +516,141 @@ int HealthCommand() {
 
 }  // namespace
 
+std::string KebabFlags(absl::string_view text) {
+  std::string out(text);
+  for (size_t at = out.find("--"); at != std::string::npos; at = out.find("--", at + 2)) {
+    for (size_t i = at + 2; i < out.size(); ++i) {
+      const char c = out[i];
+      if (c == '_') out[i] = '-';
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') break;
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, Command>> AllCommands() {
+  std::vector<std::pair<std::string, Command>> all(Commands().begin(), Commands().end());
+  for (const auto* group : {&AppCommands(), &DeviceCommands(), &TelemetryCommands(), &LocalCommands()}) {
+    all.insert(all.end(), group->begin(), group->end());
+  }
+  return all;
+}
+
+std::vector<std::string> AllFlagNames() {
+  std::set<std::string> names(std::begin(kCommonFlagNames), std::end(kCommonFlagNames));
+  for (const auto& [name, command] : AllCommands()) {
+    const std::string text = KebabFlags(absl::StrCat(command.usage, " ", command.flags));
+    for (size_t at = text.find("--"); at != std::string::npos; at = text.find("--", at + 2)) {
+      size_t end = at + 2;
+      while (end < text.size() && (absl::ascii_isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-')) {
+        ++end;
+      }
+      if (end > at + 2) names.insert(text.substr(at, end - at));
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
 bool PrintHelp(const std::vector<std::string>& command) {
   const std::string prefix = absl::StrJoin(command, " ");
   bool found = false;
-  const auto print = [&](const std::string& name, const Command& info) {
-    if (!prefix.empty() && name != prefix && name.rfind(prefix + " ", 0) != 0) return;
+  for (const auto& [name, info] : AllCommands()) {
+    if (!prefix.empty() && name != prefix && name.rfind(prefix + " ", 0) != 0) continue;
     found = true;
-    std::cout << "  " << info.usage << "\n      " << info.summary << "\n";
-    if (!info.flags.empty()) std::cout << "      flags: " << info.flags << "\n";
-  };
-  for (const auto& [name, info] : Commands()) print(name, info);
-  for (const auto& [name, info] : AppCommands()) print(name, info);
-  if (found) std::cout << "\n" << kCommonFlags << ExitCodesHelp();
+    std::cout << "  " << KebabFlags(info.usage) << "\n      " << info.summary << "\n";
+    if (!info.flags.empty()) std::cout << "      flags: " << KebabFlags(info.flags) << "\n";
+  }
+  if (found) std::cout << "\n" << KebabFlags(kCommonFlags) << ExitCodesHelp();
   return found;
 }
 
-int RunAdminCommand(const std::vector<std::string>& args) {
-  if (args.empty()) return Usage("missing command");
-  if (absl::GetFlag(FLAGS_output) != "table" && absl::GetFlag(FLAGS_output) != "json") {
-    return Usage("--output must be table or json");
+namespace {
+
+// The profile the call uses: --profile (or PARKBASE_PROFILE), else the file's current-profile; none when the file
+// does not exist and no profile was asked for. A named profile that is missing is an error.
+absl::StatusOr<std::optional<Profile>> ChosenProfile() {
+  const std::string path = ConfigPath(absl::GetFlag(FLAGS_config), [](const char* name) { return std::getenv(name); });
+  const std::string wanted = absl::GetFlag(FLAGS_profile);
+  std::ifstream in(path);
+  if (!in) {
+    if (!wanted.empty() || !absl::GetFlag(FLAGS_config).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": cannot read it"));
+    }
+    return std::optional<Profile>();
   }
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<CliConfig> config = ParseCliConfig(text.str(), path);
+  if (!config.ok()) return config.status();
+  const std::string name = wanted.empty() ? config->current_profile : wanted;
+  if (name.empty()) return std::optional<Profile>();
+  auto found = config->profiles.find(name);
+  if (found == config->profiles.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("profile '", name, "' is not in ", path));
+  }
+  return std::optional<Profile>(found->second);
+}
+
+// Fills CurrentConnection() from the flags, the environment and the profile; an error is a usage error.
+absl::Status ResolveConnection(bool key_on_argv) {
+  absl::StatusOr<OutputFormat> output = ParseOutputFormat(absl::GetFlag(FLAGS_output));
+  if (!output.ok()) return output.status();
+  absl::StatusOr<std::optional<Profile>> profile = ChosenProfile();
+  if (!profile.ok()) return profile.status();
+  const Profile* chosen = profile->has_value() ? &**profile : nullptr;
+  Connection& connection = CurrentConnection();
+  connection.output = *output;
+  if (!absl::GetFlag(FLAGS_address).empty()) {
+    connection.address = absl::GetFlag(FLAGS_address);
+  } else if (chosen != nullptr && !chosen->address.empty()) {
+    connection.address = chosen->address;
+  }
+  connection.tls = absl::GetFlag(FLAGS_tls) || (chosen != nullptr && chosen->tls.value_or(false));
+  absl::StatusOr<ResolvedKey> key =
+      ResolveKey(absl::GetFlag(FLAGS_key), key_on_argv, chosen, [](const char* name) { return std::getenv(name); });
+  if (!key.ok()) return key.status();
+  connection.key = key->key;
+  if (key_on_argv) {
+    std::cerr << "parkbase: warning: --key is deprecated and will be removed: ps and shell history keep the command "
+                 "line. Set PARKBASE_KEY, or a profile's key-file or key-env (see `parkbase config --help`).\n";
+  }
+  connection.tenant = absl::GetFlag(FLAGS_tenant);
+  if (connection.tenant.empty() && chosen != nullptr) connection.tenant = chosen->tenant;
+  if (connection.tenant.empty()) {
+    // A tenant key is `pbk.<tenant>.<key id>.<secret>`: it can only act on its own tenant, so that is the default.
+    std::vector<std::string> parts = absl::StrSplit(connection.key, '.');
+    if (parts.size() == 4 && parts[0] == "pbk" && parts[1] != "park") connection.tenant = parts[1];
+  }
+  return ReadTlsFlags(chosen != nullptr ? chosen->ca_file : "");
+}
+
+}  // namespace
+
+int RunAdminCommand(const std::vector<std::string>& args, bool key_on_argv) {
+  if (args.empty()) return Usage("missing command");
   if (const int32_t timeout = absl::GetFlag(FLAGS_timeout_seconds); timeout < 1 || timeout > kMaxTimeoutSeconds) {
     return Usage(absl::StrCat("--timeout_seconds: must be 1 to ", kMaxTimeoutSeconds, ", got ", timeout));
   }
-  if (absl::Status tls = ReadTlsFlags(); !tls.ok()) return Usage(std::string(tls.message()));
+  if (absl::Status resolved = ResolveConnection(key_on_argv); !resolved.ok()) return Usage(std::string(resolved.message()));
+  if (Output() == OutputFormat::kCsv && args[0] != "telemetry") {
+    return Usage("--output=csv: only telemetry latest, read and aggregate print CSV");
+  }
   if (args[0] == "health") return args.size() == 1 ? HealthCommand() : Usage("health takes no arguments");
+  const bool known = args[0] == "tenant" || args[0] == "key" || args[0] == "audit" || args[0] == "app" ||
+                     args[0] == "device-type" || args[0] == "device" || args[0] == "telemetry";
+  if (!known) return Usage(absl::StrCat("unknown command: ", args[0]));
   if (args.size() < 2) return Usage(absl::StrCat(args[0], ": missing sub-command"));
   const std::vector<std::string> rest(args.begin() + 2, args.end());
-  if (args[0] != "health" && absl::GetFlag(FLAGS_key).empty()) {
-    return Usage("no API key: pass --key or set PARKBASE_KEY");
+  if (CurrentConnection().key.empty()) {
+    return Usage("no API key: set PARKBASE_KEY, or a profile's key-file or key-env (parkbase config set-profile)");
   }
   if (args[0] == "tenant") return TenantCommand(args[1], rest);
   if (args[0] == "key") return KeyCommand(args[1], rest);
   if (args[0] == "audit") return AuditCommand(args[1], rest);
   if (args[0] == "app") return AppCommand(std::vector<std::string>(args.begin() + 1, args.end()));
-  return Usage(absl::StrCat("unknown command: ", args[0]));
+  if (args[0] == "device-type") return DeviceTypeCommand(args[1], rest);
+  if (args[0] == "device") return DeviceCommand(args[1], rest);
+  return TelemetryCommand(args[1], rest);
 }
 
 }  // namespace parkbase::cli

@@ -1,15 +1,18 @@
-// The park administrator's command line: `parkbase tenant|key|audit|app ...` talk gRPC to a running server, print
-// tables (or JSON with --output=json) and exit with codes scripts can rely on (see kExitCodes).
+// The command line: `parkbase tenant|key|audit|app|device-type|device|telemetry ...` talk gRPC to a running server
+// (address, TLS and key from flags, the environment or a profile, see cli_config.h), print tables (or JSON or YAML
+// with -o, ids only with --quiet) and exit with codes scripts can rely on (see kExitUsage).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "common/errors.h"
+#include "parkbase/cli_format.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "grpcpp/channel.h"
@@ -26,8 +29,9 @@ inline constexpr int kExitServerErrorBase = 10;
 // Prints the help of a command path (e.g. {"tenant", "create"}); returns false when the path is unknown.
 bool PrintHelp(const std::vector<std::string>& command);
 
-// Runs `parkbase tenant|key|audit|app|health ...` with the positional arguments after the program name.
-int RunAdminCommand(const std::vector<std::string>& args);
+// Runs `parkbase tenant|key|audit|app|device-type|device|telemetry|health ...` with the positional arguments after
+// the program name. `key_on_argv`: --key was on the command line (deprecated: ps and shell history keep it).
+int RunAdminCommand(const std::vector<std::string>& args, bool key_on_argv);
 
 // What the command groups share: admin_cli.cc (tenant, key, audit, health) and app_cli.cc (app).
 
@@ -42,23 +46,35 @@ struct Command {
 int Usage(const std::string& message);
 int Fail(const absl::Status& status);
 
-// Whether --output=json; PrintJson prints a message as protobuf's JSON with the proto field names.
-bool Json();
-void PrintJson(const google::protobuf::Message& message);
+// Every command of the command line with its help, in help order: completion scripts are made from the same list,
+// so they cannot offer a command the help does not know.
+std::vector<std::pair<std::string, Command>> AllCommands();
+// The flags a user types (kebab-case) named in the help of every command, and the common ones.
+std::vector<std::string> AllFlagNames();
+// `--page_size` in help text as `--page-size`: the form help and docs show (both are accepted).
+std::string KebabFlags(absl::string_view text);
 
-// A table cell: `text` cut to `width` terminal columns (a Chinese character takes two) at a character boundary,
-// then padded with spaces to `width`.
-std::string Cell(absl::string_view text, int width);
+// The chosen -o/--output (checked by RunAdminCommand); Structured() is json or yaml.
+OutputFormat Output();
+bool Structured();
+// Prints a message in the chosen structured form: protobuf's JSON with the proto field names, or YAML of it.
+void PrintStructured(const google::protobuf::Message& message);
+// Whether --quiet: lists print ids only, other commands their resource's id or nothing.
+bool Quiet();
+// The tenant device and telemetry commands act on: --tenant, the profile's tenant, or the tenant of a tenant key
+// (`pbk.<tenant>.…`); empty when none of them says.
+std::string Tenant();
 // "2026-11-25 17:01:40" (UTC), "-" when unset.
 std::string Time(const google::protobuf::Timestamp& time);
 // An enum value's name without its prefix: Short("PLAN_FREE", "PLAN_") is "FREE".
 std::string Short(const std::string& enum_name, absl::string_view prefix);
 
-// The server's channel (--address and the TLS flags) and one call's context (--timeout_seconds and --key).
+// The server's channel (--address, the profile's, or 127.0.0.1:50051; the TLS flags) and one call's context
+// (--timeout_seconds and the key).
 std::shared_ptr<grpc::Channel> ServerChannel();
 void PrepareCall(grpc::ClientContext& context);
 
-// The list flags: --page_size, --page_token, --all.
+// The list flags: --page-size, --page-token, --all.
 struct Paging {
   int32_t page_size = 0;
   std::string page_token;

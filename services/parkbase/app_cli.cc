@@ -166,6 +166,10 @@ std::string GrantText(const mpb::Grant& grant) {
 std::string OrDash(const std::string& text) { return text.empty() ? "-" : text; }
 
 void PrintApps(const std::vector<mpb::App>& apps) {
+  if (Quiet()) {
+    for (const auto& item : apps) std::cout << item.name() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-40s %s %-22s %-10s %-22s %-9s %8s %s\n", "APP", Cell("DISPLAY NAME", 28),
                                "CATEGORY", "LATEST", "PRICING", "RATING", "INSTALLS", "LISTED");
   for (const mpb::App& app : apps) {
@@ -179,6 +183,10 @@ void PrintApps(const std::vector<mpb::App>& apps) {
 }
 
 void PrintVersions(const std::vector<mpb::AppVersion>& versions) {
+  if (Quiet()) {
+    for (const auto& item : versions) std::cout << item.name() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-52s %-10s %-22s %-19s %-43s %-16s %s\n", "VERSION", "STATE", "PRICING", "UPDATED",
                                "SCOPES", "WRITES", "REVIEW");
   for (const mpb::AppVersion& v : versions) {
@@ -190,6 +198,10 @@ void PrintVersions(const std::vector<mpb::AppVersion>& versions) {
 }
 
 void PrintInstallations(const std::vector<mpb::Installation>& installations) {
+  if (Quiet()) {
+    for (const auto& item : installations) std::cout << item.name() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-48s %-40s %-10s %-11s %-6s %7s %-10s %s\n", "INSTALLATION", "APP", "VERSION",
                                "STATE", "PINNED", "DEVICES", "UPGRADE", "GRANT");
   for (const mpb::Installation& i : installations) {
@@ -201,6 +213,10 @@ void PrintInstallations(const std::vector<mpb::Installation>& installations) {
 }
 
 void PrintRatings(const std::vector<mpb::Rating>& ratings) {
+  if (Quiet()) {
+    for (const auto& item : ratings) std::cout << item.tenant() << "\n";
+    return;
+  }
   std::cout << absl::StrFormat("%-20s %5s %-19s %s\n", "TENANT", "STARS", "UPDATED", "REVIEW");
   for (const mpb::Rating& r : ratings) {
     std::cout << absl::StrFormat("%-20s %5d %-19s %s\n", r.tenant(), r.stars(), Time(r.update_time()), r.review());
@@ -208,7 +224,7 @@ void PrintRatings(const std::vector<mpb::Rating>& ratings) {
 }
 
 void PrintNextPage(const std::string& token) {
-  if (!token.empty()) std::cout << "next page: --page_token=" << token << "\n";
+  if (!token.empty() && !Quiet()) std::cout << "next page: --page-token=" << token << "\n";
 }
 
 // Prints one resource (a table of one row, or JSON) and returns the exit code of a call that answered `status`.
@@ -216,8 +232,8 @@ template <typename Message>
 int Answer(const absl::Status& status, const Message& message,
            const std::function<void(const std::vector<Message>&)>& table) {
   if (!status.ok()) return Fail(status);
-  if (Json()) {
-    PrintJson(message);
+  if (Structured()) {
+    PrintStructured(message);
   } else {
     table({message});
   }
@@ -229,8 +245,8 @@ template <typename Response, typename Item>
 int AnswerList(const absl::Status& status, const Response& all, const google::protobuf::RepeatedPtrField<Item>& items,
                const std::type_identity_t<std::function<void(const std::vector<Item>&)>>& table) {
   if (!status.ok()) return Fail(status);
-  if (Json()) {
-    PrintJson(all);
+  if (Structured()) {
+    PrintStructured(all);
   } else {
     table({items.begin(), items.end()});
     PrintNextPage(all.next_page_token());
@@ -413,8 +429,8 @@ int AppUsageOf(Client& client, const Args& args) {
   request.set_app(args[0]);
   mpb::AppUsage usage;
   if (absl::Status s = client.Call(&Stub::GetAppUsage, request, &usage); !s.ok()) return Fail(s);
-  if (Json()) {
-    PrintJson(usage);
+  if (Structured()) {
+    PrintStructured(usage);
     return 0;
   }
   std::cout << usage.app() << ": " << usage.installs() << " installs, " << usage.active_installs() << " active\n";
@@ -433,8 +449,8 @@ int Statement(Client& client, const Args& args) {
   if (request.month().empty()) return Usage("app statement: --month=YYYY-MM is required");
   mpb::AppStatement statement;
   if (absl::Status s = client.Call(&Stub::GetAppStatement, request, &statement); !s.ok()) return Fail(s);
-  if (Json()) {
-    PrintJson(statement);
+  if (Structured()) {
+    PrintStructured(statement);
     return 0;
   }
   std::cout << statement.app() << ", " << statement.month() << " (" << statement.days_in_month() << " days, "
@@ -553,8 +569,8 @@ int Install(Client& client, const Args& args) {
   *request.mutable_grant() = *std::move(grant);
   mpb::InstallAppResponse response;
   if (absl::Status s = client.Call(&Stub::InstallApp, request, &response); !s.ok()) return Fail(s);
-  if (Json()) {
-    PrintJson(response);
+  if (Structured()) {
+    PrintStructured(response);
   } else {
     PrintInstallations({response.installation()});
     std::cout << "\napp credential (shown once, store it now):\n" << response.credential() << "\n";

@@ -21,6 +21,8 @@
 #include "common/server.h"
 #include "parkbase/admin_cli.h"
 #include "parkbase/all_services.h"
+#include "parkbase/cli_config.h"
+#include "parkbase/local_cli.h"
 #include "parkbase/gateway.h"
 #include "tenant/tenant_logic.h"
 
@@ -36,7 +38,9 @@ constexpr char kTopLevelHelp[] =
     "                                       serve REST/JSON on --http_listen, forwarding each call to its service\n"
     "  parkbase migrate --database_url=URL  apply every service's SQL migrations (idempotent, safe concurrently)\n"
     "  parkbase admin bootstrap-key --database_url=URL [--display_name=NAME]\n"
-    "                                       mint a park-admin key directly in the database; prints only the key\n";
+    "                                       mint a park-admin key directly in the database; prints only the key\n"
+    "  parkbase version                     the version and source revision\n"
+    "Flags are kebab-case (--page-size); the snake_case spelling (--page_size) is accepted too.\n";
 
 int Migrate() {
   const std::string url = absl::GetFlag(FLAGS_database_url);
@@ -82,7 +86,16 @@ bool WantsHelp(int argc, char** argv) {
   return false;
 }
 
-int Main(int argc, char** argv) {
+int Main(int original_argc, char** original_argv) {
+  // Kebab-case flags, -o and -q become what Abseil's parser knows; argv stays alive for the whole of Main.
+  const cli::NormalizedArgs normalized =
+      cli::NormalizeArgs(std::vector<std::string>(original_argv, original_argv + original_argc));
+  std::vector<std::string> storage = normalized.args;
+  std::vector<char*> pointers;
+  for (std::string& arg : storage) pointers.push_back(arg.data());
+  pointers.push_back(nullptr);
+  const int argc = original_argc == 0 ? 0 : static_cast<int>(storage.size());
+  char** argv = pointers.data();
   absl::SetProgramUsageMessage(kTopLevelHelp);
   if (WantsHelp(argc, argv)) {
     // Our own help per command: absl's --help would list every flag of every library.
@@ -131,18 +144,20 @@ int Main(int argc, char** argv) {
     std::cerr << kTopLevelHelp;
     return cli::kExitUsage;
   }
-  if (args[0] == "serve") {
-    if (args.size() != 1) return cli::kExitUsage;
-    return ServeUntilSignal(AllServices());
+  const bool server_command = args[0] == "serve" || args[0] == "gateway" || args[0] == "migrate";
+  if (server_command && args.size() != 1) {
+    return cli::Usage(absl::StrCat(args[0], " takes no arguments, only flags; got '", args[1], "'"));
   }
-  if (args[0] == "gateway") return args.size() == 1 ? RunGateway() : cli::kExitUsage;
-  if (args[0] == "migrate") return args.size() == 1 ? Migrate() : cli::kExitUsage;
+  if (args[0] == "serve") return ServeUntilSignal(AllServices());
+  if (args[0] == "gateway") return RunGateway();
+  if (args[0] == "migrate") return Migrate();
   if (args[0] == "admin") {
     if (args.size() == 2 && args[1] == "bootstrap-key") return BootstrapKey();
     std::cerr << "parkbase admin: the only sub-command is bootstrap-key\n";
     return cli::kExitUsage;
   }
-  return cli::RunAdminCommand(args);
+  if (cli::IsLocalCommand(args)) return cli::RunLocalCommand(args);
+  return cli::RunAdminCommand(args, normalized.key_on_argv);
 }
 
 }  // namespace
