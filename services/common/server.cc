@@ -130,10 +130,11 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
     secret = RandomBytes(32);
     LogWarning("no --page_token_secret: page tokens work only against this process; set one shared by replicas");
   }
-  server->page_tokens_ = std::make_unique<PageTokens>(secret);
+  server->page_tokens_ = std::make_unique<PageTokens>(secret, cfg.page_token_previous_secret);
   // The same shared secret keys the sealed answers of request ids (a purpose-bound key is derived from it), so a
-  // retry that lands on another replica still gets its answer.
-  server->request_replays_ = std::make_unique<RequestReplays>(*server->db_, secret);
+  // retry that lands on another replica still gets its answer; across a rotation the previous one still opens them.
+  server->request_replays_ =
+      std::make_unique<RequestReplays>(*server->db_, secret, cfg.page_token_previous_secret);
   if (server->redis_ != nullptr) {
     // Every replica with Redis bumps device epochs (its peers may cache devices), whether or not it caches.
     server->device_epochs_ = std::make_unique<TenantEpochs>(*server->redis_, *server->clock_, redis_keys::DeviceEpoch,
