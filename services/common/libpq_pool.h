@@ -100,6 +100,8 @@ class LibpqPool {
     absl::Duration acquire_timeout = absl::Seconds(5);
     // As DbPool::Options::verify_serving_role.
     bool verify_serving_role = false;
+    // As DbPool::Options::password_file.
+    std::string password_file = {};
   };
 
   explicit LibpqPool(Options options);

@@ -79,6 +79,9 @@ class RedisClient {
     // At most this many connections, each serving one command at a time. A command that finds them all busy
     // waits up to command_timeout for one, then is UNAVAILABLE.
     int pool_size = kDefaultRedisPoolSize;
+    // Set: every new connection AUTHs with the password in this file (read again each time, whitespace trimmed)
+    // instead of url's, so a rotated Secret reaches reconnects without a restart.
+    std::string password_file = {};
   };
 
   static absl::StatusOr<std::unique_ptr<RedisClient>> Create(Options options);

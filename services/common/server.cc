@@ -125,12 +125,14 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
   server->db_ = std::make_unique<DbPool>(DbPool::Options{.url = cfg.database_url,
                                                         .size = cfg.db_pool_size,
                                                         .statement_timeout = cfg.statement_timeout,
-                                                        .verify_serving_role = true});
+                                                        .verify_serving_role = true,
+                                                        .password_file = cfg.database_password_file});
   // A role that row-level security would not bind must not serve; an unreachable database is checked again on
   // every connection the pools open later.
   if (absl::Status role = server->db_->VerifyServingRole(); absl::IsFailedPrecondition(role)) return role;
   if (!cfg.redis_url.empty()) {
-    auto redis = RedisClient::Create({.url = cfg.redis_url, .pool_size = cfg.redis_pool_size});
+    auto redis = RedisClient::Create(
+        {.url = cfg.redis_url, .pool_size = cfg.redis_pool_size, .password_file = cfg.redis_password_file});
     if (!redis.ok()) return redis.status();
     server->redis_ = *std::move(redis);
   }

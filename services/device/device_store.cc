@@ -290,7 +290,8 @@ PgDeviceStore::PgDeviceStore(DbPool& db, absl::Duration bulk_statement_timeout)
                                 .size = db.options().size,
                                 .statement_timeout = db.options().statement_timeout,
                                 .acquire_timeout = db.options().acquire_timeout,
-                                .verify_serving_role = db.options().verify_serving_role}) {
+                                .verify_serving_role = db.options().verify_serving_role,
+                                .password_file = db.options().password_file}) {
   db_.Prepare(queries::kInsertType, queries::kInsertTypeSql);
   db_.Prepare(queries::kInsertTypeVersion, queries::kInsertTypeVersionSql);
   db_.Prepare(queries::kSelectType, queries::kSelectTypeSql);

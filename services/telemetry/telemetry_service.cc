@@ -384,7 +384,8 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       LibpqPool::Options{.url = config.database_url,
                          .size = config.db_pool_size,
                          .statement_timeout = config.statement_timeout,
-                         .verify_serving_role = host.db().options().verify_serving_role}));
+                         .verify_serving_role = host.db().options().verify_serving_role,
+                         .password_file = host.db().options().password_file}));
   auto& store = host.Own(std::make_unique<PgTelemetryStore>(pool));
   auto& device_store = host.Own(std::make_unique<device::PgDeviceStore>(host.db()));
   // Cache lifetimes run on real time, whatever clock the service's rules use.
@@ -410,8 +411,9 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       .max_scan_points = config.max_scan_points,
       .backlog = &backlog}));
   // One Redis reader per tenant with subscribers, fanning its live feed out in process (live_hub.h).
-  auto& hub = host.Own(std::make_unique<LiveHub>(LiveHub::Options{.redis_url = config.redis_url}, manager,
-                                                 host.registry()));
+  auto& hub = host.Own(std::make_unique<LiveHub>(
+      LiveHub::Options{.redis_url = config.redis_url, .redis_password_file = config.redis_password_file}, manager,
+      host.registry()));
   auto& service = host.Own(
       std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, hub, host.executor()));
   MaintenanceOptions maintenance_options;
