@@ -39,6 +39,9 @@ ABSL_FLAG(std::string, tls_cert_file, "", "PEM certificate chain for the API por
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for the API port; set with --tls_cert_file");
 ABSL_FLAG(std::string, tls_client_ca_file, "",
           "PEM CA certificates; when set, the API port requires a client certificate signed by one (mutual TLS)");
+ABSL_FLAG(int32_t, tls_refresh_interval_s, 60,
+          "How often the TLS certificate, key and client CA files are read again (renewals need no restart), "
+          "1 to 86400 seconds");
 ABSL_FLAG(std::string, trusted_proxies, "",
           "Comma-separated IP addresses or CIDR ranges of proxies whose x-forwarded-for names the caller");
 ABSL_FLAG(int32_t, auth_failures_per_source, 120,
@@ -49,6 +52,15 @@ ABSL_FLAG(int32_t, auth_failure_window_s, 60, "The window of the failed-authenti
 ABSL_FLAG(std::string, page_token_secret, "",
           "Server secret: signs page tokens and keys the sealed answers of request ids; every replica must share it "
           "(empty: a random one per process)");
+ABSL_FLAG(std::string, page_token_previous_secret, "",
+          "The server secret before the last rotation: page tokens and sealed answers made under it are still "
+          "accepted, new ones use --page_token_secret (docs/operations.md, Rotating secrets)");
+ABSL_FLAG(std::string, database_password_file, "",
+          "File holding the database password, read again for every new connection and overriding the password of "
+          "--database_url (a mounted Secret rotates without a restart)");
+ABSL_FLAG(std::string, redis_password_file, "",
+          "File holding the Redis password, read again for every new connection and overriding the password of "
+          "--redis_url");
 ABSL_FLAG(int32_t, db_pool_size, 8, "PostgreSQL connections per process, 1 to 256");
 ABSL_FLAG(int32_t, redis_pool_size, parkbase::kDefaultRedisPoolSize,
           "Redis connections per process (commands from several threads overlap), 1 to 256");
@@ -307,6 +319,23 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (!config.page_token_secret.empty() && config.page_token_secret.size() < 16) {
     return absl::InvalidArgumentError("--page_token_secret: must be at least 16 characters");
   }
+  if (!config.page_token_previous_secret.empty()) {
+    // Without a current secret each process makes up its own, and the previous one would be the only shared one.
+    if (config.page_token_secret.empty()) {
+      return absl::InvalidArgumentError("--page_token_previous_secret: needs --page_token_secret");
+    }
+    if (config.page_token_previous_secret.size() < 16) {
+      return absl::InvalidArgumentError("--page_token_previous_secret: must be at least 16 characters");
+    }
+  }
+  if (!config.redis_password_file.empty() && config.redis_url.empty()) {
+    return absl::InvalidArgumentError("--redis_password_file: needs --redis_url");
+  }
+  if (absl::Status s = CheckRange("tls_refresh_interval_s", absl::ToInt64Seconds(config.tls_refresh_interval), 1,
+                                  86'400);
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s = CheckRange("db_pool_size", config.db_pool_size, 1, 256); !s.ok()) return s;
   if (absl::Status s = CheckRange("redis_pool_size", config.redis_pool_size, 1, 256); !s.ok()) return s;
   // 750 ms at most: with a round trip's margin the revocation bound stays within the documented 1 s.
@@ -425,11 +454,15 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  config.tls_refresh_interval = absl::Seconds(absl::GetFlag(FLAGS_tls_refresh_interval_s));
   config.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
   config.auth_failures_per_source = absl::GetFlag(FLAGS_auth_failures_per_source);
   config.auth_failures_per_key = absl::GetFlag(FLAGS_auth_failures_per_key);
   config.auth_failure_window = absl::Seconds(absl::GetFlag(FLAGS_auth_failure_window_s));
   config.page_token_secret = absl::GetFlag(FLAGS_page_token_secret);
+  config.page_token_previous_secret = absl::GetFlag(FLAGS_page_token_previous_secret);
+  config.database_password_file = absl::GetFlag(FLAGS_database_password_file);
+  config.redis_password_file = absl::GetFlag(FLAGS_redis_password_file);
   config.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
   config.redis_pool_size = absl::GetFlag(FLAGS_redis_pool_size);
   config.auth_cache = absl::GetFlag(FLAGS_auth_cache);

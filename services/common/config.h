@@ -25,11 +25,15 @@ ABSL_DECLARE_FLAG(std::string, park_code);
 ABSL_DECLARE_FLAG(std::string, tls_cert_file);
 ABSL_DECLARE_FLAG(std::string, tls_key_file);
 ABSL_DECLARE_FLAG(std::string, tls_client_ca_file);
+ABSL_DECLARE_FLAG(int32_t, tls_refresh_interval_s);
 ABSL_DECLARE_FLAG(std::string, trusted_proxies);
 ABSL_DECLARE_FLAG(int32_t, auth_failures_per_source);
 ABSL_DECLARE_FLAG(int32_t, auth_failures_per_key);
 ABSL_DECLARE_FLAG(int32_t, auth_failure_window_s);
 ABSL_DECLARE_FLAG(std::string, page_token_secret);
+ABSL_DECLARE_FLAG(std::string, page_token_previous_secret);
+ABSL_DECLARE_FLAG(std::string, database_password_file);
+ABSL_DECLARE_FLAG(std::string, redis_password_file);
 ABSL_DECLARE_FLAG(int32_t, db_pool_size);
 ABSL_DECLARE_FLAG(int32_t, redis_pool_size);
 ABSL_DECLARE_FLAG(bool, auth_cache);
@@ -80,11 +84,17 @@ struct ServerConfig {
   int http_threads = 2;
   std::string database_url;
   std::string redis_url;
+  // Set: the password of every new database (Redis) connection is read from this file, overriding the URL's, so
+  // a rotated Kubernetes Secret mounted as a file takes effect without a restart (docs/operations.md).
+  std::string database_password_file;
+  std::string redis_password_file;
   std::string park_code = "1";
   std::string tls_cert_file;
   std::string tls_key_file;
   // Set: mutual TLS, every client presents a certificate signed by one of these CAs.
   std::string tls_client_ca_file;
+  // How often the TLS files are read again, so a renewed certificate is served without a restart.
+  absl::Duration tls_refresh_interval = absl::Seconds(60);
   // Proxies (CIDR list) whose x-forwarded-for is believed when finding a caller's source address.
   std::string trusted_proxies;
   // Failed authentications allowed per window, per source address and per key id (common/auth_limits.h).
@@ -93,6 +103,9 @@ struct ServerConfig {
   absl::Duration auth_failure_window = absl::Minutes(1);
   // Empty means "generate one": fine for one replica, and start-up warns that replicas must share one.
   std::string page_token_secret;
+  // The secret before the last rotation: what it signed or sealed is still accepted, nothing new uses it. A
+  // rotation deploys the new secret here first, then swaps the two, so no replica ever refuses another's tokens.
+  std::string page_token_previous_secret;
   int db_pool_size = 8;
   // Connections of the server's Redis client (common/redis.h).
   int redis_pool_size = 8;  // kDefaultRedisPoolSize

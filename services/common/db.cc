@@ -2,11 +2,13 @@
 
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/pool_metrics.h"
+#include "common/secret_file.h"
 
 namespace parkbase {
 namespace {
@@ -22,6 +24,40 @@ void ApplyScope(pqxx::work& work, const TenantScope& scope, absl::Duration state
 }
 
 }  // namespace
+
+std::string ConninfoWithPassword(absl::string_view conninfo, absl::string_view password) {
+  std::string result(conninfo);
+  if (absl::StartsWith(conninfo, "postgresql://") || absl::StartsWith(conninfo, "postgres://")) {
+    // RFC 3986 unreserved characters pass; everything else is %XX, which libpq decodes in URI parameters.
+    constexpr char kHex[] = "0123456789ABCDEF";
+    std::string encoded;
+    for (const unsigned char c : password) {
+      if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+        encoded += static_cast<char>(c);
+      } else {
+        encoded += '%';
+        encoded += kHex[c >> 4];
+        encoded += kHex[c & 0xF];
+      }
+    }
+    absl::StrAppend(&result, absl::StrContains(conninfo, '?') ? "&" : "?", "password=", encoded);
+    return result;
+  }
+  std::string quoted;
+  for (const char c : password) {
+    if (c == '\'' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  absl::StrAppend(&result, result.empty() ? "" : " ", "password='", quoted, "'");
+  return result;
+}
+
+absl::StatusOr<std::string> ConninfoFor(const std::string& url, const std::string& password_file) {
+  if (password_file.empty()) return url;
+  absl::StatusOr<std::string> password = ReadSecretFile(password_file);
+  if (!password.ok()) return password.status();
+  return ConninfoWithPassword(url, *password);
+}
 
 std::string PgTextArray(const std::vector<std::string>& values) {
   std::string literal = "{";
@@ -122,8 +158,11 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> DbPool::Connect() {
     absl::MutexLock lock(&mu_);
     statements = statements_;
   }
+  // Read per connection: after a password rotation, new connections use the new one while open ones carry on.
+  absl::StatusOr<std::string> conninfo = ConninfoFor(options_.url, options_.password_file);
+  if (!conninfo.ok()) return conninfo.status();
   try {
-    auto connection = std::make_unique<pqxx::connection>(options_.url);
+    auto connection = std::make_unique<pqxx::connection>(*conninfo);
     if (options_.verify_serving_role) {
       pqxx::nontransaction work(*connection);
       pqxx::result role = work.exec(kServingRoleCheckSql);
@@ -219,7 +258,9 @@ absl::Status DbPool::Ping() {
   absl::MutexLock lock(&ping_mu_);
   try {
     if (ping_connection_ == nullptr || !ping_connection_->is_open()) {
-      ping_connection_ = std::make_unique<pqxx::connection>(options_.url);
+      absl::StatusOr<std::string> conninfo = ConninfoFor(options_.url, options_.password_file);
+      if (!conninfo.ok()) return conninfo.status();
+      ping_connection_ = std::make_unique<pqxx::connection>(*conninfo);
     }
     pqxx::nontransaction work(*ping_connection_);
     work.exec("SELECT 1");

@@ -46,6 +46,14 @@ absl::Status StatusForSqlState(absl::string_view sqlstate, absl::string_view tex
 std::string PgTextArray(const std::vector<std::string>& values);
 std::string PgInt64Array(const std::vector<int64_t>& values);
 
+// `conninfo` (a postgresql:// URL or libpq's key=value form) with its password replaced by `password`: a URL gets a
+// percent-encoded `password` query parameter, key=value form a quoted `password='...'`; libpq lets the last
+// setting win, so a password already in `conninfo` is overridden.
+std::string ConninfoWithPassword(absl::string_view conninfo, absl::string_view password);
+
+// `url` with the password of `password_file` (common/secret_file.h) when that is set.
+absl::StatusOr<std::string> ConninfoFor(const std::string& url, const std::string& password_file);
+
 // The SQLSTATE of a libpqxx SQL error, or empty.
 std::string SqlState(const std::exception& error);
 
@@ -77,6 +85,8 @@ class DbPool {
     // FAILED_PRECONDITION if row-level security would not bind it. Tools that migrate or bypass RLS on purpose
     // (migrations, tests' direct checks) leave it off.
     bool verify_serving_role = false;
+    // Set: every new connection reads its password from this file (common/secret_file.h), overriding url's.
+    std::string password_file = {};
   };
 
   explicit DbPool(Options options);

@@ -3,7 +3,10 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <fstream>
 #include <functional>
+#include <memory>
+#include <sstream>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -20,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
 
 namespace parkbase {
@@ -50,6 +54,9 @@ class HttpServer::Impl {
   }
 
   absl::Status Listen();
+  // With TLS files: once the refresh interval has passed, reads them again and builds a new context when they
+  // changed. Runs only in the accept handler, which runs one at a time.
+  void RefreshTls();
   void StopAccepting() {
     net::post(acceptor_.get_executor(), [this] {
       beast::error_code ignored;
@@ -68,7 +75,10 @@ class HttpServer::Impl {
   HttpHandler& handler_;
   net::io_context io_;
   net::executor_work_guard<net::io_context::executor_type> work_;
-  std::optional<ssl::context> tls_;
+  // Connections hold the context they were accepted with, so a refresh never frees one in use.
+  std::shared_ptr<ssl::context> tls_;
+  std::string tls_pems_;  // what tls_ was built from (cert, key and CA text), to tell whether the files changed
+  absl::Time next_tls_refresh_ = absl::InfinitePast();
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
   int port_ = 0;
@@ -88,8 +98,9 @@ std::string PeerOf(const tcp::endpoint& endpoint) {
 template <typename Stream>
 class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(HttpServer::Impl& server, Stream stream, std::string peer)
-      : server_(server), stream_(std::move(stream)), peer_(std::move(peer)) {}
+  Connection(HttpServer::Impl& server, Stream stream, std::string peer,
+             std::shared_ptr<ssl::context> tls_context = nullptr)
+      : server_(server), tls_context_(std::move(tls_context)), stream_(std::move(stream)), peer_(std::move(peer)) {}
 
   void Start() {
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
@@ -365,6 +376,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   };
 
   HttpServer::Impl& server_;
+  std::shared_ptr<ssl::context> tls_context_;  // declared before stream_: outlives the SSL object made from it
   Stream stream_;
   std::string peer_;
   beast::flat_buffer buffer_;
@@ -401,25 +413,85 @@ absl::StatusOr<tcp::endpoint> ParseListen(const std::string& listen) {
   return tcp::endpoint(address, static_cast<unsigned short>(port));
 }
 
+absl::StatusOr<std::string> ReadText(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// Fills the PEM fields of `options` from its files; the three texts joined, to compare with a later read.
+absl::StatusOr<std::string> ReadTlsFiles(HttpServer::Options& options) {
+  absl::StatusOr<std::string> cert = ReadText(options.tls_cert_file, "tls_cert_file");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadText(options.tls_key_file, "tls_key_file");
+  if (!key.ok()) return key.status();
+  std::string client_ca;
+  if (!options.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadText(options.tls_client_ca_file, "tls_client_ca_file");
+    if (!ca.ok()) return ca.status();
+    client_ca = *std::move(ca);
+  }
+  options.tls_cert_pem = *std::move(cert);
+  options.tls_key_pem = *std::move(key);
+  options.tls_client_ca_pem = std::move(client_ca);
+  return absl::StrCat(options.tls_cert_pem, std::string(1, '\0'), options.tls_key_pem, std::string(1, '\0'),
+                      options.tls_client_ca_pem);
+}
+
+absl::StatusOr<std::shared_ptr<ssl::context>> MakeTlsContext(const HttpServer::Options& options) {
+  auto tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+  tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+  beast::error_code ec;
+  tls->use_certificate_chain(net::buffer(options.tls_cert_pem), ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_cert_file: ", ec.message()));
+  tls->use_private_key(net::buffer(options.tls_key_pem), ssl::context::pem, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_key_file: ", ec.message()));
+  if (!options.tls_client_ca_pem.empty()) {
+    tls->add_certificate_authority(net::buffer(options.tls_client_ca_pem), ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_client_ca_file: ", ec.message()));
+    tls->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
+  return tls;
+}
+
 }  // namespace
+
+void HttpServer::Impl::RefreshTls() {
+  if (options_.tls_cert_file.empty()) return;
+  const absl::Time now = absl::Now();
+  if (now < next_tls_refresh_) return;
+  next_tls_refresh_ = now + options_.tls_refresh_interval;
+  HttpServer::Options read = options_;
+  absl::StatusOr<std::string> pems = ReadTlsFiles(read);
+  if (pems.ok() && *pems == tls_pems_) return;
+  // Mid-update (a key that does not match its certificate yet) or gone: keep serving the last good pair.
+  absl::StatusOr<std::shared_ptr<ssl::context>> tls =
+      pems.ok() ? MakeTlsContext(read) : absl::StatusOr<std::shared_ptr<ssl::context>>(pems.status());
+  if (!tls.ok()) {
+    LogLine(LogLevel::kWarning, "http tls files not reloaded").Str("error", tls.status().message()).Emit();
+    return;
+  }
+  tls_ = *std::move(tls);
+  tls_pems_ = *std::move(pems);
+  LogInfo("http tls files reloaded");
+}
 
 absl::Status HttpServer::Impl::Listen() {
   auto endpoint = ParseListen(options_.listen);
   if (!endpoint.ok()) return endpoint.status();
+  if (!options_.tls_cert_file.empty()) {
+    absl::StatusOr<std::string> pems = ReadTlsFiles(options_);
+    if (!pems.ok()) return pems.status();
+    tls_pems_ = *std::move(pems);
+    next_tls_refresh_ = absl::Now() + options_.tls_refresh_interval;
+  }
   if (!options_.tls_cert_pem.empty()) {
-    tls_.emplace(ssl::context::tls_server);
-    tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                      ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
-    beast::error_code ec;
-    tls_->use_certificate_chain(net::buffer(options_.tls_cert_pem), ec);
-    if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_cert_file: ", ec.message()));
-    tls_->use_private_key(net::buffer(options_.tls_key_pem), ssl::context::pem, ec);
-    if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_key_file: ", ec.message()));
-    if (!options_.tls_client_ca_pem.empty()) {
-      tls_->add_certificate_authority(net::buffer(options_.tls_client_ca_pem), ec);
-      if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls_client_ca_file: ", ec.message()));
-      tls_->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
-    }
+    absl::StatusOr<std::shared_ptr<ssl::context>> tls = MakeTlsContext(options_);
+    if (!tls.ok()) return tls.status();
+    tls_ = *std::move(tls);
   }
   beast::error_code ec;
   acceptor_.open(endpoint->protocol(), ec);
@@ -441,9 +513,10 @@ void HttpServer::Impl::Accept() {
       beast::error_code peer_error;
       const tcp::endpoint remote = socket.remote_endpoint(peer_error);
       const std::string peer = peer_error ? "unknown" : PeerOf(remote);
-      if (tls_.has_value()) {
+      RefreshTls();
+      if (tls_ != nullptr) {
         std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
-            *this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_), peer)
+            *this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_), peer, tls_)
             ->Start();
       } else {
         std::make_shared<Connection<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)), peer)->Start();

@@ -85,6 +85,13 @@ class HttpServer {
     std::string tls_cert_pem;
     std::string tls_key_pem;
     std::string tls_client_ca_pem;
+    // Files instead of PEM text (the file wins): read at start, and again at the first connection after each
+    // refresh interval, so a renewed certificate is served without a restart. A file that does not load then is
+    // logged and the last good certificate kept.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string tls_client_ca_file;
+    absl::Duration tls_refresh_interval = absl::Seconds(60);
   };
 
   // Listens and starts serving on `options.threads` I/O threads. `handler` must outlive the server.

@@ -152,7 +152,14 @@ absl::StatusOr<std::unique_ptr<LibpqPool::Connection>> LibpqPool::Acquire() {
     }
     ++open_;
   }
-  pg_conn* connection = PQconnectdb(options_.url.c_str());
+  // Read per connection, as DbPool does: a rotated password reaches new connections without a restart.
+  absl::StatusOr<std::string> conninfo = ConninfoFor(options_.url, options_.password_file);
+  if (!conninfo.ok()) {
+    absl::MutexLock lock(&mu_);
+    --open_;
+    return conninfo.status();
+  }
+  pg_conn* connection = PQconnectdb(conninfo->c_str());
   if (connection == nullptr || PQstatus(connection) != CONNECTION_OK) {
     LogLine(LogLevel::kWarning, "database connect failed")
         .Str("error", connection != nullptr ? PQerrorMessage(connection) : "out of memory")

@@ -104,6 +104,8 @@ class LibpqPool {
     std::shared_ptr<PoolMetrics> metrics = nullptr;
     // As DbPool::Options::verify_serving_role.
     bool verify_serving_role = false;
+    // As DbPool::Options::password_file.
+    std::string password_file = {};
   };
 
   explicit LibpqPool(Options options);

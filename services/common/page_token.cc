@@ -17,7 +17,8 @@ std::string Mac(absl::string_view secret, absl::string_view binding, absl::strin
 
 }  // namespace
 
-PageTokens::PageTokens(std::string secret) : secret_(std::move(secret)) {}
+PageTokens::PageTokens(std::string secret, std::string previous)
+    : secret_(std::move(secret)), previous_(std::move(previous)) {}
 
 std::string PageTokens::Encode(absl::string_view binding, absl::string_view position) const {
   return absl::WebSafeBase64Escape(absl::StrCat(Mac(secret_, binding, position), position));
@@ -29,7 +30,10 @@ absl::StatusOr<std::string> PageTokens::Decode(absl::string_view binding, absl::
     return FieldError("page_token", "is not a page token returned by this call");
   }
   std::string position = raw.substr(kMacBytes);
-  if (!ConstantTimeEquals(raw.substr(0, kMacBytes), Mac(secret_, binding, position))) {
+  const std::string mac = raw.substr(0, kMacBytes);
+  const bool signed_by_either = ConstantTimeEquals(mac, Mac(secret_, binding, position)) ||
+                                (!previous_.empty() && ConstantTimeEquals(mac, Mac(previous_, binding, position)));
+  if (!signed_by_either) {
     return FieldError("page_token", "was issued for another caller or another query; start again without it");
   }
   return position;

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/pool_metrics.h"
+#include "common/secret_file.h"
 
 namespace parkbase {
 namespace {
@@ -165,7 +166,17 @@ absl::Status RedisClient::EnsureConnected(redisContext*& context) {
     return absl::OkStatus();
   };
   absl::Status status;
-  if (!address_.password.empty()) status = handshake({"AUTH", address_.password});
+  std::string password = address_.password;
+  if (!options_.password_file.empty()) {
+    // Read per connect: after a rotation reconnects use the new password while open connections carry on.
+    absl::StatusOr<std::string> from_file = ReadSecretFile(options_.password_file);
+    if (from_file.ok()) {
+      password = *std::move(from_file);
+    } else {
+      status = from_file.status();
+    }
+  }
+  if (status.ok() && !password.empty()) status = handshake({"AUTH", password});
   if (status.ok() && address_.database != 0) status = handshake({"SELECT", absl::StrCat(address_.database)});
   if (!status.ok()) {
     redisFree(connecting);

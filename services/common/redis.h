@@ -83,6 +83,9 @@ class RedisClient {
     int pool_size = kDefaultRedisPoolSize;
     // As DbPool::Options::metrics.
     std::shared_ptr<PoolMetrics> metrics = nullptr;
+    // Set: every new connection AUTHs with the password in this file (read again each time, whitespace trimmed)
+    // instead of url's, so a rotated Secret reaches reconnects without a restart.
+    std::string password_file = {};
   };
 
   static absl::StatusOr<std::unique_ptr<RedisClient>> Create(Options options);

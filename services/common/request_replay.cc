@@ -40,6 +40,10 @@ std::string AssociatedData(absl::string_view tenant_id, const ReplayKey& key) {
   return absl::StrCat(tenant_id, std::string(1, '\0'), key.method, std::string(1, '\0'), key.request_id);
 }
 
+std::string SealingKey(absl::string_view secret) {
+  return HmacSha256(secret, "parkbase request replay sealing key v1");
+}
+
 struct CipherContextFree {
   void operator()(EVP_CIPHER_CTX* context) const { EVP_CIPHER_CTX_free(context); }
 };
@@ -47,8 +51,10 @@ using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, CipherContextFree>;
 
 }  // namespace
 
-RequestReplays::RequestReplays(DbPool& db, absl::string_view secret)
-    : db_(db), key_(HmacSha256(secret, "parkbase request replay sealing key v1")) {
+RequestReplays::RequestReplays(DbPool& db, absl::string_view secret, absl::string_view previous_secret)
+    : db_(db),
+      key_(SealingKey(secret)),
+      previous_key_(previous_secret.empty() ? std::string() : SealingKey(previous_secret)) {
   db_.Prepare(kSelectReplay, kSelectReplaySql);
   db_.Prepare(kExpireReplays, kExpireReplaysSql);
   db_.Prepare(kInsertReplay, kInsertReplaySql);
@@ -146,7 +152,7 @@ absl::StatusOr<std::optional<std::string>> RequestReplays::Find(const TenantScop
   }
   std::optional<std::string> plain = Open(scope.tenant_id, key, row->second);
   if (!plain.has_value()) {
-    // Sealed by a replica with another --page_token_secret (or before it changed): the mint stands, its secret is
+    // Sealed by a replica with another --page_token_secret (or two rotations ago): the mint stands, its secret is
     // out of reach, and minting again would leave the caller two keys for one request.
     return absl::AlreadyExistsError(absl::StrCat(
         "request_id: this ", key.method, " already succeeded, but its answer was sealed under another server secret "
@@ -184,6 +190,13 @@ std::string RequestReplays::Seal(absl::string_view tenant_id, const ReplayKey& k
 
 std::optional<std::string> RequestReplays::Open(absl::string_view tenant_id, const ReplayKey& key,
                                                 absl::string_view sealed) const {
+  std::optional<std::string> plain = OpenWith(key_, tenant_id, key, sealed);
+  if (!plain.has_value() && !previous_key_.empty()) plain = OpenWith(previous_key_, tenant_id, key, sealed);
+  return plain;
+}
+
+std::optional<std::string> RequestReplays::OpenWith(absl::string_view sealing_key, absl::string_view tenant_id,
+                                                    const ReplayKey& key, absl::string_view sealed) const {
   if (sealed.size() < kNonceBytes + kTagBytes) return std::nullopt;
   const std::string aad = AssociatedData(tenant_id, key);
   const size_t cipher_size = sealed.size() - kNonceBytes - kTagBytes;
@@ -195,7 +208,7 @@ std::optional<std::string> RequestReplays::Open(absl::string_view tenant_id, con
   const bool ok =
       context != nullptr &&
       EVP_DecryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr,
-                         reinterpret_cast<const unsigned char*>(key_.data()), in) == 1 &&
+                         reinterpret_cast<const unsigned char*>(sealing_key.data()), in) == 1 &&
       EVP_DecryptUpdate(context.get(), nullptr, &length, reinterpret_cast<const unsigned char*>(aad.data()),
                         static_cast<int>(aad.size())) == 1 &&
       EVP_DecryptUpdate(context.get(), reinterpret_cast<unsigned char*>(plain.data()), &length, in + kNonceBytes,

@@ -46,8 +46,9 @@ struct ReplayTicket {
 
 class RequestReplays {
  public:
-  // `secret`: any length; the sealing key is derived from it for this purpose alone.
-  RequestReplays(DbPool& db, absl::string_view secret);
+  // `secret`: any length; the sealing key is derived from it for this purpose alone. `previous_secret`: empty, or
+  // the server secret before the last rotation, whose sealed answers still open (new ones are sealed with `secret`).
+  RequestReplays(DbPool& db, absl::string_view secret, absl::string_view previous_secret = "");
 
   // Nullopt without a request id. INVALID_ARGUMENT (naming `field`) for a malformed one.
   static absl::StatusOr<std::optional<ReplayKey>> KeyFor(absl::string_view field, absl::string_view method,
@@ -68,9 +69,12 @@ class RequestReplays {
   absl::StatusOr<std::optional<std::string>> Find(const TenantScope& scope, const ReplayKey& key) const;
   std::string Seal(absl::string_view tenant_id, const ReplayKey& key, absl::string_view plain) const;
   std::optional<std::string> Open(absl::string_view tenant_id, const ReplayKey& key, absl::string_view sealed) const;
+  std::optional<std::string> OpenWith(absl::string_view sealing_key, absl::string_view tenant_id, const ReplayKey& key,
+                                      absl::string_view sealed) const;
 
   DbPool& db_;
-  std::string key_;  // 32 bytes
+  std::string key_;           // 32 bytes
+  std::string previous_key_;  // 32 bytes, or empty without a previous secret
 };
 
 // FindOrMint where the replays may be absent (servers built without a database, as in unit tests and fuzzers): then

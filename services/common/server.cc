@@ -20,6 +20,8 @@
 #include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/impl/server_builder_plugin.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/server_builder.h"
 #include "common/crypto.h"
 #include "grpc/health/v1/health.pb.h"
@@ -53,19 +55,26 @@ class WithoutPlugins final : public grpc::ServerBuilderOption {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ApiCredentials(const ServerConfig& config) {
   if (config.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
-  auto cert = ReadFile(config.tls_cert_file, "tls_cert_file");
-  if (!cert.ok()) return cert.status();
-  auto key = ReadFile(config.tls_key_file, "tls_key_file");
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options;
-  options.pem_key_cert_pairs.push_back({*key, *cert});
-  if (!config.tls_client_ca_file.empty()) {
-    auto client_ca = ReadFile(config.tls_client_ca_file, "tls_client_ca_file");
-    if (!client_ca.ok()) return client_ca.status();
-    options.pem_root_certs = *client_ca;
-    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  // Read once here so a missing or unreadable file fails the start naming its flag; the watcher below would only
+  // log and refuse handshakes.
+  for (const auto& [path, flag] : {std::pair{config.tls_cert_file, "tls_cert_file"},
+                                   std::pair{config.tls_key_file, "tls_key_file"},
+                                   std::pair{config.tls_client_ca_file, "tls_client_ca_file"}}) {
+    if (path.empty()) continue;
+    if (auto content = ReadFile(path, flag); !content.ok()) return content.status();
   }
-  return grpc::SslServerCredentials(options);
+  // The watcher reads the files again every interval and hands new connections what it read, so a renewed
+  // certificate (a Secret volume kubelet updated) is served without a restart; open connections keep theirs.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      config.tls_key_file, config.tls_cert_file, config.tls_client_ca_file,
+      static_cast<unsigned int>(absl::ToInt64Seconds(config.tls_refresh_interval)));
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (!config.tls_client_ca_file.empty()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 // Tenants whose device epochs one replica remembers: ~100 bytes each, so ~10 MB at most.
@@ -118,14 +127,16 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
                                                         .size = cfg.db_pool_size,
                                                         .statement_timeout = cfg.statement_timeout,
                                                         .metrics = MakePoolMetrics(server->registry_.get(), "postgres"),
-                                                        .verify_serving_role = true});
+                                                        .verify_serving_role = true,
+                                                        .password_file = cfg.database_password_file});
   // A role that row-level security would not bind must not serve; an unreachable database is checked again on
   // every connection the pools open later.
   if (absl::Status role = server->db_->VerifyServingRole(); absl::IsFailedPrecondition(role)) return role;
   if (!cfg.redis_url.empty()) {
     auto redis = RedisClient::Create({.url = cfg.redis_url,
                                       .pool_size = cfg.redis_pool_size,
-                                      .metrics = MakePoolMetrics(server->registry_.get(), "redis")});
+                                      .metrics = MakePoolMetrics(server->registry_.get(), "redis"),
+                                      .password_file = cfg.redis_password_file});
     if (!redis.ok()) return redis.status();
     server->redis_ = *std::move(redis);
   }
@@ -134,10 +145,11 @@ absl::StatusOr<std::unique_ptr<PlatformServer>> PlatformServer::Start(ServerConf
     secret = RandomBytes(32);
     LogWarning("no --page_token_secret: page tokens work only against this process; set one shared by replicas");
   }
-  server->page_tokens_ = std::make_unique<PageTokens>(secret);
+  server->page_tokens_ = std::make_unique<PageTokens>(secret, cfg.page_token_previous_secret);
   // The same shared secret keys the sealed answers of request ids (a purpose-bound key is derived from it), so a
-  // retry that lands on another replica still gets its answer.
-  server->request_replays_ = std::make_unique<RequestReplays>(*server->db_, secret);
+  // retry that lands on another replica still gets its answer; across a rotation the previous one still opens them.
+  server->request_replays_ =
+      std::make_unique<RequestReplays>(*server->db_, secret, cfg.page_token_previous_secret);
   if (server->redis_ != nullptr) {
     // Every replica with Redis bumps device epochs (its peers may cache devices), whether or not it caches.
     server->device_epochs_ = std::make_unique<TenantEpochs>(*server->redis_, *server->clock_, redis_keys::DeviceEpoch,
@@ -319,19 +331,11 @@ absl::Status PlatformServer::StartHttp() {
   http.threads = cfg.http_threads;
   http.max_body_bytes = HttpMaxBodyBytes(cfg);
   http.io_timeout = cfg.http_timeout;
-  if (!cfg.tls_cert_file.empty()) {
-    auto cert = ReadFile(cfg.tls_cert_file, "tls_cert_file");
-    if (!cert.ok()) return cert.status();
-    auto key = ReadFile(cfg.tls_key_file, "tls_key_file");
-    if (!key.ok()) return key.status();
-    http.tls_cert_pem = *std::move(cert);
-    http.tls_key_pem = *std::move(key);
-    if (!cfg.tls_client_ca_file.empty()) {
-      auto client_ca = ReadFile(cfg.tls_client_ca_file, "tls_client_ca_file");
-      if (!client_ca.ok()) return client_ca.status();
-      http.tls_client_ca_pem = *std::move(client_ca);
-    }
-  }
+  // The HTTP door serves the gRPC port's certificate and reads the files again as that port does.
+  http.tls_cert_file = cfg.tls_cert_file;
+  http.tls_key_file = cfg.tls_key_file;
+  http.tls_client_ca_file = cfg.tls_client_ca_file;
+  http.tls_refresh_interval = cfg.tls_refresh_interval;
   auto http_server = HttpServer::Start(std::move(http), *http_gateway_);
   if (!http_server.ok()) return http_server.status();
   http_server_ = *std::move(http_server);

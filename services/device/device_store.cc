@@ -292,7 +292,8 @@ PgDeviceStore::PgDeviceStore(DbPool& db, absl::Duration bulk_statement_timeout)
                                 .acquire_timeout = db.options().acquire_timeout,
                                 // Counted with the pool it mirrors: both are the service's PostgreSQL connections.
                                 .metrics = db.options().metrics,
-                                .verify_serving_role = db.options().verify_serving_role}) {
+                                .verify_serving_role = db.options().verify_serving_role,
+                                .password_file = db.options().password_file}) {
   db_.Prepare(queries::kInsertType, queries::kInsertTypeSql);
   db_.Prepare(queries::kInsertTypeVersion, queries::kInsertTypeVersionSql);
   db_.Prepare(queries::kSelectType, queries::kSelectTypeSql);

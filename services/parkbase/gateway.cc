@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -157,14 +158,14 @@ int RunGateway() {
   http.threads = config.http_threads;
   http.max_body_bytes = HttpMaxBodyBytes(config);
   http.io_timeout = config.http_timeout;
-  if (const std::string cert = absl::GetFlag(FLAGS_tls_cert_file); !cert.empty()) {
-    auto cert_pem = ReadPem(cert, "tls_cert_file");
-    if (!cert_pem.ok()) return fail("bad configuration", cert_pem.status(), 2);
-    auto key_pem = ReadPem(absl::GetFlag(FLAGS_tls_key_file), "tls_key_file");
-    if (!key_pem.ok()) return fail("bad configuration", key_pem.status(), 2);
-    http.tls_cert_pem = *cert_pem;
-    http.tls_key_pem = *key_pem;
+  if (absl::GetFlag(FLAGS_tls_cert_file).empty() != absl::GetFlag(FLAGS_tls_key_file).empty()) {
+    return fail("bad configuration",
+                absl::InvalidArgumentError("--tls_cert_file, --tls_key_file: set both or neither"), 2);
   }
+  // Files, not their text: the HTTP server reads them again every interval, so a renewed certificate needs no restart.
+  http.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  http.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  http.tls_refresh_interval = absl::Seconds(std::clamp(absl::GetFlag(FLAGS_tls_refresh_interval_s), 1, 86'400));
 
   // Block the signals before any thread starts so that only sigwait below receives them.
   sigset_t signals;
@@ -174,7 +175,11 @@ int RunGateway() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = HttpServer::Start(std::move(http), **gateway);
-  if (!server.ok()) return fail("cannot start", server.status(), 1);
+  if (!server.ok()) {
+    // An unreadable or bad TLS file is a configuration error, as before the server read the files itself.
+    return absl::IsInvalidArgument(server.status()) ? fail("bad configuration", server.status(), 2)
+                                                    : fail("cannot start", server.status(), 1);
+  }
   std::unique_ptr<prometheus::Exposer> exposer;
   if (const std::string metrics = absl::GetFlag(FLAGS_metrics_listen); !metrics.empty()) {
     try {

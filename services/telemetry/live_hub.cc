@@ -165,7 +165,9 @@ absl::Status LiveHub::Join(std::shared_ptr<LiveSubscriber> subscriber) {
   auto reader = std::make_shared<Reader>();
   reader->tenant_id = tenant_id;
   absl::StatusOr<std::unique_ptr<RedisClient>> redis =
-      RedisClient::Create({.url = options_.redis_url, .command_timeout = options_.block + kCommandSlack});
+      RedisClient::Create({.url = options_.redis_url,
+                           .command_timeout = options_.block + kCommandSlack,
+                           .password_file = options_.redis_password_file});
   if (!redis.ok()) return redis.status();
   reader->redis = *std::move(redis);
   // Announce first, so that a batch committed from now on is published; then read after the newest entry.

@@ -69,6 +69,8 @@ class LiveHub {
     absl::Duration block = absl::Milliseconds(250);
     // Entries read at a time from a tenant's stream.
     int read_count = 100;
+    // As RedisClient::Options::password_file.
+    std::string redis_password_file = {};
   };
 
   LiveHub(Options options, TelemetryManager& manager, prometheus::Registry& registry);

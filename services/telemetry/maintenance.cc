@@ -124,7 +124,8 @@ class Maintenance final : public TelemetryMaintenance {
                                  .size = 2,
                                  // Folding a pass can take longer than a call may.
                                  .statement_timeout = std::max(db.options().statement_timeout, absl::Seconds(60)),
-                                 .acquire_timeout = absl::Seconds(30)}),
+                                 .acquire_timeout = absl::Seconds(30),
+                                 .password_file = db.options().password_file}),
         redis_(redis),
         clock_(clock),
         options_(std::move(options)),

@@ -387,7 +387,8 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
                          .size = config.db_pool_size,
                          .statement_timeout = config.statement_timeout,
                          .metrics = MakePoolMetrics(&host.registry(), "postgres_ingest"),
-                         .verify_serving_role = host.db().options().verify_serving_role}));
+                         .verify_serving_role = host.db().options().verify_serving_role,
+                         .password_file = host.db().options().password_file}));
   auto& store = host.Own(std::make_unique<PgTelemetryStore>(pool));
   auto& device_store = host.Own(std::make_unique<device::PgDeviceStore>(host.db()));
   // Cache lifetimes run on real time, whatever clock the service's rules use.
@@ -416,8 +417,9 @@ absl::Status RegisterTelemetryService(ServiceHost& host) {
       .backlog = &backlog,
       .tenant_metric_label = config.metrics_tenant_label}));
   // One Redis reader per tenant with subscribers, fanning its live feed out in process (live_hub.h).
-  auto& hub = host.Own(std::make_unique<LiveHub>(LiveHub::Options{.redis_url = config.redis_url}, manager,
-                                                 host.registry()));
+  auto& hub = host.Own(std::make_unique<LiveHub>(
+      LiveHub::Options{.redis_url = config.redis_url, .redis_password_file = config.redis_password_file}, manager,
+      host.registry()));
   auto& service = host.Own(
       std::make_unique<TelemetryServiceImpl>(host.calls(), host.parser(), manager, hub, host.executor()));
   MaintenanceOptions maintenance_options;

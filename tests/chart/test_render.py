@@ -155,8 +155,14 @@ class Render(unittest.TestCase):
                 self.assertEqual(parsed["metrics_listen"], f"0.0.0.0:{ports['metrics']}")
                 env = {e["name"]: e for e in container["env"]}
                 parkbase_env = {n for n in env if n.startswith("PARKBASE_")}
+                previous_key = values["pageToken"]["previousKey"]
                 self.assertEqual(parkbase_env,
-                                 {"PARKBASE_DATABASE_URL", "PARKBASE_REDIS_URL", "PARKBASE_PAGE_TOKEN_SECRET"})
+                                 {"PARKBASE_DATABASE_URL", "PARKBASE_REDIS_URL", "PARKBASE_PAGE_TOKEN_SECRET"} |
+                                 ({"PARKBASE_PAGE_TOKEN_PREVIOUS_SECRET"} if previous_key else set()))
+                if previous_key:
+                    # The previous secret comes from the same Secret, so the two phases of a rotation edit one object.
+                    self.assertEqual(env["PARKBASE_PAGE_TOKEN_PREVIOUS_SECRET"]["valueFrom"]["secretKeyRef"],
+                                     {"name": values["pageToken"]["existingSecret"], "key": previous_key})
                 for variable, block in (("PARKBASE_DATABASE_URL", "database"), ("PARKBASE_REDIS_URL", "redis"),
                                         ("PARKBASE_PAGE_TOKEN_SECRET", "pageToken")):
                     self.assertEqual(env[variable]["valueFrom"]["secretKeyRef"],

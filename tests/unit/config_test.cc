@@ -46,6 +46,17 @@ TEST_CASE("config: each bad value is refused naming its flag", "[config][unit]")
     config.keepalive_min_ping_interval = absl::Milliseconds(1), flag = "--keepalive_min_ping_interval_ms";
   }
   SECTION("max streams") { config.max_streams = -1, flag = "--max_streams"; }
+  SECTION("previous secret without a current one") {
+    config.page_token_previous_secret = "0123456789abcdef-old", flag = "--page_token_previous_secret";
+  }
+  SECTION("short previous secret") {
+    config.page_token_secret = "0123456789abcdef-new";
+    config.page_token_previous_secret = "short", flag = "--page_token_previous_secret";
+  }
+  SECTION("redis password without redis") { config.redis_password_file = "/p", flag = "--redis_password_file"; }
+  SECTION("tls refresh interval") {
+    config.tls_refresh_interval = absl::ZeroDuration(), flag = "--tls_refresh_interval_s";
+  }
   absl::Status status = ValidateServerConfig(config);
   REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(status.message()).find(flag) != std::string::npos);
