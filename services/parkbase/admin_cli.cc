@@ -184,6 +184,15 @@ void PrintStructured(const google::protobuf::Message& message) {
   std::cout << (Output() == OutputFormat::kYaml ? MessageToYaml(message) : MessageToJson(message));
 }
 
+int PrintDeleted(const google::protobuf::Message& response, const std::string& name) {
+  if (Structured()) {
+    PrintStructured(response);
+  } else if (!Quiet()) {
+    std::cout << "deleted " << name << "\n";
+  }
+  return 0;
+}
+
 std::string Time(const google::protobuf::Timestamp& time) {
   if (time.seconds() == 0 && time.nanos() == 0) return "-";
   if (!IsValidTimestamp(time)) return "(invalid)";
@@ -407,12 +416,7 @@ int TenantCommand(const std::string& verb, const std::vector<std::string>& args)
     pb::DeleteTenantResponse response;
     status = client.Call(&pb::TenantService::Stub::DeleteTenant, request, &response);
     if (!status.ok()) return Fail(status);
-    if (Structured()) {
-      PrintStructured(response);
-    } else if (!Quiet()) {
-      std::cout << "deleted " << name << "\n";
-    }
-    return 0;
+    return PrintDeleted(response, name);
   } else {
     return Usage(absl::StrCat("unknown command: tenant ", verb));
   }

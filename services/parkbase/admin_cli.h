@@ -61,6 +61,9 @@ bool Structured();
 void PrintStructured(const google::protobuf::Message& message);
 // Whether --quiet: lists print ids only, other commands their resource's id or nothing.
 bool Quiet();
+// What a delete verb prints once the call succeeded: the response in the structured form, `deleted NAME` as text,
+// nothing when quiet. Returns the exit code, 0.
+int PrintDeleted(const google::protobuf::Message& response, const std::string& name);
 // The tenant device and telemetry commands act on: --tenant, the profile's tenant, or the tenant of a tenant key
 // (`pbk.<tenant>.…`); empty when none of them says.
 std::string Tenant();

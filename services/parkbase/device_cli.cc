@@ -418,12 +418,7 @@ int DeviceTypeCommand(const std::string& verb, const std::vector<std::string>& a
     request.set_name(name);
     dpb::DeleteDeviceTypeResponse response;
     if (auto s = client.Call(&Stub::DeleteDeviceType, request, &response); !s.ok()) return Fail(s);
-    if (Structured()) {
-      PrintStructured(response);
-    } else if (!Quiet()) {
-      std::cout << "deleted " << name << "\n";
-    }
-    return 0;
+    return PrintDeleted(response, name);
   } else {
     return Usage(absl::StrCat("unknown command: device-type ", verb));
   }
@@ -500,12 +495,7 @@ int DeviceCommand(const std::string& verb, const std::vector<std::string>& args)
       request.set_name(name);
       dpb::DeleteDeviceResponse response;
       if (auto s = client.Call(&Stub::DeleteDevice, request, &response); !s.ok()) return Fail(s);
-      if (Structured()) {
-        PrintStructured(response);
-      } else if (!Quiet()) {
-        std::cout << "deleted " << name << "\n";
-      }
-      return 0;
+      return PrintDeleted(response, name);
     } else {
       return Usage(absl::StrCat("unknown command: device ", verb));
     }
