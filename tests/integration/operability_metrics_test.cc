@@ -21,20 +21,13 @@
 #include "integration/telemetry_env.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
+#include "support/observed.h"
 
 namespace parkbase::testing {
 namespace {
 
-// The value of the exposition line `series` (name and labels exactly as exposed), or -1 when there is none.
-double Series(const std::string& text, const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (absl::StartsWith(line, series + " ")) return std::stod(std::string(line.substr(series.size() + 1)));
-  }
-  return -1;
-}
-double Series(prometheus::Registry& registry, const std::string& series) {
-  return Series(prometheus::TextSerializer().Serialize(registry.Collect()), series);
-}
+double Series(const std::string& text, const std::string& series) { return SeriesValue(text, series); }
+double Series(prometheus::Registry& registry, const std::string& series) { return SeriesValue(registry, series); }
 
 bool WaitFor(absl::Duration limit, const std::function<bool()>& done) {
   const absl::Time give_up = absl::Now() + limit;

@@ -8,41 +8,17 @@
 
 #include <catch2/catch.hpp>
 
-#include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
+#include "support/observed.h"
 
 namespace parkbase {
 namespace {
 
-// The lines `emit` writes to stderr, each parsed as JSON.
-std::vector<google::protobuf::Struct> CapturedLines(void (*emit)()) {
-  std::fflush(stderr);
-  FILE* capture = std::tmpfile();
-  REQUIRE(capture != nullptr);
-  const int saved = dup(STDERR_FILENO);
-  REQUIRE(dup2(fileno(capture), STDERR_FILENO) >= 0);
-  emit();
-  dup2(saved, STDERR_FILENO);
-  close(saved);
-  std::string text;
-  std::rewind(capture);
-  char buffer[4096];
-  size_t read = 0;
-  while ((read = std::fread(buffer, 1, sizeof buffer, capture)) > 0) text.append(buffer, read);
-  std::fclose(capture);
-  std::vector<google::protobuf::Struct> lines;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    google::protobuf::Struct parsed;
-    REQUIRE(google::protobuf::util::JsonStringToMessage(std::string(line), &parsed).ok());
-    lines.push_back(parsed);
-  }
-  return lines;
-}
+using testing::CapturedLogLines;
 
 TEST_CASE("log: every line carries its severity as OpenTelemetry names it, and --log_level filters", "[unit]") {
   SetMinLogLevel(LogLevel::kDebug);
-  const auto lines = CapturedLines([] {
+  const auto lines = CapturedLogLines([] {
     LogLine(LogLevel::kDebug, "d").Emit();
     LogLine(LogLevel::kInfo, "i").Emit();
     LogLine(LogLevel::kWarning, "w").Str("tenant", "acme").Emit();
@@ -59,7 +35,7 @@ TEST_CASE("log: every line carries its severity as OpenTelemetry names it, and -
   CHECK(lines[2].fields().at("tenant").string_value() == "acme");
 
   SetMinLogLevel(ParseLogLevel("warning"));
-  CHECK(CapturedLines([] {
+  CHECK(CapturedLogLines([] {
           LogLine(LogLevel::kInfo, "i").Emit();
           LogLine(LogLevel::kWarning, "w").Emit();
         }).size() == 1);

@@ -15,7 +15,7 @@
 #include "absl/time/clock.h"
 #include "common/pool_metrics.h"
 #include "prometheus/registry.h"
-#include "prometheus/text_serializer.h"
+#include "support/observed.h"
 #include "telemetry/maintenance_metrics.h"
 
 namespace parkbase::telemetry {
@@ -34,16 +34,8 @@ class ScriptedMaintenance final : public TelemetryMaintenance {
   absl::StatusOr<RetentionStats> ApplyRetentionAll(absl::Time) override { return retention; }
 };
 
-// The exposition line of one series, e.g. `name{a="b"} 3`: its value, or -1 when there is no such series.
 double Series(prometheus::Registry& registry, const std::string& series) {
-  const std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
-  const std::string prefix = series + " ";
-  size_t at = 0;
-  while ((at = text.find(prefix, at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + prefix.size()));
-    at += prefix.size();
-  }
-  return -1;
+  return parkbase::testing::SeriesValue(registry, series);
 }
 
 TEST_CASE("maintenance metrics: a run's stats are added up, failures counted by operation and reason",
