@@ -26,6 +26,7 @@ PB_APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libpqxx-dev libpq-dev libhiredis-dev prometheus-cpp-dev catch2 libssl-dev libzstd-dev
   libboost-dev  # Boost.Beast and Asio, the HTTP door
+  libcurl4-openssl-dev  # the OTLP trace exporter
   golang-github-gogo-googleapis-dev
   postgresql-15 postgresql-client-15 redis-server
   python3 python3-pip python3-venv git curl ca-certificates openssl jq

@@ -25,8 +25,10 @@ cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
 source scripts/lib.sh
 
-# Pinned Python packages for the chart tests (kubernetes-validate ships the Kubernetes JSON schemas offline).
-PB_TEST_PYTHON_PACKAGES=(kubernetes-validate==1.37.0 protobuf==4.25.8)
+# Pinned Python packages: for the chart tests (kubernetes-validate ships the Kubernetes JSON schemas offline), and
+# for e2e.tracing's fake collector (opentelemetry-proto, the OTLP messages as OpenTelemetry publishes them; 1.27.0
+# is the newest that takes protobuf 4).
+PB_TEST_PYTHON_PACKAGES=(kubernetes-validate==1.37.0 protobuf==4.25.8 opentelemetry-proto==1.27.0)
 
 fuzz_seconds="${PARKBASE_FUZZ_SECONDS:-20}"
 soak_seconds="${PARKBASE_SOAK_SECONDS:-0}"

@@ -1,6 +1,7 @@
 #include "common/call.h"
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/crypto.h"
 #include "common/errors.h"
@@ -26,6 +27,39 @@ std::string RequestId(const grpc::ServerContextBase& context) {
   return usable ? id : absl::BytesToHexString(RandomBytes(8));
 }
 
+// A server span under the caller's traceparent (or a new trace), named as OpenTelemetry's RPC conventions name it:
+// "package.Service/Method".
+std::shared_ptr<Span> StartServerSpan(const grpc::ServerContextBase& context,
+                                      const google::protobuf::MethodDescriptor& method) {
+  const std::optional<SpanContext> parent =
+      ParseTraceparent(Metadata(context, kTraceparentHeader), Metadata(context, kTracestateHeader));
+  auto span = std::make_shared<Span>(std::string(), SpanKind::kServer, parent.has_value() ? &*parent : nullptr);
+  // Names and attributes only for spans that are exported: most calls' spans just lend their ids to log lines.
+  if (span->recording()) {
+    span->SetName(absl::StrCat(method.service()->full_name(), "/", method.name()));
+    span->SetAttribute("rpc.system", "grpc");
+    span->SetAttribute("rpc.service", method.service()->full_name());
+    span->SetAttribute("rpc.method", method.name());
+  }
+  return span;
+}
+
+// OpenTelemetry's gRPC server convention: these codes are the server's failures; the others are the caller's and
+// leave the span's status unset.
+bool IsServerError(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDataLoss:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 CallRunner::CallRunner(Authenticator& authenticator, StreamRegistry* streams, AuthFailureLimiter* auth_failures,
@@ -49,16 +83,20 @@ absl::StatusOr<Principal> CallRunner::Authenticate(const grpc::ServerContextBase
 grpc::Status CallRunner::Run(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
                              const google::protobuf::Message& request,
                              absl::FunctionRef<absl::Status(const Principal&)> body) {
-  return Authenticated(context, method.name(), [&](const Principal& caller) -> absl::Status {
+  return Authenticated(context, method, [&](const Principal& caller) -> absl::Status {
     absl::StatusOr<AccessGrant> grant = AdmitCall(caller, method, request);
     if (!grant.ok()) return grant.status();
     return body(caller);
   });
 }
 
-grpc::Status CallRunner::Authenticated(grpc::ServerContextBase* context, absl::string_view method,
+grpc::Status CallRunner::Authenticated(grpc::ServerContextBase* context,
+                                       const google::protobuf::MethodDescriptor& method,
                                        absl::FunctionRef<absl::Status(const Principal&)> body) {
   const absl::Time start = absl::Now();
+  std::shared_ptr<Span> span = StartServerSpan(*context, method);
+  // Every line the handler logs, and every call it makes onward, carries this span.
+  ScopedSpan scope(span->context());
   const std::string request_id = RequestId(*context);
   context->AddInitialMetadata("x-request-id", request_id);
   std::string tenant;
@@ -76,7 +114,7 @@ grpc::Status CallRunner::Authenticated(grpc::ServerContextBase* context, absl::s
   } catch (...) {
     status = absl::InternalError("unknown exception");
   }
-  return Finish(method, start, request_id, tenant, status);
+  return Finish(method.name(), start, request_id, tenant, *span, status);
 }
 
 absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> CallRunner::AdmitStream(
@@ -113,6 +151,8 @@ absl::StatusOr<CallRunner::OpenedStream> CallRunner::Open(grpc::ServerContextBas
                                                           bool holds_thread, StreamCall* call) {
   call->method = method.name();
   call->start = absl::Now();
+  call->span = StartServerSpan(*context, method);
+  ScopedSpan scope(call->span->context());
   call->request_id = RequestId(*context);
   context->AddInitialMetadata("x-request-id", call->request_id);
   try {
@@ -131,7 +171,10 @@ absl::StatusOr<CallRunner::OpenedStream> CallRunner::Open(grpc::ServerContextBas
 }
 
 grpc::Status CallRunner::FinishStream(const StreamCall& call, const absl::Status& status) {
-  return Finish(call.method, call.start, call.request_id, call.tenant, status);
+  if (call.span != nullptr) return Finish(call.method, call.start, call.request_id, call.tenant, *call.span, status);
+  // A stream refused before OpenStream ran has no span yet: it gets one that ends here.
+  Span unopened(call.method, SpanKind::kServer, nullptr);
+  return Finish(call.method, call.start, call.request_id, call.tenant, unopened, status);
 }
 
 absl::StatusOr<AccessGrant> CallRunner::AdmitFirstMessage(const google::protobuf::MethodDescriptor& method,
@@ -143,24 +186,35 @@ absl::StatusOr<AccessGrant> CallRunner::AdmitFirstMessage(const google::protobuf
   return grant;
 }
 
-grpc::Status CallRunner::Refuse(grpc::ServerContextBase* context, absl::string_view method,
+grpc::Status CallRunner::Refuse(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
                                 const absl::Status& status) {
   const std::string request_id = RequestId(*context);
   context->AddInitialMetadata("x-request-id", request_id);
-  return Finish(method, absl::Now(), request_id, "", status);
+  std::shared_ptr<Span> span = StartServerSpan(*context, method);
+  return Finish(method.name(), absl::Now(), request_id, "", *span, status);
 }
 
 grpc::Status CallRunner::Finish(absl::string_view method, absl::Time start, const std::string& request_id,
-                                const std::string& tenant, const absl::Status& status) {
+                                const std::string& tenant, Span& span, const absl::Status& status) {
+  // A stream ends on whichever thread saw it end, so its span is named here rather than found in the thread's scope.
   LogLine line(status.ok() || status.code() != absl::StatusCode::kInternal ? LogLevel::kInfo : LogLevel::kError,
                "rpc");
   line.Str("method", method)
       .Str("tenant", tenant)
       .Str("code", GrpcCodeName(status.code()))
       .Num("latency_ms", absl::ToDoubleMilliseconds(absl::Now() - start))
-      .Str("request_id", request_id);
+      .Str("request_id", request_id)
+      .Str("trace_id", span.context().TraceIdHex())
+      .Str("span_id", span.context().SpanIdHex());
   if (!status.ok()) line.Str("error", status.message());
   line.Emit();
+  if (span.recording()) {
+    span.SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.code()));
+    span.SetAttribute("parkbase.request_id", request_id);
+    if (!tenant.empty()) span.SetAttribute("parkbase.tenant_id", tenant);
+    if (IsServerError(status.code())) span.SetError(status.message());
+  }
+  span.End();
   return ToGrpcStatus(status);
 }
 

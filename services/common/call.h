@@ -20,6 +20,7 @@
 #include "common/auth.h"
 #include "common/auth_limits.h"
 #include "common/streams.h"
+#include "common/tracing.h"
 
 namespace parkbase {
 
@@ -65,6 +66,8 @@ class CallRunner {
     std::string request_id;
     std::string tenant;
     absl::Time start;
+    // The call's server span, from OpenStream to FinishStream.
+    std::shared_ptr<Span> span;
   };
   struct OpenedStream {
     Principal caller;
@@ -88,14 +91,16 @@ class CallRunner {
 
   // Answers a call refused before its handler could run (a request that does not parse), with the same log line
   // and status mapping as every other call.
-  grpc::Status Refuse(grpc::ServerContextBase* context, absl::string_view method, const absl::Status& status);
+  grpc::Status Refuse(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
+                      const absl::Status& status);
 
  private:
   // Authenticates the caller and runs `body`, with the log line and status mapping of every call.
-  grpc::Status Authenticated(grpc::ServerContextBase* context, absl::string_view method,
+  grpc::Status Authenticated(grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method,
                              absl::FunctionRef<absl::Status(const Principal&)> body);
+  // Logs the call's line (with `span`'s ids) and ends `span` with the call's status.
   grpc::Status Finish(absl::string_view method, absl::Time start, const std::string& request_id,
-                      const std::string& tenant, const absl::Status& status);
+                      const std::string& tenant, Span& span, const absl::Status& status);
   // Admits an authenticated caller's stream under the access rule (when `request` is given) and the stream limits.
   absl::StatusOr<std::unique_ptr<StreamRegistry::Stream>> AdmitStream(
       grpc::ServerContextBase* context, const google::protobuf::MethodDescriptor& method, const Principal& caller,

@@ -34,6 +34,7 @@ struct HttpGateway::Call {
   const HttpRoute* route = nullptr;
   std::vector<std::pair<std::string, std::string>> cors;
   absl::Time start;
+  std::shared_ptr<Span> span;
 };
 
 namespace {
@@ -122,6 +123,34 @@ std::string Flatten(const grpc::ByteBuffer& buffer) {
   return bytes;
 }
 
+// The HTTP server span of a request: under the caller's traceparent, or the root of a new trace. Named by the verb
+// until the route is known (OpenTelemetry's HTTP conventions: "{method} {http.route}").
+std::shared_ptr<Span> StartHttpSpan(const HttpRequest& request) {
+  const std::optional<SpanContext> parent =
+      ParseTraceparent(request.Header(kTraceparentHeader), request.Header(kTracestateHeader));
+  auto span = std::make_shared<Span>(request.verb, SpanKind::kServer, parent.has_value() ? &*parent : nullptr);
+  if (span->recording()) {
+    span->SetAttribute("http.request.method", request.verb);
+    span->SetAttribute("url.path", request.path);
+  }
+  return span;
+}
+
+void NameHttpSpan(Span& span, const HttpRoute& route) {
+  if (!span.recording()) return;
+  span.SetName(absl::StrCat(route.verb, " ", route.path_template));
+  span.SetAttribute("http.route", route.path_template);
+}
+
+// A 5xx is the server's failure; a 4xx the client's, which leaves the span's status unset.
+void EndHttpSpan(Span& span, int http_status) {
+  if (span.recording()) {
+    span.SetAttribute("http.response.status_code", static_cast<int64_t>(http_status));
+    if (http_status >= 500) span.SetError(absl::StrCat("HTTP ", http_status));
+  }
+  span.End();
+}
+
 }  // namespace
 
 // One HTTP request forwarded as a streaming gRPC call, through gRPC's generic bidirectional reactor (the wire is the
@@ -133,7 +162,7 @@ class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffe
  public:
   Stream(HttpGateway& gateway, const HttpRoute& route, std::vector<std::string> requests,
          std::shared_ptr<HttpExchange> exchange, std::vector<std::pair<std::string, std::string>> cors,
-         std::shared_ptr<grpc::Channel> channel, absl::Time start)
+         std::shared_ptr<grpc::Channel> channel, absl::Time start, std::shared_ptr<Span> span)
       : gateway_(gateway),
         route_(route),
         method_(*route.method),
@@ -141,7 +170,8 @@ class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffe
         cors_(std::move(cors)),
         channel_(std::move(channel)),
         stub_(channel_),
-        start_(start) {
+        start_(start),
+        span_(std::move(span)) {
     for (const std::string& bytes : requests) {
       grpc::Slice slice(bytes);
       requests_.emplace_back(&slice, 1);
@@ -149,6 +179,7 @@ class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffe
   }
 
   grpc::ClientContext& context() { return context_; }
+  const Span& span() const { return *span_; }
 
   void Begin() {
     self_ = shared_from_this();
@@ -215,6 +246,7 @@ class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffe
       }
       exchange_->FinishStream();
       gateway_.Count(service, method_.name(), start_, 200);
+      EndHttpSpan(*span_, 200);
     } else {
       HttpResponse response;
       if (status.ok() && last_answer_.has_value() && last_answer_->ok()) {
@@ -228,6 +260,7 @@ class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffe
       }
       AddRequestIdHeader(context_, response.headers);
       response.headers.insert(response.headers.end(), cors_.begin(), cors_.end());
+      EndHttpSpan(*span_, response.status);
       gateway_.Answer(*exchange_, service, method_.name(), start_, std::move(response));
     }
     exchange_.reset();
@@ -264,6 +297,7 @@ class HttpGateway::Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffe
   bool streaming_ = false;
   int64_t events_ = 0;
   absl::Time start_;
+  std::shared_ptr<Span> span_;
   std::shared_ptr<Stream> self_;
 };
 
@@ -336,7 +370,10 @@ HttpResponse HttpGateway::Refusal(int http_status, absl::string_view message) {
 void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exchange) {
   const absl::Time start = absl::Now();
   std::vector<std::pair<std::string, std::string>> cors = CorsHeaders(request);
+  // Probes and the OpenAPI document are answered before it: they are no one's operation worth a trace.
+  std::shared_ptr<Span> span;
   auto refuse = [&](int http_status, const absl::Status& status, const HttpRoute* route = nullptr) {
+    if (span != nullptr) EndHttpSpan(*span, http_status);
     HttpResponse response = ErrorResponse(HttpErrorOf(ToGrpcStatus(status), http_status));
     response.headers.insert(response.headers.end(), cors.begin(), cors.end());
     Answer(*exchange, route != nullptr ? route->method->service()->full_name() : "",
@@ -354,6 +391,7 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
     response.headers = std::move(cors);
     return exchange->Respond(std::move(response));
   }
+  span = StartHttpSpan(request);
   if (request.verb == "OPTIONS") {
     // A CORS preflight (or a plain OPTIONS): which verbs the path takes.
     std::vector<std::string> verbs = router_.VerbsFor(request.path);
@@ -369,6 +407,7 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
                                     "Authorization, Content-Type, X-Request-Id, Last-Event-ID");
       response.headers.emplace_back("Access-Control-Max-Age", "600");
     }
+    EndHttpSpan(*span, response.status);
     return Answer(*exchange, "", "", start, std::move(response));
   }
   absl::StatusOr<HttpRouteMatch> match = router_.Match(request.verb, request.path);
@@ -377,6 +416,7 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
       HttpResponse response = ErrorResponse(HttpErrorOf(ToGrpcStatus(match.status()), 405));
       response.headers.emplace_back("Allow", absl::StrJoin(router_.VerbsFor(request.path), ", "));
       response.headers.insert(response.headers.end(), cors.begin(), cors.end());
+      EndHttpSpan(*span, response.status);
       return Answer(*exchange, "", "", start, std::move(response));
     }
     if (absl::IsInvalidArgument(match.status())) return refuse(400, FieldError("path", match.status().message()));
@@ -384,6 +424,7 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
   }
   const HttpRoute& route = *match->route;
   const auto& method = *route.method;
+  NameHttpSpan(*span, route);
   if (method.client_streaming() && method.server_streaming()) {
     return refuse(501, absl::UnimplementedError(absl::StrCat(method.full_name(),
                                                              " streams both ways, which HTTP/1.1 cannot carry")),
@@ -420,8 +461,8 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
                   &route);
   }
   if (method.client_streaming() || method.server_streaming()) {
-    auto stream = std::make_shared<Stream>(*this, route, std::move(messages), exchange, cors, channel, start);
-    PrepareContext(stream->context(), request);
+    auto stream = std::make_shared<Stream>(*this, route, std::move(messages), exchange, cors, channel, start, span);
+    PrepareContext(stream->context(), request, stream->span());
     // A client stream is bounded like a call; a subscription lasts until the client leaves or the service ends it.
     if (!method.server_streaming()) stream->context().set_deadline(absl::ToChronoTime(start + options_.call_timeout));
     {
@@ -439,7 +480,8 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
   call->exchange = std::move(exchange);
   call->cors = std::move(cors);
   call->start = start;
-  PrepareContext(call->context, request);
+  call->span = span;
+  PrepareContext(call->context, request, *span);
   call->context.set_deadline(absl::ToChronoTime(start + options_.call_timeout));
   grpc::Slice slice(messages.front());
   call->request = grpc::ByteBuffer(&slice, 1);
@@ -479,6 +521,7 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
                          }
                          AddRequestIdHeader(done->context, response.headers);
                          response.headers.insert(response.headers.end(), done->cors.begin(), done->cors.end());
+                         EndHttpSpan(*done->span, response.status);
                          Answer(*done->exchange, method.service()->full_name(), method.name(), done->start,
                                 std::move(response));
                          // Gone before StopAndWait may return: it holds the connection, whose I/O context the
@@ -488,7 +531,9 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
                        });
 }
 
-void HttpGateway::PrepareContext(grpc::ClientContext& context, const HttpRequest& request) const {
+void HttpGateway::PrepareContext(grpc::ClientContext& context, const HttpRequest& request, const Span& span) const {
+  context.AddMetadata(kTraceparentHeader, FormatTraceparent(span.context()));
+  if (!span.context().trace_state.empty()) context.AddMetadata(kTracestateHeader, span.context().trace_state);
   const absl::string_view authorization = request.Header("authorization");
   if (!authorization.empty()) context.AddMetadata("authorization", std::string(authorization));
   const absl::string_view request_id = request.Header("x-request-id");

@@ -26,6 +26,7 @@
 #include "common/auth_limits.h"
 #include "common/http_routes.h"
 #include "common/http_server.h"
+#include "common/tracing.h"
 
 namespace parkbase {
 
@@ -80,8 +81,9 @@ class HttpGateway final : public HttpHandler {
 
  private:
   friend class Stream;
-  // The metadata every forwarded call carries: the key, the request id, the caller's address.
-  void PrepareContext(grpc::ClientContext& context, const HttpRequest& request) const;
+  // The metadata every forwarded call carries: the key, the request id, the caller's address, and the trace context
+  // of `span`, the request's HTTP span, so the gRPC call's span is its child.
+  void PrepareContext(grpc::ClientContext& context, const HttpRequest& request, const Span& span) const;
   void StreamFinished();
   void Count(const std::string& service, const std::string& method, absl::Time start, int http_status);
   HttpGateway(HttpRouter router, ChannelFor channel_for, Options options, prometheus::Registry* registry);

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
+#include "common/tracing.h"
 
 namespace parkbase {
 namespace {
@@ -50,6 +51,11 @@ LogLine::LogLine(LogLevel level, absl::string_view message) : level_(level) {
   Str("level", severity.text);
   Num("severity_number", severity.number);
   Str("msg", message);
+  // OpenTelemetry's log data model names these two: a log backend links the line to its trace.
+  if (const SpanContext* span = CurrentSpanContext(); span != nullptr) {
+    Str("trace_id", span->TraceIdHex());
+    Str("span_id", span->SpanIdHex());
+  }
 }
 
 LogLine& LogLine::Str(absl::string_view key, absl::string_view value) {

@@ -89,21 +89,21 @@ class OwnParsing : public GeneratedService {
                                                                           Response*)) {
     Impl* impl = static_cast<Impl*>(this);
     RequestParser* parser = &parser_;
-    const std::string name(method);
+    const google::protobuf::MethodDescriptor* descriptor = &Method(method);
     this->MarkMethodStreamed(
         Index(method), new grpc::internal::StreamedUnaryHandler<grpc::ByteBuffer, Response>(
-                           [impl, handler, parser, name](
+                           [impl, handler, parser, descriptor](
                                grpc::ServerContext* context,
                                grpc::ServerUnaryStreamer<grpc::ByteBuffer, Response>* streamer) -> grpc::Status {
                              grpc::ByteBuffer buffer;
                              if (!streamer->Read(&buffer)) {
-                               return parser->calls().Refuse(context, name,
+                               return parser->calls().Refuse(context, *descriptor,
                                                              absl::InvalidArgumentError("request: missing"));
                              }
                              Request request;
                              absl::StatusOr<ParseBudget::Reservation> held =
                                  parser->Parse(context, buffer, &request, RequestParser::kUnaryWait);
-                             if (!held.ok()) return parser->calls().Refuse(context, name, held.status());
+                             if (!held.ok()) return parser->calls().Refuse(context, *descriptor, held.status());
                              Response response;
                              grpc::Status status = (impl->*handler)(context, &request, &response);
                              if (status.ok()) streamer->Write(response);
@@ -118,21 +118,21 @@ class OwnParsing : public GeneratedService {
                                                        grpc::internal::WriterInterface<Response>*)) {
     Impl* impl = static_cast<Impl*>(this);
     RequestParser* parser = &parser_;
-    const std::string name(method);
+    const google::protobuf::MethodDescriptor* descriptor = &Method(method);
     this->MarkMethodStreamed(
         Index(method), new grpc::internal::SplitServerStreamingHandler<grpc::ByteBuffer, Response>(
-                           [impl, handler, parser, name](
+                           [impl, handler, parser, descriptor](
                                grpc::ServerContext* context,
                                grpc::ServerSplitStreamer<grpc::ByteBuffer, Response>* streamer) -> grpc::Status {
                              grpc::ByteBuffer buffer;
                              if (!streamer->Read(&buffer)) {
-                               return parser->calls().Refuse(context, name,
+                               return parser->calls().Refuse(context, *descriptor,
                                                              absl::InvalidArgumentError("request: missing"));
                              }
                              Request request;
                              absl::StatusOr<ParseBudget::Reservation> held =
                                  parser->Parse(context, buffer, &request, RequestParser::kUnaryWait);
-                             if (!held.ok()) return parser->calls().Refuse(context, name, held.status());
+                             if (!held.ok()) return parser->calls().Refuse(context, *descriptor, held.status());
                              return (impl->*handler)(context, &request, streamer);
                            }));
   }

@@ -30,6 +30,7 @@
 #include "common/pool_metrics.h"
 #include "common/process_metrics.h"
 #include "common/redis_keys.h"
+#include "common/tracing_setup.h"
 
 namespace parkbase {
 namespace {
@@ -397,11 +398,16 @@ void PrepareServingProcess() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
-int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars) {
+int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars, absl::string_view program) {
   PrepareServingProcess();
   auto config = ServerConfigFromFlags();
   if (!config.ok()) {
     LogLine(LogLevel::kError, "bad configuration").Str("error", config.status().message()).Emit();
+    return 2;
+  }
+  auto tracing_settings = TracingSettingsFromFlags(program, ProcessEnvironment());
+  if (!tracing_settings.ok()) {
+    LogLine(LogLevel::kError, "bad configuration").Str("error", tracing_settings.status().message()).Emit();
     return 2;
   }
   // Block the signals before any thread starts so that only sigwait below receives them.
@@ -415,6 +421,15 @@ int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars) {
   if (!server.ok()) {
     LogLine(LogLevel::kError, "cannot start").Str("error", server.status().message()).Emit();
     return 1;
+  }
+  // Destroyed before the server: the exporter sends what it holds while the registry its counters live in exists.
+  auto tracing = StartTracing(*tracing_settings, &(*server)->registry());
+  if (!tracing.ok()) {
+    LogLine(LogLevel::kError, "cannot start").Str("error", tracing.status().message()).Emit();
+    return 1;
+  }
+  if (!tracing_settings->endpoint.empty()) {
+    LogLine(LogLevel::kInfo, "exporting traces").Str("endpoint", tracing_settings->endpoint).Emit();
   }
   int received = 0;
   sigwait(&signals, &received);
@@ -440,7 +455,7 @@ int RunServerMain(absl::string_view program, int argc, char** argv, const std::v
     LogLine(LogLevel::kError, "bad configuration").Str("error", absl::StrCat("unexpected argument ", rest[1])).Emit();
     return 2;
   }
-  return ServeUntilSignal(registrars);
+  return ServeUntilSignal(registrars, program);
 }
 
 }  // namespace parkbase

@@ -204,7 +204,8 @@ int RunServerMain(absl::string_view program, int argc, char** argv, const std::v
 // arena per core, and no absl::Mutex deadlock detection (below). Tests keep the libraries' defaults.
 void PrepareServingProcess();
 
-// The part of RunServerMain after flags were parsed; for `parkbase serve`.
-int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars);
+// The part of RunServerMain after flags were parsed; for `parkbase serve`. `program` is the service.name of the
+// spans it exports (OTEL_SERVICE_NAME overrides it).
+int ServeUntilSignal(const std::vector<ServiceRegistrar>& registrars, absl::string_view program = "parkbase");
 
 }  // namespace parkbase

@@ -38,7 +38,7 @@ class ImportCall final : public grpc::ServerReadReactor<grpc::ByteBuffer>,
     call->self_ = call;
     if (!parts.executor.Submit([call] { call->Open(); })) {
       call->Finish(parts.calls.Refuse(
-          context, parts.method.name(),
+          context, parts.method,
           QuotaError("server", "callback_executor_threads",
                      "this server has too much blocking work queued to open a stream now; retry", kBusyRetryAfter)));
     }

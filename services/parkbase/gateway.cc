@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/process_metrics.h"
 #include "common/server.h"
+#include "common/tracing_setup.h"
 #include "common/http_gateway.h"
 #include "common/http_server.h"
 #include "common/log.h"
@@ -137,6 +138,11 @@ int RunGateway() {
   }
 
   auto registry = std::make_shared<prometheus::Registry>();
+  auto tracing_settings = TracingSettingsFromFlags("parkbase-gateway", ProcessEnvironment());
+  if (!tracing_settings.ok()) return fail("bad configuration", tracing_settings.status(), 2);
+  // Before the HTTP server, after the registry: it outlives every request and is outlived by its counters.
+  auto tracing = StartTracing(*tracing_settings, registry.get());
+  if (!tracing.ok()) return fail("cannot start", tracing.status(), 1);
   HttpGateway::Options options;
   options.call_timeout = config.http_timeout;
   options.sources = &sources;

@@ -36,7 +36,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* LiveSubscription::Start(const Parts&
       reactor->finish_sent_ = true;
     }
     reactor->Finish(parts.calls.Refuse(
-        context, parts.method.name(),
+        context, parts.method,
         QuotaError("server", "callback_executor_threads",
                    "this server has too much blocking work queued to open a subscription now; retry",
                    kBusyRetryAfter)));
@@ -52,7 +52,7 @@ void LiveSubscription::Open() {
   bool refused_early = false;
   absl::Status status;
   if (!held.ok()) {
-    refused = parts_.calls.Refuse(context_, parts_.method.name(), held.status());
+    refused = parts_.calls.Refuse(context_, parts_.method, held.status());
     refused_early = true;
   } else {
     try {

@@ -55,7 +55,7 @@ class WriteStreamCall final : public grpc::ServerBidiReactor<grpc::ByteBuffer, p
         call->finish_sent_ = true;
       }
       call->Finish(parts.calls.Refuse(
-          context, parts.method.name(),
+          context, parts.method,
           QuotaError("server", "callback_executor_threads",
                      "this server has too much blocking work queued to open a stream now; retry", kBusyRetryAfter)));
     }
