@@ -36,12 +36,13 @@ SERVER_FLAGS = frozenset({
     "stream_idle_timeout_s", "stream_max_age_s", "max_parsing_bytes", "bulk_statement_timeout_ms",
     "max_scan_bytes", "max_scan_points", "tls_client_ca_file", "trusted_proxies", "auth_failures_per_source",
     "auth_failures_per_key", "auth_failure_window_s", "marketplace_metering_interval_s", "http_listen",
+    "otlp_traces_endpoint", "trace_sample_ratio",
 })
 # The flags of `parkbase gateway`, the REST/JSON entry.
 GATEWAY_FLAGS = frozenset({
     "http_listen", "metrics_listen", "gateway_backends", "gateway_backend_ca_file", "log_level", "drain_seconds",
     "max_message_bytes", "http_max_body_bytes", "http_timeout_ms", "http_cors_origins", "http_threads",
-    "trusted_proxies", "tls_cert_file", "tls_key_file",
+    "trusted_proxies", "tls_cert_file", "tls_key_file", "otlp_traces_endpoint", "trace_sample_ratio",
 })
 # Flags every server gets from the server block: flag -> value key.
 AUTH_LIMIT_FLAGS = {"auth_failures_per_source": "authFailuresPerSource",

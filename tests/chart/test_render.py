@@ -242,6 +242,18 @@ class Render(unittest.TestCase):
                     else:
                         self.assertNotIn("trusted_proxies", parsed)
 
+    def test_tracing_reaches_every_server_and_the_gateway(self):
+        for _, values, objects in self.each_values_set():
+            tracing = values["tracing"]
+            for deployment in chartlib.by_kind(objects, "Deployment"):
+                parsed = flags(chartlib.pod_spec(deployment)["containers"][0])
+                name = chartlib.component(deployment)
+                if tracing["endpoint"]:
+                    self.assertEqual(parsed.get("otlp_traces_endpoint"), tracing["endpoint"], name)
+                else:
+                    self.assertNotIn("otlp_traces_endpoint", parsed, f"{name}: an endpoint nobody set")
+                self.assertEqual(float(parsed["trace_sample_ratio"]), float(tracing["sampleRatio"]), name)
+
     def test_probes_are_grpc_on_the_plaintext_health_port(self):
         for _, values, objects in self.each_values_set():
             health = values["ports"]["health"]

@@ -104,6 +104,14 @@ nindent). (dict "ctx" $ "own" <map or nil>)
 {{/* Where the client CA Secret's ca.crt is mounted when tls.clientCASecretName is set (mutual TLS). */}}
 {{- define "parkbase.tlsClientCADir" -}}/etc/parkbase/client-ca{{- end }}
 
+{{/* Tracing's flags, for the servers and the gateway: each line starts with a newline. */}}
+{{- define "parkbase.tracingArgs" -}}
+{{- with .Values.tracing.endpoint }}
+- --otlp_traces_endpoint={{ . }}
+{{- end }}
+- --trace_sample_ratio={{ .Values.tracing.sampleRatio }}
+{{- end }}
+
 {{/* Flags of a server; (dict "ctx" $ "name" <service name> "svc" <service values>). */}}
 {{- define "parkbase.serverArgs" -}}
 {{- $v := .ctx.Values -}}
@@ -115,6 +123,7 @@ nindent). (dict "ctx" $ "own" <map or nil>)
 - --http_listen=
 - --park_code={{ $v.parkCode }}
 - --log_level={{ $v.logLevel }}
+{{- include "parkbase.tracingArgs" .ctx }}
 - --db_pool_size={{ int64 $v.server.dbPoolSize }}
 - --statement_timeout_ms={{ int64 $v.server.statementTimeoutMs }}
 - --drain_seconds={{ int64 $v.server.drainSeconds }}
