@@ -141,6 +141,7 @@ int RunGateway() {
   options.call_timeout = config.http_timeout;
   options.sources = &sources;
   options.health_path = "/healthz";
+  options.console_dir = absl::GetFlag(FLAGS_console_dir);
   for (absl::string_view origin : absl::StrSplit(config.http_cors_origins, ',', absl::SkipWhitespace())) {
     options.cors_origins.emplace_back(absl::StripAsciiWhitespace(origin));
   }
