@@ -38,8 +38,11 @@ export function empty(key: MessageKey): HTMLElement {
   return h('p', { class: 'empty', role: 'status' }, t(key));
 }
 
+let fieldCount = 0;
+
 export function field(label: MessageKey, input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, hint?: MessageKey): HTMLElement {
-  const id = input.id || `f-${input.name.replace(/\W/g, '-')}`;
+  // Unique per page: two forms on one page may have inputs of the same name (the filter's and the form's labels).
+  const id = input.id || `f-${input.name.replace(/\W/g, '-')}-${++fieldCount}`;
   input.id = id;
   const hintId = `${id}-hint`;
   const errorId = `${id}-error`;

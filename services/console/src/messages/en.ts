@@ -104,6 +104,7 @@ export const en: Record<MessageKey, string> = {
   'tenantPage.keyDefaultName': 'Tenant administrator',
   'tenantPage.deleteTitle': 'Delete the tenant',
   'tenantPage.deleteHint': 'Deletes the tenant with all its devices, data and keys; this cannot be undone.',
+  'tenantPage.deleteNeedsSuspend': 'Only a suspended tenant can be deleted: suspend it first, then delete it.',
   'tenantPage.deleteConfirm': 'Delete tenant {tenant} for good? Type its tenant id to confirm.',
   'tenantPage.delete': 'Delete for good',
   'keys.title': 'API keys',

@@ -100,6 +100,7 @@ export const zhCN = {
   'tenantPage.keyDefaultName': '租户管理员',
   'tenantPage.deleteTitle': '删除租户',
   'tenantPage.deleteHint': '删除租户及其全部设备、数据和密钥，无法恢复。',
+  'tenantPage.deleteNeedsSuspend': '只能删除已暂停的租户：请先暂停，再删除。',
   'tenantPage.deleteConfirm': '确定要永久删除租户 {tenant} 吗？请输入租户 ID 以确认。',
   'tenantPage.delete': '永久删除',
   'keys.title': 'API 密钥',

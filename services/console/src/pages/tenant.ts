@@ -66,12 +66,12 @@ export async function renderTenant(main: HTMLElement, route: Route): Promise<voi
     });
   });
 
-  // Delete, after typing the id.
+  // Delete, after typing the id; the API deletes only a suspended tenant, so that it always takes two steps.
   const deleteForm = h('form', { class: 'card danger-zone' },
     h('h2', {}, t('tenantPage.deleteTitle')),
-    h('p', {}, t('tenantPage.deleteHint')),
+    h('p', {}, t(suspended ? 'tenantPage.deleteHint' : 'tenantPage.deleteNeedsSuspend')),
     formErrorSlot(),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'danger' }, t('tenantPage.delete'))));
+    suspended ? h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'danger' }, t('tenantPage.delete'))) : null);
   deleteForm.addEventListener('submit', (event) => {
     event.preventDefault();
     void submitting(deleteForm, async () => {
