@@ -1,7 +1,7 @@
 // The park console end to end in Debian's headless Chromium (playwright-core, no browser download), against a
 // `parkbase serve --console_dir` that tests/e2e/console_e2e.sh started: a park administrator onboards a tenant and
 // mints its key; the tenant signs in, creates a device type and a device, sees points written through the API as
-// latest values, filters and pages devices with the filter in the URL, creates and revokes a key; the park suspends
+// latest values and a point written later on the live chart within a second, filters and pages devices with the filter in the URL, creates and revokes a key; the park suspends
 // the tenant and the tenant's session is refused; the language switches to English; axe-core finds no serious or
 // critical violation on any page. A screenshot of each page goes to PARKBASE_SCREENSHOTS.
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -210,6 +210,20 @@ try {
   await latest.getByRole('cell', { name: 'temp' }).waitFor();
   const zhValue = `${new Intl.NumberFormat('zh-CN').format(1234.5)} °C`;
   check((await latest.innerText()).includes(zhValue), `the latest value shows as ${zhValue}`);
+  // The live chart: subscribed over SSE (fetch streaming), a point written now is on it within a second.
+  const chart = tenant.getByTestId('live-chart');
+  await tenant.locator('[data-testid="live-chart"][data-state="live"]').waitFor();
+  const before = Number(await chart.getAttribute('data-points'));
+  check(before >= 1, `the chart starts from the latest values (${before} points)`);
+  const sent = Date.now();
+  const live = await api('POST', `/v1/tenants/${tenantId}/telemetry:write`, tenantKey, {
+    series: [{ device: 'press-1', metric: 'temp', timestampsMs: [String(sent)], doubleValues: [1240.75] }],
+  });
+  check(live.status === 200, 'a live point is written');
+  await tenant.waitForFunction((count) => Number(document.querySelector('[data-testid="live-chart"]').dataset.points) > count,
+    before, { timeout: 1000 });
+  check(true, `the live point is on the chart ${Date.now() - sent} ms after the write (limit 1000 ms)`);
+  check(await tenant.locator('[data-testid="live-chart"] canvas').count() >= 1, 'the chart is drawn');
   await shot(tenant, '08-device');
   await axe(tenant, 'device page');
 
@@ -236,7 +250,7 @@ try {
   await tenant.goto(`${consoleUrl}t/${tenantId}/devices/press-1`);
   await heading(tenant, fill(en['devicePage.title'], { device: 'press-1' }));
   await latest.getByRole('cell', { name: 'temp' }).waitFor();
-  check((await latest.innerText()).includes('1,234.5 °C'), 'English formats 1,234.5');
+  check((await latest.innerText()).includes('1,240.75 °C'), 'English formats the latest value, 1,240.75');
   await shot(tenant, '10-device-en');
   await axe(tenant, 'device page in English');
 

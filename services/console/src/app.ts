@@ -3,7 +3,7 @@
 import { session, signOut, type Session } from './auth';
 import { clear, h } from './dom';
 import { locale, setLocale, t, type MessageKey } from './i18n';
-import { currentRoute, href, navigate, type Route } from './router';
+import { currentRoute, href, leavePage, navigate, type Route } from './router';
 import { renderDevice } from './pages/device';
 import { renderDevices } from './pages/devices';
 import { renderDeviceTypes } from './pages/device-types';
@@ -70,6 +70,7 @@ function header(current: Session | null): HTMLElement {
 }
 
 export function renderApp(): void {
+  leavePage();
   const root = document.getElementById('app')!;
   document.documentElement.lang = locale();
   const current = session();

@@ -42,3 +42,16 @@ export function startRouter(render: () => void): void {
   });
   render();
 }
+
+// Work a page started that must stop when the user leaves it (a live subscription): run before the next render.
+let leaving: (() => void)[] = [];
+
+export function onLeave(cleanup: () => void): void {
+  leaving.push(cleanup);
+}
+
+export function leavePage(): void {
+  const cleanups = leaving;
+  leaving = [];
+  for (const cleanup of cleanups) cleanup();
+}

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { errorFromBody } from '../src/api';
 import { authorization, parseKey, session, signIn, signOut } from '../src/auth';
 import { deviceFilter, parseLabels } from '../src/pages/devices';
+import { SseParser } from '../src/live';
 
 describe('auth', () => {
   it('reads the scope from the key and keeps it in sessionStorage only', () => {
@@ -49,5 +50,17 @@ describe('devices filter', () => {
     expect(parseLabels('line')).toBeNull();
     expect(deviceFilter('press', { line: '3', zone: 'a "b"' })).toBe('device_type = press AND labels.line = "3" AND labels.zone = "a \\"b\\""');
     expect(deviceFilter('', {})).toBe('');
+  });
+});
+
+describe('server-sent events', () => {
+  it('splits the stream into events across chunk boundaries', () => {
+    const parser = new SseParser();
+    expect(parser.push(': heartbeat\n\nid: 1\ndata: {"points":')).toEqual([]);
+    expect(parser.push('[]}\n\nid: 2\r\ndata: {"a":1}\r\n\r\nevent: error\ndata: {"error":{}}\n\n')).toEqual([
+      { event: 'message', data: '{"points":[]}' },
+      { event: 'message', data: '{"a":1}' },
+      { event: 'error', data: '{"error":{}}' },
+    ]);
   });
 });

@@ -158,5 +158,11 @@ export const en: Record<MessageKey, string> = {
   'devicePage.metric': 'Metric',
   'devicePage.value': 'Value',
   'devicePage.time': 'Time',
+  'devicePage.live': 'Live chart',
+  'devicePage.chartLabel': 'Live chart of this device’s metrics over the last ten minutes',
+  'live.connecting': 'Connecting to live data…',
+  'live.live': 'Live: new points show as they arrive.',
+  'live.retrying': 'The live connection dropped; reconnecting…',
+  'live.refused': 'Cannot subscribe to live data: access refused.',
   'devicePage.noValues': 'This device has sent no data yet.',
 };

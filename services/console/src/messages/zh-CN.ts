@@ -154,6 +154,12 @@ export const zhCN = {
   'devicePage.metric': '指标',
   'devicePage.value': '数值',
   'devicePage.time': '时间',
+  'devicePage.live': '实时曲线',
+  'devicePage.chartLabel': '该设备各指标最近十分钟的实时曲线',
+  'live.connecting': '正在连接实时数据…',
+  'live.live': '实时：新数据到达即显示。',
+  'live.retrying': '实时连接中断，正在重连…',
+  'live.refused': '无法订阅实时数据：访问被拒绝。',
   'devicePage.noValues': '该设备还没有上报数据。',
 } as const;
 

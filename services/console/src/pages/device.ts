@@ -2,7 +2,9 @@
 import { call, tenantPath } from '../api';
 import { h } from '../dom';
 import { formatNumber, formatTime, t } from '../i18n';
-import { href, type Route } from '../router';
+import { href, onLeave, type Route } from '../router';
+import { LiveChart } from '../chart';
+import { subscribe } from '../live';
 import type { DataPoint, Device, DeviceType } from '../types';
 import { empty, errorBox, loading, pageTitle, table, text } from '../ui';
 import { stateBadge } from './labels';
@@ -40,11 +42,13 @@ export async function renderDevice(main: HTMLElement, route: Route): Promise<voi
     h('dt', {}, t('devices.labels')), h('dd', {}, Object.entries(device.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')),
     h('dt', {}, t('devices.lastSeen')), h('dd', {}, device.lastSeenTime ? formatTime(device.lastSeenTime) : t('devices.never')));
   const latest = h('section', { 'aria-live': 'polite', 'data-testid': 'latest' });
+  const chart = new LiveChart(units);
   const refresh = async () => {
     latest.replaceChildren(loading());
     try {
       const response = await call<{ values?: DataPoint[] }>('POST', `${tenantPath(tenant)}/telemetry:latest`, { devices: [id] });
       const values = response.values ?? [];
+      chart.add(values);
       latest.replaceChildren(values.length === 0 ? empty('devicePage.noValues') : table(
         ['devicePage.metric', 'devicePage.value', 'devicePage.time'],
         values.map((point) => [text(point.metric), text(formatValue(point.value, units[point.metric])), text(formatTime(point.time))]),
@@ -56,6 +60,19 @@ export async function renderDevice(main: HTMLElement, route: Route): Promise<voi
   body.replaceChildren(facts,
     h('div', { class: 'section-head' }, h('h2', {}, t('devicePage.latest')),
       h('button', { type: 'button', class: 'secondary', onclick: () => void refresh() }, t('devicePage.refresh'))),
-    latest);
+    latest,
+    h('h2', {}, t('devicePage.live')),
+    chart.element);
+  // Subscribe first, then read the latest values: a point committed in between is in one or the other.
+  const stop = new AbortController();
+  onLeave(() => {
+    stop.abort();
+    chart.destroy();
+  });
+  subscribe(tenant, [id], {
+    onOpen: () => chart.setState('live'),
+    onPoints: (points) => chart.add(points),
+    onError: (status) => chart.setState(status === 401 || status === 403 || status === 404 ? 'refused' : 'retrying'),
+  }, stop.signal);
   await refresh();
 }
