@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "common/auth_limits.h"
 #include "common/redis.h"
+#include "common/static_files.h"
 
 extern char** environ;
 
@@ -329,6 +330,17 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
     }
     if (config.page_token_previous_secret.size() < 16) {
       return absl::InvalidArgumentError("--page_token_previous_secret: must be at least 16 characters");
+    }
+  }
+  if (!config.console_dir.empty() && config.http_listen.empty()) {
+    return absl::InvalidArgumentError("--console_dir: needs --http_listen (the console is served by the HTTP door)");
+  }
+  // Checked here too, not only when the HTTP door starts, so a wrong folder is a configuration error (exit 2)
+  // before any connection is made.
+  if (!config.console_dir.empty()) {
+    if (absl::StatusOr<StaticFiles> files = StaticFiles::Open(config.console_dir, "/console/", "console_dir");
+        !files.ok()) {
+      return files.status();
     }
   }
   if (!config.redis_password_file.empty() && config.redis_url.empty()) {

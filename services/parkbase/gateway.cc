@@ -152,7 +152,11 @@ int RunGateway() {
         return found == channels.end() ? nullptr : found->second;
       },
       std::move(options), registry.get());
-  if (!gateway.ok()) return fail("cannot start", gateway.status(), 1);
+  // A --console_dir that holds no built console is a configuration error, like a bad flag.
+  if (!gateway.ok()) {
+    return absl::IsInvalidArgument(gateway.status()) ? fail("bad configuration", gateway.status(), 2)
+                                                     : fail("cannot start", gateway.status(), 1);
+  }
 
   HttpServer::Options http;
   http.listen = config.http_listen;

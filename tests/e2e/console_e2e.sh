@@ -27,7 +27,7 @@ psql "$admin_url" -qc "CREATE DATABASE $db" >/dev/null
 log="$(mktemp)"
 server_pid=""
 cleanup() {
-  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
+  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   if [[ -n "${PARKBASE_TEST_SECRETS_DIR:-}" ]]; then
     mkdir -p "$PARKBASE_TEST_SECRETS_DIR/logs" && cp "$log" "$PARKBASE_TEST_SECRETS_DIR/logs/e2e-console-$$.log"
