@@ -8,7 +8,7 @@ import { formatNumber, formatTime, locale, t } from './i18n';
 import type { DataPoint } from './types';
 
 // What the chart keeps: ten minutes, and at most this many points a metric (a 10 Hz metric fills it in 10 min).
-const windowSeconds = 600;
+export const windowSeconds = 600;
 const maxPointsPerMetric = 6000;
 // Line colours with at least 3:1 contrast on white (WCAG's figure for graphics).
 const palette = ['#0b5cad', '#b3261e', '#1d7a3a', '#8a4b00', '#6b2fa3', '#005f73'];

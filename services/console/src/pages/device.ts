@@ -3,7 +3,7 @@ import { call, tenantPath } from '../api';
 import { h } from '../dom';
 import { formatNumber, formatTime, t } from '../i18n';
 import { href, onLeave, type Route } from '../router';
-import { LiveChart } from '../chart';
+import { LiveChart, windowSeconds } from '../chart';
 import { subscribe } from '../live';
 import type { DataPoint, Device, DeviceType } from '../types';
 import { empty, errorBox, loading, pageTitle, table, text } from '../ui';
@@ -75,4 +75,27 @@ export async function renderDevice(main: HTMLElement, route: Route): Promise<voi
     onError: (status) => chart.setState(status === 401 || status === 403 || status === 404 ? 'refused' : 'retrying'),
   }, stop.signal);
   await refresh();
+  await history();
+
+  // The chart's window before the page opened, from ReadRange (at most a few pages: the chart keeps 6,000 points
+  // a metric).
+  async function history(): Promise<void> {
+    const end = new Date();
+    const start = new Date(end.getTime() - windowSeconds * 1000);
+    let pageToken = '';
+    try {
+      for (let page = 0; page < 6 && !stop.signal.aborted; ++page) {
+        const response = await call<{ points?: DataPoint[]; nextPageToken?: string }>(
+          'POST', `${tenantPath(tenant)}/telemetry:readRange`,
+          { device: id, startTime: start.toISOString(), endTime: end.toISOString(), pageSize: 10000, pageToken: pageToken || undefined });
+        chart.add(response.points ?? []);
+        pageToken = response.nextPageToken ?? '';
+        if (!pageToken) break;
+      }
+    } catch {
+      // The latest values and the live stream still show; the table above shows a refusal.
+    } finally {
+      chart.element.dataset.history = 'loaded';
+    }
+  }
 }
