@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # shellcheck disable=SC2119 # pb_build takes an optional folder; none means the default
-# Sets up everything and runs Parkbase locally: Debian packages, grpcurl, the build, a throwaway PostgreSQL and
-# Redis, migrations and a park-admin key; then serves until Ctrl-C, which stops the server, Redis and PostgreSQL.
+# Sets up everything and runs Parkbase locally: Debian packages, grpcurl, the build, the park console's build, a
+# throwaway PostgreSQL and Redis, migrations and a park-admin key; then serves until Ctrl-C, which stops the server,
+# Redis and PostgreSQL.
 #
 #   scripts/dev.sh             run until Ctrl-C
 #   scripts/dev.sh --no-wait   start, print, run the printed examples as a smoke test, stop, exit
@@ -32,6 +33,7 @@ done
 pb_install_packages
 pb_install_go_tools grpcurl
 pb_build
+pb_build_console
 
 pb_cleanup_on_exit
 pb_start_postgres
@@ -58,7 +60,7 @@ mkdir -p .dev
 log="$PWD/.dev/parkbase.log"
 pb_log "starting parkbase serve on $address (log: .dev/parkbase.log)"
 "$bin/parkbase" serve --listen="$address" --metrics_listen="127.0.0.1:$metrics_port" \
-  --http_listen="127.0.0.1:$http_port" \
+  --http_listen="127.0.0.1:$http_port" --console_dir="$PWD/services/console/dist" \
   --database_url="$service_url" --redis_url="$PB_REDIS_URL" --park_code=1 </dev/null >"$log" 2>&1 &
 server_pid=$!
 pb_track_pid "$server_pid"
@@ -99,6 +101,7 @@ cat <<EOF
 Parkbase is running.
   gRPC API (plaintext):  $address
   REST/JSON API:         http://127.0.0.1:$http_port
+  park console:          http://127.0.0.1:$http_port/console/  (sign in with the park-admin key)
   metrics:               http://127.0.0.1:$metrics_port/metrics
   park-admin key:        $key
   PostgreSQL (admin):    postgresql://postgres@127.0.0.1:$PB_PG_PORT/parkbase
@@ -149,6 +152,8 @@ if ((no_wait)); then
     pb_die "curl GET /v1/tenants/acme/devices/press-1 failed"
   printf '%s\n' "$out" >&2
   grep -q '"name":"tenants/acme/devices/press-1"' <<<"$out" || pb_die "the HTTP GetDevice did not answer the device"
+  out="$(curl -fsS "http://127.0.0.1:$http_port/console/tenants")" || pb_die "the park console is not served at /console/"
+  grep -q '<div id="app">' <<<"$out" || pb_die "/console/tenants is not the park console's page"
   out="$("$bin/parkbase" tenant list)" || pb_die "'parkbase tenant list' failed"
   printf '%s\n' "$out" >&2
   grep -q acme <<<"$out" || pb_die "'parkbase tenant list' does not show acme"

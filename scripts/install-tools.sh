@@ -10,6 +10,7 @@
 #                                 from the pinned module version (read from the binary with `go version -m`).
 #   pb_npm_ci DIR                 `npm ci`s DIR's package-lock.json into DIR/node_modules unless that lock file was
 #                                 installed already (Debian's nodejs and npm when the machine has no npm).
+#   pb_build_console              npm ci and npm run build in services/console (the park console, into its dist/).
 #   pb_install_openapi_tools      protoc-gen-openapiv2 and scripts/openapi's npm packages (scripts/gen_openapi.py).
 #   pb_python_venv PKG==VER...    creates or reuses the venv ~/.cache/parkbase/venv, pip installs the pinned
 #                                 packages when they changed, and exports PB_PYTHON (the venv's python).
@@ -200,6 +201,18 @@ pb_npm_ci() {
   (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=error </dev/null) ||
     pb_die "npm ci in $dir failed"
   cp "$dir/package-lock.json" "$stamp"
+}
+
+# pb_build_console: the park console (services/console) built into services/console/dist, which `parkbase serve
+# --console_dir` serves at /console/: its npm packages at the lock file's pins, then a type check and Vite's build.
+pb_build_console() {
+  pb_npm_ci "$PB_ROOT/services/console"
+  # Vite 8 needs Node.js 20.19 or later (Debian bookworm's own nodejs is 18: use NodeSource's 20 or 22).
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
+    pb_die "the console's build needs Node.js 20.19 or later, this is $(node --version)"
+  pb_log "building the console (services/console/dist)"
+  (cd "$PB_ROOT/services/console" && npm run --silent build >/dev/null </dev/null) ||
+    pb_die "the console's build failed (cd services/console && npm run build)"
 }
 
 # pb_install_openapi_tools: what scripts/gen_openapi.py and lint.openapi run, at their pins: protoc-gen-openapiv2

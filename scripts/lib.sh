@@ -31,6 +31,7 @@ PB_APT_PACKAGES=(
   postgresql-15 postgresql-client-15 redis-server
   python3 python3-pip python3-venv git curl ca-certificates openssl jq
   prometheus  # promtool, for the lint.prometheus_rules test
+  chromium fonts-noto-cjk  # the console's end-to-end test (e2e.console): a real headless browser, Chinese glyphs
 )
 
 # Where Debian's golang-github-gogo-googleapis-dev puts google/api and google/rpc protos.

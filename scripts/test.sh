@@ -3,8 +3,10 @@
 # shellcheck disable=SC2119 # pb_build takes an optional folder; none means the default
 # Sets up and runs every Parkbase test: Debian packages, Go tools (grpcurl, buf, helm, kubeconform, api-linter), the
 # OpenAPI generator (protoc-gen-openapiv2, and swagger2openapi by npm ci in scripts/openapi), the Python venv for
-# chart checks, the build, a throwaway PostgreSQL and Redis, then all CTest suites but bench (buf lint, buf breaking
-# and api-linter are the CTest tests lint.buf, lint.buf_breaking and lint.api_linter).
+# chart checks and the fake OTLP collector, the build, the park console's build (npm ci and npm run build in
+# services/console; its vitest tests are console.unit, its browser test e2e.console in Debian's chromium), a
+# throwaway PostgreSQL and Redis, then all CTest suites but bench (buf lint, buf breaking and api-linter are the
+# CTest tests lint.buf, lint.buf_breaking and lint.api_linter).
 #
 #   scripts/test.sh                       everything except benchmarks
 #   scripts/test.sh -L integration        only tests with this CTest label (repeatable; -L bench runs benchmarks,
@@ -61,6 +63,7 @@ pb_install_go_tools grpcurl buf helm kubeconform api-linter
 pb_install_openapi_tools
 pb_python_venv "${PB_TEST_PYTHON_PACKAGES[@]}"
 pb_build
+pb_build_console
 
 pb_cleanup_on_exit
 pb_start_postgres

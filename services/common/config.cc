@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "common/auth_limits.h"
 #include "common/redis.h"
+#include "common/static_files.h"
 
 extern char** environ;
 
@@ -32,6 +33,9 @@ ABSL_FLAG(int32_t, http_timeout_ms, 30000,
 ABSL_FLAG(std::string, http_cors_origins, "",
           "Comma-separated origins (scheme://host[:port], or *) browsers may call the HTTP API from; empty: none");
 ABSL_FLAG(int32_t, http_threads, 2, "I/O threads of the HTTP door, 1 to 64");
+ABSL_FLAG(std::string, console_dir, "",
+          "Directory of the park console's built files (services/console), served at /console/ by the HTTP door; "
+          "empty: no console");
 ABSL_FLAG(std::string, database_url, "", "PostgreSQL connection URI (libpq syntax) of the service's login role");
 ABSL_FLAG(std::string, redis_url, "", "Redis URL, redis://[:password@]host:port[/db]");
 ABSL_FLAG(std::string, park_code, "1", "The park's segment of industrial identifiers, 88.<park_code>.<tenant>/<serial>");
@@ -328,6 +332,17 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       return absl::InvalidArgumentError("--page_token_previous_secret: must be at least 16 characters");
     }
   }
+  if (!config.console_dir.empty() && config.http_listen.empty()) {
+    return absl::InvalidArgumentError("--console_dir: needs --http_listen (the console is served by the HTTP door)");
+  }
+  // Checked here too, not only when the HTTP door starts, so a wrong folder is a configuration error (exit 2)
+  // before any connection is made.
+  if (!config.console_dir.empty()) {
+    if (absl::StatusOr<StaticFiles> files = StaticFiles::Open(config.console_dir, "/console/", "console_dir");
+        !files.ok()) {
+      return files.status();
+    }
+  }
   if (!config.redis_password_file.empty() && config.redis_url.empty()) {
     return absl::InvalidArgumentError("--redis_password_file: needs --redis_url");
   }
@@ -448,6 +463,7 @@ absl::StatusOr<ServerConfig> ServerConfigFromFlags() {
   config.http_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_http_timeout_ms));
   config.http_cors_origins = absl::GetFlag(FLAGS_http_cors_origins);
   config.http_threads = absl::GetFlag(FLAGS_http_threads);
+  config.console_dir = absl::GetFlag(FLAGS_console_dir);
   config.database_url = absl::GetFlag(FLAGS_database_url);
   config.redis_url = absl::GetFlag(FLAGS_redis_url);
   config.park_code = absl::GetFlag(FLAGS_park_code);

@@ -19,6 +19,7 @@ ABSL_DECLARE_FLAG(int64_t, http_max_body_bytes);
 ABSL_DECLARE_FLAG(int32_t, http_timeout_ms);
 ABSL_DECLARE_FLAG(std::string, http_cors_origins);
 ABSL_DECLARE_FLAG(int32_t, http_threads);
+ABSL_DECLARE_FLAG(std::string, console_dir);
 ABSL_DECLARE_FLAG(std::string, database_url);
 ABSL_DECLARE_FLAG(std::string, redis_url);
 ABSL_DECLARE_FLAG(std::string, park_code);
@@ -168,6 +169,8 @@ struct ServerConfig {
   bool metrics_tenant_label = true;
   // The marketplace's metering pass (zero: off, as in tests, which meter on demand).
   absl::Duration marketplace_metering_interval = absl::Minutes(10);
+  // The park console's built files (services/console), served by the HTTP door at /console/; empty: no console.
+  std::string console_dir;
 };
 
 // Threads kept back from streams when --max_streams is 0: enough for unary calls and health checks to go on while

@@ -306,8 +306,17 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Create(
     prometheus::Registry* registry) {
   auto router = HttpRouter::Build(services);
   if (!router.ok()) return router.status();
-  return std::unique_ptr<HttpGateway>(
+  std::optional<StaticFiles> console;
+  if (!options.console_dir.empty()) {
+    absl::StatusOr<StaticFiles> files =
+        StaticFiles::Open(options.console_dir, std::string(kConsolePath), "console_dir");
+    if (!files.ok()) return files.status();
+    console = *std::move(files);
+  }
+  auto gateway = std::unique_ptr<HttpGateway>(
       new HttpGateway(*std::move(router), std::move(channel_for), std::move(options), registry));
+  gateway->console_ = std::move(console);
+  return gateway;
 }
 
 HttpGateway::HttpGateway(HttpRouter router, ChannelFor channel_for, Options options, prometheus::Registry* registry)
@@ -384,6 +393,11 @@ void HttpGateway::Handle(HttpRequest request, std::shared_ptr<HttpExchange> exch
     response.status = serving_ ? 200 : 503;
     response.body = serving_ ? R"({"status":"SERVING"})" : R"({"status":"NOT_SERVING"})";
     return exchange->Respond(std::move(response));
+  }
+  if (console_.has_value()) {
+    if (std::optional<HttpResponse> file = console_->Serve(request); file.has_value()) {
+      return exchange->Respond(*std::move(file));
+    }
   }
   if (request.path == kOpenApiPath && request.verb == "GET") {
     HttpResponse response;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "common/auth_limits.h"
 #include "common/http_routes.h"
 #include "common/http_server.h"
+#include "common/static_files.h"
 #include "common/tracing.h"
 
 namespace parkbase {
@@ -37,6 +39,8 @@ class HttpGateway final : public HttpHandler {
   // Where GET answers the API's OpenAPI document (common/openapi_document.h), without a key: it describes the API
   // and holds no tenant data.
   static constexpr absl::string_view kOpenApiPath = "/openapi.json";
+  // Where the park console's files appear when Options::console_dir is set (services/console, docs/console.md).
+  static constexpr absl::string_view kConsolePath = "/console/";
 
   struct Options {
     // The deadline of the gRPC call an HTTP request becomes.
@@ -51,6 +55,8 @@ class HttpGateway final : public HttpHandler {
     std::string health_path;
     // Server-Sent Events: a comment line this often on an idle stream, so proxies and clients see it alive.
     absl::Duration heartbeat = kHeartbeat;
+    // The park console's built files (common/static_files.h), served under kConsolePath; empty: none.
+    std::string console_dir;
   };
   // The channel that reaches a service, by its full name.
   using ChannelFor = std::function<std::shared_ptr<grpc::Channel>(const std::string& service)>;
@@ -94,6 +100,7 @@ class HttpGateway final : public HttpHandler {
   std::vector<std::pair<std::string, std::string>> CorsHeaders(const HttpRequest& request) const;
 
   HttpRouter router_;
+  std::optional<StaticFiles> console_;
   std::atomic<bool> serving_{true};
   ChannelFor channel_for_;
   Options options_;

@@ -320,6 +320,7 @@ absl::Status PlatformServer::StartHttp() {
   HttpGateway::Options options;
   options.call_timeout = cfg.http_timeout;
   options.sources = sources_.get();
+  options.console_dir = cfg.console_dir;
   for (absl::string_view origin : absl::StrSplit(cfg.http_cors_origins, ',', absl::SkipWhitespace())) {
     options.cors_origins.emplace_back(absl::StripAsciiWhitespace(origin));
   }

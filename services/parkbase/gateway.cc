@@ -147,6 +147,7 @@ int RunGateway() {
   options.call_timeout = config.http_timeout;
   options.sources = &sources;
   options.health_path = "/healthz";
+  options.console_dir = absl::GetFlag(FLAGS_console_dir);
   for (absl::string_view origin : absl::StrSplit(config.http_cors_origins, ',', absl::SkipWhitespace())) {
     options.cors_origins.emplace_back(absl::StripAsciiWhitespace(origin));
   }
@@ -157,7 +158,11 @@ int RunGateway() {
         return found == channels.end() ? nullptr : found->second;
       },
       std::move(options), registry.get());
-  if (!gateway.ok()) return fail("cannot start", gateway.status(), 1);
+  // A --console_dir that holds no built console is a configuration error, like a bad flag.
+  if (!gateway.ok()) {
+    return absl::IsInvalidArgument(gateway.status()) ? fail("bad configuration", gateway.status(), 2)
+                                                     : fail("cannot start", gateway.status(), 1);
+  }
 
   HttpServer::Options http;
   http.listen = config.http_listen;

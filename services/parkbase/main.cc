@@ -116,14 +116,14 @@ int Main(int original_argc, char** original_argv) {
                      "--telemetry_backlog_max_points --metrics_tenant_label --log_level --http_listen "
                      "--http_max_body_bytes --http_timeout_ms --http_cors_origins --http_threads --tls_client_ca_file "
                      "--tls_refresh_interval_s --page_token_previous_secret --database_password_file "
-                     "--redis_password_file\n";
+                     "--redis_password_file --console_dir\n";
       }
       if (!command.empty() && command[0] == "gateway") {
         std::cout << "\nGateway flags (each also PARKBASE_<FLAG>): --gateway_backends --gateway_backend_ca_file "
                      "--http_listen --http_max_body_bytes --http_timeout_ms --http_cors_origins --http_threads "
                      "--tls_cert_file --tls_key_file --tls_refresh_interval_s --trusted_proxies --metrics_listen "
                      "--drain_seconds "
-                     "--log_level\n";
+                     "--log_level --console_dir\n";
       }
       return 0;
     }

@@ -42,7 +42,8 @@ SERVER_FLAGS = frozenset({
 GATEWAY_FLAGS = frozenset({
     "http_listen", "metrics_listen", "gateway_backends", "gateway_backend_ca_file", "log_level", "drain_seconds",
     "max_message_bytes", "http_max_body_bytes", "http_timeout_ms", "http_cors_origins", "http_threads",
-    "trusted_proxies", "tls_cert_file", "tls_key_file", "otlp_traces_endpoint", "trace_sample_ratio",
+    "trusted_proxies", "tls_cert_file", "tls_key_file", "console_dir", "otlp_traces_endpoint",
+    "trace_sample_ratio",
 })
 # Flags every server gets from the server block: flag -> value key.
 AUTH_LIMIT_FLAGS = {"auth_failures_per_source": "authFailuresPerSource",

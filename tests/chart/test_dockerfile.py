@@ -19,12 +19,24 @@ DEPLOY = chartlib.REPO_ROOT / "deploy"
 
 
 def stages(text):
-    """[(base image, [instructions...])] of a Dockerfile, continuation lines joined, comments dropped."""
+    """[(base image, [instructions...])] of a Dockerfile's C++ build and runtime stages (the console's node stage is
+    console_stage's), continuation lines joined, comments dropped."""
+    return [stage for stage in all_stages(text) if stage[2] != "console"]
+
+
+def console_stage(text):
+    (stage,) = [stage for stage in all_stages(text) if stage[2] == "console"]
+    return stage
+
+
+def all_stages(text):
+    """[(base image, [instructions...], name)] of a Dockerfile."""
     joined = re.sub(r"\\\n", " ", "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
     result = []
     for line in filter(None, (l.strip() for l in joined.splitlines())):
         if line.upper().startswith("FROM "):
-            result.append((line.split()[1], []))
+            words = line.split()
+            result.append((words[1], [], words[3] if len(words) > 3 and words[2].upper() == "AS" else ""))
         elif result:
             result[-1][1].append(line)
     return result
@@ -62,8 +74,22 @@ class Dockerfile(unittest.TestCase):
 
     def test_two_bookworm_stages(self):
         self.assertEqual(len(self.stages), 2)
-        images = [self.args.get(image.strip("${}"), image) for image, _ in self.stages]
+        images = [self.args.get(image.strip("${}"), image) for image, _, _ in self.stages]
         self.assertEqual(images, ["debian:bookworm", "debian:bookworm-slim"])
+
+    def test_console_is_built_from_its_lock_file_into_the_image(self):
+        image, instructions, _ = console_stage(self.text)
+        self.assertEqual(self.args.get(image.strip("${}")), "node:22-bookworm-slim")
+        self.assertIn("COPY services/console/package.json services/console/package-lock.json ./", instructions)
+        self.assertIn("RUN npm ci --ignore-scripts --no-audit --no-fund", instructions)
+        self.assertIn("RUN npm run build", instructions)
+        self.assertIn("COPY --from=console /console/dist/ /usr/share/parkbase/console/", self.stages[1][1])
+        patterns = [l.strip() for l in (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+                    if l.strip() and not l.startswith("#")]
+        self.assertTrue(allowed_by_dockerignore("services/console/package-lock.json", patterns))
+        self.assertTrue(allowed_by_dockerignore("services/console/src/main.ts", patterns))
+        self.assertFalse(allowed_by_dockerignore("services/console/node_modules/vite/package.json", patterns))
+        self.assertFalse(allowed_by_dockerignore("services/console/dist/index.html", patterns))
 
     def test_runtime_stage_is_non_root_with_every_binary(self):
         runtime = self.stages[1][1]

@@ -464,6 +464,23 @@ class Render(unittest.TestCase):
             self.assertEqual(service["spec"]["selector"],
                              deployment["spec"]["selector"]["matchLabels"])
 
+    def test_the_gateway_serves_the_console_from_the_images_folder_unless_turned_off(self):
+        for _, values, objects in self.each_values_set():
+            for deployment in chartlib.gateway_objects(objects, "Deployment"):
+                (container,) = chartlib.pod_spec(deployment)["containers"]
+                console = values["gateway"]["console"]
+                self.assertEqual(flags(container).get("console_dir"), console["dir"] if console["enabled"] else None)
+        # The default is where deploy/Dockerfile copies the built console.
+        dockerfile = (chartlib.REPO_ROOT / "deploy" / "Dockerfile").read_text()
+        (deployment,) = chartlib.gateway_objects(chartlib.render(), "Deployment")
+        (container,) = chartlib.pod_spec(deployment)["containers"]
+        default_dir = flags(container)["console_dir"]
+        self.assertIn(f"COPY --from=console /console/dist/ {default_dir}/", dockerfile)
+        (deployment,) = chartlib.gateway_objects(chartlib.render(set_values=["gateway.console.enabled=false"]),
+                                                 "Deployment")
+        (container,) = chartlib.pod_spec(deployment)["containers"]
+        self.assertNotIn("console_dir", flags(container))
+
     def test_the_gateway_probes_its_healthz_and_speaks_tls_with_the_servers(self):
         for _, values, objects in self.each_values_set():
             for deployment in chartlib.gateway_objects(objects, "Deployment"):

@@ -54,6 +54,14 @@ TEST_CASE("config: each bad value is refused naming its flag", "[config][unit]")
     config.page_token_previous_secret = "short", flag = "--page_token_previous_secret";
   }
   SECTION("redis password without redis") { config.redis_password_file = "/p", flag = "--redis_password_file"; }
+  SECTION("console without the HTTP door") {
+    config.console_dir = "/c";
+    config.http_listen = "", flag = "--console_dir";
+  }
+  SECTION("console folder that holds no built console") {
+    config.http_listen = "127.0.0.1:0";
+    config.console_dir = "/nonexistent-console", flag = "--console_dir";
+  }
   SECTION("tls refresh interval") {
     config.tls_refresh_interval = absl::ZeroDuration(), flag = "--tls_refresh_interval_s";
   }

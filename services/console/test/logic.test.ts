@@ -1,0 +1,66 @@
+// @vitest-environment jsdom
+// The console's small pieces of logic: reading a key's scope, the API's error model, the devices filter.
+import { describe, expect, it } from 'vitest';
+import { errorFromBody } from '../src/api';
+import { authorization, parseKey, session, signIn, signOut } from '../src/auth';
+import { deviceFilter, parseLabels } from '../src/pages/devices';
+import { SseParser } from '../src/live';
+
+describe('auth', () => {
+  it('reads the scope from the key and keeps it in sessionStorage only', () => {
+    expect(parseKey('pbk.park.0123.abcd')).toEqual({ scope: 'park', tenant: 'park' });
+    expect(parseKey(' pbk.acme.0123.abcd ')).toEqual({ scope: 'tenant', tenant: 'acme' });
+    expect(parseKey('pbk.acme.0123')).toBeNull();
+    expect(parseKey('Bearer pbk.acme.1.2')).toBeNull();
+    expect(signIn('nonsense')).toBeNull();
+    expect(session()).toBeNull();
+    signIn('pbk.acme.0123.abcd');
+    expect(session()).toEqual({ scope: 'tenant', tenant: 'acme' });
+    expect(sessionStorage.getItem('parkbase.apiKey')).toBe('pbk.acme.0123.abcd');
+    expect(localStorage.length).toBe(0);
+    expect(authorization()).toEqual({ Authorization: 'Bearer pbk.acme.0123.abcd' });
+    signOut();
+    expect(session()).toBeNull();
+    expect(authorization()).toEqual({});
+  });
+});
+
+describe('api errors', () => {
+  it('carry the BadRequest field violations', () => {
+    const error = errorFromBody(400, {
+      error: {
+        code: 400, status: 'INVALID_ARGUMENT', message: 'tenant_id: bad',
+        details: [
+          { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field: 'tenant_id', description: 'bad' }] },
+          { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'X' },
+        ],
+      },
+    });
+    expect(error.status).toBe('INVALID_ARGUMENT');
+    expect(error.message).toBe('tenant_id: bad');
+    expect(error.violations).toEqual([{ field: 'tenant_id', description: 'bad' }]);
+    expect(errorFromBody(502, 'not json').status).toBe('HTTP_502');
+  });
+});
+
+describe('devices filter', () => {
+  it('turns labels into the ListDevices filter', () => {
+    expect(parseLabels('line=3, zone = A')).toEqual({ line: '3', zone: 'A' });
+    expect(parseLabels('')).toEqual({});
+    expect(parseLabels('line')).toBeNull();
+    expect(deviceFilter('press', { line: '3', zone: 'a "b"' })).toBe('device_type = press AND labels.line = "3" AND labels.zone = "a \\"b\\""');
+    expect(deviceFilter('', {})).toBe('');
+  });
+});
+
+describe('server-sent events', () => {
+  it('splits the stream into events across chunk boundaries', () => {
+    const parser = new SseParser();
+    expect(parser.push(': heartbeat\n\nid: 1\ndata: {"points":')).toEqual([]);
+    expect(parser.push('[]}\n\nid: 2\r\ndata: {"a":1}\r\n\r\nevent: error\ndata: {"error":{}}\n\n')).toEqual([
+      { event: 'message', data: '{"points":[]}' },
+      { event: 'message', data: '{"a":1}' },
+      { event: 'error', data: '{"error":{}}' },
+    ]);
+  });
+});
