@@ -108,13 +108,13 @@ function modal(titleKey: MessageKey, ...content: (Node | null)[]): HTMLDialogEle
   return dialog;
 }
 
-// A new key's secret, shown once: the server keeps only its hash.
-export function showSecret(secret: string): HTMLDialogElement {
+// A new key's secret (or an app credential, with its own title and text), shown once: the server keeps only its hash.
+export function showSecret(secret: string, titleKey: MessageKey = 'secret.title', onceKey: MessageKey = 'secret.once'): HTMLDialogElement {
   const status = h('p', { role: 'status', class: 'muted' });
   const value = h('input', { type: 'text', readonly: true, value: secret, class: 'secret', 'aria-label': t('secret.label') });
   const dialog = modal(
-    'secret.title',
-    h('p', {}, t('secret.once')),
+    titleKey,
+    h('p', {}, t(onceKey)),
     value,
     h(
       'div',
