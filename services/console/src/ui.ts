@@ -172,10 +172,12 @@ export function confirmDialog(titleKey: MessageKey, message: string, actionKey: 
   });
 }
 
+// A table in a wrapper that scrolls sideways when the screen is narrow; the wrapper takes the keyboard focus (a named
+// region), so a keyboard user can scroll it too (axe: scrollable-region-focusable).
 export function table(headers: MessageKey[], rows: Node[][], captionKey?: MessageKey): HTMLElement {
   return h(
     'div',
-    { class: 'table-wrap' },
+    { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': captionKey ? t(captionKey) : null },
     h(
       'table',
       {},

@@ -10,7 +10,7 @@ import { empty, errorBox, field, loading, pageTitle, table, text } from '../ui';
 import { enumName } from './labels';
 import { pager } from './tenants';
 
-// Events a page: enough for a screen, few enough that paging is used.
+// Events a page unless the URL says otherwise (?size=): enough for a screen, few enough that paging is used.
 const kPageSize = 20;
 
 export async function renderAudit(main: HTMLElement, route: Route, current: Session): Promise<void> {
@@ -34,7 +34,7 @@ export async function renderAudit(main: HTMLElement, route: Route, current: Sess
   if (!tenant) return;
   try {
     const response = await call<{ auditEvents?: AuditEvent[]; nextPageToken?: string }>('GET', tenantPath(tenant, 'auditEvents'), undefined, {
-      pageSize: kPageSize,
+      pageSize: Number(route.query.get('size') ?? kPageSize),
       pageToken: route.query.get('page') ?? '',
     });
     const events = response.auditEvents ?? [];

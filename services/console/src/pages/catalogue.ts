@@ -117,7 +117,7 @@ function installedCard(installation: Installation): HTMLElement {
     h('dl', { class: 'facts' },
       h('dt', {}, t('installations.state')), h('dd', {}, stateBadge(installation.state)),
       h('dt', {}, t('installations.version')), h('dd', {}, installation.version),
-      h('dt', {}, t('market.scopes')), h('dd', {}, (installation.grant?.scopes ?? []).map(scopeName).join(', ')),
+      h('dt', {}, t('install.scopes')), h('dd', {}, (installation.grant?.scopes ?? []).map(scopeName).join(', ')),
       h('dt', {}, t('installations.dataScope')), h('dd', {}, dataScopeText(installation.grant)),
       h('dt', {}, t('installations.installed')), h('dd', {}, formatTime(installation.createTime))),
     formErrorSlot(),
@@ -215,7 +215,7 @@ export async function renderInstallations(main: HTMLElement, route: Route): Prom
     const installations = response.installations ?? [];
     list.replaceChildren(
       installations.length === 0 ? empty('installations.empty') : table(
-        ['market.app', 'installations.version', 'installations.state', 'market.scopes', 'installations.dataScope', 'installations.devices', 'market.price', 'installations.installed'],
+        ['market.app', 'installations.version', 'installations.state', 'install.scopes', 'installations.dataScope', 'installations.devices', 'market.price', 'installations.installed'],
         installations.map((i) => [
           h('a', { href: appHref(tenant, i.app) }, appLabel(i.app)),
           text(i.upgradeAvailable ? t('installations.upgrade', { version: i.version, latest: i.upgradeAvailable }) : i.version),
