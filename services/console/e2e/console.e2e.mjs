@@ -1,7 +1,10 @@
 // The park console end to end in Debian's headless Chromium (playwright-core, no browser download), against a
 // `parkbase serve --console_dir` that tests/e2e/console_e2e.sh started: a park administrator onboards a tenant and
 // mints its key; the tenant signs in, creates a device type and a device, sees points written through the API as
-// latest values and a point written later on the live chart within a second, filters and pages devices with the filter in the URL, creates and revokes a key; the park suspends
+// latest values and a point written later on the live chart within a second, filters and pages devices with the filter in the URL, creates and revokes a key;
+// a provider publishes apps through the API, the park approves one and rejects one in the review queue, the tenant
+// finds the approved one in the catalogue, installs it with a grant, rates it, sees it in its audit log and
+// uninstalls it, and the park pages the audit logs; the park suspends
 // the tenant and the tenant's session is refused; the language switches to English; axe-core finds no serious or
 // critical violation on any page. A screenshot of each page goes to PARKBASE_SCREENSHOTS.
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -243,6 +246,136 @@ try {
   await tenant.getByRole('dialog').getByRole('button', { name: zh['keys.revoke'] }).click();
   await tenant.getByText(zh['keys.revokedAt'].split('{')[0]).first().waitFor();
   check((await api('GET', `/v1/tenants/${tenantId}/devices`, devKey)).status === 401, 'the revoked key is refused');
+
+  // --- The marketplace: a provider publishes through the API, the park reviews in the console -----------------
+  const vendorId = `vendor-${process.pid}`;
+  check((await api('POST', `/v1/tenants?tenantId=${vendorId}`, parkKey, { displayName: 'VibroTech 振动科技', provider: true })).status === 200,
+    'the park onboards a provider tenant');
+  const vendorKey = (await api('POST', `/v1/tenants/${vendorId}/apiKeys`, parkKey, { displayName: 'releases', role: 'ROLE_PROVIDER' })).body.secret;
+  if (secretsFile && vendorKey) appendFileSync(secretsFile, `${vendorKey}\n`);
+  const appName = `tenants/${vendorId}/apps/vibration-ai`;
+  const badName = `tenants/${vendorId}/apps/crypto-miner`;
+  for (const [appId, displayName] of [['vibration-ai', '振动异常检测 Vibration AI'], ['crypto-miner', 'Idle CPU miner']]) {
+    const app = await api('POST', `/v1/tenants/${vendorId}/apps?appId=${appId}`, vendorKey, {
+      displayName, summary: 'Flags abnormal vibration of fans and pumps', category: 'CATEGORY_AI_MODEL', tags: ['振动', 'anomaly'], vendor: 'VibroTech' });
+    const version = await api('POST', `/v1/tenants/${vendorId}/apps/${appId}/versions?versionId=1.0.0`, vendorKey, {
+      image: `registry.example.com/vibrotech/${appId}:1.0.0`, requestedScopes: ['telemetry.read', 'telemetry.write'],
+      writeMetrics: ['anomaly_score'], pricing: { model: 'PRICING_MODEL_PER_DEVICE_MONTHLY', priceFen: '3000' } });
+    const submitted = await api('POST', `/v1/tenants/${vendorId}/apps/${appId}/versions/1.0.0:submit`, vendorKey, {});
+    check(app.status === 200 && version.status === 200 && submitted.body.state === 'VERSION_STATE_SUBMITTED',
+      `the provider creates and submits ${appId} 1.0.0 (${app.status} ${version.status} ${JSON.stringify(submitted.body)})`);
+  }
+  await park.getByRole('link', { name: zh['nav.review'], exact: true }).click();
+  await heading(park, zh['review.title']);
+  const approveCard = park.getByRole('form', { name: `${appName}/versions/1.0.0` });
+  const rejectCard = park.getByRole('form', { name: `${badName}/versions/1.0.0` });
+  await approveCard.waitFor();
+  check((await approveCard.innerText()).includes('¥30.00 每台设备每月'), 'the review card shows the price in CNY');
+  check((await approveCard.innerText()).includes(`${zh['scope.telemetryWrite']} (telemetry.write)`), 'and the scopes it asks for');
+  await shot(park, '14-review-queue');
+  await axe(park, 'review queue');
+  // Rejecting needs a reason: the API's refusal shows, nothing changes; with a reason it is rejected.
+  await rejectCard.getByRole('button', { name: zh['review.reject'] }).click();
+  await rejectCard.getByRole('alert').waitFor();
+  check((await api('GET', `/v1/${badName}/versions/1.0.0`, parkKey)).body.state === 'VERSION_STATE_SUBMITTED', 'a rejection without a reason is refused');
+  await rejectCard.getByLabel(zh['review.reason']).fill('挖矿程序不得上架');
+  await rejectCard.getByRole('button', { name: zh['review.reject'] }).click();
+  await rejectCard.waitFor({ state: 'detached' });
+  const rejected = (await api('GET', `/v1/${badName}/versions/1.0.0`, parkKey)).body;
+  check(rejected.state === 'VERSION_STATE_REJECTED' && rejected.reviewReason === '挖矿程序不得上架', 'the rejection and its reason reach the provider');
+  await approveCard.getByLabel(zh['review.reason']).fill('只读遥测，仅回写 anomaly_score');
+  await approveCard.getByRole('button', { name: zh['review.approve'] }).click();
+  await park.getByText(zh['review.empty']).waitFor();
+  check((await api('GET', `/v1/${appName}/versions/1.0.0`, parkKey)).body.state === 'VERSION_STATE_APPROVED', 'approved in the console');
+  check((await api('POST', `/v1/${appName}/versions/1.0.0:publish`, vendorKey, {})).body.state === 'VERSION_STATE_PUBLISHED', 'the provider publishes it');
+
+  // --- The tenant finds it, installs it with a grant, rates it, sees it in its audit log, uninstalls it ------
+  await tenant.getByRole('link', { name: zh['nav.marketplace'], exact: true }).click();
+  await heading(tenant, zh['market.title']);
+  await tenant.getByLabel(zh['market.search']).fill('振动');
+  await tenant.getByRole('button', { name: zh['market.searchButton'] }).click();
+  await tenant.getByRole('link', { name: '振动异常检测 Vibration AI' }).waitFor();
+  check(new URL(tenant.url()).searchParams.get('q') === '振动', 'the catalogue search is in the URL');
+  check(await tenant.getByRole('link', { name: 'Idle CPU miner' }).count() === 0, 'the rejected app is not in the catalogue');
+  await shot(tenant, '15-catalogue');
+  await axe(tenant, 'catalogue');
+  await tenant.getByRole('link', { name: '振动异常检测 Vibration AI' }).click();
+  await heading(tenant, fill(zh['market.appTitle'], { app: '振动异常检测 Vibration AI' }));
+  // The grant: read only (write unticked), and only the devices on line 3.
+  await tenant.getByLabel(`${zh['scope.telemetryWrite']} (telemetry.write)`).uncheck();
+  await tenant.getByLabel(zh['install.labels']).fill('line=3');
+  await shot(tenant, '16-app-install');
+  await axe(tenant, 'app page with the install form');
+  await tenant.getByRole('button', { name: zh['install.submit'], exact: true }).click();
+  const credentialDialog = tenant.getByRole('dialog', { name: zh['install.credentialTitle'] });
+  await credentialDialog.waitFor();
+  const credential = await credentialDialog.getByRole('textbox').inputValue();
+  if (secretsFile) appendFileSync(secretsFile, `${credential}\n`);
+  const installations = (await api('GET', `/v1/tenants/${tenantId}/installations`, tenantKey)).body.installations ?? [];
+  const installation = installations.find((i) => i.app === appName);
+  check(JSON.stringify(installation?.grant) === JSON.stringify({ scopes: ['telemetry.read'], dataScope: { deviceLabels: { line: '3' } } }),
+    `the installation holds the grant of the form (${JSON.stringify(installation?.grant)})`);
+  check(installation?.grantedDevices === '2', 'which covers the two devices on line 3');
+  const appRead = await api('POST', `/v1/tenants/${tenantId}/telemetry:latest`, credential, { devices: ['press-1'] });
+  const appWrite = await api('POST', `/v1/tenants/${tenantId}/telemetry:write`, credential, {
+    series: [{ device: 'press-1', metric: 'anomaly_score', timestampsMs: [String(Date.now())], doubleValues: [0.5] }] });
+  check(appRead.status === 200 && appWrite.status === 403, `the credential reads but may not write (${appRead.status}, ${appWrite.status})`);
+  await credentialDialog.getByRole('button', { name: zh['common.close'] }).click();
+  await tenant.getByRole('button', { name: zh['install.uninstall'] }).waitFor();
+
+  await tenant.getByLabel(zh['rate.starsLabel']).selectOption('4');
+  await tenant.getByLabel(zh['rate.review']).fill('误报少，部署简单');
+  await tenant.getByRole('button', { name: zh['rate.submit'] }).click();
+  await tenant.getByTestId('rating').filter({ hasText: fill(zh['market.rating'], { stars: '4', count: '1' }) }).waitFor();
+  await tenant.getByRole('cell', { name: '误报少，部署简单' }).waitFor();
+  check(true, 'the rating shows on the app page, 4 stars from 1 rating');
+  await shot(tenant, '17-app-installed-rated');
+  await axe(tenant, 'app page, installed and rated');
+
+  await tenant.getByRole('link', { name: zh['nav.installations'], exact: true }).click();
+  await heading(tenant, zh['installations.title']);
+  await tenant.getByRole('link', { name: `${vendorId}/vibration-ai` }).waitFor();
+  check((await tenant.locator('table').innerText()).includes(fill(zh['market.scopeDevices'], { labels: 'line=3' })), 'installed apps show the data scope');
+  await shot(tenant, '18-installations');
+  await axe(tenant, 'installed apps');
+
+  await tenant.getByRole('link', { name: zh['nav.audit'], exact: true }).click();
+  await heading(tenant, zh['audit.title']);
+  await tenant.getByRole('cell', { name: 'InstallApp', exact: true }).waitFor();
+  check((await tenant.locator('table').innerText()).includes(installation?.name ?? '?'), 'the tenant\'s audit log shows the install with its installation');
+  check(await tenant.getByRole('cell', { name: 'RateApp', exact: true }).count() === 1, 'and the rating');
+  await shot(tenant, '19-tenant-audit');
+  await axe(tenant, 'tenant audit log');
+
+  await tenant.getByRole('link', { name: zh['nav.installations'], exact: true }).click();
+  await tenant.getByRole('link', { name: `${vendorId}/vibration-ai` }).click();
+  await tenant.getByRole('button', { name: zh['install.uninstall'] }).click();
+  await tenant.getByRole('dialog').getByRole('button', { name: zh['install.uninstall'] }).click();
+  await tenant.locator('.badge', { hasText: zh['installationState.uninstalled'] }).waitFor();
+  check((await api('POST', `/v1/tenants/${tenantId}/telemetry:latest`, credential, { devices: ['press-1'] })).status === 401,
+    'uninstalled, the app credential is refused');
+
+  // The park reads any tenant's audit log, a page at a time.
+  await park.getByRole('link', { name: zh['nav.audit'], exact: true }).click();
+  await heading(park, zh['audit.title']);
+  await park.getByText(zh['audit.chooseTenant']).waitFor();
+  await park.getByLabel(zh['audit.tenant']).fill(vendorId);
+  await park.getByRole('button', { name: zh['audit.show'] }).click();
+  await park.getByRole('cell', { name: 'ReviewAppVersion', exact: true }).first().waitFor();
+  check(true, 'the provider\'s audit log holds the park\'s review');
+  const audited = new URL(park.url());
+  audited.searchParams.set('tenant', tenantId);
+  audited.searchParams.set('size', '2');
+  await park.goto(audited.toString());
+  await park.getByRole('cell', { name: 'UninstallApp', exact: true }).waitFor();
+  await park.getByRole('link', { name: zh['common.nextPage'] }).click();
+  await park.getByRole('cell', { name: 'InstallApp', exact: true }).waitFor();
+  check(new URL(park.url()).searchParams.get('tenant') === tenantId && await park.getByRole('cell', { name: 'UninstallApp', exact: true }).count() === 0,
+    'the park pages the tenant\'s audit log, the tenant kept in the URL');
+  await shot(park, '20-park-audit');
+  await axe(park, 'park audit log');
+  await tenant.getByRole('link', { name: zh['nav.keys'], exact: true }).click();
+  await heading(tenant, zh['keys.title']);
 
   // English by the switch; numbers follow the language.
   await tenant.getByRole('button', { name: zh['app.switchLanguage'] }).click();

@@ -67,3 +67,8 @@ export async function call<T>(method: string, path: string, body?: unknown, quer
 export function tenantPath(tenant: string, ...rest: string[]): string {
   return ['/v1/tenants', tenant, ...rest].map((segment, i) => (i === 0 ? segment : encodeURIComponent(segment))).join('/');
 }
+
+// The path of a resource by its API name (tenants/acme/apps/x/versions/1.0.0), its segments escaped.
+export function resourcePath(name: string): string {
+  return `/v1/${name.split('/').map(encodeURIComponent).join('/')}`;
+}

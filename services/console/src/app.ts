@@ -4,10 +4,13 @@ import { session, signOut, type Session } from './auth';
 import { clear, h } from './dom';
 import { locale, setLocale, t, type MessageKey } from './i18n';
 import { currentRoute, href, leavePage, navigate, type Route } from './router';
+import { renderAudit } from './pages/audit';
+import { renderAppPage, renderCatalogue, renderInstallations } from './pages/catalogue';
 import { renderDevice } from './pages/device';
 import { renderDevices } from './pages/devices';
 import { renderDeviceTypes } from './pages/device-types';
 import { renderKeys } from './pages/keys';
+import { renderReview } from './pages/review';
 import { renderSignIn } from './pages/signin';
 import { renderTenant } from './pages/tenant';
 import { renderTenantNew } from './pages/tenant-new';
@@ -17,8 +20,10 @@ export type Page = (main: HTMLElement, route: Route, session: Session) => void |
 
 // The page of a route, or null for an unknown one.
 function pageOf(route: Route, current: Session): Page | null {
-  const [first, second, third, fourth] = route.segments;
+  const [first, second, third, fourth, fifth, sixth] = route.segments;
   if (current.scope === 'park') {
+    if (first === 'review' && second === undefined) return renderReview;
+    if (first === 'audit' && second === undefined) return renderAudit;
     if (first === 'tenants' && second === undefined) return renderTenants;
     if (first === 'tenants' && second === 'new' && third === undefined) return renderTenantNew;
     if (first === 'tenants' && second && third === undefined) return renderTenant;
@@ -28,6 +33,10 @@ function pageOf(route: Route, current: Session): Page | null {
     if (third === 'device-types') return renderDeviceTypes;
     if (third === 'devices' && fourth === undefined) return renderDevices;
     if (third === 'devices' && fourth) return renderDevice;
+    if (third === 'marketplace' && fourth === undefined) return renderCatalogue;
+    if (third === 'marketplace' && fourth && fifth && sixth === undefined) return renderAppPage;
+    if (third === 'installations' && fourth === undefined) return renderInstallations;
+    if (third === 'audit' && fourth === undefined) return renderAudit;
   }
   return null;
 }
@@ -44,12 +53,17 @@ function navLink(key: MessageKey, url: string): HTMLElement {
 function header(current: Session | null): HTMLElement {
   const other = locale() === 'zh-CN' ? 'en' : 'zh-CN';
   const links: HTMLElement[] = [];
-  if (current?.scope === 'park') links.push(navLink('nav.tenants', href('tenants')));
+  if (current?.scope === 'park') {
+    links.push(navLink('nav.tenants', href('tenants')), navLink('nav.review', href('review')), navLink('nav.audit', href('audit')));
+  }
   if (current?.scope === 'tenant') {
     links.push(
       navLink('nav.devices', href('t', current.tenant, 'devices')),
       navLink('nav.deviceTypes', href('t', current.tenant, 'device-types')),
       navLink('nav.keys', href('t', current.tenant, 'keys')),
+      navLink('nav.marketplace', href('t', current.tenant, 'marketplace')),
+      navLink('nav.installations', href('t', current.tenant, 'installations')),
+      navLink('nav.audit', href('t', current.tenant, 'audit')),
     );
   }
   return h(

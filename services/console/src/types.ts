@@ -54,3 +54,79 @@ export interface DataPoint {
   time: string;
   value: { doubleValue?: number; intValue?: string; boolValue?: boolean; stringValue?: string };
 }
+
+export interface Pricing {
+  model?: string;
+  // int64 in fen (1 CNY = 100 fen), a string in proto3 JSON.
+  priceFen?: string;
+}
+
+export interface App {
+  name: string;
+  appId: string;
+  provider: string;
+  displayName: string;
+  summary?: string;
+  description?: string;
+  category?: string;
+  tags?: string[];
+  vendor?: string;
+  homepage?: string;
+  listed?: boolean;
+  latestVersion?: string;
+  pricing?: Pricing;
+  ratingMilli?: number;
+  ratingCount?: number;
+  installCount?: string;
+}
+
+export interface AppVersion {
+  name: string;
+  version: string;
+  changelog?: string;
+  image?: string;
+  requestedScopes?: string[];
+  writeMetrics?: string[];
+  pricing?: Pricing;
+  state?: string;
+  reviewReason?: string;
+  createTime?: string;
+  updateTime?: string;
+}
+
+export interface Grant {
+  scopes: string[];
+  dataScope?: { deviceLabels?: Record<string, string>; metrics?: string[] };
+}
+
+export interface Installation {
+  name: string;
+  app: string;
+  version: string;
+  grant?: Grant;
+  state?: string;
+  pricing?: Pricing;
+  grantedDevices?: string;
+  createTime?: string;
+  uninstallTime?: string;
+  upgradeAvailable?: string;
+}
+
+export interface Rating {
+  name: string;
+  tenant: string;
+  stars: number;
+  review?: string;
+  updateTime?: string;
+}
+
+export interface AuditEvent {
+  name: string;
+  eventId: string;
+  time?: string;
+  actor?: string;
+  actorRole?: string;
+  action?: string;
+  resource?: string;
+  detailsJson?: string;
+}

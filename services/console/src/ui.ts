@@ -108,13 +108,13 @@ function modal(titleKey: MessageKey, ...content: (Node | null)[]): HTMLDialogEle
   return dialog;
 }
 
-// A new key's secret, shown once: the server keeps only its hash.
-export function showSecret(secret: string): HTMLDialogElement {
+// A new key's secret (or an app credential, with its own title and text), shown once: the server keeps only its hash.
+export function showSecret(secret: string, titleKey: MessageKey = 'secret.title', onceKey: MessageKey = 'secret.once'): HTMLDialogElement {
   const status = h('p', { role: 'status', class: 'muted' });
   const value = h('input', { type: 'text', readonly: true, value: secret, class: 'secret', 'aria-label': t('secret.label') });
   const dialog = modal(
-    'secret.title',
-    h('p', {}, t('secret.once')),
+    titleKey,
+    h('p', {}, t(onceKey)),
     value,
     h(
       'div',
@@ -172,10 +172,12 @@ export function confirmDialog(titleKey: MessageKey, message: string, actionKey: 
   });
 }
 
+// A table in a wrapper that scrolls sideways when the screen is narrow; the wrapper takes the keyboard focus (a named
+// region), so a keyboard user can scroll it too (axe: scrollable-region-focusable).
 export function table(headers: MessageKey[], rows: Node[][], captionKey?: MessageKey): HTMLElement {
   return h(
     'div',
-    { class: 'table-wrap' },
+    { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': captionKey ? t(captionKey) : null },
     h(
       'table',
       {},

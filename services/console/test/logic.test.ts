@@ -5,6 +5,9 @@ import { errorFromBody } from '../src/api';
 import { authorization, parseKey, session, signIn, signOut } from '../src/auth';
 import { deviceFilter, parseLabels } from '../src/pages/devices';
 import { SseParser } from '../src/live';
+import { setLocale } from '../src/i18n';
+import { scopeName } from '../src/pages/labels';
+import { dataScopeText, grantFrom, priceText, ratingText } from '../src/pages/market';
 
 describe('auth', () => {
   it('reads the scope from the key and keeps it in sessionStorage only', () => {
@@ -62,5 +65,31 @@ describe('server-sent events', () => {
       { event: 'message', data: '{"a":1}' },
       { event: 'error', data: '{"error":{}}' },
     ]);
+  });
+});
+
+describe('marketplace', () => {
+  it('builds the install grant from the form', () => {
+    expect(grantFrom(['telemetry.read'], '', '')).toEqual({ scopes: ['telemetry.read'] });
+    expect(grantFrom(['telemetry.read', 'telemetry.write'], 'line=a, zone=3', ' temp, rpm ,')).toEqual({
+      scopes: ['telemetry.read', 'telemetry.write'],
+      dataScope: { deviceLabels: { line: 'a', zone: '3' }, metrics: ['temp', 'rpm'] },
+    });
+    expect(grantFrom(['devices.read'], 'line', '')).toBeNull();
+  });
+
+  it('shows prices from fen, ratings from thousandths, scopes and data scopes by name', () => {
+    setLocale('en');
+    expect(priceText({ model: 'PRICING_MODEL_PER_DEVICE_MONTHLY', priceFen: '3000' })).toBe('CN¥30.00 per device a month');
+    expect(priceText({ model: 'PRICING_MODEL_FLAT_MONTHLY', priceFen: '123456' })).toBe('CN¥1,234.56 a month');
+    expect(priceText({ model: 'PRICING_MODEL_FREE' })).toBe('Free');
+    expect(ratingText(4500, 2)).toBe('4.5 stars (2 ratings)');
+    expect(ratingText(0, 0)).toBe('Not rated yet');
+    expect(scopeName('telemetry.write')).toBe('Write telemetry (telemetry.write)');
+    expect(scopeName('unknown.scope')).toBe('unknown.scope');
+    expect(dataScopeText({ scopes: [], dataScope: { deviceLabels: { line: 'a' }, metrics: ['temp'] } })).toBe('devices labelled line=a; metrics: temp');
+    expect(dataScopeText({ scopes: [] })).toBe('every device');
+    setLocale('zh-CN');
+    expect(priceText({ model: 'PRICING_MODEL_PER_DEVICE_MONTHLY', priceFen: '3000' })).toBe('¥30.00 每台设备每月');
   });
 });

@@ -13,7 +13,9 @@ export async function renderTenant(main: HTMLElement, route: Route): Promise<voi
   const id = route.segments[1];
   pageTitle(main, 'tenantPage.title', { tenant: id });
   const body = h('div', {}, loading());
-  main.append(h('p', {}, h('a', { href: href('tenants') }, t('tenantPage.back'))), body);
+  main.append(h('p', { class: 'links' },
+    h('a', { href: href('tenants') }, t('tenantPage.back')),
+    h('a', { href: `${href('audit')}?${new URLSearchParams({ tenant: id })}` }, t('tenantPage.audit'))), body);
   let tenant: Tenant;
   try {
     tenant = await call<Tenant>('GET', tenantPath(id));
