@@ -35,7 +35,7 @@ export async function renderDevice(main: HTMLElement, route: Route): Promise<voi
     return;
   }
   const facts = h('dl', { class: 'facts' },
-    h('dt', {}, t('devices.name')), h('dd', {}, device.displayName ?? ''),
+    h('dt', {}, t('devices.name')), h('dd', {}, device.displayName || '—'),
     h('dt', {}, t('devices.type')), h('dd', {}, device.deviceTypeId),
     h('dt', {}, t('devices.serial')), h('dd', {}, device.serialNumber),
     h('dt', {}, t('devices.state')), h('dd', {}, stateBadge(device.state)),

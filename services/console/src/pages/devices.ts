@@ -65,7 +65,7 @@ export async function renderDevices(main: HTMLElement, route: Route): Promise<vo
         ['devices.id', 'devices.name', 'devices.type', 'devices.labels', 'devices.state', 'devices.lastSeen'],
         devices.map((device) => [
           h('a', { href: href('t', tenant, 'devices', device.deviceId) }, device.deviceId),
-          text(device.displayName),
+          text(device.displayName || '—'),
           text(device.deviceTypeId),
           text(Object.entries(device.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')),
           stateBadge(device.state),
