@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/tracing.h"
 #include "common/pool_metrics.h"
 #include "common/status_macros.h"
 #include "device/device_store.h"
@@ -344,27 +345,45 @@ void MaintenanceRunner::Loop() {
       if (stopping_) return;
       nudged.swap(nudged_);
     }
+    // Each operation is a trace of its own (a root span), so its log lines carry ids and a collector shows what the
+    // passes cost; a pass that found nothing to do is not exported.
     for (const std::string& tenant : nudged) {
+      Span span("telemetry.fold_tenant", SpanKind::kInternal, nullptr);
+      ScopedSpan scope(span.context());
+      span.SetAttribute("parkbase.tenant_id", tenant);
       absl::StatusOr<CompactionStats> stats = maintenance_->FoldTenant(tenant);
       if (!stats.ok()) {
+        span.SetError(stats.status().message());
         LogLine(LogLevel::kWarning, "telemetry compaction failed")
             .Str("tenant", tenant)
             .Str("error", stats.status().message())
             .Emit();
+      } else {
+        span.SetAttribute("parkbase.compaction.points", stats->points);
       }
     }
     const absl::Time now = absl::Now();
     if (compaction_ > absl::ZeroDuration() && now >= next_compaction) {
+      Span span("telemetry.compact_all", SpanKind::kInternal, nullptr);
+      ScopedSpan scope(span.context());
       absl::StatusOr<CompactionStats> stats = maintenance_->CompactAll();
       if (!stats.ok()) {
+        span.SetError(stats.status().message());
         LogLine(LogLevel::kWarning, "telemetry compaction failed").Str("error", stats.status().message()).Emit();
+      } else if (stats->log_rows == 0) {
+        span.Discard();
+      } else {
+        span.SetAttribute("parkbase.compaction.points", stats->points);
       }
       const bool folded = stats.ok() && stats->log_rows > 0;
       next_compaction = absl::Now() + (folded ? absl::ZeroDuration() : compaction_);
     }
     if (retention_ > absl::ZeroDuration() && now >= next_retention) {
+      Span span("telemetry.apply_retention", SpanKind::kInternal, nullptr);
+      ScopedSpan scope(span.context());
       absl::StatusOr<RetentionStats> stats = maintenance_->ApplyRetentionAll(clock_.Now());
       if (!stats.ok()) {
+        span.SetError(stats.status().message());
         LogLine(LogLevel::kWarning, "telemetry retention failed").Str("error", stats.status().message()).Emit();
       }
       next_retention = absl::Now() + retention_;

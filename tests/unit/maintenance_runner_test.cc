@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
+#include "common/tracing.h"
 #include "telemetry/telemetry_service.h"
 
 namespace parkbase::telemetry {
@@ -107,6 +108,48 @@ TEST_CASE("maintenance runner: a nudged tenant is folded at once, and not when c
     CHECK(log.folded.empty());
     CHECK(log.compact_all_calls == 0);
   }
+}
+
+// Keeps the names and tenants of the spans handed to it.
+class SpanNames final : public SpanSink {
+ public:
+  void Accept(SpanData span) override {
+    absl::MutexLock lock(&mu_);
+    std::string tenant;
+    for (const auto& [key, value] : span.attributes) {
+      if (key == "parkbase.tenant_id") tenant = std::get<std::string>(value);
+    }
+    names_.push_back(tenant.empty() ? span.name : span.name + " " + tenant);
+  }
+  std::vector<std::string> names() {
+    absl::MutexLock lock(&mu_);
+    return names_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> names_;
+};
+
+TEST_CASE("maintenance runner: each pass that did work is a root span of its own, an idle pass is not exported",
+          "[telemetry][unit]") {
+  auto sink = std::make_shared<SpanNames>();
+  SetSpanSink(sink);
+  {
+    CountingMaintenance::Log log;
+    {
+      absl::MutexLock lock(&log.mu);
+      log.rows_per_round = {5};  // one round with work, then idle rounds
+    }
+    SystemClock clock;
+    MaintenanceRunner runner(std::make_unique<CountingMaintenance>(log), clock, absl::Hours(1), absl::ZeroDuration());
+    REQUIRE(WaitFor(log, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return log.compact_all_calls >= 2; }));
+    runner.Nudge("tenant-a");
+    REQUIRE(WaitFor(log, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return log.folded.size() >= 1; }));
+  }
+  SetSpanSink(nullptr);
+  // The runner is gone, so every span it made has ended.
+  CHECK(sink->names() == std::vector<std::string>{"telemetry.compact_all", "telemetry.fold_tenant tenant-a"});
 }
 
 }  // namespace

@@ -168,6 +168,20 @@ TEST_CASE("tracing: a span continues its parent's trace, and without one begins 
   CHECK_FALSE(declined.recording());
 }
 
+TEST_CASE("tracing: a discarded span is never handed to the sink", "[tracing][unit]") {
+  auto sink = std::make_shared<CollectingSink>();
+  InstalledSink installed(sink);
+  {
+    Span idle("idle pass", SpanKind::kInternal, nullptr);
+    CHECK(idle.recording());
+    idle.Discard();
+    Span busy("busy pass", SpanKind::kInternal, nullptr);
+  }
+  std::vector<SpanData> spans = sink->spans();
+  REQUIRE(spans.size() == 1);
+  CHECK(spans[0].name == "busy pass");
+}
+
 TEST_CASE("tracing: no sink, no recording: the ids exist for the log lines and nothing is kept",
           "[tracing][unit]") {
   SetSpanSink(nullptr);
