@@ -139,6 +139,44 @@ try {
   await shot(park, '04-tenant');
   await axe(park, 'tenant page');
 
+  // Plan and quota: the park changes two fields; after a reload the page (and the API) hold the new values.
+  const quotaForm = park.getByTestId('quota-form');
+  check((await quotaForm.getByLabel(zh['tenantQuota.maxDevices']).inputValue()) === '10000', 'the quota form shows the standard plan\'s quota');
+  await quotaForm.getByLabel(zh['tenantQuota.maxDevices']).fill('2500');
+  await quotaForm.getByLabel(zh['tenantQuota.retentionDays']).fill('30');
+  await quotaForm.getByRole('button', { name: zh['tenantQuota.save'] }).click();
+  await park.waitForFunction(() => document.querySelector('[data-testid="quota-form"] input[name="max_devices"]')?.value === '2500'
+    && !document.querySelector('[data-testid="quota-form"] button[type="submit"]')?.disabled);
+  await park.reload();
+  await heading(park, fill(zh['tenantPage.title'], { tenant: tenantId }));
+  check((await quotaForm.getByLabel(zh['tenantQuota.maxDevices']).inputValue()) === '2500'
+    && (await quotaForm.getByLabel(zh['tenantQuota.retentionDays']).inputValue()) === '30', 'after a reload the quota form holds the new values');
+  const storedQuota = (await api('GET', `/v1/tenants/${tenantId}`, parkKey)).body.quota ?? {};
+  check(storedQuota.maxDevices === '2500' && storedQuota.retentionDays === 30 && storedQuota.maxIngestPointsPerSecond === '100000',
+    `the API stores the two changed fields and keeps the others (${JSON.stringify(storedQuota)})`);
+  await shot(park, '04b-tenant-quota-saved');
+  // An out-of-range value: the API's field violation, beside that field only, with the rule in Chinese.
+  await quotaForm.getByLabel(zh['tenantQuota.retentionDays']).fill('99999');
+  await quotaForm.getByRole('button', { name: zh['tenantQuota.save'] }).click();
+  const retentionError = park.locator('[data-testid="quota-form"] [data-error-for="retention_days"]');
+  await retentionError.filter({ hasText: fill(zh['tenantQuota.range'], { min: '1', max: '3,650' }) }).waitFor();
+  check(await quotaForm.getByLabel(zh['tenantQuota.retentionDays']).getAttribute('aria-invalid') === 'true'
+    && await quotaForm.locator('[aria-invalid="true"]').count() === 1, 'retention_days 99999 is marked invalid beside its field, and only there');
+  check((await retentionError.innerText()).startsWith(zh['form.invalid']), 'the field error is in Chinese');
+  check((await api('GET', `/v1/tenants/${tenantId}`, parkKey)).body.quota?.retentionDays === 30, 'the refused value is not stored');
+  await shot(park, '04c-tenant-quota-invalid');
+  await axe(park, 'quota form with a field error');
+  // A change made elsewhere since the page read the tenant: the save is ABORTED, shown, and changes nothing.
+  await park.reload();
+  await heading(park, fill(zh['tenantPage.title'], { tenant: tenantId }));
+  check((await api('PATCH', `/v1/tenants/${tenantId}?updateMask=contactEmail`, parkKey, { contactEmail: 'ops@example.com' })).status === 200,
+    'meanwhile the contact email is changed through the API');
+  await quotaForm.getByLabel(zh['tenantQuota.maxInstalledApps']).fill('5');
+  await quotaForm.getByRole('button', { name: zh['tenantQuota.save'] }).click();
+  await quotaForm.getByRole('alert').filter({ hasText: zh['error.ABORTED'] }).waitFor();
+  check((await api('GET', `/v1/tenants/${tenantId}`, parkKey)).body.quota?.maxInstalledApps === 20, 'the stale save is ABORTED and stores nothing');
+  await shot(park, '04d-tenant-quota-aborted');
+
   // The tenants list, with a search and a state filter kept in the URL.
   await park.getByRole('link', { name: zh['nav.tenants'], exact: true }).click();
   await heading(park, zh['tenants.title']);

@@ -6,10 +6,20 @@ export interface Tenant {
   code?: string;
   state?: 'TENANT_STATE_ACTIVE' | 'TENANT_STATE_SUSPENDED';
   plan?: 'PLAN_FREE' | 'PLAN_STANDARD' | 'PLAN_ENTERPRISE';
+  quota?: Quota;
+  provider?: boolean;
   contactEmail?: string;
   suspendReason?: string;
   createTime?: string;
   etag?: string;
+}
+
+// A tenant's limits (proto Quota): the int64 fields arrive as strings, the int32 ones as numbers.
+export interface Quota {
+  maxDevices?: string;
+  maxIngestPointsPerSecond?: string;
+  retentionDays?: number | string;
+  maxInstalledApps?: number | string;
 }
 
 export interface ApiKey {

@@ -1,5 +1,6 @@
 // @vitest-environment jsdom
-// The console's small pieces of logic: reading a key's scope, the API's error model, the devices filter.
+// The console's small pieces of logic: reading a key's scope, the API's error model, the devices filter, the quota
+// form's update.
 import { describe, expect, it } from 'vitest';
 import { errorFromBody } from '../src/api';
 import { authorization, parseKey, session, signIn, signOut } from '../src/auth';
@@ -8,6 +9,9 @@ import { SseParser } from '../src/live';
 import { setLocale } from '../src/i18n';
 import { scopeName } from '../src/pages/labels';
 import { dataScopeText, grantFrom, priceText, ratingText } from '../src/pages/market';
+import { quotaUpdate } from '../src/pages/quota';
+import { ApiError } from '../src/api';
+import type { Tenant } from '../src/types';
 
 describe('auth', () => {
   it('reads the scope from the key and keeps it in sessionStorage only', () => {
@@ -91,5 +95,37 @@ describe('marketplace', () => {
     expect(dataScopeText({ scopes: [] })).toBe('every device');
     setLocale('zh-CN');
     expect(priceText({ model: 'PRICING_MODEL_PER_DEVICE_MONTHLY', priceFen: '3000' })).toBe('¥30.00 每台设备每月');
+  });
+});
+
+describe('quota form', () => {
+  const tenant: Tenant = {
+    name: 'tenants/acme', tenantId: 'acme', displayName: 'Acme', plan: 'PLAN_STANDARD', etag: 'e1',
+    quota: { maxDevices: '10000', maxIngestPointsPerSecond: '100000', retentionDays: 90, maxInstalledApps: 20 },
+  };
+  const unchanged = { maxDevices: '10000', maxIngestPointsPerSecond: '100000', retentionDays: '90', maxInstalledApps: '20' };
+
+  it('sends only the changed fields, in the mask, with the etag read', () => {
+    expect(quotaUpdate(tenant, { plan: 'PLAN_STANDARD', quota: unchanged })).toBeNull();
+    expect(quotaUpdate(tenant, { plan: 'PLAN_STANDARD', quota: { ...unchanged, maxDevices: ' 2500 ', retentionDays: '30' } })).toEqual({
+      body: { name: 'tenants/acme', etag: 'e1', quota: { maxDevices: '2500', retentionDays: '30' } },
+      mask: ['quota.maxDevices', 'quota.retentionDays'],
+    });
+    expect(quotaUpdate(tenant, { plan: 'PLAN_ENTERPRISE', quota: unchanged })).toEqual({
+      body: { name: 'tenants/acme', etag: 'e1', plan: 'PLAN_ENTERPRISE' },
+      mask: ['plan'],
+    });
+  });
+
+  it('leaves range checks to the API but refuses what is not a whole number beside its field', () => {
+    expect(quotaUpdate(tenant, { plan: 'PLAN_STANDARD', quota: { ...unchanged, retentionDays: '0' } })?.mask).toEqual(['quota.retentionDays']);
+    let error: unknown;
+    try {
+      quotaUpdate(tenant, { plan: 'PLAN_STANDARD', quota: { ...unchanged, maxInstalledApps: '1.5' } });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).violations.map((v) => v.field)).toEqual(['tenant.quota.max_installed_apps']);
   });
 });
