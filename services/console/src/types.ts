@@ -65,6 +65,16 @@ export interface DataPoint {
   value: { doubleValue?: number; intValue?: string; boolValue?: boolean; stringValue?: string };
 }
 
+// One Aggregate bucket. Zero values are left out of proto3 JSON; `count` is an int64, so a string.
+export interface Bucket {
+  startTime: string;
+  count?: string;
+  min?: number;
+  max?: number;
+  avg?: number;
+  sum?: number;
+}
+
 export interface Pricing {
   model?: string;
   // int64 in fen (1 CNY = 100 fen), a string in proto3 JSON.
