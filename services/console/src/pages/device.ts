@@ -94,40 +94,41 @@ export async function renderDevice(main: HTMLElement, route: Route): Promise<voi
     await aggregates(chartSection, tenant, id, range, metrics, units, stop.signal);
     return;
   }
-  chartSection.append(chart!.element);
-  // Subscribe first, then read the latest values: a point committed in between is in one or the other.
+  if (chart) await live(chartSection, tenant, id, chart, refresh, stop);
+}
+
+// The live range: the chart subscribed, then the latest values read (`refresh`), then the chart's window before the
+// page opened read from ReadRange: a point committed in between is in one or the other.
+async function live(section: HTMLElement, tenant: string, id: string, chart: LiveChart, refresh: () => Promise<void>,
+                    stop: AbortController): Promise<void> {
+  section.append(chart.element);
   onLeave(() => {
     stop.abort();
-    chart!.destroy();
+    chart.destroy();
   });
   subscribe(tenant, [id], {
-    onOpen: () => chart!.setState('live'),
-    onPoints: (points) => chart!.add(points),
-    onError: (status) => chart!.setState(status === 401 || status === 403 || status === 404 ? 'refused' : 'retrying'),
+    onOpen: () => chart.setState('live'),
+    onPoints: (points) => chart.add(points),
+    onError: (status) => chart.setState(status === 401 || status === 403 || status === 404 ? 'refused' : 'retrying'),
   }, stop.signal);
   await refresh();
-  await history();
-
-  // The chart's window before the page opened, from ReadRange (at most a few pages: the chart keeps 6,000 points
-  // a metric).
-  async function history(): Promise<void> {
-    const end = new Date();
-    const start = new Date(end.getTime() - windowSeconds * 1000);
-    let pageToken = '';
-    try {
-      for (let page = 0; page < 6 && !stop.signal.aborted; ++page) {
-        const response = await call<{ points?: DataPoint[]; nextPageToken?: string }>(
-          'POST', `${tenantPath(tenant)}/telemetry:readRange`,
-          { device: id, startTime: start.toISOString(), endTime: end.toISOString(), pageSize: 10000, pageToken: pageToken || undefined });
-        chart!.add(response.points ?? []);
-        pageToken = response.nextPageToken ?? '';
-        if (!pageToken) break;
-      }
-    } catch {
-      // The latest values and the live stream still show; the table above shows a refusal.
-    } finally {
-      chart!.element.dataset.history = 'loaded';
+  // At most a few pages: the chart keeps 6,000 points a metric.
+  const end = new Date();
+  const start = new Date(end.getTime() - windowSeconds * 1000);
+  let pageToken = '';
+  try {
+    for (let page = 0; page < 6 && !stop.signal.aborted; ++page) {
+      const response = await call<{ points?: DataPoint[]; nextPageToken?: string }>(
+        'POST', `${tenantPath(tenant)}/telemetry:readRange`,
+        { device: id, startTime: start.toISOString(), endTime: end.toISOString(), pageSize: 10000, pageToken: pageToken || undefined });
+      chart.add(response.points ?? []);
+      pageToken = response.nextPageToken ?? '';
+      if (!pageToken) break;
     }
+  } catch {
+    // The latest values and the live stream still show; the table above shows a refusal.
+  } finally {
+    chart.element.dataset.history = 'loaded';
   }
 }
 
