@@ -1,7 +1,9 @@
 // The park console end to end in Debian's headless Chromium (playwright-core, no browser download), against a
 // `parkbase serve --console_dir` that tests/e2e/console_e2e.sh started: a park administrator onboards a tenant and
-// mints its key; the tenant signs in, creates a device type and a device, sees points written through the API as
-// latest values and a point written later on the live chart within a second, filters and pages devices with the filter in the URL, creates and revokes a key;
+// mints its key, edits its quota (saved, refused beside a field, ABORTED after a concurrent change); the tenant signs
+// in, creates a device type and a device, sees points written through the API as latest values and a point written
+// later on the live chart within a second, the last hour's aggregates with the range kept in the URL, filters and
+// pages devices with the filter in the URL, creates and revokes a key;
 // a provider publishes apps through the API, the park approves one and rejects one in the review queue, the tenant
 // finds the approved one in the catalogue, installs it with a grant, rates it, sees it in its audit log and
 // uninstalls it, and the park pages the audit logs; the park suspends
@@ -139,6 +141,44 @@ try {
   await shot(park, '04-tenant');
   await axe(park, 'tenant page');
 
+  // Plan and quota: the park changes two fields; after a reload the page (and the API) hold the new values.
+  const quotaForm = park.getByTestId('quota-form');
+  check((await quotaForm.getByLabel(zh['tenantQuota.maxDevices']).inputValue()) === '10000', 'the quota form shows the standard plan\'s quota');
+  await quotaForm.getByLabel(zh['tenantQuota.maxDevices']).fill('2500');
+  await quotaForm.getByLabel(zh['tenantQuota.retentionDays']).fill('30');
+  await quotaForm.getByRole('button', { name: zh['tenantQuota.save'] }).click();
+  await park.waitForFunction(() => document.querySelector('[data-testid="quota-form"] input[name="max_devices"]')?.value === '2500'
+    && !document.querySelector('[data-testid="quota-form"] button[type="submit"]')?.disabled);
+  await park.reload();
+  await heading(park, fill(zh['tenantPage.title'], { tenant: tenantId }));
+  check((await quotaForm.getByLabel(zh['tenantQuota.maxDevices']).inputValue()) === '2500'
+    && (await quotaForm.getByLabel(zh['tenantQuota.retentionDays']).inputValue()) === '30', 'after a reload the quota form holds the new values');
+  const storedQuota = (await api('GET', `/v1/tenants/${tenantId}`, parkKey)).body.quota ?? {};
+  check(storedQuota.maxDevices === '2500' && storedQuota.retentionDays === 30 && storedQuota.maxIngestPointsPerSecond === '100000',
+    `the API stores the two changed fields and keeps the others (${JSON.stringify(storedQuota)})`);
+  await shot(park, '04b-tenant-quota-saved');
+  // An out-of-range value: the API's field violation, beside that field only, with the rule in Chinese.
+  await quotaForm.getByLabel(zh['tenantQuota.retentionDays']).fill('99999');
+  await quotaForm.getByRole('button', { name: zh['tenantQuota.save'] }).click();
+  const retentionError = park.locator('[data-testid="quota-form"] [data-error-for="retention_days"]');
+  await retentionError.filter({ hasText: fill(zh['tenantQuota.range'], { min: '1', max: '3,650' }) }).waitFor();
+  check(await quotaForm.getByLabel(zh['tenantQuota.retentionDays']).getAttribute('aria-invalid') === 'true'
+    && await quotaForm.locator('[aria-invalid="true"]').count() === 1, 'retention_days 99999 is marked invalid beside its field, and only there');
+  check((await retentionError.innerText()).startsWith(zh['form.invalid']), 'the field error is in Chinese');
+  check((await api('GET', `/v1/tenants/${tenantId}`, parkKey)).body.quota?.retentionDays === 30, 'the refused value is not stored');
+  await shot(park, '04c-tenant-quota-invalid');
+  await axe(park, 'quota form with a field error');
+  // A change made elsewhere since the page read the tenant: the save is ABORTED, shown, and changes nothing.
+  await park.reload();
+  await heading(park, fill(zh['tenantPage.title'], { tenant: tenantId }));
+  check((await api('PATCH', `/v1/tenants/${tenantId}?updateMask=contactEmail`, parkKey, { contactEmail: 'ops@example.com' })).status === 200,
+    'meanwhile the contact email is changed through the API');
+  await quotaForm.getByLabel(zh['tenantQuota.maxInstalledApps']).fill('5');
+  await quotaForm.getByRole('button', { name: zh['tenantQuota.save'] }).click();
+  await quotaForm.getByRole('alert').filter({ hasText: zh['error.ABORTED'] }).waitFor();
+  check((await api('GET', `/v1/tenants/${tenantId}`, parkKey)).body.quota?.maxInstalledApps === 20, 'the stale save is ABORTED and stores nothing');
+  await shot(park, '04d-tenant-quota-aborted');
+
   // The tenants list, with a search and a state filter kept in the URL.
   await park.getByRole('link', { name: zh['nav.tenants'], exact: true }).click();
   await heading(park, zh['tenants.title']);
@@ -230,6 +270,55 @@ try {
   check(await tenant.locator('[data-testid="live-chart"] canvas').count() >= 1, 'the chart is drawn');
   await shot(tenant, '08-device');
   await axe(tenant, 'device page');
+
+  // The last hour as aggregates: eleven more points spread over the hour, written through the API, then the range
+  // switch. The summary table's figures are the API's buckets summed up, so they check the data, not only a canvas.
+  const spreadFrom = Date.now();
+  const spread = Array.from({ length: 11 }, (_, i) => spreadFrom - (i + 1) * 5 * 60_000);
+  const older = await api('POST', `/v1/tenants/${tenantId}/telemetry:write`, tenantKey, {
+    series: [{ device: 'press-1', metric: 'temp', timestampsMs: spread.map(String), doubleValues: spread.map((_, i) => 100 + i) }],
+  });
+  check(older.status === 200, `eleven points over the last hour are written (${older.status})`);
+  const rangeLinks = tenant.getByRole('navigation', { name: zh['deviceRange.label'] });
+  await rangeLinks.getByRole('link', { name: zh['deviceRange.hour'] }).click();
+  const hourChart = tenant.locator('[data-testid="range-chart"][data-range="hour"][data-state="loaded"]');
+  await hourChart.waitFor();
+  check(new URL(tenant.url()).searchParams.get('range') === 'hour', 'the range is in the URL (?range=hour)');
+  const zhNumber = (value) => `${new Intl.NumberFormat('zh-CN', { maximumFractionDigits: 6 }).format(value)} °C`;
+  // 20.25, 1234.5 and 1240.75 written before, and 100 to 110: 14 points, their mean 3650.5 / 14.
+  async function checkSummary(what) {
+    const plot = tenant.getByTestId('range-plot');
+    const buckets = Number(await plot.getAttribute('data-buckets'));
+    check(await plot.getAttribute('data-series') === '1' && buckets >= 12 && buckets <= 14 && await plot.locator('canvas').count() >= 1,
+      `${what}: the chart draws one metric in ${buckets} one-minute buckets (12 to 14)`);
+    const summary = await hourChart.getByRole('region', { name: zh['deviceRange.summary'] }).innerText();
+    check(/(^|\s)14(\s|$)/.test(summary) && [zhNumber(20.25), zhNumber(260.75), zhNumber(1240.75)].every((part) => summary.includes(part)),
+      `${what}: the summary shows 14 points, min 20.25, mean 260.75, max 1,240.75 (${summary.replace(/\s+/g, ' ')})`);
+  }
+  await checkSummary('last hour');
+  await shot(tenant, '08b-device-hour');
+  await axe(tenant, 'device page, last hour');
+  await tenant.reload();
+  await hourChart.waitFor();
+  check(await rangeLinks.getByRole('link', { name: zh['deviceRange.hour'] }).getAttribute('aria-current') === 'true',
+    'after a reload the page is still on the last hour');
+  await checkSummary('after a reload');
+  // The last day: 15-minute buckets (from the one-minute rollups where they are settled), the same 14 points.
+  await rangeLinks.getByRole('link', { name: zh['deviceRange.day'] }).click();
+  const dayChart = tenant.locator('[data-testid="range-chart"][data-range="day"][data-state="loaded"]');
+  await dayChart.waitFor();
+  const daySummary = await dayChart.getByRole('region', { name: zh['deviceRange.summary'] }).innerText();
+  check(new URL(tenant.url()).searchParams.get('range') === 'day' && daySummary.includes(zhNumber(260.75)) && /(^|\s)14(\s|$)/.test(daySummary),
+    `the last day sums up the same 14 points (${daySummary.replace(/\s+/g, ' ')})`);
+  // A device without points: the empty state; back to live: the live chart and no range in the URL.
+  await tenant.goto(`${consoleUrl}t/${tenantId}/devices/press-2?range=week`);
+  await tenant.locator('[data-testid="range-chart"][data-range="week"][data-state="empty"]').getByText(zh['deviceRange.empty']).waitFor();
+  check(true, 'a device without points shows the empty state for the last week');
+  await shot(tenant, '08c-device-week-empty');
+  await axe(tenant, 'device page, empty week');
+  await rangeLinks.getByRole('link', { name: zh['deviceRange.live'] }).click();
+  await tenant.locator('[data-testid="live-chart"][data-state="live"]').waitFor();
+  check(!new URL(tenant.url()).searchParams.has('range'), 'live again: the range leaves the URL');
 
   // Keys: create (secret once), revoke.
   await tenant.getByRole('link', { name: zh['nav.keys'], exact: true }).click();

@@ -59,3 +59,9 @@ export function formatTime(rfc3339: string | undefined): string {
   if (Number.isNaN(time.getTime())) return rfc3339;
   return new Intl.DateTimeFormat(current, { dateStyle: 'medium', timeStyle: 'medium' }).format(time);
 }
+
+// A whole number of seconds as the largest whole unit, in words: 60 -> "1 minute" / "1分钟", 7200 -> "2 hours".
+export function formatDuration(seconds: number): string {
+  const [value, unit] = seconds % 3600 === 0 ? [seconds / 3600, 'hour'] : seconds % 60 === 0 ? [seconds / 60, 'minute'] : [seconds, 'second'];
+  return new Intl.NumberFormat(current, { style: 'unit', unit, unitDisplay: 'long' }).format(value);
+}

@@ -6,10 +6,20 @@ export interface Tenant {
   code?: string;
   state?: 'TENANT_STATE_ACTIVE' | 'TENANT_STATE_SUSPENDED';
   plan?: 'PLAN_FREE' | 'PLAN_STANDARD' | 'PLAN_ENTERPRISE';
+  quota?: Quota;
+  provider?: boolean;
   contactEmail?: string;
   suspendReason?: string;
   createTime?: string;
   etag?: string;
+}
+
+// A tenant's limits (proto Quota): the int64 fields arrive as strings, the int32 ones as numbers.
+export interface Quota {
+  maxDevices?: string;
+  maxIngestPointsPerSecond?: string;
+  retentionDays?: number | string;
+  maxInstalledApps?: number | string;
 }
 
 export interface ApiKey {
@@ -53,6 +63,16 @@ export interface DataPoint {
   metric: string;
   time: string;
   value: { doubleValue?: number; intValue?: string; boolValue?: boolean; stringValue?: string };
+}
+
+// One Aggregate bucket. Zero values are left out of proto3 JSON; `count` is an int64, so a string.
+export interface Bucket {
+  startTime: string;
+  count?: string;
+  min?: number;
+  max?: number;
+  avg?: number;
+  sum?: number;
 }
 
 export interface Pricing {

@@ -57,8 +57,9 @@ export function field(label: MessageKey, input: HTMLInputElement | HTMLSelectEle
   );
 }
 
-// Shows `error` on `form`: each BadRequest violation beside the input whose data-api-field (or name) it names, the
-// rest in the form's error box. Returns nothing; clears earlier errors first.
+// Shows `error` on `form`: each BadRequest violation beside the input whose data-api-field (or name) it names (with
+// the input's data-rule, the rule in the user's language, first), the rest in the form's error box. Returns nothing;
+// clears earlier errors first.
 export function showFormError(form: HTMLFormElement, error: unknown): void {
   for (const slot of form.querySelectorAll('[data-error-for]')) slot.textContent = '';
   for (const input of form.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
@@ -73,7 +74,11 @@ export function showFormError(form: HTMLFormElement, error: unknown): void {
       const slot = input && form.querySelector(`[data-error-for="${CSS.escape(input.name)}"]`);
       if (input && slot) {
         input.setAttribute('aria-invalid', 'true');
-        slot.textContent = `${t('form.invalid')} ${violation.description}`;
+        // A field may say its rule in the user's language (data-rule); the API's own words follow in brackets.
+        const rule = input.dataset.rule;
+        slot.textContent = rule
+          ? `${t('form.invalid')} ${rule} (${violation.description})`
+          : `${t('form.invalid')} ${violation.description}`;
         unplaced = false;
       }
     }

@@ -1,5 +1,6 @@
 // @vitest-environment jsdom
-// The console's small pieces of logic: reading a key's scope, the API's error model, the devices filter.
+// The console's small pieces of logic: reading a key's scope, the API's error model, the devices filter, the quota
+// form's update, the device page's ranges and their buckets.
 import { describe, expect, it } from 'vitest';
 import { errorFromBody } from '../src/api';
 import { authorization, parseKey, session, signIn, signOut } from '../src/auth';
@@ -8,6 +9,11 @@ import { SseParser } from '../src/live';
 import { setLocale } from '../src/i18n';
 import { scopeName } from '../src/pages/labels';
 import { dataScopeText, grantFrom, priceText, ratingText } from '../src/pages/market';
+import { quotaUpdate } from '../src/pages/quota';
+import { ApiError } from '../src/api';
+import type { Tenant } from '../src/types';
+import { aggregateWindow, parseRange, rangeSpecs, summarize } from '../src/ranges';
+import { formatDuration } from '../src/i18n';
 
 describe('auth', () => {
   it('reads the scope from the key and keeps it in sessionStorage only', () => {
@@ -91,5 +97,87 @@ describe('marketplace', () => {
     expect(dataScopeText({ scopes: [] })).toBe('every device');
     setLocale('zh-CN');
     expect(priceText({ model: 'PRICING_MODEL_PER_DEVICE_MONTHLY', priceFen: '3000' })).toBe('¥30.00 每台设备每月');
+  });
+});
+
+describe('quota form', () => {
+  const tenant: Tenant = {
+    name: 'tenants/acme', tenantId: 'acme', displayName: 'Acme', plan: 'PLAN_STANDARD', etag: 'e1',
+    quota: { maxDevices: '10000', maxIngestPointsPerSecond: '100000', retentionDays: 90, maxInstalledApps: 20 },
+  };
+  const unchanged = { maxDevices: '10000', maxIngestPointsPerSecond: '100000', retentionDays: '90', maxInstalledApps: '20' };
+
+  it('sends only the changed fields, in the mask, with the etag read', () => {
+    expect(quotaUpdate(tenant, { plan: 'PLAN_STANDARD', quota: unchanged })).toBeNull();
+    expect(quotaUpdate(tenant, { plan: 'PLAN_STANDARD', quota: { ...unchanged, maxDevices: ' 2500 ', retentionDays: '30' } })).toEqual({
+      body: { name: 'tenants/acme', etag: 'e1', quota: { maxDevices: '2500', retentionDays: '30' } },
+      mask: ['quota.maxDevices', 'quota.retentionDays'],
+    });
+    expect(quotaUpdate(tenant, { plan: 'PLAN_ENTERPRISE', quota: unchanged })).toEqual({
+      body: { name: 'tenants/acme', etag: 'e1', plan: 'PLAN_ENTERPRISE' },
+      mask: ['plan'],
+    });
+  });
+
+  it('leaves range checks to the API but refuses what is not a whole number beside its field', () => {
+    expect(quotaUpdate(tenant, { plan: 'PLAN_STANDARD', quota: { ...unchanged, retentionDays: '0' } })?.mask).toEqual(['quota.retentionDays']);
+    let error: unknown;
+    try {
+      quotaUpdate(tenant, { plan: 'PLAN_STANDARD', quota: { ...unchanged, maxInstalledApps: '1.5' } });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).violations.map((v) => v.field)).toEqual(['tenant.quota.max_installed_apps']);
+  });
+});
+
+describe('device page ranges', () => {
+  it('choose a bucket per range that gives 50 to 100 points, in whole minutes so rollups answer', () => {
+    expect(rangeSpecs.hour.bucketSeconds).toBe(60);
+    expect(rangeSpecs.day.bucketSeconds).toBe(15 * 60);
+    expect(rangeSpecs.week.bucketSeconds).toBe(2 * 3600);
+    for (const [range, { seconds, bucketSeconds }] of Object.entries(rangeSpecs)) {
+      const points = seconds / bucketSeconds;
+      expect(points, range).toBeGreaterThanOrEqual(50);
+      expect(points, range).toBeLessThanOrEqual(100);
+      expect(bucketSeconds % 60, range).toBe(0);
+    }
+    expect(rangeSpecs.week.bucketSeconds % 3600).toBe(0);
+  });
+
+  it('widen the window to whole epoch-aligned buckets that hold now', () => {
+    const now = Date.parse('2026-03-05T10:37:12.345Z');
+    expect(aggregateWindow('hour', now)).toEqual({
+      startMs: Date.parse('2026-03-05T09:37:00Z'), endMs: Date.parse('2026-03-05T10:38:00Z'), bucketSeconds: 60 });
+    expect(aggregateWindow('day', now)).toEqual({
+      startMs: Date.parse('2026-03-04T10:30:00Z'), endMs: Date.parse('2026-03-05T10:45:00Z'), bucketSeconds: 900 });
+    const week = aggregateWindow('week', now);
+    expect([new Date(week.startMs).toISOString(), new Date(week.endMs).toISOString()]).toEqual(['2026-02-26T10:00:00.000Z', '2026-03-05T12:00:00.000Z']);
+    expect((week.endMs - week.startMs) / 1000 / week.bucketSeconds).toBe(85);
+  });
+
+  it('read the range from the URL, live by default', () => {
+    expect(parseRange('hour')).toBe('hour');
+    expect(parseRange('week')).toBe('week');
+    expect(parseRange(null)).toBe('live');
+    expect(parseRange('year')).toBe('live');
+  });
+
+  it('sum the buckets up over the range, zeros left out of the JSON included', () => {
+    expect(summarize([])).toBeNull();
+    expect(summarize([
+      { startTime: '2026-03-05T10:00:00Z', count: '3', min: -2, max: 4, avg: 1, sum: 3 },
+      { startTime: '2026-03-05T10:01:00Z', count: '1', max: 9, avg: 9, sum: 9 },
+    ])).toEqual({ count: 4, min: -2, max: 9, avg: 3 });
+    expect(summarize([{ startTime: '2026-03-05T10:00:00Z', count: '2', min: 5, max: 7, avg: 6, sum: 12 }, { startTime: '2026-03-05T10:01:00Z', count: '1' }]))
+      .toEqual({ count: 3, min: 0, max: 7, avg: 4 });
+  });
+
+  it("name the bucket in the user's language", () => {
+    setLocale('en');
+    expect([formatDuration(60), formatDuration(900), formatDuration(7200)]).toEqual(['1 minute', '15 minutes', '2 hours']);
+    setLocale('zh-CN');
+    expect(formatDuration(900)).toBe('15分钟');
   });
 });

@@ -1,15 +1,17 @@
-// One tenant, for the park administrator: its state and plan, suspend (with a reason) and resume, delete after
-// typing its id, and minting its first tenant administrator key (the secret shown once).
+// One tenant, for the park administrator: its state and plan, its plan and quota to edit, suspend (with a reason)
+// and resume, delete after typing its id, and minting its first tenant administrator key (the secret shown once).
 import { call, tenantPath } from '../api';
+import type { Session } from '../auth';
 import { h } from '../dom';
 import { formatTime, t } from '../i18n';
 import { href, navigate, type Route } from '../router';
 import type { Tenant } from '../types';
 import { confirmDialog, errorBox, field, formErrorSlot, loading, pageTitle, showSecret, submitting } from '../ui';
 import { enumName, stateBadge } from './labels';
+import { quotaForm } from './quota';
 import { renderApp } from '../app';
 
-export async function renderTenant(main: HTMLElement, route: Route): Promise<void> {
+export async function renderTenant(main: HTMLElement, route: Route, session: Session): Promise<void> {
   const id = route.segments[1];
   pageTitle(main, 'tenantPage.title', { tenant: id });
   const body = h('div', {}, loading());
@@ -82,5 +84,8 @@ export async function renderTenant(main: HTMLElement, route: Route): Promise<voi
       navigate(href('tenants'));
     });
   });
-  body.replaceChildren(facts, h('div', { class: 'grid' }, stateForm, keyForm), deleteForm);
+  // The router opens this page to park keys only; the check repeats it here because a tenant administrator may
+  // change only the display name and contact email (UpdateTenant refuses the rest), so is never offered the quota.
+  const quota = session.scope === 'park' ? [quotaForm(id, tenant, renderApp)] : [];
+  body.replaceChildren(facts, ...quota, h('div', { class: 'grid' }, stateForm, keyForm), deleteForm);
 }
