@@ -38,6 +38,9 @@ std::string RandomEpochStart() {
 }  // namespace
 
 std::string IngestQuota(const std::string& tenant_id) { return absl::StrCat("pb:quota:", Tag(tenant_id), ":points"); }
+std::string IngestCounts(const std::string& tenant_id) {
+  return absl::StrCat("pb:ingest-counts:", Tag(tenant_id));
+}
 std::string LatestValues(const std::string& tenant_id, const std::string& device_id) {
   return absl::StrCat("pb:latest:", Tag(tenant_id), ":", device_id);
 }

@@ -77,6 +77,8 @@ const std::map<std::string, Command>& Commands() {
                          "--max_ingest_points_per_second=N --retention_days=N --max_installed_apps=N "
                          "--provider=true|false --contact_email=ADDR"}},
       {"tenant get", {"parkbase tenant get TENANT_ID", "Show one tenant.", ""}},
+      {"tenant usage", {"parkbase tenant usage TENANT_ID",
+                        "Show what a tenant uses now, each figure beside its quota.", ""}},
       {"tenant list", {"parkbase tenant list [--filter=EXPR] [--page_size=N] [--all]",
                        "List tenants (park admin: all; others: their own).",
                        "--filter='state = SUSPENDED AND plan = FREE' --page_size=N --page_token=T --all"}},
@@ -263,6 +265,26 @@ void PrintTenants(const std::vector<pb::Tenant>& tenants) {
   }
 }
 
+// One line a figure: what is used, and the quota it counts against.
+int PrintUsage(const pb::TenantUsage& usage) {
+  if (Structured()) {
+    PrintStructured(usage);
+    return 0;
+  }
+  const pb::Quota& quota = usage.quota();
+  const std::string rate = usage.has_ingest_points_per_second()
+                               ? absl::StrFormat("%.1f", usage.ingest_points_per_second())
+                               : std::string("not counted (no Redis)");
+  std::cout << absl::StrFormat("%-22s %s\n", "FIGURE", "USED / QUOTA")
+            << absl::StrFormat("%-22s %d / %d\n", "devices", usage.devices(), quota.max_devices())
+            << absl::StrFormat("%-22s %s / %d\n", "ingest points/s (1m)", rate, quota.max_ingest_points_per_second())
+            << absl::StrFormat("%-22s %d (kept %d days)\n", "stored bytes", usage.stored_bytes(),
+                               quota.retention_days())
+            << absl::StrFormat("%-22s %d / %d\n", "installed apps", usage.installed_apps(), quota.max_installed_apps())
+            << absl::StrFormat("%-22s %s\n", "read at", Time(usage.read_time()));
+  return 0;
+}
+
 void PrintKeys(const std::vector<pb::ApiKey>& keys) {
   if (Quiet()) {
     for (const auto& k : keys) std::cout << k.key_id() << "\n";
@@ -392,6 +414,13 @@ int TenantCommand(const std::string& verb, const std::vector<std::string>& args)
     pb::GetTenantRequest request;
     request.set_name(name);
     status = client.Call(&pb::TenantService::Stub::GetTenant, request, &tenant);
+  } else if (verb == "usage") {
+    pb::GetTenantUsageRequest request;
+    request.set_name(absl::StrCat(name, "/usage"));
+    pb::TenantUsage usage;
+    status = client.Call(&pb::TenantService::Stub::GetTenantUsage, request, &usage);
+    if (!status.ok()) return Fail(status);
+    return PrintUsage(usage);
   } else if (verb == "update") {
     pb::UpdateTenantRequest request;
     std::vector<std::string> paths;

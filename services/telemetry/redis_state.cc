@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/ingest_counts.h"
 #include "common/log.h"
 #include "common/redis_keys.h"
 #include "common/status_macros.h"
@@ -12,11 +13,12 @@
 namespace parkbase::telemetry {
 namespace {
 
-// KEYS[1]: the tenant's bucket. ARGV: points per second, points. Times in microseconds from Redis' TIME.
-// Returns {1, 0} or {0, retry after µs}.
-constexpr char kGcraScript[] = R"lua(
+// KEYS[1]: the tenant's bucket, KEYS[2]: its ingest counts (common/ingest_counts.h). ARGV: points per second,
+// points. Times in microseconds from Redis' TIME. Returns {1, 0} or {0, retry after µs}; only admitted points count.
+constexpr char kGcraLua[] = R"lua(
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now_s = tonumber(t[1])
+local now = now_s * 1000000 + tonumber(t[2])
 local rate = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local increment = cost * 1000000 / rate
@@ -29,8 +31,13 @@ if new_tat - now > allowance then
   return {0, math.ceil(new_tat - now - allowance)}
 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return {1, 0}
 )lua";
+
+const std::string& GcraScript() {
+  static const std::string* const script =
+      new std::string(absl::StrCat(kGcraLua, ingest_counts::kRecordLua, "return {1, 0}\n"));
+  return *script;
+}
 
 // Latest values are kept per device as one string (see LatestValues): a state byte, 'P' (pending) or 'C'
 // (complete), then each metric's (name, time in decimal ms, serialized Value) in name order, every string as a
@@ -198,8 +205,9 @@ absl::StatusOr<IngestRateLimiter::Decision> RedisIngestRateLimiter::Take(const s
                                                                           int64_t points_per_second,
                                                                           int64_t points) {
   absl::StatusOr<RedisReply> reply =
-      redis_.Command({"EVAL", kGcraScript, "1", redis_keys::IngestQuota(tenant_id),
-                      absl::StrCat(std::max<int64_t>(points_per_second, 1)), absl::StrCat(points)});
+      redis_.Command({"EVAL", GcraScript(), "2", redis_keys::IngestQuota(tenant_id),
+                      redis_keys::IngestCounts(tenant_id), absl::StrCat(std::max<int64_t>(points_per_second, 1)),
+                      absl::StrCat(points)});
   if (!reply.ok()) return reply.status();
   if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 2) {
     return absl::UnavailableError("redis: unexpected rate limiter reply");

@@ -160,8 +160,14 @@ pb::Quota PlanQuota(pb::Plan plan) {
 }
 
 TenantManager::TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache,
-                             AuthInvalidator* auth, const RequestReplays* replays)
-    : store_(store), clock_(clock), page_tokens_(page_tokens), cache_(cache), auth_(auth), replays_(replays) {}
+                             AuthInvalidator* auth, const RequestReplays* replays, IngestRates* ingest_rates)
+    : store_(store),
+      clock_(clock),
+      page_tokens_(page_tokens),
+      cache_(cache),
+      auth_(auth),
+      replays_(replays),
+      ingest_rates_(ingest_rates) {}
 
 absl::StatusOr<pb::Tenant> TenantManager::CreateTenant(const Principal& caller,
                                                        const pb::CreateTenantRequest& request) {
@@ -187,6 +193,33 @@ absl::StatusOr<pb::Tenant> TenantManager::GetTenant(const Principal& caller, con
   ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("name", request.name()));
   ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
   return store_.GetTenant(scope, tenant_id);
+}
+
+absl::StatusOr<pb::TenantUsage> TenantManager::GetTenantUsage(const Principal& caller,
+                                                              const pb::GetTenantUsageRequest& request) {
+  ASSIGN_OR_RETURN(auto parts, ParseResourceName("name", request.name(), "tenants/*/usage"));
+  RETURN_IF_ERROR(ValidateTenantId("name", parts[0]));
+  const std::string& tenant_id = parts[0];
+  ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
+  const absl::Time now = clock_.Now();
+  ASSIGN_OR_RETURN(auto counted, store_.CountUsage(scope, tenant_id));
+  const auto& [tenant, counts] = counted;
+  pb::TenantUsage usage;
+  usage.set_name(request.name());
+  usage.set_devices(counts.devices);
+  usage.set_stored_bytes(counts.stored_bytes);
+  usage.set_installed_apps(static_cast<int32_t>(counts.installed_apps));
+  *usage.mutable_quota() = tenant.quota();
+  *usage.mutable_read_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+  if (ingest_rates_ != nullptr) {
+    absl::StatusOr<double> rate = ingest_rates_->PointsPerSecond(tenant_id);
+    if (!rate.ok()) {
+      return absl::UnavailableError(absl::StrCat("ingest_points_per_second: the ingest counts in Redis cannot be read (",
+                                                 rate.status().message(), "); try again"));
+    }
+    usage.set_ingest_points_per_second(*rate);
+  }
+  return usage;
 }
 
 absl::StatusOr<pb::ListTenantsResponse> TenantManager::ListTenants(const Principal& caller,

@@ -24,16 +24,27 @@ class TenantCachePurger {
   virtual absl::Status PurgeTenant(const std::string& tenant_id) = 0;
 };
 
+// A tenant's recent ingest rate, as the telemetry service's rate limiter counted it (common/ingest_counts.h).
+class IngestRates {
+ public:
+  virtual ~IngestRates() = default;
+  // Points per second over the last minute. UNAVAILABLE when the counts cannot be read.
+  virtual absl::StatusOr<double> PointsPerSecond(const std::string& tenant_id) = 0;
+};
+
 class TenantManager {
  public:
   // `cache` may be null: a deployment without Redis has nothing cached. `auth` (may be null: nothing caches keys)
   // hears of every revoked key and every suspended, resumed or deleted tenant.
   // `replays` (may be null: request ids are then refused) remembers the answers of CreateApiKey calls with one.
+  // `ingest_rates` may be null (no Redis): usage then leaves the ingest rate unset.
   TenantManager(TenantStore& store, Clock& clock, PageTokens& page_tokens, TenantCachePurger* cache = nullptr,
-                AuthInvalidator* auth = nullptr, const RequestReplays* replays = nullptr);
+                AuthInvalidator* auth = nullptr, const RequestReplays* replays = nullptr,
+                IngestRates* ingest_rates = nullptr);
 
   absl::StatusOr<pb::Tenant> CreateTenant(const Principal& caller, const pb::CreateTenantRequest& request);
   absl::StatusOr<pb::Tenant> GetTenant(const Principal& caller, const pb::GetTenantRequest& request);
+  absl::StatusOr<pb::TenantUsage> GetTenantUsage(const Principal& caller, const pb::GetTenantUsageRequest& request);
   absl::StatusOr<pb::ListTenantsResponse> ListTenants(const Principal& caller, const pb::ListTenantsRequest& request);
   absl::StatusOr<pb::Tenant> UpdateTenant(const Principal& caller, const pb::UpdateTenantRequest& request);
   absl::StatusOr<pb::Tenant> SuspendTenant(const Principal& caller, const pb::SuspendTenantRequest& request);
@@ -67,6 +78,7 @@ class TenantManager {
   TenantCachePurger* cache_;
   AuthInvalidator* auth_;
   const RequestReplays* replays_;
+  IngestRates* ingest_rates_;
 };
 
 }  // namespace parkbase::tenant

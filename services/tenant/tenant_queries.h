@@ -35,6 +35,18 @@ inline constexpr char kInsertTenantSql[] =
 inline constexpr char kSelectTenant[] = "tenant_select";
 inline constexpr char kSelectTenantSql[] = "SELECT " PARKBASE_TENANT_COLUMNS " FROM tenants WHERE tenant_id = $1";
 
+// What GetTenantUsage counts of a tenant, each in its service's tables and under the tenant's row-level security:
+// devices, the stored size of its telemetry blocks (pg_column_size: compressed, as stored, read from the TOAST
+// pointer without fetching the value) and its active installations (state 1, INSTALLATION_STATE_ACTIVE). Cost grows
+// with the tenant's rows (a scan of its key range in each table), so it runs on request, never per write.
+inline constexpr char kCountUsage[] = "tenant_count_usage";
+inline constexpr char kCountUsageSql[] =
+    "SELECT (SELECT count(*) FROM devices WHERE tenant_id = $1), "
+    "(SELECT coalesce(sum(pg_column_size(block)), 0)::bigint FROM telemetry_ingest_log WHERE tenant_id = $1) + "
+    "(SELECT coalesce(sum(pg_column_size(block)), 0)::bigint FROM telemetry_chunks WHERE tenant_id = $1) + "
+    "(SELECT coalesce(sum(pg_column_size(block)), 0)::bigint FROM telemetry_rollups WHERE tenant_id = $1), "
+    "(SELECT count(*) FROM installations WHERE tenant_id = $1 AND state = 1)";
+
 inline constexpr char kSelectTenantForUpdate[] = "tenant_select_for_update";
 inline constexpr char kSelectTenantForUpdateSql[] =
     "SELECT " PARKBASE_TENANT_COLUMNS " FROM tenants WHERE tenant_id = $1 FOR UPDATE";

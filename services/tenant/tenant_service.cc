@@ -1,6 +1,7 @@
 #include "tenant/tenant_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/ingest_counts.h"
 #include "common/redis_keys.h"
 
 namespace parkbase::tenant {
@@ -8,6 +9,7 @@ TenantServiceImpl::TenantServiceImpl(CallRunner& calls, RequestParser& parser, T
     : OwnParsing(parser, pb::TenantService::service_full_name()), calls_(calls), manager_(manager) {
   ParseUnary("CreateTenant", &TenantServiceImpl::CreateTenant);
   ParseUnary("GetTenant", &TenantServiceImpl::GetTenant);
+  ParseUnary("GetTenantUsage", &TenantServiceImpl::GetTenantUsage);
   ParseUnary("ListTenants", &TenantServiceImpl::ListTenants);
   ParseUnary("UpdateTenant", &TenantServiceImpl::UpdateTenant);
   ParseUnary("SuspendTenant", &TenantServiceImpl::SuspendTenant);
@@ -27,6 +29,13 @@ grpc::Status TenantServiceImpl::CreateTenant(grpc::ServerContext* context, const
 grpc::Status TenantServiceImpl::GetTenant(grpc::ServerContext* context, const pb::GetTenantRequest* request,
                                           pb::Tenant* response) {
   return calls_.Serve(context, Method("GetTenant"), manager_, &TenantManager::GetTenant, request, response);
+}
+
+grpc::Status TenantServiceImpl::GetTenantUsage(grpc::ServerContext* context,
+                                               const pb::GetTenantUsageRequest* request,
+                                               pb::TenantUsage* response) {
+  return calls_.Serve(context, Method("GetTenantUsage"), manager_, &TenantManager::GetTenantUsage, request,
+                      response);
 }
 
 grpc::Status TenantServiceImpl::ListTenants(grpc::ServerContext* context, const pb::ListTenantsRequest* request,
@@ -92,14 +101,30 @@ class RedisCachePurger final : public TenantCachePurger {
   RedisClient& redis_;
 };
 
+class RedisIngestRates final : public IngestRates {
+ public:
+  explicit RedisIngestRates(RedisClient& redis) : redis_(redis) {}
+  absl::StatusOr<double> PointsPerSecond(const std::string& tenant_id) override {
+    return ingest_counts::ReadPointsPerSecond(redis_, tenant_id);
+  }
+
+ private:
+  RedisClient& redis_;
+};
+
 }  // namespace
 
 absl::Status RegisterTenantService(ServiceHost& host) {
   auto& store = host.Own(std::make_unique<PgTenantStore>(host.db()));
   TenantCachePurger* cache = nullptr;
-  if (host.redis() != nullptr) cache = &host.Own(std::make_unique<RedisCachePurger>(*host.redis()));
-  auto& manager = host.Own(std::make_unique<TenantManager>(store, host.clock(), host.page_tokens(), cache,
-                                                           &host.auth_invalidator(), &host.request_replays()));
+  IngestRates* ingest_rates = nullptr;
+  if (host.redis() != nullptr) {
+    cache = &host.Own(std::make_unique<RedisCachePurger>(*host.redis()));
+    ingest_rates = &host.Own(std::make_unique<RedisIngestRates>(*host.redis()));
+  }
+  auto& manager =
+      host.Own(std::make_unique<TenantManager>(store, host.clock(), host.page_tokens(), cache,
+                                               &host.auth_invalidator(), &host.request_replays(), ingest_rates));
   auto& service = host.Own(std::make_unique<TenantServiceImpl>(host.calls(), host.parser(), manager));
   host.AddService(&service, pb::TenantService::service_full_name(), {kPostgresDependency});
   return absl::OkStatus();

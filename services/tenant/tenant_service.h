@@ -19,6 +19,8 @@ class TenantServiceImpl final : public OwnParsing<pb::TenantService::Service> {
                             pb::Tenant* response) override;
   grpc::Status GetTenant(grpc::ServerContext* context, const pb::GetTenantRequest* request,
                          pb::Tenant* response) override;
+  grpc::Status GetTenantUsage(grpc::ServerContext* context, const pb::GetTenantUsageRequest* request,
+                              pb::TenantUsage* response) override;
   grpc::Status ListTenants(grpc::ServerContext* context, const pb::ListTenantsRequest* request,
                            pb::ListTenantsResponse* response) override;
   grpc::Status UpdateTenant(grpc::ServerContext* context, const pb::UpdateTenantRequest* request,

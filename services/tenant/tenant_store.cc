@@ -75,6 +75,7 @@ PgTenantStore::PgTenantStore(DbPool& db) : db_(db) {
   db_.Prepare(queries::kInsertTenant, queries::kInsertTenantSql);
   db_.Prepare(queries::kSelectTenant, queries::kSelectTenantSql);
   db_.Prepare(queries::kSelectTenantForUpdate, queries::kSelectTenantForUpdateSql);
+  db_.Prepare(queries::kCountUsage, queries::kCountUsageSql);
   db_.Prepare(queries::kListTenants, queries::kListTenantsSql);
   db_.Prepare(queries::kUpdateTenant, queries::kUpdateTenantSql);
   db_.Prepare(queries::kDeleteTenant, queries::kDeleteTenantSql);
@@ -110,6 +111,22 @@ absl::StatusOr<pb::Tenant> PgTenantStore::GetTenant(const TenantScope& scope, co
     pqxx::result result = work.exec_prepared(queries::kSelectTenant, tenant_id);
     if (result.empty()) return TenantNotFound(tenant_id);
     return DecodeTenant(result[0]);
+  });
+}
+
+absl::StatusOr<std::pair<pb::Tenant, UsageCounts>> PgTenantStore::CountUsage(const TenantScope& scope,
+                                                                              const std::string& tenant_id) {
+  using Answer = std::pair<pb::Tenant, UsageCounts>;
+  return db_.Transact<Answer>(scope, [&](pqxx::work& work) -> absl::StatusOr<Answer> {
+    pqxx::result tenant = work.exec_prepared(queries::kSelectTenant, tenant_id);
+    if (tenant.empty()) return TenantNotFound(tenant_id);
+    const pqxx::result counted = work.exec_prepared(queries::kCountUsage, tenant_id);
+    const pqxx::row counts = counted[0];
+    UsageCounts usage;
+    usage.devices = counts[0].as<int64_t>();
+    usage.stored_bytes = counts[1].as<int64_t>();
+    usage.installed_apps = counts[2].as<int64_t>();
+    return Answer{DecodeTenant(tenant[0]), usage};
   });
 }
 

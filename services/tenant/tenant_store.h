@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -32,6 +33,13 @@ struct StoredKey {
   std::string secret;
 };
 
+// What a tenant holds now, counted for GetTenantUsage.
+struct UsageCounts {
+  int64_t devices = 0;
+  int64_t stored_bytes = 0;
+  int64_t installed_apps = 0;
+};
+
 // Changes a row in place inside the store's transaction; an error aborts the transaction.
 using TenantMutation = std::function<absl::Status(pb::Tenant&)>;
 using KeyMutation = std::function<absl::Status(pb::ApiKey&)>;
@@ -47,6 +55,9 @@ class TenantStore {
   virtual absl::StatusOr<pb::Tenant> GetTenant(const TenantScope& scope, const std::string& tenant_id) = 0;
   virtual absl::StatusOr<std::vector<pb::Tenant>> ListTenants(const TenantScope& scope, const TenantFilter& filter,
                                                               const std::string& after_tenant_id, int limit) = 0;
+  // The tenant and what it holds, read in one transaction. NOT_FOUND as GetTenant.
+  virtual absl::StatusOr<std::pair<pb::Tenant, UsageCounts>> CountUsage(const TenantScope& scope,
+                                                                        const std::string& tenant_id) = 0;
   // Reads the row for update, lets `mutate` change it, writes it back with the audit entry.
   virtual absl::StatusOr<pb::Tenant> UpdateTenant(const TenantScope& scope, const std::string& tenant_id,
                                                   const TenantMutation& mutate, const AuditEntry& audit) = 0;
@@ -85,6 +96,8 @@ class PgTenantStore final : public TenantStore {
   absl::StatusOr<pb::Tenant> GetTenant(const TenantScope& scope, const std::string& tenant_id) override;
   absl::StatusOr<std::vector<pb::Tenant>> ListTenants(const TenantScope& scope, const TenantFilter& filter,
                                                       const std::string& after_tenant_id, int limit) override;
+  absl::StatusOr<std::pair<pb::Tenant, UsageCounts>> CountUsage(const TenantScope& scope,
+                                                                const std::string& tenant_id) override;
   absl::StatusOr<pb::Tenant> UpdateTenant(const TenantScope& scope, const std::string& tenant_id,
                                           const TenantMutation& mutate, const AuditEntry& audit) override;
   absl::Status DeleteTenant(const TenantScope& scope, const std::string& tenant_id, const TenantMutation& check,

@@ -155,6 +155,13 @@ pb telemetry latest press-1 --metrics=temp -o csv | grep -qx "press-1,temp,$t2,0
 pb telemetry aggregate press-1 --metric=strokes --bucket=24h --start="$(date -u -d '-1 day' +%Y-%m-%dT00:00:00Z)" -o csv \
   | grep -q ",2,100,160,130,260,100,160$" || fail "telemetry aggregate: $(pb telemetry aggregate press-1 --metric=strokes --bucket=24h --start="$(date -u -d '-1 day' +%Y-%m-%dT00:00:00Z)" -o csv)"
 
+# --- usage: the devices and points above, beside the free plan's quota ----------------------------------------
+pb tenant usage acme >"$work/out" || fail "tenant usage"
+grep -q '^devices  *3 / 100$' "$work/out" || fail "tenant usage devices: $(cat "$work/out")"
+grep -q '^stored bytes  *[1-9][0-9]* (kept [0-9]* days)$' "$work/out" || fail "tenant usage stored bytes: $(cat "$work/out")"
+grep -q '^installed apps  *0 / ' "$work/out" || fail "tenant usage apps: $(cat "$work/out")"
+pb tenant usage acme -o json | grep -q '"name": "tenants/acme/usage"' || fail "tenant usage -o json"
+
 # --- completion: the bash script completes from the command table -------------------------------------------
 completion="$(pb completion bash)" || fail "completion bash"
 got="$(bash -c 'source /dev/stdin; COMP_WORDS=(parkbase dev); COMP_CWORD=1; _parkbase; echo "${COMPREPLY[*]}"' <<<"$completion")"

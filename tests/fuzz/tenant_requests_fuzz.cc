@@ -48,6 +48,7 @@ class TenantWorld final : public World {
     const std::string& name = method.name();
     if (name == "CreateTenant") return Serve(manager_, &TenantManager::CreateTenant, caller, request, response);
     if (name == "GetTenant") return Serve(manager_, &TenantManager::GetTenant, caller, request, response);
+    if (name == "GetTenantUsage") return Serve(manager_, &TenantManager::GetTenantUsage, caller, request, response);
     if (name == "ListTenants") return Serve(manager_, &TenantManager::ListTenants, caller, request, response);
     if (name == "UpdateTenant") return Serve(manager_, &TenantManager::UpdateTenant, caller, request, response);
     if (name == "SuspendTenant") return Serve(manager_, &TenantManager::SuspendTenant, caller, request, response);
@@ -116,7 +117,7 @@ const ServiceTarget& Target() {
       pb::TenantService::service_full_name(),
       [] { return std::make_unique<TenantWorld>(); },
       {"acme", "globex", "initech", "park", "newco", "tenants/acme", "tenants/globex", "tenants/initech",
-       "tenants/park", "tenants/newco", "tenants/acme/apiKeys/acmekey1", "tenants/acme/apiKeys/acmekey2",
+       "tenants/park", "tenants/newco", "tenants/acme/usage", "tenants/acme/apiKeys/acmekey1", "tenants/acme/apiKeys/acmekey2",
        "tenants/globex/apiKeys/globexkey1", "tenants/park/apiKeys/parkkey1", "state = ACTIVE", "state = SUSPENDED",
        "plan = FREE", "plan = ENTERPRISE", "provider = true", "state = ACTIVE AND plan = STANDARD",
        "display_name", "contact_email", "plan", "provider", "quota", "quota.max_devices",
@@ -129,6 +130,8 @@ const ServiceTarget& Target() {
            {kParkAdmin, "GetTenant", R"(name: "tenants/newco")"}},
           {{kAcmeAdmin, "GetTenant", R"(name: "tenants/acme")"}},
           {{kAcmeDeveloper, "GetTenant", R"(name: "tenants/globex")"}},
+          {{kAcmeProvider, "GetTenantUsage", R"(name: "tenants/acme/usage")"},
+           {kParkAdmin, "GetTenantUsage", R"(name: "tenants/globex/usage")"}},
           {{kParkAdmin, "ListTenants", R"(page_size: 1 filter: "state = ACTIVE")"},
            {kParkAdmin, "ListTenants", R"(page_size: 1 filter: "state = ACTIVE" page_token: "$page_token")"}},
           {{kAcmeProvider, "ListTenants", R"(filter: "provider = true AND plan = STANDARD")"}},

@@ -389,6 +389,41 @@ TEST_CASE("marketplace: uninstalling ends the credential's open Subscribe stream
   CHECK(took < absl::Seconds(1));
 }
 
+TEST_CASE("marketplace: a tenant's usage counts its active installations, not uninstalled ones",
+          "[marketplace][tenant][integration]") {
+  MarketplaceEnv env;
+  Provider provider = env.CreateProvider();
+  TestTenant tenant = env.tenants.CreateTenant("usage");
+  TestTenant other = env.tenants.CreateTenant("usageother");
+  AppSpec first;
+  first.app_id = "meter";
+  AppSpec second;
+  second.app_id = "oee";
+  env.PublishApp(provider, first);
+  env.PublishApp(provider, second);
+  auto installed_apps = [&](const TestTenant& whose) {
+    tenantpb::GetTenantUsageRequest request;
+    request.set_name(absl::StrCat("tenants/", whose.tenant_id, "/usage"));
+    tenantpb::TenantUsage usage;
+    const grpc::Status status = env.tenants.stub().GetTenantUsage(Context(whose.admin_key).get(), request, &usage);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    CHECK(usage.quota().has_max_installed_apps());
+    return usage.installed_apps();
+  };
+  CHECK(installed_apps(tenant) == 0);
+  mpb::InstallAppResponse meter = env.Install(tenant, AppName(provider, "meter"), {"devices.read"});
+  env.Install(tenant, AppName(provider, "oee"), {"devices.read"});
+  CHECK(installed_apps(tenant) == 2);
+  CHECK(installed_apps(other) == 0);
+
+  mpb::UninstallAppRequest uninstall;
+  uninstall.set_name(meter.installation().name());
+  mpb::Installation gone;
+  REQUIRE(env.market->UninstallApp(Context(tenant.admin_key).get(), uninstall, &gone).ok());
+  CHECK(installed_apps(tenant) == 1);
+}
+
 TEST_CASE("marketplace: max_installed_apps holds under concurrent installs", "[marketplace][integration]") {
   MarketplaceEnv env;
   Provider provider = env.CreateProvider();

@@ -41,6 +41,8 @@ class FakeTenantStore final : public tenant::TenantStore {
   std::vector<int64_t> attempted_batches;
   // Moves a microsecond a write, so keys and events have distinct, ordered times.
   int64_t now_micros = int64_t{1'800'000'000} * 1'000'000;
+  // What CountUsage answers per tenant (a tenant without an entry holds nothing).
+  std::map<std::string, tenant::UsageCounts> usage;
   // Watches every operation (null: nobody).
   StoreHook* hook = nullptr;
 
@@ -78,6 +80,12 @@ class FakeTenantStore final : public tenant::TenantStore {
     if (auto entered = Enter("GetTenant", scope); !entered.ok()) return entered;
     if (!Visible(scope, id)) return NotFound(id);
     return tenants[id];
+  }
+  absl::StatusOr<std::pair<tenantpb::Tenant, tenant::UsageCounts>> CountUsage(const TenantScope& scope,
+                                                                              const std::string& id) override {
+    if (auto entered = Enter("CountUsage", scope); !entered.ok()) return entered;
+    if (!Visible(scope, id)) return NotFound(id);
+    return std::make_pair(tenants[id], usage[id]);
   }
   absl::StatusOr<std::vector<tenantpb::Tenant>> ListTenants(const TenantScope& scope,
                                                             const tenant::TenantFilter& filter,

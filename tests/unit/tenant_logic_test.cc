@@ -71,6 +71,67 @@ TEST_CASE("tenant logic: plans fill quotas, explicit quota fields win", "[tenant
   CHECK(f.store.audit.back().actor == "tenants/park/apiKeys/k0");
 }
 
+// IngestRates with a fixed answer, or a failure.
+class FixedIngestRates final : public IngestRates {
+ public:
+  absl::StatusOr<double> answer = 0.0;
+  std::vector<std::string> asked;
+  absl::StatusOr<double> PointsPerSecond(const std::string& tenant_id) override {
+    asked.push_back(tenant_id);
+    return answer;
+  }
+};
+
+TEST_CASE("tenant logic: usage puts the store's counts and the ingest rate beside the quota", "[tenant][unit]") {
+  Fixture f;
+  FixedIngestRates rates;
+  TenantManager manager{f.store, f.clock, f.tokens, &f.cache, nullptr, nullptr, &rates};
+  f.Create("acme", pb::PLAN_STANDARD);
+  f.Create("globex");
+  f.store.usage["acme"] = UsageCounts{.devices = 42, .stored_bytes = 123456, .installed_apps = 2};
+  rates.answer = 17.5;
+  pb::GetTenantUsageRequest request;
+  request.set_name("tenants/acme/usage");
+
+  auto usage = manager.GetTenantUsage(f.Key("acme", Role::kDeveloper), request);
+  REQUIRE(usage.ok());
+  CHECK(usage->name() == "tenants/acme/usage");
+  CHECK(usage->devices() == 42);
+  CHECK(usage->stored_bytes() == 123456);
+  CHECK(usage->installed_apps() == 2);
+  CHECK(usage->ingest_points_per_second() == 17.5);
+  CHECK(usage->quota().max_devices() == PlanQuota(pb::PLAN_STANDARD).max_devices());
+  CHECK(usage->read_time().seconds() == 1'800'000'000);
+  CHECK(rates.asked == std::vector<std::string>{"acme"});
+
+  SECTION("another tenant's key is told the usage does not exist, and nothing is read") {
+    auto refused = manager.GetTenantUsage(f.Key("globex", Role::kTenantAdmin), request);
+    CHECK(refused.status().code() == absl::StatusCode::kNotFound);
+    CHECK(rates.asked.size() == 1);
+  }
+  SECTION("the park admin reads any tenant's") {
+    CHECK(manager.GetTenantUsage(f.park_admin, request).ok());
+  }
+  SECTION("unreadable counts are UNAVAILABLE naming the figure, not a zero rate") {
+    rates.answer = absl::UnavailableError("redis: connection refused");
+    auto failed = manager.GetTenantUsage(f.park_admin, request);
+    CHECK(failed.status().code() == absl::StatusCode::kUnavailable);
+    CHECK(absl::StrContains(failed.status().message(), "ingest_points_per_second"));
+  }
+  SECTION("without Redis the rate is left unset") {
+    auto without = f.manager.GetTenantUsage(f.park_admin, request);
+    REQUIRE(without.ok());
+    CHECK_FALSE(without->has_ingest_points_per_second());
+    CHECK(without->devices() == 42);
+  }
+  SECTION("a name that is not a usage is INVALID_ARGUMENT naming the field") {
+    request.set_name("tenants/acme");
+    auto invalid = manager.GetTenantUsage(f.park_admin, request);
+    CHECK(invalid.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(absl::StartsWith(invalid.status().message(), "name"));
+  }
+}
+
 TEST_CASE("tenant logic: invalid input never reaches the store", "[tenant][unit]") {
   Fixture f;
   pb::CreateTenantRequest request;
