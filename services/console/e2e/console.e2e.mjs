@@ -477,6 +477,28 @@ try {
   await shot(tenant, '10-device-en');
   await axe(tenant, 'device page in English');
 
+  // --- The park sees the tenant's use of its quota (GetTenantUsage), in the list and on the tenant page ---------
+  const usage = (await api('GET', `/v1/tenants/${tenantId}/usage`, parkKey)).body;
+  check(usage.devices === '3' && Number(usage.storedBytes) > 0 && usage.quota?.maxDevices === '2500'
+    && typeof usage.ingestPointsPerSecond === 'number', `the API counts 3 devices and the stored points (${JSON.stringify(usage)})`);
+  const appsText = `${usage.installedApps ?? 0} / 20`;
+  await park.goto(`${consoleUrl}tenants?q=${tenantId}`);
+  await heading(park, zh['tenants.title']);
+  const row = park.getByRole('row').filter({ has: park.getByRole('link', { name: tenantId, exact: true }) });
+  await row.locator('[data-usage="devices"]').waitFor();
+  check(await row.locator('[data-usage="devices"]').innerText() === '3 / 2,500', 'the list shows 3 of 2,500 devices');
+  check(await row.locator('[data-usage="apps"]').innerText() === appsText, `the list shows ${appsText} apps`);
+  check(/^[\d.,]+ \/ 100,000$/.test(await row.locator('[data-usage="ingest"]').innerText()), 'the list shows the ingest rate beside its limit');
+  check(!/^0\s?(B|byte|字节)$/.test(await row.locator('[data-usage="stored"]').innerText()), 'the list shows the stored bytes, not zero');
+  await shot(park, '05b-tenants-usage');
+  await axe(park, 'tenants list with usage');
+  await park.getByRole('link', { name: tenantId, exact: true }).click();
+  await heading(park, fill(zh['tenantPage.title'], { tenant: tenantId }));
+  const usageCard = park.getByTestId('usage');
+  await usageCard.locator('[data-usage="devices"]').waitFor();
+  check(await usageCard.locator('[data-usage="devices"]').innerText() === '3 / 2,500'
+    && (await usageCard.innerText()).includes(zh['usage.stored']), 'the tenant page shows its usage beside the quota');
+
   // --- The park suspends the tenant: its session is refused -------------------------------------------------
   await park.goto(`${consoleUrl}tenants/${tenantId}`);
   await heading(park, fill(zh['tenantPage.title'], { tenant: tenantId }));

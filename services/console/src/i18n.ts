@@ -52,6 +52,18 @@ export function formatNumber(value: number, options: Intl.NumberFormatOptions = 
   return new Intl.NumberFormat(current, options).format(value);
 }
 
+// A byte count in the largest decimal unit that keeps it at 1 or more (kB = 1,000 bytes, as Intl names them).
+export function formatBytes(bytes: number): string {
+  const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte'] as const;
+  let unit = 0;
+  let value = bytes;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return new Intl.NumberFormat(current, { style: 'unit', unit: units[unit], maximumFractionDigits: unit === 0 ? 0 : 1 }).format(value);
+}
+
 // An RFC 3339 time from the API in the user's locale and time zone; "" for none.
 export function formatTime(rfc3339: string | undefined): string {
   if (!rfc3339) return '';

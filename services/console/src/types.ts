@@ -150,3 +150,15 @@ export interface AuditEvent {
   resource?: string;
   detailsJson?: string;
 }
+
+// What a tenant uses of its quota (proto TenantUsage): int64 figures arrive as strings and zero values are left out
+// of the JSON; `ingestPointsPerSecond` is absent only when the server has no Redis to count ingest in.
+export interface TenantUsage {
+  name: string;
+  devices?: string;
+  ingestPointsPerSecond?: number;
+  storedBytes?: string;
+  installedApps?: number;
+  quota?: Quota;
+  readTime?: string;
+}

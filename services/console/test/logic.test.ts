@@ -13,7 +13,8 @@ import { quotaUpdate } from '../src/pages/quota';
 import { ApiError } from '../src/api';
 import type { Tenant } from '../src/types';
 import { aggregateWindow, parseRange, rangeSpecs, summarize } from '../src/ranges';
-import { formatDuration } from '../src/i18n';
+import { formatBytes, formatDuration } from '../src/i18n';
+import { figureNode, nearLimit, usageFigures } from '../src/usage';
 
 describe('auth', () => {
   it('reads the scope from the key and keeps it in sessionStorage only', () => {
@@ -179,5 +180,34 @@ describe('device page ranges', () => {
     expect([formatDuration(60), formatDuration(900), formatDuration(7200)]).toEqual(['1 minute', '15 minutes', '2 hours']);
     setLocale('zh-CN');
     expect(formatDuration(900)).toBe('15分钟');
+  });
+});
+
+describe('usage', () => {
+  it('puts each figure beside its limit and marks the ones near it', () => {
+    setLocale('en');
+    const figures = usageFigures({
+      name: 'tenants/acme/usage', devices: '95', ingestPointsPerSecond: 12.34, storedBytes: '1234567', installedApps: 0,
+      quota: { maxDevices: '100', maxIngestPointsPerSecond: '5000', retentionDays: 30, maxInstalledApps: 20 },
+    });
+    expect(figures.map((figure) => figure.text)).toEqual(['95 / 100', '12.3 / 5,000', '1.2 MB', '0 / 20']);
+    expect(figures[0].ratio).toBeGreaterThanOrEqual(nearLimit);
+    expect(figureNode(figures[0]).classList.contains('near-limit')).toBe(true);
+    expect(figureNode(figures[3]).classList.contains('near-limit')).toBe(false);
+  });
+  it('reads the zero values the JSON leaves out as zero, and an uncounted ingest rate as such', () => {
+    setLocale('zh-CN');
+    const figures = usageFigures({ name: 'tenants/acme/usage', quota: { maxDevices: '10', maxInstalledApps: 0 } });
+    expect(figures.map((figure) => figure.text)).toEqual(['0 / 10', '未统计', formatBytes(0), '0 / 0']);
+    expect(formatBytes(0)).toMatch(/^0\s?(B|byte|字节)$/);
+    expect(figures[3].ratio).toBe(0);
+    setLocale('en');
+  });
+  it('formats bytes in decimal units', () => {
+    setLocale('en');
+    // ICU spells the byte unit "byte" or "B" depending on its version.
+    expect(formatBytes(999)).toMatch(/^999\s?(byte|B)$/);
+    expect(formatBytes(1000)).toBe('1 kB');
+    expect(formatBytes(2_500_000_000)).toBe('2.5 GB');
   });
 });

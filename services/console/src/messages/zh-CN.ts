@@ -303,6 +303,16 @@ export const zhCN = {
   'review.approve': '批准',
   'review.reject': '驳回',
   'review.done': '已审核 {version}。',
+  'usage.title': '用量',
+  'usage.devices': '设备',
+  'usage.ingest': '写入速率（点/秒，近一分钟）',
+  'usage.stored': '已存储遥测数据',
+  'usage.apps': '已安装应用',
+  'usage.ofLimit': '{used} / {limit}',
+  'usage.unknown': '未统计',
+  'usage.nearLimit': '接近上限',
+  'usage.readAt': '读取于 {time}',
+  'usage.unavailable': '无法读取',
 } as const;
 
 export type MessageKey = keyof typeof zhCN;

@@ -1,4 +1,4 @@
-// One tenant, for the park administrator: its state and plan, its plan and quota to edit, suspend (with a reason)
+// One tenant, for the park administrator: its state, plan and use of its quota, its plan and quota to edit, suspend (with a reason)
 // and resume, delete after typing its id, and minting its first tenant administrator key (the secret shown once).
 import { call, tenantPath } from '../api';
 import type { Session } from '../auth';
@@ -9,6 +9,7 @@ import type { Tenant } from '../types';
 import { confirmDialog, errorBox, field, formErrorSlot, loading, pageTitle, showSecret, submitting } from '../ui';
 import { enumName, stateBadge } from './labels';
 import { quotaForm } from './quota';
+import { fetchUsage, figureNode, usageFigures } from '../usage';
 import { renderApp } from '../app';
 
 export async function renderTenant(main: HTMLElement, route: Route, session: Session): Promise<void> {
@@ -87,5 +88,21 @@ export async function renderTenant(main: HTMLElement, route: Route, session: Ses
   // The router opens this page to park keys only; the check repeats it here because a tenant administrator may
   // change only the display name and contact email (UpdateTenant refuses the rest), so is never offered the quota.
   const quota = session.scope === 'park' ? [quotaForm(id, tenant, renderApp)] : [];
-  body.replaceChildren(facts, ...quota, h('div', { class: 'grid' }, stateForm, keyForm), deleteForm);
+  body.replaceChildren(facts, usageSection(id), ...quota, h('div', { class: 'grid' }, stateForm, keyForm), deleteForm);
+}
+
+// What the tenant uses of its quota, read when the page opens.
+function usageSection(id: string): HTMLElement {
+  const section = h('section', { class: 'card', 'data-testid': 'usage', 'aria-labelledby': 'usage-title' },
+    h('h2', { id: 'usage-title' }, t('usage.title')), loading());
+  fetchUsage(id).then(
+    (usage) => {
+      const list = h('dl', { class: 'usage-list' },
+        ...usageFigures(usage).flatMap((figure) => [h('dt', {}, t(figure.label)), h('dd', {}, figureNode(figure))]));
+      section.replaceChildren(section.firstChild as Node, list,
+        h('p', { class: 'muted' }, t('usage.readAt', { time: formatTime(usage.readTime) })));
+    },
+    (error) => section.replaceChildren(section.firstChild as Node, errorBox(error)),
+  );
+  return section;
 }

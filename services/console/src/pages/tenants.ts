@@ -1,5 +1,5 @@
 // The park administrator's tenants: state and plan filters (the API's ListTenants filter), a search over the id
-// and name, paging; the filters live in the URL so a reload or a shared link shows the same list.
+// and name, each tenant's use of its quota, paging; the filters live in the URL so a reload or a shared link shows the same list.
 import { call } from '../api';
 import { h } from '../dom';
 import { formatTime, t } from '../i18n';
@@ -7,6 +7,7 @@ import { href, navigate, type Route } from '../router';
 import type { Tenant } from '../types';
 import { empty, errorBox, loading, pageTitle, table, text } from '../ui';
 import { enumName, stateBadge } from './labels';
+import { fetchUsage, figureNode, usageFigures } from '../usage';
 
 interface ListTenantsResponse {
   tenants?: Tenant[];
@@ -58,12 +59,14 @@ export async function renderTenants(main: HTMLElement, route: Route): Promise<vo
     results.replaceChildren(
       tenants.length === 0
         ? empty('tenants.empty')
-        : table(['tenants.id', 'tenants.name', 'tenants.state', 'tenants.plan', 'tenants.created'],
+        : table(['tenants.id', 'tenants.name', 'tenants.state', 'tenants.plan', 'usage.devices', 'usage.ingest',
+            'usage.stored', 'usage.apps', 'tenants.created'],
             tenants.map((tenant) => [
               h('a', { href: href('tenants', tenant.tenantId) }, tenant.tenantId),
               text(tenant.displayName),
               stateBadge(tenant.state),
               text(enumName(tenant.plan)),
+              ...usageCells(tenant.tenantId),
               text(formatTime(tenant.createTime)),
             ]), 'tenants.title'),
       pager(route, response.nextPageToken),
@@ -71,6 +74,17 @@ export async function renderTenants(main: HTMLElement, route: Route): Promise<vo
   } catch (error) {
     results.replaceChildren(errorBox(error));
   }
+}
+
+// The four usage cells of a tenant's row, "…" until its GetTenantUsage answers (each row asks on its own, so one slow
+// tenant does not hold up the list), "unavailable" if it fails.
+function usageCells(tenantId: string): HTMLElement[] {
+  const cells = [0, 1, 2, 3].map(() => h('span', { class: 'usage', 'aria-busy': 'true' }, '…'));
+  fetchUsage(tenantId).then(
+    (usage) => usageFigures(usage).forEach((figure, i) => cells[i].replaceWith(figureNode(figure))),
+    () => cells.forEach((cell) => cell.replaceWith(h('span', { class: 'usage' }, t('usage.unavailable')))),
+  );
+  return cells;
 }
 
 // "First page" and "Next page" links that keep the URL's filters.
