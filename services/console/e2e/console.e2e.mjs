@@ -320,6 +320,17 @@ try {
   await tenant.locator('[data-testid="live-chart"][data-state="live"]').waitFor();
   check(!new URL(tenant.url()).searchParams.has('range'), 'live again: the range leaves the URL');
 
+  // The devices list shows each device's latest values, with units: press-1's newest point, nothing for press-2.
+  await tenant.goto(`${consoleUrl}t/${tenantId}/devices`);
+  await heading(tenant, zh['devices.title']);
+  const latestOf = (device) => tenant.getByRole('row').filter({ has: tenant.getByRole('link', { name: device, exact: true }) })
+    .getByTestId('device-latest');
+  await tenant.locator('[data-testid="device-latest"]:not([aria-busy])').first().waitFor();
+  const listedLatest = await latestOf('press-1').innerText();
+  check(listedLatest === `temp ${new Intl.NumberFormat('zh-CN').format(1240.75)} °C`, `the list shows press-1's latest value (${listedLatest})`);
+  check(await latestOf('press-2').innerText() === '—', 'a device without points shows a dash');
+  await shot(tenant, '07b-devices-latest');
+
   // Keys: create (secret once), revoke.
   await tenant.getByRole('link', { name: zh['nav.keys'], exact: true }).click();
   await heading(tenant, zh['keys.title']);

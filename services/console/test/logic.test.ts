@@ -4,14 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import { errorFromBody } from '../src/api';
 import { authorization, parseKey, session, signIn, signOut } from '../src/auth';
-import { deviceFilter, parseLabels } from '../src/pages/devices';
+import { deviceFilter, latestSummary, parseLabels } from '../src/pages/devices';
 import { SseParser } from '../src/live';
 import { setLocale } from '../src/i18n';
 import { scopeName } from '../src/pages/labels';
 import { dataScopeText, grantFrom, priceText, ratingText } from '../src/pages/market';
 import { quotaUpdate } from '../src/pages/quota';
 import { ApiError } from '../src/api';
-import type { Tenant } from '../src/types';
+import type { DataPoint, Tenant } from '../src/types';
 import { aggregateWindow, parseRange, rangeSpecs, summarize } from '../src/ranges';
 import { formatBytes, formatDuration } from '../src/i18n';
 import { figureNode, nearLimit, usageFigures } from '../src/usage';
@@ -209,5 +209,17 @@ describe('usage', () => {
     expect(formatBytes(999)).toMatch(/^999\s?(byte|B)$/);
     expect(formatBytes(1000)).toBe('1 kB');
     expect(formatBytes(2_500_000_000)).toBe('2.5 GB');
+  });
+});
+
+describe('devices list', () => {
+  it('sums up a device\'s latest values in metric order with units, the rest counted', () => {
+    setLocale('en');
+    const point = (metric: string, value: DataPoint['value']): DataPoint => ({ device: 'd', metric, time: '2026-12-04T00:00:00Z', value });
+    const points = [point('temp', { doubleValue: 1240.75 }), point('count', { intValue: '12000' }), point('on', { boolValue: true }),
+      point('state', { stringValue: 'run' })];
+    expect(latestSummary(points, { temp: '°C' })).toBe('count 12,000; on yes; state run +1 more');
+    expect(latestSummary(points.slice(0, 1), { temp: '°C' })).toBe('temp 1,240.75 °C');
+    expect(latestSummary([], {})).toBe('—');
   });
 });

@@ -317,4 +317,7 @@ export const en: Record<MessageKey, string> = {
   'usage.nearLimit': 'near its limit',
   'usage.readAt': 'Read at {time}',
   'usage.unavailable': 'unavailable',
+  'devices.latest': 'Latest values',
+  'devices.moreMetrics': '+{count} more',
+  'devices.latestUnavailable': 'unavailable',
 };

@@ -313,6 +313,9 @@ export const zhCN = {
   'usage.nearLimit': '接近上限',
   'usage.readAt': '读取于 {time}',
   'usage.unavailable': '无法读取',
+  'devices.latest': '最新数值',
+  'devices.moreMetrics': '等 {count} 项',
+  'devices.latestUnavailable': '无法读取',
 } as const;
 
 export type MessageKey = keyof typeof zhCN;

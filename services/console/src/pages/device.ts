@@ -11,15 +11,7 @@ import { aggregateWindow, parseRange, rangeLabels, ranges, summarize, type Range
 import type { Bucket, DataPoint, Device, DeviceType } from '../types';
 import { empty, errorBox, loading, pageTitle, table, text } from '../ui';
 import { stateBadge } from './labels';
-
-export function formatValue(value: DataPoint['value'], unit?: string): string {
-  let shown: string;
-  if (value.doubleValue !== undefined) shown = formatNumber(value.doubleValue, { maximumFractionDigits: 6 });
-  else if (value.intValue !== undefined) shown = formatNumber(Number(value.intValue));
-  else if (value.boolValue !== undefined) shown = value.boolValue ? t('common.true') : t('common.false');
-  else shown = value.stringValue ?? '';
-  return unit ? `${shown} ${unit}` : shown;
-}
+import { formatValue } from '../values';
 
 // Links to the page in each range; the current one is marked (aria-current), so the choice is one click and a
 // reload or a shared link keeps it.

@@ -1,10 +1,11 @@
 // A tenant's devices: a label and type filter (kept in the URL with the page token, so paging keeps it), state,
-// last seen; and a form that registers a device.
+// last seen, latest values; and a form that registers a device.
 import { ApiError, call, tenantPath } from '../api';
 import { h } from '../dom';
 import { formatTime, t } from '../i18n';
 import { href, navigate, type Route } from '../router';
-import type { Device, DeviceType } from '../types';
+import type { DataPoint, Device, DeviceType } from '../types';
+import { formatValue } from '../values';
 import { empty, errorBox, field, formErrorSlot, loading, pageTitle, submitting, table, text } from '../ui';
 import { stateBadge } from './labels';
 import { pager } from './tenants';
@@ -25,6 +26,41 @@ export function deviceFilter(type: string, labels: Record<string, string>): stri
   const conditions = type ? [`device_type = ${type}`] : [];
   for (const [key, value] of Object.entries(labels)) conditions.push(`labels.${key} = ${JSON.stringify(value)}`);
   return conditions.join(' AND ');
+}
+
+// How many metrics a row shows; the device page shows them all.
+const latestShown = 3;
+
+// A device's latest values as one line, metrics in name order with their units: "pressure 3.2 MPa; temp 80 °C +2".
+export function latestSummary(points: DataPoint[], units: Record<string, string>, shown = latestShown): string {
+  if (points.length === 0) return '—';
+  const sorted = [...points].sort((a, b) => (a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : 0));
+  const parts = sorted.slice(0, shown).map((point) => `${point.metric} ${formatValue(point.value, units[point.metric])}`);
+  const more = sorted.length - shown;
+  return more > 0 ? `${parts.join('; ')} ${t('devices.moreMetrics', { count: more })}` : parts.join('; ');
+}
+
+// Fills each row's latest values cell: one GetLatest for the page's devices (it takes up to 1,000) and the metric
+// units of their types. A failure leaves the list as it is and says so in the cells.
+async function fillLatest(tenant: string, devices: Device[], cells: HTMLElement[]): Promise<void> {
+  try {
+    const [latest, types] = await Promise.all([
+      call<{ values?: DataPoint[] }>('POST', `${tenantPath(tenant)}/telemetry:latest`, { devices: devices.map((d) => d.deviceId) }),
+      call<{ deviceTypes?: DeviceType[] }>('GET', tenantPath(tenant, 'deviceTypes'), undefined, { pageSize: 200 }),
+    ]);
+    const unitsOfType = new Map((types.deviceTypes ?? []).map((type) =>
+      [type.deviceTypeId, Object.fromEntries((type.metrics ?? []).map((m) => [m.name, m.unit ?? '']))]));
+    devices.forEach((device, i) => {
+      const points = (latest.values ?? []).filter((point) => point.device === device.deviceId);
+      cells[i].replaceChildren(latestSummary(points, unitsOfType.get(device.deviceTypeId) ?? {}));
+      cells[i].removeAttribute('aria-busy');
+    });
+  } catch {
+    cells.forEach((cell) => {
+      cell.replaceChildren(t('devices.latestUnavailable'));
+      cell.removeAttribute('aria-busy');
+    });
+  }
 }
 
 export async function renderDevices(main: HTMLElement, route: Route): Promise<void> {
@@ -60,18 +96,21 @@ export async function renderDevices(main: HTMLElement, route: Route): Promise<vo
       pageToken: route.query.get('page') ?? '',
     });
     const devices = response.devices ?? [];
+    const latestCells = devices.map(() => h('span', { 'data-testid': 'device-latest', 'aria-busy': 'true' }, '…'));
     list.replaceChildren(
       devices.length === 0 ? empty('devices.empty') : table(
-        ['devices.id', 'devices.name', 'devices.type', 'devices.labels', 'devices.state', 'devices.lastSeen'],
-        devices.map((device) => [
+        ['devices.id', 'devices.name', 'devices.type', 'devices.labels', 'devices.state', 'devices.lastSeen', 'devices.latest'],
+        devices.map((device, i) => [
           h('a', { href: href('t', tenant, 'devices', device.deviceId) }, device.deviceId),
           text(device.displayName || '—'),
           text(device.deviceTypeId),
           text(Object.entries(device.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')),
           stateBadge(device.state),
           text(device.lastSeenTime ? formatTime(device.lastSeenTime) : t('devices.never')),
+          latestCells[i],
         ]), 'devices.title'),
       pager(route, response.nextPageToken));
+    if (devices.length > 0) await fillLatest(tenant, devices, latestCells);
   } catch (error) {
     list.replaceChildren(errorBox(error));
   }
