@@ -73,6 +73,32 @@ async function axe(page, name) {
   check(bad.length === 0, `axe: ${name} has no serious or critical violation ${bad.length ? JSON.stringify(bad) : ''}`);
 }
 
+// Keyboard only: Tab from the top of the page reaches every visible link, button and field, each showing the focus
+// outline (:focus-visible).
+async function keyboardReach(page, name) {
+  const count = await page.evaluate(() => {
+    const targets = [...document.querySelectorAll('a[href], button, input, select, textarea')]
+      .filter((e) => !e.disabled && e.getClientRects().length > 0 && e.tabIndex >= 0);
+    targets.forEach((e, i) => { e.dataset.kbd = String(i); });
+    document.activeElement?.blur();
+    return targets.length;
+  });
+  const reached = new Set();
+  let outlined = true;
+  for (let i = 0; i < count + 3; i++) {
+    await page.keyboard.press('Tab');
+    const focus = await page.evaluate(() => {
+      const e = document.activeElement;
+      return e?.dataset?.kbd === undefined ? null : { kbd: e.dataset.kbd, outline: getComputedStyle(e).outlineStyle };
+    });
+    if (!focus) continue;
+    reached.add(focus.kbd);
+    if (focus.outline === 'none') outlined = false;
+  }
+  check(count > 0 && reached.size === count && outlined,
+    `keyboard: Tab reaches all ${count} links, buttons and fields of the ${name}, each with a focus outline (${reached.size} reached)`);
+}
+
 async function heading(page, text) {
   await page.getByRole('heading', { level: 1, name: text, exact: true }).waitFor();
 }
@@ -103,6 +129,7 @@ try {
   await shot(park, '01-signin');
   await axe(park, 'sign-in');
 
+  await keyboardReach(park, 'sign-in page');
   await park.getByLabel(zh['signin.key']).fill('pbk.park.0000.wrong');
   await park.getByRole('button', { name: zh['signin.submit'] }).click();
   await park.getByRole('alert').filter({ hasText: zh['error.UNAUTHENTICATED'] }).waitFor();
@@ -330,6 +357,7 @@ try {
   check(listedLatest === `temp ${new Intl.NumberFormat('zh-CN').format(1240.75)} °C`, `the list shows press-1's latest value (${listedLatest})`);
   check(await latestOf('press-2').innerText() === '—', 'a device without points shows a dash');
   await shot(tenant, '07b-devices-latest');
+  await keyboardReach(tenant, 'devices list');
 
   // Keys: create (secret once), revoke.
   await tenant.getByRole('link', { name: zh['nav.keys'], exact: true }).click();
@@ -502,6 +530,7 @@ try {
   check(/^[\d.,]+ \/ 100,000$/.test(await row.locator('[data-usage="ingest"]').innerText()), 'the list shows the ingest rate beside its limit');
   check(!/^0\s?(B|byte|字节)$/.test(await row.locator('[data-usage="stored"]').innerText()), 'the list shows the stored bytes, not zero');
   await shot(park, '05b-tenants-usage');
+  await keyboardReach(park, 'tenants list');
   await axe(park, 'tenants list with usage');
   await park.getByRole('link', { name: tenantId, exact: true }).click();
   await heading(park, fill(zh['tenantPage.title'], { tenant: tenantId }));
