@@ -115,11 +115,10 @@ std::optional<std::vector<std::string>> KeysOf(const std::vector<std::string>& a
                                                 "AUTH", "FLUSHDB", "SCRIPT", "DBSIZE", "COMMAND", "MULTI", "EXEC"};
   static const std::set<std::string> kAllKeys = {"MGET", "DEL", "UNLINK", "EXISTS", "TOUCH", "WATCH"};
   static const std::set<std::string> kFirstKey = {
-      "GET",  "SET",    "SETEX",   "PSETEX", "SETNX",   "GETDEL", "GETEX",  "INCR",  "INCRBY", "DECR",
-      "DECRBY", "EXPIRE", "PEXPIRE", "PERSIST", "TTL",  "PTTL",   "TYPE",   "HSET",  "HGET",   "HMGET",
-      "HGETALL", "HDEL", "HINCRBY", "HEXISTS", "XADD",  "XRANGE", "XREVRANGE", "XLEN", "XTRIM", "EXPIREAT",
-      "PEXPIREAT", "SADD", "SREM", "SMEMBERS", "ZADD",  "ZREM",   "ZRANGE", "ZREMRANGEBYSCORE", "ZCARD", "LPUSH",
-      "RPUSH", "LRANGE", "LTRIM"};
+      "GET", "SET", "SETEX", "PSETEX", "SETNX", "GETDEL", "GETEX", "INCR", "INCRBY", "DECR", "DECRBY", "EXPIRE",
+      "PEXPIRE", "PERSIST", "TTL", "PTTL", "TYPE", "HSET", "HGET", "HMGET", "HGETALL", "HDEL", "HINCRBY", "HEXISTS",
+      "HLEN", "HKEYS", "XADD", "XRANGE", "XREVRANGE", "XLEN", "XTRIM", "EXPIREAT", "PEXPIREAT", "SADD", "SREM",
+      "SMEMBERS", "ZADD", "ZREM", "ZRANGE", "ZREMRANGEBYSCORE", "ZCARD", "LPUSH", "RPUSH", "LRANGE", "LTRIM"};
   if (kNoKeys.contains(name)) return std::vector<std::string>{};
   if (kAllKeys.contains(name)) return rest;
   if (kFirstKey.contains(name)) {
