@@ -23,14 +23,16 @@ namespace {
 
 static_assert(kMaxFields == 128 && kWindowSeconds < 64, "kRecordLua spells the hash's bound and what it keeps");
 
-// KEYS[1]: the hash. Returns the points of the 60 whole seconds before Redis' current one.
+// KEYS[1]: the hash; ARGV[1]: the window in seconds. Returns the points of the window's whole seconds before Redis'
+// current one.
 constexpr char kReadLua[] = R"lua(
 local now_s = tonumber(redis.call('TIME')[1])
+local window = tonumber(ARGV[1])
 local flat = redis.call('HGETALL', KEYS[1])
 local total = 0
 for i = 1, #flat, 2 do
   local second = tonumber(flat[i])
-  if second >= now_s - 60 and second < now_s then total = total + tonumber(flat[i + 1]) end
+  if second >= now_s - window and second < now_s then total = total + tonumber(flat[i + 1]) end
 end
 return total
 )lua";
@@ -38,7 +40,8 @@ return total
 }  // namespace
 
 absl::StatusOr<double> ReadPointsPerSecond(RedisClient& redis, const std::string& tenant_id) {
-  absl::StatusOr<RedisReply> reply = redis.Command({"EVAL", kReadLua, "1", redis_keys::IngestCounts(tenant_id)});
+  absl::StatusOr<RedisReply> reply = redis.Command(
+      {"EVAL", kReadLua, "1", redis_keys::IngestCounts(tenant_id), absl::StrCat(kWindowSeconds)});
   if (!reply.ok()) return reply.status();
   if (reply->type != RedisReply::Type::kInteger) {
     return absl::UnavailableError("redis: unexpected reply to the ingest count read");

@@ -14,7 +14,7 @@ namespace parkbase::redis_keys {
 
 // Telemetry: the ingest quota bucket and counts, a device's latest values, the live feed and its subscribers' presence.
 std::string IngestQuota(const std::string& tenant_id);
-// The points admitted per second, a ring of recent seconds (common/ingest_counts.h).
+// The points admitted in each recent second (common/ingest_counts.h).
 std::string IngestCounts(const std::string& tenant_id);
 std::string LatestValues(const std::string& tenant_id, const std::string& device_id);
 std::string LiveFeed(const std::string& tenant_id);

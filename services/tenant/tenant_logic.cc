@@ -40,8 +40,10 @@ absl::StatusOr<TenantScope> Scope(const Principal& caller, const std::string& te
   return ScopeFor(caller, tenant_id, absl::StrCat("tenants/", tenant_id));
 }
 
-absl::StatusOr<std::string> TenantIdFromName(absl::string_view field, const std::string& name) {
-  ASSIGN_OR_RETURN(auto parts, ParseResourceName(field, name, "tenants/*"));
+// The tenant of `name`, a resource of `pattern` whose first wildcard is the tenant.
+absl::StatusOr<std::string> TenantIdFromName(absl::string_view field, const std::string& name,
+                                             absl::string_view pattern = "tenants/*") {
+  ASSIGN_OR_RETURN(auto parts, ParseResourceName(field, name, pattern));
   RETURN_IF_ERROR(ValidateTenantId(field, parts[0]));
   return parts[0];
 }
@@ -197,9 +199,7 @@ absl::StatusOr<pb::Tenant> TenantManager::GetTenant(const Principal& caller, con
 
 absl::StatusOr<pb::TenantUsage> TenantManager::GetTenantUsage(const Principal& caller,
                                                               const pb::GetTenantUsageRequest& request) {
-  ASSIGN_OR_RETURN(auto parts, ParseResourceName("name", request.name(), "tenants/*/usage"));
-  RETURN_IF_ERROR(ValidateTenantId("name", parts[0]));
-  const std::string& tenant_id = parts[0];
+  ASSIGN_OR_RETURN(const std::string tenant_id, TenantIdFromName("name", request.name(), "tenants/*/usage"));
   ASSIGN_OR_RETURN(const TenantScope scope, Scope(caller, tenant_id));
   const absl::Time now = clock_.Now();
   ASSIGN_OR_RETURN(auto counted, store_.CountUsage(scope, tenant_id));
